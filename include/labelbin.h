@@ -1,0 +1,476 @@
+/*
+ * labelbin.h — the one public header of labelbin.
+ *
+ * labelbin turns chunked label volumes (Zarr v2, N5) into per-class binary
+ * channels (DaCapo's BinarizeArray) and per-class training masks (DaCapo's
+ * MissingAnnotationsMask), and writes them out as new Zarr datasets, in
+ * parallel, atomically and resumably.
+ *
+ * This header is the manual. Conventions, true for every function below:
+ *
+ *  - Fallible functions return `int`: 0 (LB_OK) on success or a negative
+ *    LB_E* code. When a caller-owned `lb_error *err` is passed (it may be
+ *    NULL), it receives the code and a message naming the path, chunk key,
+ *    JSON path or ROI at fault. lb_strerror() gives static text for a code.
+ *  - The library never prints, never exits, never aborts on bad data, and
+ *    keeps no global mutable state.
+ *  - Inputs are borrowed for the duration of the call unless a function says
+ *    it takes ownership. Strings returned as `const char *` live as long as
+ *    the object they came from.
+ *  - Every `_free` accepts NULL.
+ *  - Geometry is in world units (normally nanometres), int64. A ROI is
+ *    `offset` + `shape`; `end = offset + shape`. "Spatial" dimensions are the
+ *    last `dims` dimensions of an array; a channel axis, if any, is named "c".
+ *  - Buffers are C order (last dimension fastest), native byte order.
+ *  - Objects may be used from several threads at once for reading
+ *    (lb_array_read); configuration calls (set_cache, write) need the caller
+ *    to serialise them.
+ *
+ * The header compiles as C99 and as C++.
+ */
+#ifndef LABELBIN_H
+#define LABELBIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define LB_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#  define LB_API __attribute__((visibility("default")))
+#else
+#  define LB_API
+#endif
+
+#define LB_VERSION_MAJOR 0
+#define LB_VERSION_MINOR 1
+#define LB_VERSION_PATCH 0
+#define LB_VERSION_STRING "0.1.0"
+
+/** The version of the library actually linked, e.g. "0.1.0". */
+LB_API const char *lb_version(void);
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------ */
+
+enum {
+    LB_OK = 0,
+    LB_EINVAL = -1,       /* bad argument from the caller (usage error)        */
+    LB_ENOMEM = -2,       /* an allocation failed                              */
+    LB_EIO = -3,          /* the operating system refused a read or write      */
+    LB_EFORMAT = -4,      /* corrupt or invalid data or metadata               */
+    LB_EUNSUPPORTED = -5, /* valid but not supported (dtype, codec, filter)    */
+    LB_ENOTFOUND = -6,    /* no dataset / file where one was expected          */
+    LB_EEXIST = -7,       /* destination exists and overwriting was not asked  */
+    LB_EROI = -8,         /* ROI outside the array or not voxel-aligned        */
+    LB_ELIMIT = -9,       /* a size overflows or exceeds a safety limit        */
+    LB_ECANCELED = -10,   /* the caller asked to stop                          */
+    LB_EVIRTUAL = -11     /* the operation needs a stored array, not a view    */
+};
+
+#define LB_ERROR_MESSAGE_SIZE 1024
+
+/** Caller-owned error record. Zero-initialise it (`lb_error e = {0};`).
+ *  On failure `code` is the returned code and `message` a complete sentence
+ *  fragment such as "crop.zarr/labels/.zarray: shape[1]: expected a
+ *  non-negative integer". On success the record is left untouched. */
+typedef struct lb_error {
+    int code;
+    char message[LB_ERROR_MESSAGE_SIZE];
+} lb_error;
+
+/** Static text for a code ("invalid argument", "corrupt data", …). */
+LB_API const char *lb_strerror(int code);
+
+/* ------------------------------------------------------------------------
+ * Geometry (funlib.geometry semantics)
+ * ------------------------------------------------------------------------ */
+
+/** Maximum number of dimensions of any array or ROI. */
+#define LB_MAX_DIMS 32
+
+/** A region in world units. `ndim` is 0..LB_MAX_DIMS; entries beyond it are
+ *  unused. A ROI is empty when any shape entry is <= 0. */
+typedef struct lb_roi {
+    int ndim;
+    int64_t offset[LB_MAX_DIMS];
+    int64_t shape[LB_MAX_DIMS];
+} lb_roi;
+
+typedef enum lb_snap_mode {
+    LB_SNAP_GROW = 0,   /* begin floored, end ceiled to the grid   */
+    LB_SNAP_SHRINK = 1, /* begin ceiled, end floored                */
+    LB_SNAP_CLOSEST = 2 /* both rounded to the nearest, ties down    */
+} lb_snap_mode;
+
+/** Fill `roi` from offset/shape arrays of length `ndim`. Fails (LB_EINVAL)
+ *  for ndim outside 0..LB_MAX_DIMS or an end that overflows int64. */
+LB_API int lb_roi_set(lb_roi *roi, int ndim, const int64_t *offset,
+                      const int64_t *shape, lb_error *err);
+
+/** 1 if any shape entry is <= 0, else 0. */
+LB_API int lb_roi_empty(const lb_roi *roi);
+
+/** 1 if `inner` lies in `outer` (funlib: an empty inner is contained when
+ *  its begin is, or when outer is empty); 0 otherwise or if dims differ. */
+LB_API int lb_roi_contains(const lb_roi *outer, const lb_roi *inner);
+
+/** 1 if `point` (ndim entries) is inside: begin <= p < end on every axis. */
+LB_API int lb_roi_contains_point(const lb_roi *roi, const int64_t *point);
+
+/** out = a ∩ b; an empty intersection gives an empty ROI (shape all 0,
+ *  offset a's begin clamped into b). `out` may alias a or b. LB_EINVAL if
+ *  the dimensions differ. */
+LB_API int lb_roi_intersect(const lb_roi *a, const lb_roi *b, lb_roi *out,
+                            lb_error *err);
+
+/** Snap to the grid `voxel_size` (ndim entries, all > 0) with floor
+ *  division, correct for negative coordinates. `out` may alias `roi`. */
+LB_API int lb_roi_snap(const lb_roi *roi, const int64_t *voxel_size,
+                       lb_snap_mode mode, lb_roi *out, lb_error *err);
+
+/** Grow by `neg` before the begin and `pos` after the end (either may be
+ *  NULL = 0; negative values shrink). Overflow-checked. */
+LB_API int lb_roi_grow(const lb_roi *roi, const int64_t *neg,
+                       const int64_t *pos, lb_roi *out, lb_error *err);
+
+/** Shift the offset by `delta`. Overflow-checked. */
+LB_API int lb_roi_shift(const lb_roi *roi, const int64_t *delta, lb_roi *out,
+                        lb_error *err);
+
+/** 1 if offset and shape are multiples of `voxel_size` (entries > 0). */
+LB_API int lb_roi_aligned(const lb_roi *roi, const int64_t *voxel_size);
+
+/** Parse "b0:e0,b1:e1,…" or "[b0:e0, b1:e1, …]" (spaces allowed, negative
+ *  values allowed, end >= begin). */
+LB_API int lb_roi_parse(const char *text, lb_roi *out, lb_error *err);
+
+/** Print funlib's form "[b0:e0, b1:e1, …]" into buf (always NUL-terminated
+ *  when size > 0); returns the length it needed, like snprintf. */
+LB_API int lb_roi_format(const lb_roi *roi, char *buf, size_t size);
+
+/** Print a coordinate "(a, b, c)" (funlib's Coordinate repr). */
+LB_API int lb_coord_format(const int64_t *coord, int ndim, char *buf,
+                           size_t size);
+
+/* ------------------------------------------------------------------------
+ * Data types
+ * ------------------------------------------------------------------------ */
+
+typedef enum lb_dtype {
+    LB_DTYPE_UINT8 = 0,
+    LB_DTYPE_UINT16,
+    LB_DTYPE_UINT32,
+    LB_DTYPE_UINT64,
+    LB_DTYPE_INT8,
+    LB_DTYPE_INT16,
+    LB_DTYPE_INT32,
+    LB_DTYPE_INT64,
+    LB_DTYPE_BOOL,    /* read only */
+    LB_DTYPE_FLOAT32, /* read only */
+    LB_DTYPE_FLOAT64  /* read only */
+} lb_dtype;
+
+/** numpy's name without byte order: "uint64", "int32", "bool", … */
+LB_API const char *lb_dtype_name(lb_dtype dtype);
+/** Bytes per element (1, 2, 4 or 8). */
+LB_API size_t lb_dtype_size(lb_dtype dtype);
+/** 1 for the eight integer types, else 0. */
+LB_API int lb_dtype_is_integer(lb_dtype dtype);
+/** 1 for int8..int64, else 0. */
+LB_API int lb_dtype_is_signed(lb_dtype dtype);
+
+/* ------------------------------------------------------------------------
+ * Label ids: exact from -2^63 to 2^64-1
+ * ------------------------------------------------------------------------ */
+
+/** A label id. `negative` = 0: the value is `bits` (0..2^64-1).
+ *  `negative` = 1: the value is (int64_t)bits, which is < 0. */
+typedef struct lb_id {
+    uint64_t bits;
+    int negative;
+} lb_id;
+
+/** Parse a decimal id ("-3", "18446744073709551615"); anything else,
+ *  including values outside [-2^63, 2^64-1], is LB_EINVAL. */
+LB_API int lb_id_parse(const char *text, lb_id *out, lb_error *err);
+/** 1 if `dtype` (an integer dtype) can hold the id exactly. */
+LB_API int lb_id_fits(lb_id id, lb_dtype dtype);
+/** Decimal form into buf; returns the length needed, like snprintf. */
+LB_API int lb_id_format(lb_id id, char *buf, size_t size);
+
+/* ------------------------------------------------------------------------
+ * Groupings: ordered (name, [ids]) pairs; channel i = group i
+ * ------------------------------------------------------------------------ */
+
+typedef struct lb_groupings lb_groupings;
+
+LB_API int lb_groupings_new(lb_groupings **out, lb_error *err);
+LB_API void lb_groupings_free(lb_groupings *g);
+/** Append a group; `ids` may be NULL when `n_ids` is 0 (empty group:
+ *  "label != background"). Names are free text (copied). */
+LB_API int lb_groupings_add(lb_groupings *g, const char *name, const lb_id *ids,
+                            size_t n_ids, lb_error *err);
+/** Append from the CLI form "NAME=ID,ID,…" ("all=" is an empty group). */
+LB_API int lb_groupings_add_arg(lb_groupings *g, const char *arg,
+                                lb_error *err);
+/** Append from DaCapo's JSON form `[["mito", [3,4,5]], …]`. Errors name the
+ *  JSON path ("[2][1][0]: expected an integer"). */
+LB_API int lb_groupings_add_json(lb_groupings *g, const char *json,
+                                 lb_error *err);
+/** A deep copy. */
+LB_API int lb_groupings_copy(const lb_groupings *g, lb_groupings **out,
+                             lb_error *err);
+LB_API size_t lb_groupings_count(const lb_groupings *g);
+LB_API const char *lb_groupings_name(const lb_groupings *g, size_t i);
+/** The ids of group i; returns their number and sets *ids (may be NULL). */
+LB_API size_t lb_groupings_ids(const lb_groupings *g, size_t i,
+                               const lb_id **ids);
+/** The groupings as DaCapo JSON, `[["mito",[3,4,5]],…]` (owned by `g`,
+ *  valid until the next call that changes or formats `g`). */
+LB_API const char *lb_groupings_json(lb_groupings *g);
+
+/* ------------------------------------------------------------------------
+ * Arrays: ZarrArray, BinarizeArray, MissingAnnotationsMask
+ * ------------------------------------------------------------------------ */
+
+typedef struct lb_array lb_array;
+
+enum {
+    LB_OPEN_READONLY = 0,
+    LB_OPEN_WRITE = 1 /* the array may be written with lb_array_write */
+};
+
+/** Open a stored dataset (DaCapo's ZarrArray). `path` is the dataset
+ *  directory, e.g. "crop.zarr/volumes/labels/all" or
+ *  "crop.n5/volumes/groundtruth/crop1/labels/all"; the format is detected
+ *  from its metadata (.zarray = Zarr v2, attributes.json with "dimensions" =
+ *  N5). Geometry (voxel size, offset, axes) follows DESIGN.md §1.2.
+ *  `axes_override` (may be NULL) replaces the axes from metadata, as
+ *  ZarrArrayConfig.axes does; `n_axes` is its length. */
+LB_API int lb_array_open(const char *path, int flags, const char *const *axes_override,
+                         int n_axes, lb_array **out, lb_error *err);
+
+/** BinarizeArray over `source`; takes ownership of `source` on success AND
+ *  on failure. Fails with "cannot binarize a source array with channels"
+ *  (LB_EINVAL) when the source has a "c" axis, or LB_EUNSUPPORTED when its
+ *  dtype is not an integer type. `groupings` is copied. */
+LB_API int lb_binarize_new(lb_array *source, const lb_groupings *groupings,
+                           lb_id background, lb_array **out, lb_error *err);
+
+/** MissingAnnotationsMask over `source`; ownership as lb_binarize_new.
+ *  Reads the source's `labels` attribute; malformed metadata fails here
+ *  (LB_EFORMAT) with the JSON path in the message. */
+LB_API int lb_mask_new(lb_array *source, const lb_groupings *groupings,
+                       lb_array **out, lb_error *err);
+
+/** Build an array from DaCapo's serialised config (a JSON object with
+ *  "__type__": ZarrArrayConfig, BinarizeArrayConfig or
+ *  MissingAnnotationsMaskConfig, nested). Relative file_names resolve
+ *  against `base_dir` (NULL = the current directory, as in DaCapo). */
+LB_API int lb_array_from_config(const char *json, const char *base_dir,
+                                lb_array **out, lb_error *err);
+
+/** Free the array and (for wrappers) the source it owns. */
+LB_API void lb_array_free(lb_array *a);
+
+/* Properties. None fails; strings live as long as the array. */
+
+/** "ZarrArray", "BinarizeArray" or "MissingAnnotationsMask". */
+LB_API const char *lb_array_kind(const lb_array *a);
+/** Number of spatial dimensions (the length of voxel_size). */
+LB_API int lb_array_dims(const lb_array *a);
+/** Number of array dimensions, channel axes included. */
+LB_API int lb_array_ndim(const lb_array *a);
+/** Axis name i (0 <= i < ndim), e.g. "c", "z", "y", "x". */
+LB_API const char *lb_array_axis(const lb_array *a, int i);
+/** Voxel size, `dims` entries, world units. */
+LB_API const int64_t *lb_array_voxel_size(const lb_array *a);
+/** The array's ROI (spatial, world units). */
+LB_API void lb_array_roi(const lb_array *a, lb_roi *out);
+/** Shape of the whole array in elements, `ndim` entries (channels first). */
+LB_API const int64_t *lb_array_shape(const lb_array *a);
+LB_API lb_dtype lb_array_dtype(const lb_array *a);
+/** Extent of the "c" axis, or -1 when the array has none. */
+LB_API int64_t lb_array_num_channels(const lb_array *a);
+/** Name of channel i (groupings' names), or NULL when there are none. */
+LB_API const char *lb_array_channel_name(const lb_array *a, int64_t i);
+/** 1 for a ZarrArray opened with LB_OPEN_WRITE, else 0. */
+LB_API int lb_array_writable(const lb_array *a);
+/** The attributes as a JSON object text, integers exact (wrappers pass the
+ *  source's attributes through). */
+LB_API const char *lb_array_attrs_json(const lb_array *a);
+/** The wrapped source, or NULL for a stored array. */
+LB_API const lb_array *lb_array_source(const lb_array *a);
+
+/* Storage details of a stored array (the source for wrappers is reached
+ * with lb_array_source). For virtual arrays these return NULL / 0. */
+
+/** "zarr2", "n5", NULL for virtual arrays. */
+LB_API const char *lb_array_format(const lb_array *a);
+/** Chunk shape in elements (`ndim` entries), NULL for virtual arrays. */
+LB_API const int64_t *lb_array_chunks(const lb_array *a);
+/** The compressor as JSON in the format's own words (Zarr v2 compressor
+ *  object, N5 compression object; "null" for none). */
+LB_API const char *lb_array_codec_json(const lb_array *a);
+/** The dataset path as opened. */
+LB_API const char *lb_array_path(const lb_array *a);
+/** Warnings raised while reading metadata (truncated non-integer voxel
+ *  sizes, rounded offsets, …). */
+LB_API int lb_array_warning_count(const lb_array *a);
+LB_API const char *lb_array_warning(const lb_array *a, int i);
+
+/** Annotation metadata state of an array's `labels` attribute. */
+typedef enum lb_annotations {
+    LB_ANNOTATIONS_NONE = 0,    /* no `labels` attribute                 */
+    LB_ANNOTATIONS_BOOLEAN = 1, /* annotationState.annotated is a bool   */
+    LB_ANNOTATIONS_STRING = 2,  /* 2023+ "dense"|"sparse"|"empty" form   */
+    LB_ANNOTATIONS_INVALID = 3  /* present but malformed                 */
+} lb_annotations;
+LB_API lb_annotations lb_array_annotations(const lb_array *a);
+
+/** Read `roi` (world units, inside the array's ROI, aligned to its voxel
+ *  size) into `out`, which must hold exactly
+ *  channels × Π(roi.shape / voxel_size) elements of lb_array_dtype — the
+ *  size is checked against `out_size` (bytes). Only chunks the ROI touches
+ *  are decoded; absent chunks read as the fill value. Thread-safe.
+ *  Errors: LB_EROI naming the ROI, the array's ROI and the voxel size. */
+LB_API int lb_array_read(const lb_array *a, const lb_roi *roi, void *out,
+                         size_t out_size, lb_error *err);
+
+/** Bytes lb_array_read needs for `roi` (0 on overflow or bad dims). */
+LB_API size_t lb_array_read_size(const lb_array *a, const lb_roi *roi);
+
+/** Write `roi` of a writable stored array from `in` (layout as
+ *  lb_array_read). Whole chunks are replaced atomically (temporary file +
+ *  rename in the same folder); partially covered chunks are read, modified
+ *  and written the same way. Not thread-safe for overlapping chunks. */
+LB_API int lb_array_write(lb_array *a, const lb_roi *roi, const void *in,
+                          size_t in_size, lb_error *err);
+
+/** The "data view": index-space access to all `ndim` axes of a stored
+ *  array (start[i], count[i] in elements). Virtual arrays refuse with
+ *  LB_EVIRTUAL and DaCapo's message "cannot get a writable view of this
+ *  array because it is a virtual array created by modifying another array
+ *  on demand". */
+LB_API int lb_array_data_read(const lb_array *a, const int64_t *start,
+                              const int64_t *count, void *out, size_t out_size,
+                              lb_error *err);
+LB_API int lb_array_data_write(lb_array *a, const int64_t *start,
+                               const int64_t *count, const void *in,
+                               size_t in_size, lb_error *err);
+
+/** Give a stored array (or the stored array under a wrapper) a cache of
+ *  decoded chunks of at most `bytes` (0 = no cache, the default). Repeated
+ *  and overlapping reads then decode each chunk once while it stays cached
+ *  (least recently used chunks are evicted). Not thread-safe against
+ *  concurrent reads: call it before reading. */
+LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
+
+/* ------------------------------------------------------------------------
+ * Materialisation: write an array out as a new dataset
+ * ------------------------------------------------------------------------ */
+
+typedef struct lb_write_stats {
+    int64_t blocks_total;   /* spatial blocks of the output grid            */
+    int64_t blocks_done;    /* processed in this run                        */
+    int64_t blocks_skipped; /* already complete (resume)                    */
+    int64_t chunks_written; /* output chunk files written                   */
+    int64_t chunks_empty;   /* all-zero chunks not written                  */
+    int64_t bytes_written;  /* compressed bytes written                     */
+    /* In: an array of `positive_len` counters, or NULL. Out: the number of
+     * non-zero voxels per channel among the blocks processed in this run
+     * (blocks skipped by --resume are not counted). */
+    int64_t *positive;
+    size_t positive_len;
+} lb_write_stats;
+
+typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);
+
+typedef struct lb_write_options {
+    int struct_size;       /* set by lb_write_options_init                    */
+    int threads;           /* worker threads, 0 = all cores                    */
+    const char *codec;     /* Zarr v2 compressor JSON or short form
+                              ("zstd:3", "blosc-lz4", "gzip:6", "none");
+                              NULL = the documented default                    */
+    const int64_t *chunks; /* spatial chunk shape in voxels (dims entries);
+                              NULL = the source's chunks                        */
+    const lb_roi *roi;     /* world units; NULL = the array's whole ROI         */
+    int overwrite;         /* replace an existing DEST                          */
+    int resume;            /* finish an interrupted run into DEST               */
+    int ome_ngff;          /* DEST is an OME-NGFF 0.4 multiscale group; the
+                              array goes to DEST/s0                             */
+    const char *provenance_json; /* extra JSON object merged into the
+                              "labelbin" provenance attribute (may be NULL)     */
+    lb_progress_fn progress;     /* called from one thread at a time          */
+    void *progress_user;
+    volatile int *cancel;  /* set to non-zero (e.g. from a signal handler) to
+                              stop after the chunks in flight: LB_ECANCELED     */
+} lb_write_options;
+
+/** Defaults: all cores, default codec, source chunks, whole ROI, refuse an
+ *  existing DEST. */
+LB_API void lb_write_options_init(lb_write_options *opt);
+
+/** Description of the default output codec (Zarr v2 compressor JSON). */
+LB_API const char *lb_default_codec_json(void);
+
+/** Materialise `a` (any array) over the options' ROI into a new Zarr v2
+ *  dataset at `dest`: shape (channels, spatial voxels…) — or the spatial
+ *  shape when the array has no channels — in `a`'s dtype, attributes
+ *  `resolution`, `offset`, `axes`, `channels` and `labelbin` provenance.
+ *  Parent groups get `.zgroup`s up to the containing `*.zarr` directory.
+ *  Output chunks are (1, spatial chunk…): each channel of each block is one
+ *  file, all-zero chunks are not written. Every chunk is written to a
+ *  temporary name and renamed; metadata is written before any chunk. With
+ *  `resume`, an existing DEST whose metadata matches is completed and
+ *  blocks already complete are skipped. `stats` may be NULL; its counters
+ *  are reset (the `positive` pointer is kept and filled). */
+LB_API int lb_array_materialize(const lb_array *a, const char *dest,
+                                const lb_write_options *opt,
+                                lb_write_stats *stats, lb_error *err);
+
+/* ------------------------------------------------------------------------
+ * Creating and writing stored datasets
+ * ------------------------------------------------------------------------ */
+
+typedef enum lb_format {
+    LB_FORMAT_ZARR2 = 0,
+    LB_FORMAT_N5 = 1
+} lb_format;
+
+typedef struct lb_create_options {
+    int struct_size;       /* set by lb_create_options_init                 */
+    lb_format format;      /* default LB_FORMAT_ZARR2                        */
+    lb_dtype dtype;        /* default uint8                                  */
+    int big_endian;        /* Zarr v2: ">" dtypes (N5 is always big-endian)  */
+    int fortran_order;     /* Zarr v2: order "F"                             */
+    char separator;        /* Zarr v2: '.' (default) or '/'                  */
+    const char *codec;     /* compressor JSON in the format's own words, or a
+                              short form; NULL = none (raw)                  */
+    const char *fill_value_json; /* Zarr v2 fill_value JSON, NULL = "0"      */
+    const char *attrs_json;      /* attributes (JSON object), may be NULL    */
+    int overwrite;         /* replace an existing dataset                    */
+} lb_create_options;
+
+LB_API void lb_create_options_init(lb_create_options *opt);
+
+/** Create a dataset at `path` with `shape` and `chunks` (`ndim` entries, C
+ *  order of dimensions — reversed on disk for N5) and open it for writing.
+ *  Parent groups are created (.zgroup / N5 attributes.json) up to the
+ *  containing `*.zarr` / `*.n5` directory. Metadata is validated before
+ *  anything is written. */
+LB_API int lb_dataset_create(const char *path, int ndim, const int64_t *shape,
+                             const int64_t *chunks,
+                             const lb_create_options *opt, lb_array **out,
+                             lb_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LABELBIN_H */

@@ -1,0 +1,79 @@
+/*
+ * array.h — the virtual-array interface behind lb_array: a struct of
+ * properties plus a vtable. ZarrArray (zarr_array.c), BinarizeArray
+ * (binarize.c) and MissingAnnotationsMask (mask.c) implement it; wrappers
+ * own their source. Everything here is internal.
+ */
+#ifndef LB_ARRAY_H
+#define LB_ARRAY_H
+
+#include <json-c/json.h>
+
+#include "dataset.h"
+#include "util.h"
+
+typedef struct lb__array_vtable {
+    const char *kind;
+    /* Read `roi` (already validated: inside, aligned) into out. */
+    int (*read)(const lb_array *a, const lb_roi *roi, void *out, lb_error *err);
+    void (*destroy)(lb_array *a); /* free kind-specific state (not `a`) */
+} lb__array_vtable;
+
+struct lb_array {
+    const lb__array_vtable *vt;
+    int dims;                           /* spatial dims                     */
+    int ndim;                           /* all dims (channels first)        */
+    char *axes[LB_MAX_DIMS];            /* ndim names                        */
+    int64_t voxel_size[LB_MAX_DIMS];    /* dims entries                      */
+    lb_roi roi;                         /* spatial, world units              */
+    int64_t shape[LB_MAX_DIMS];         /* ndim entries                      */
+    lb_dtype dtype;
+    int64_t num_channels;               /* -1 = none                         */
+    char **channel_names;               /* num_channels names or NULL        */
+    int writable;
+    json_object *attrs;                 /* owned reference (json_object_get) */
+    char *attrs_text;                   /* lazily serialised attrs           */
+    char **warnings;
+    int n_warnings;
+    lb_array *source;                   /* owned; NULL for stored arrays     */
+    lb__dataset *ds;                    /* stored arrays only                */
+    char *codec_text;                   /* stored arrays only                */
+    lb_annotations annotations;
+    void *impl;                         /* kind-specific state               */
+};
+
+/* Allocate a zeroed lb_array with vtable `vt`. */
+lb_array *lb__array_alloc(const lb__array_vtable *vt, lb_error *err);
+/* Append a warning (copied). */
+int lb__array_warn(lb_array *a, lb_error *err, const char *fmt, ...) LB__PRINTF(3, 4);
+/* Copy axes/dims/voxel_size/roi/attrs/warnings from `src` into `dst` and
+ * prepend a channel axis "c" of extent n_channels with the given names.
+ * Used by the wrappers. */
+int lb__array_wrap_geometry(lb_array *dst, const lb_array *src,
+                            int64_t n_channels, const lb_groupings *g,
+                            lb_error *err);
+
+/* Validate a read ROI against the array: dims, inside, aligned. The
+ * message names the ROI, the array's ROI and the voxel size. */
+int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err);
+
+/* Number of voxels of `roi` in the array's grid (Π shape/voxel); -1 on
+ * overflow. Fills vox[] (dims entries) when not NULL. */
+int64_t lb__roi_voxels(const lb_array *a, const lb_roi *roi, int64_t *vox);
+
+/* Geometry from metadata (DESIGN.md §1.2) for the dataset at `path`:
+ * fills a->dims, voxel_size, roi, axes (all ndim axes), shape, num_channels
+ * and warnings. Implemented in geometry_meta.c. */
+int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
+                                 const char *const *axes_override, int n_axes,
+                                 lb_error *err);
+
+/* Parse the `labels` annotation attribute (fibsem-tools LabelList, boolean
+ * or 2023 string form) of `attrs`. Sets *kind; on success *pna / *n_pna
+ * receive the present-but-not-annotated ids (malloc'd, may be NULL when 0).
+ * Malformed metadata: LB_EFORMAT naming the JSON path, *kind =
+ * LB_ANNOTATIONS_INVALID. Implemented in annotations.c. */
+int lb__annotations_parse(json_object *attrs, lb_annotations *kind,
+                          lb_id **pna, size_t *n_pna, lb_error *err);
+
+#endif /* LB_ARRAY_H */
