@@ -1,0 +1,195 @@
+/*
+ * util.c — error records, growable buffers, byte swapping and the other
+ * small helpers every module shares (see util.h).
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#ifndef LB_VERSION
+#  define LB_VERSION LB_VERSION_STRING
+#endif
+
+const char *lb_version(void) { return LB_VERSION; }
+
+const char *lb_strerror(int code) {
+    switch (code) {
+    case LB_OK: return "success";
+    case LB_EINVAL: return "invalid argument";
+    case LB_ENOMEM: return "out of memory";
+    case LB_EIO: return "input/output error";
+    case LB_EFORMAT: return "corrupt or invalid data";
+    case LB_EUNSUPPORTED: return "not supported";
+    case LB_ENOTFOUND: return "not found";
+    case LB_EEXIST: return "already exists";
+    case LB_EROI: return "region outside the array or not aligned to the voxel size";
+    case LB_ELIMIT: return "size limit exceeded";
+    case LB_ECANCELED: return "canceled";
+    case LB_EVIRTUAL: return "not possible on a virtual array";
+    default: return "unknown error";
+    }
+}
+
+int lb__verr(lb_error *err, int code, const char *fmt, va_list ap) {
+    if (err) {
+        err->code = code;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+    }
+    return code;
+}
+
+int lb__err(lb_error *err, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    lb__verr(err, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int lb__err_prefix(lb_error *err, const char *fmt, ...) {
+    if (!err) return 0;
+    char prefix[LB_ERROR_MESSAGE_SIZE];
+    char old[LB_ERROR_MESSAGE_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->message, sizeof old);
+    old[sizeof old - 1] = '\0';
+    snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    return err->code;
+}
+
+int lb__err_errno(lb_error *err, int errnum, const char *what, const char *path) {
+    int code = LB_EIO;
+    if (errnum == ENOENT || errnum == ENOTDIR) code = LB_ENOTFOUND;
+    else if (errnum == ENOMEM) code = LB_ENOMEM;
+    if (what && *what)
+        return lb__err(err, code, "%s: %s: %s", path, what, strerror(errnum));
+    return lb__err(err, code, "%s: %s", path, strerror(errnum));
+}
+
+int lb__prod_size(const int64_t *v, int n, size_t *r) {
+    size_t p = 1;
+    for (int i = 0; i < n; i++) {
+        if (v[i] < 0 || (uint64_t)v[i] > SIZE_MAX) return -1;
+        if (lb__mul_size(p, (size_t)v[i], &p)) return -1;
+    }
+    *r = p;
+    return 0;
+}
+
+int lb__buf_reserve(lb__buf *b, size_t cap, lb_error *err) {
+    if (cap <= b->cap) return 0;
+    size_t ncap = b->cap ? b->cap : 64;
+    while (ncap < cap) {
+        if (ncap > SIZE_MAX / 2) {
+            ncap = cap;
+            break;
+        }
+        ncap *= 2;
+    }
+    uint8_t *p = realloc(b->data, ncap);
+    if (!p) return lb__err(err, LB_ENOMEM, "out of memory (buffer of %zu bytes)", ncap);
+    b->data = p;
+    b->cap = ncap;
+    return 0;
+}
+
+int lb__buf_append(lb__buf *b, const void *p, size_t n, lb_error *err) {
+    size_t need;
+    if (lb__add_size(b->size, n, &need))
+        return lb__err(err, LB_ELIMIT, "buffer size overflows");
+    int rc = lb__buf_reserve(b, need + 1, err); /* room for a NUL */
+    if (rc) return rc;
+    if (n) memcpy(b->data + b->size, p, n);
+    b->size = need;
+    b->data[b->size] = 0;
+    return 0;
+}
+
+int lb__buf_printf(lb__buf *b, lb_error *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return lb__err(err, LB_EINVAL, "bad format");
+    int rc = lb__buf_reserve(b, b->size + (size_t)n + 1, err);
+    if (rc) return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->size, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->size += (size_t)n;
+    return 0;
+}
+
+void lb__buf_free(lb__buf *b) {
+    if (!b) return;
+    free(b->data);
+    b->data = NULL;
+    b->size = b->cap = 0;
+}
+
+char *lb__strdup(const char *s, lb_error *err) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (!p) {
+        lb__err(err, LB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(p, s, n);
+    return p;
+}
+
+void *lb__malloc(size_t n, const char *what, lb_error *err) {
+    void *p = malloc(n ? n : 1);
+    if (!p) lb__err(err, LB_ENOMEM, "out of memory allocating %zu bytes for %s", n, what);
+    return p;
+}
+
+void *lb__calloc(size_t n, size_t size, const char *what, lb_error *err) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) lb__err(err, LB_ENOMEM, "out of memory allocating %zu x %zu bytes for %s", n, size, what);
+    return p;
+}
+
+void lb__byteswap(void *data, size_t n, size_t size) {
+    uint8_t *p = data;
+    switch (size) {
+    case 2:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v;
+            memcpy(&v, p + 2 * i, 2);
+            v = __builtin_bswap16(v);
+            memcpy(p + 2 * i, &v, 2);
+        }
+        break;
+    case 4:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v;
+            memcpy(&v, p + 4 * i, 4);
+            v = __builtin_bswap32(v);
+            memcpy(p + 4 * i, &v, 4);
+        }
+        break;
+    case 8:
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v;
+            memcpy(&v, p + 8 * i, 8);
+            v = __builtin_bswap64(v);
+            memcpy(p + 8 * i, &v, 8);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int lb__ncpu(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
+}
