@@ -1,0 +1,234 @@
+/*
+ * json.c — strict json-c parsing and typed getters whose errors name the
+ * JSON path. json-c keeps integers exact up to 2^64-1 (int64 and uint64
+ * storage), which label ids need.
+ */
+#include "json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store.h"
+
+#define LB__JSON_MAX_DEPTH 64
+
+/* Line and column (1-based) of byte offset `pos` in text. */
+static void position(const char *text, size_t pos, int *line, int *col) {
+    int l = 1, c = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (text[i] == '\n') {
+            l++;
+            c = 1;
+        } else {
+            c++;
+        }
+    }
+    *line = l;
+    *col = c;
+}
+
+int lb__json_parse(const char *text, size_t len, const char *what,
+                   json_object **out, lb_error *err) {
+    *out = NULL;
+    if (len > (size_t)INT_MAX)
+        return lb__err(err, LB_ELIMIT, "%s: JSON text too large", what);
+    json_tokener *tok = json_tokener_new_ex(LB__JSON_MAX_DEPTH);
+    if (!tok) return lb__err(err, LB_ENOMEM, "%s: out of memory", what);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    int rc = 0;
+    if (jerr == json_tokener_continue || (!o && jerr == json_tokener_success)) {
+        rc = lb__err(err, LB_EFORMAT, "%s: JSON text is truncated or empty", what);
+    } else if (jerr != json_tokener_success) {
+        int line, col;
+        position(text, end < len ? end : len, &line, &col);
+        rc = lb__err(err, LB_EFORMAT, "%s: invalid JSON at line %d, column %d: %s",
+                     what, line, col, json_tokener_error_desc(jerr));
+    } else {
+        for (size_t i = end; i < len; i++) {
+            char ch = text[i];
+            if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t' || ch == '\0') continue;
+            int line, col;
+            position(text, i, &line, &col);
+            rc = lb__err(err, LB_EFORMAT,
+                         "%s: unexpected text after the JSON value at line %d, column %d",
+                         what, line, col);
+            break;
+        }
+    }
+    json_tokener_free(tok);
+    if (rc) {
+        json_object_put(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+const char *lb__json_string(json_object *o, int pretty) {
+    int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+    flags |= pretty ? (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED) : JSON_C_TO_STRING_PLAIN;
+    return json_object_to_json_string_ext(o, flags);
+}
+
+const char *lb__json_type_name(json_object *o) {
+    switch (json_object_get_type(o)) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "a boolean";
+    case json_type_double: return "a number with a fraction";
+    case json_type_int: return "an integer";
+    case json_type_object: return "an object";
+    case json_type_array: return "an array";
+    case json_type_string: return "a string";
+    }
+    return "an unknown value";
+}
+
+/* json-c stores integers as int64 or uint64; json_object_get_int64 clamps
+ * uint64 values above INT64_MAX, so look at the textual form to tell. */
+static int is_big_unsigned(json_object *o) {
+    if (!json_object_is_type(o, json_type_int)) return 0;
+    uint64_t u = json_object_get_uint64(o);
+    int64_t s = json_object_get_int64(o);
+    return s == INT64_MAX && u > (uint64_t)INT64_MAX;
+}
+
+int lb__json_int64(json_object *o, const char *where, int64_t *out, lb_error *err) {
+    if (!o || !json_object_is_type(o, json_type_int))
+        return lb__err(err, LB_EFORMAT, "%s: expected an integer, found %s", where,
+                       o ? lb__json_type_name(o) : "nothing");
+    if (is_big_unsigned(o))
+        return lb__err(err, LB_EFORMAT, "%s: integer %" PRIu64 " is too large", where,
+                       json_object_get_uint64(o));
+    *out = json_object_get_int64(o);
+    return 0;
+}
+
+int lb__json_id(json_object *o, const char *where, lb_id *out, lb_error *err) {
+    if (!o || !json_object_is_type(o, json_type_int))
+        return lb__err(err, LB_EFORMAT, "%s: expected an integer label id, found %s", where,
+                       o ? lb__json_type_name(o) : "nothing");
+    if (is_big_unsigned(o)) {
+        out->bits = json_object_get_uint64(o);
+        out->negative = 0;
+        return 0;
+    }
+    int64_t v = json_object_get_int64(o);
+    /* json-c clamps out-of-range negatives to INT64_MIN: check the text. */
+    if (v == INT64_MIN) {
+        const char *t = json_object_get_string(o);
+        if (t && strcmp(t, "-9223372036854775808") != 0)
+            return lb__err(err, LB_EFORMAT, "%s: integer %s is below -2^63", where, t);
+    }
+    if (v == INT64_MAX) {
+        const char *t = json_object_get_string(o);
+        if (t && strcmp(t, "9223372036854775807") != 0 && t[0] != '-') {
+            /* Above 2^64-1: json-c saturates. */
+            errno = 0;
+            unsigned long long u = strtoull(t, NULL, 10);
+            if (errno == ERANGE || u <= (unsigned long long)INT64_MAX)
+                return lb__err(err, LB_EFORMAT, "%s: integer %s is above 2^64-1", where, t);
+        }
+    }
+    out->bits = (uint64_t)v;
+    out->negative = v < 0;
+    return 0;
+}
+
+int lb__json_number(json_object *o, const char *where, double *out, lb_error *err) {
+    if (!o || !(json_object_is_type(o, json_type_int) || json_object_is_type(o, json_type_double)))
+        return lb__err(err, LB_EFORMAT, "%s: expected a number, found %s", where,
+                       o ? lb__json_type_name(o) : "nothing");
+    if (json_object_is_type(o, json_type_int))
+        *out = is_big_unsigned(o) ? (double)json_object_get_uint64(o)
+                                  : (double)json_object_get_int64(o);
+    else
+        *out = json_object_get_double(o);
+    if (!isfinite(*out))
+        return lb__err(err, LB_EFORMAT, "%s: expected a finite number", where);
+    return 0;
+}
+
+int lb__json_bool(json_object *o, const char *where, int *out, lb_error *err) {
+    if (!o || !json_object_is_type(o, json_type_boolean))
+        return lb__err(err, LB_EFORMAT, "%s: expected a boolean, found %s", where,
+                       o ? lb__json_type_name(o) : "nothing");
+    *out = json_object_get_boolean(o) ? 1 : 0;
+    return 0;
+}
+
+int lb__json_str(json_object *o, const char *where, const char **out, lb_error *err) {
+    if (!o || !json_object_is_type(o, json_type_string))
+        return lb__err(err, LB_EFORMAT, "%s: expected a string, found %s", where,
+                       o ? lb__json_type_name(o) : "nothing");
+    *out = json_object_get_string(o);
+    return 0;
+}
+
+int lb__json_int64_array(json_object *o, const char *where, int64_t *out, int max,
+                         int *n_out, lb_error *err) {
+    if (!o || !json_object_is_type(o, json_type_array))
+        return lb__err(err, LB_EFORMAT, "%s: expected an array of integers, found %s", where,
+                       o ? lb__json_type_name(o) : "nothing");
+    size_t n = json_object_array_length(o);
+    if (n > (size_t)max)
+        return lb__err(err, LB_ELIMIT, "%s: %zu entries, at most %d are supported", where, n, max);
+    for (size_t i = 0; i < n; i++) {
+        char w[512];
+        snprintf(w, sizeof w, "%s[%zu]", where, i);
+        int rc = lb__json_int64(json_object_array_get_idx(o, i), w, &out[i], err);
+        if (rc) return rc;
+    }
+    *n_out = (int)n;
+    return 0;
+}
+
+int lb__json_number_array(json_object *o, const char *where, double *out, int max,
+                          int *n_out, lb_error *err) {
+    if (!o || !json_object_is_type(o, json_type_array))
+        return lb__err(err, LB_EFORMAT, "%s: expected an array of numbers, found %s", where,
+                       o ? lb__json_type_name(o) : "nothing");
+    size_t n = json_object_array_length(o);
+    if (n > (size_t)max)
+        return lb__err(err, LB_ELIMIT, "%s: %zu entries, at most %d are supported", where, n, max);
+    for (size_t i = 0; i < n; i++) {
+        char w[512];
+        snprintf(w, sizeof w, "%s[%zu]", where, i);
+        int rc = lb__json_number(json_object_array_get_idx(o, i), w, &out[i], err);
+        if (rc) return rc;
+    }
+    *n_out = (int)n;
+    return 0;
+}
+
+json_object *lb__json_get(json_object *obj, const char *key) {
+    json_object *v = NULL;
+    if (!obj || !json_object_is_type(obj, json_type_object)) return NULL;
+    if (!json_object_object_get_ex(obj, key, &v)) return NULL;
+    return v;
+}
+
+int lb__json_require(json_object *obj, const char *key, const char *where,
+                     json_object **out, lb_error *err) {
+    if (!obj || !json_object_is_type(obj, json_type_object))
+        return lb__err(err, LB_EFORMAT, "%s: expected an object, found %s", where,
+                       obj ? lb__json_type_name(obj) : "nothing");
+    if (!json_object_object_get_ex(obj, key, out))
+        return lb__err(err, LB_EFORMAT, "%s: missing key \"%s\"", where, key);
+    return 0;
+}
+
+int lb__json_read_file(const char *path, json_object **out, lb_error *err) {
+    lb__buf b = {0};
+    *out = NULL;
+    int rc = lb__store_read(path, LB__MAX_META_BYTES, &b, err);
+    if (rc == 0) rc = lb__json_parse((const char *)b.data, b.size, path, out, err);
+    lb__buf_free(&b);
+    return rc;
+}
