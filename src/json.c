@@ -5,7 +5,6 @@
  */
 #include "json.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -31,11 +30,59 @@ static void position(const char *text, size_t pos, int *line, int *col) {
     *col = c;
 }
 
+/* json-c saturates integers outside [-2^63, 2^64-1] without telling, and
+ * then prints the saturated value: label ids would silently change. Find
+ * such literals in the raw text first (outside strings). */
+static int check_integer_ranges(const char *text, size_t len, const char *what,
+                                lb_error *err) {
+    static const char max_pos[] = "18446744073709551615"; /* 2^64-1 */
+    static const char max_neg[] = "9223372036854775808";  /* 2^63   */
+    size_t i = 0;
+    while (i < len) {
+        char c = text[i];
+        if (c == '"') { /* skip a string, honouring escapes */
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\') i++;
+            i++;
+            continue;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i, d0;
+            int neg = c == '-';
+            if (neg) i++;
+            while (i < len && text[i] == '0' && i + 1 < len && text[i + 1] >= '0' && text[i + 1] <= '9') i++;
+            d0 = i;
+            while (i < len && text[i] >= '0' && text[i] <= '9') i++;
+            size_t nd = i - d0;
+            int is_int = !(i < len && (text[i] == '.' || text[i] == 'e' || text[i] == 'E'));
+            while (i < len && (text[i] == '.' || text[i] == 'e' || text[i] == 'E' || text[i] == '+' ||
+                               text[i] == '-' || (text[i] >= '0' && text[i] <= '9')))
+                i++;
+            if (!is_int) continue;
+            const char *lim = neg ? max_neg : max_pos;
+            size_t nl = strlen(lim);
+            if (nd > nl || (nd == nl && memcmp(text + d0, lim, nl) > 0)) {
+                int line, col;
+                position(text, start, &line, &col);
+                return lb__err(err, LB_EFORMAT,
+                               "%s: integer %.*s at line %d, column %d is outside the 64-bit "
+                               "range [-2^63, 2^64-1]", what, (int)(i - start > 40 ? 40 : i - start),
+                               text + start, line, col);
+            }
+            continue;
+        }
+        i++;
+    }
+    return 0;
+}
+
 int lb__json_parse(const char *text, size_t len, const char *what,
                    json_object **out, lb_error *err) {
     *out = NULL;
     if (len > (size_t)INT_MAX)
         return lb__err(err, LB_ELIMIT, "%s: JSON text too large", what);
+    int rc0 = check_integer_ranges(text, len, what, err);
+    if (rc0) return rc0;
     json_tokener *tok = json_tokener_new_ex(LB__JSON_MAX_DEPTH);
     if (!tok) return lb__err(err, LB_ENOMEM, "%s: out of memory", what);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -119,23 +166,7 @@ int lb__json_id(json_object *o, const char *where, lb_id *out, lb_error *err) {
         out->negative = 0;
         return 0;
     }
-    int64_t v = json_object_get_int64(o);
-    /* json-c clamps out-of-range negatives to INT64_MIN: check the text. */
-    if (v == INT64_MIN) {
-        const char *t = json_object_get_string(o);
-        if (t && strcmp(t, "-9223372036854775808") != 0)
-            return lb__err(err, LB_EFORMAT, "%s: integer %s is below -2^63", where, t);
-    }
-    if (v == INT64_MAX) {
-        const char *t = json_object_get_string(o);
-        if (t && strcmp(t, "9223372036854775807") != 0 && t[0] != '-') {
-            /* Above 2^64-1: json-c saturates. */
-            errno = 0;
-            unsigned long long u = strtoull(t, NULL, 10);
-            if (errno == ERANGE || u <= (unsigned long long)INT64_MAX)
-                return lb__err(err, LB_EFORMAT, "%s: integer %s is above 2^64-1", where, t);
-        }
-    }
+    int64_t v = json_object_get_int64(o); /* range checked at parse time */
     out->bits = (uint64_t)v;
     out->negative = v < 0;
     return 0;
