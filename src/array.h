@@ -1,8 +1,8 @@
 /*
  * array.h — the virtual-array interface behind lb_array: a struct of
  * properties plus a vtable. ZarrArray (zarr_array.c), BinarizeArray
- * (binarize.c) and MissingAnnotationsMask (mask.c) implement it; wrappers
- * own their source. Everything here is internal.
+ * (binarize_array.c) and MissingAnnotationsMask (mask_array.c) implement
+ * it; wrappers own their source. Everything here is internal.
  */
 #ifndef LB_ARRAY_H
 #define LB_ARRAY_H
@@ -52,6 +52,39 @@ int lb__array_warn(lb_array *a, lb_error *err, const char *fmt, ...) LB__PRINTF(
 int lb__array_wrap_geometry(lb_array *dst, const lb_array *src,
                             int64_t n_channels, const lb_groupings *g,
                             lb_error *err);
+
+/* Take a new reference to `attrs` (NULL = an empty object) as the array's
+ * attributes and serialise them once, so lb_array_attrs_json needs no lazy,
+ * thread-unsafe work later. */
+int lb__array_set_attrs(lb_array *a, json_object *attrs, lb_error *err);
+
+/* The stored array at the bottom of a chain of wrappers (a itself for a
+ * ZarrArray), NULL if there is none. */
+const lb_array *lb__array_stored(const lb_array *a);
+
+/* World-unit chunk grid of the stored array under `a` along spatial axis
+ * `axis` (0 <= axis < dims): chunk boundaries lie at origin + k * step.
+ * Returns 0, or -1 when unknown (then *step = 0). Wrappers read in slabs
+ * aligned to it so that no chunk is decoded twice. */
+int lb__array_chunk_grid(const lb_array *a, int axis, int64_t *origin, int64_t *step);
+
+/* Read `roi` (validated) of `src` — an array without channels — in slabs
+ * along its first spatial axis, aligned to the stored chunk rows when that
+ * keeps a slab small, and hand each slab to fn: n labels (src's dtype, C
+ * order) that are the ROI's voxels [first, first + n) in C order. Memory
+ * stays bounded whatever the ROI size. */
+typedef int (*lb__slab_fn)(void *user, const void *labels, size_t n, size_t first,
+                           lb_error *err);
+int lb__array_read_slabs(const lb_array *src, const lb_roi *roi, lb__slab_fn fn, void *user,
+                         lb_error *err);
+/* The same with an explicit target slab size in bytes (tests use tiny ones). */
+int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_bytes,
+                            lb__slab_fn fn, void *user, lb_error *err);
+
+/* ZarrArrayConfig.snap_to_grid: give a ZarrArray the smaller ROI `roi`
+ * (inside its own, aligned). Reads keep addressing the stored data by its
+ * real offset (DaCapo's shifted reads are not reproduced). zarr_array.c. */
+int lb__zarr_array_set_roi(lb_array *a, const lb_roi *roi, lb_error *err);
 
 /* Validate a read ROI against the array: dims, inside, aligned. The
  * message names the ROI, the array's ROI and the voxel size. */

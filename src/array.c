@@ -1,0 +1,428 @@
+/*
+ * array.c — what every lb_array shares: the property getters, ROI
+ * validation with messages that name both ROIs and the voxel size, the read /
+ * write / data-view entry points and the helpers the wrappers build on.
+ */
+#include "array.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "json.h"
+
+static const char virtual_msg[] =
+    "cannot get a writable view of this array because it is a virtual array "
+    "created by modifying another array on demand";
+
+/* ---- allocation, warnings, attributes ------------------------------------ */
+
+lb_array *lb__array_alloc(const lb__array_vtable *vt, lb_error *err) {
+    lb_array *a = lb__calloc(1, sizeof *a, "an array", err);
+    if (!a) return NULL;
+    a->vt = vt;
+    a->num_channels = -1;
+    a->annotations = LB_ANNOTATIONS_NONE;
+    return a;
+}
+
+int lb__array_warn(lb_array *a, lb_error *err, const char *fmt, ...) {
+    char msg[LB_ERROR_MESSAGE_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char **w = realloc(a->warnings, ((size_t)a->n_warnings + 1) * sizeof *w);
+    if (!w) return lb__err(err, LB_ENOMEM, "out of memory recording a warning");
+    a->warnings = w;
+    w[a->n_warnings] = lb__strdup(msg, err);
+    if (!w[a->n_warnings]) return LB_ENOMEM;
+    a->n_warnings++;
+    return 0;
+}
+
+int lb__array_set_attrs(lb_array *a, json_object *attrs, lb_error *err) {
+    json_object *o = attrs ? json_object_get(attrs) : json_object_new_object();
+    if (!o) return lb__err(err, LB_ENOMEM, "out of memory (attributes)");
+    char *text = lb__strdup(lb__json_string(o, 0), err);
+    if (!text) {
+        json_object_put(o);
+        return LB_ENOMEM;
+    }
+    json_object_put(a->attrs);
+    free(a->attrs_text);
+    a->attrs = o;
+    a->attrs_text = text;
+    return 0;
+}
+
+int lb__array_wrap_geometry(lb_array *dst, const lb_array *src, int64_t n_channels,
+                            const lb_groupings *g, lb_error *err) {
+    if (src->dims + 1 > LB_MAX_DIMS)
+        return lb__err(err, LB_ELIMIT, "a channel axis on %d spatial dimensions exceeds %d",
+                       src->dims, LB_MAX_DIMS);
+    if (n_channels < 0 || (g && lb_groupings_count(g) != (size_t)n_channels))
+        return lb__err(err, LB_EINVAL, "channel count does not match the groupings");
+    dst->dims = src->dims;
+    dst->ndim = src->dims + 1;
+    memcpy(dst->voxel_size, src->voxel_size, sizeof dst->voxel_size);
+    dst->roi = src->roi;
+    dst->num_channels = n_channels;
+    dst->shape[0] = n_channels;
+    int lead = src->ndim - src->dims; /* 0: wrappers refuse channel sources */
+    dst->axes[0] = lb__strdup("c", err);
+    if (!dst->axes[0]) return LB_ENOMEM;
+    for (int i = 0; i < src->dims; i++) {
+        dst->axes[i + 1] = lb__strdup(src->axes[lead + i], err);
+        if (!dst->axes[i + 1]) return LB_ENOMEM;
+        dst->shape[i + 1] = src->roi.shape[i] / src->voxel_size[i];
+    }
+    if (g && n_channels > 0) {
+        dst->channel_names = lb__calloc((size_t)n_channels, sizeof(char *), "channel names", err);
+        if (!dst->channel_names) return LB_ENOMEM;
+        for (int64_t c = 0; c < n_channels; c++) {
+            dst->channel_names[c] = lb__strdup(lb_groupings_name(g, (size_t)c), err);
+            if (!dst->channel_names[c]) return LB_ENOMEM;
+        }
+    }
+    int rc = lb__array_set_attrs(dst, src->attrs, err);
+    if (rc) return rc;
+    for (int i = 0; i < src->n_warnings; i++) {
+        rc = lb__array_warn(dst, err, "%s", src->warnings[i]);
+        if (rc) return rc;
+    }
+    dst->annotations = src->annotations;
+    return 0;
+}
+
+void lb_array_free(lb_array *a) {
+    if (!a) return;
+    if (a->vt && a->vt->destroy) a->vt->destroy(a);
+    for (int i = 0; i < LB_MAX_DIMS; i++) free(a->axes[i]);
+    if (a->channel_names) {
+        for (int64_t c = 0; c < a->num_channels; c++) free(a->channel_names[c]);
+        free(a->channel_names);
+    }
+    json_object_put(a->attrs);
+    free(a->attrs_text);
+    for (int i = 0; i < a->n_warnings; i++) free(a->warnings[i]);
+    free(a->warnings);
+    lb_array_free(a->source);
+    lb__dataset_free(a->ds);
+    free(a->codec_text);
+    free(a);
+}
+
+/* ---- properties ---------------------------------------------------------- */
+
+const char *lb_array_kind(const lb_array *a) { return a->vt->kind; }
+int lb_array_dims(const lb_array *a) { return a->dims; }
+int lb_array_ndim(const lb_array *a) { return a->ndim; }
+const char *lb_array_axis(const lb_array *a, int i) {
+    return i >= 0 && i < a->ndim ? a->axes[i] : NULL;
+}
+const int64_t *lb_array_voxel_size(const lb_array *a) { return a->voxel_size; }
+void lb_array_roi(const lb_array *a, lb_roi *out) { *out = a->roi; }
+const int64_t *lb_array_shape(const lb_array *a) { return a->shape; }
+lb_dtype lb_array_dtype(const lb_array *a) { return a->dtype; }
+int64_t lb_array_num_channels(const lb_array *a) { return a->num_channels; }
+const char *lb_array_channel_name(const lb_array *a, int64_t i) {
+    if (!a->channel_names || i < 0 || i >= a->num_channels) return NULL;
+    return a->channel_names[i];
+}
+int lb_array_writable(const lb_array *a) { return a->writable; }
+const char *lb_array_attrs_json(const lb_array *a) {
+    return a->attrs_text ? a->attrs_text : "{}";
+}
+const lb_array *lb_array_source(const lb_array *a) { return a->source; }
+const char *lb_array_format(const lb_array *a) {
+    if (!a->ds) return NULL;
+    return a->ds->format == LB_FORMAT_N5 ? "n5" : "zarr2";
+}
+const int64_t *lb_array_chunks(const lb_array *a) { return a->ds ? a->ds->chunks : NULL; }
+const char *lb_array_codec_json(const lb_array *a) { return a->ds ? a->codec_text : NULL; }
+const char *lb_array_path(const lb_array *a) { return a->ds ? a->ds->path : NULL; }
+int lb_array_warning_count(const lb_array *a) { return a->n_warnings; }
+const char *lb_array_warning(const lb_array *a, int i) {
+    return i >= 0 && i < a->n_warnings ? a->warnings[i] : NULL;
+}
+lb_annotations lb_array_annotations(const lb_array *a) { return a->annotations; }
+
+const lb_array *lb__array_stored(const lb_array *a) {
+    while (a && !a->ds) a = a->source;
+    return a;
+}
+
+/* ---- ROI checks ---------------------------------------------------------- */
+
+/* "array crop.zarr/labels/all" or "BinarizeArray over crop.zarr/labels/all". */
+static void describe(const lb_array *a, char *buf, size_t size) {
+    const lb_array *st = lb__array_stored(a);
+    const char *path = st ? st->ds->path : "(no stored array)";
+    if (a->ds)
+        snprintf(buf, size, "array %s", path);
+    else
+        snprintf(buf, size, "%s over %s", a->vt->kind, path);
+}
+
+int64_t lb__roi_voxels(const lb_array *a, const lb_roi *roi, int64_t *vox) {
+    if (roi->ndim != a->dims) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < a->dims; i++) {
+        if (roi->shape[i] < 0) return -1;
+        int64_t v = roi->shape[i] / a->voxel_size[i];
+        if (vox) vox[i] = v;
+        if (lb__mul_i64(n, v, &n)) return -1;
+    }
+    return n;
+}
+
+int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err) {
+    char rs[512], as[512], vs[256], what[600];
+    if (!roi) return lb__err(err, LB_EINVAL, "no ROI given");
+    lb_roi_format(&a->roi, as, sizeof as);
+    lb_coord_format(a->voxel_size, a->dims, vs, sizeof vs);
+    describe(a, what, sizeof what);
+    if (roi->ndim != a->dims)
+        return lb__err(err, LB_EROI, "ROI has %d dimensions but %s with ROI %s has %d",
+                       roi->ndim, what, as, a->dims);
+    lb_roi_format(roi, rs, sizeof rs);
+    for (int i = 0; i < roi->ndim; i++) {
+        int64_t end;
+        if (roi->shape[i] < 0)
+            return lb__err(err, LB_EROI, "ROI %s has a negative shape in dimension %d", rs, i);
+        if (lb__add_i64(roi->offset[i], roi->shape[i], &end))
+            return lb__err(err, LB_EROI, "ROI end overflows in dimension %d", i);
+    }
+    if (!lb_roi_contains(&a->roi, roi))
+        return lb__err(err, LB_EROI, "ROI %s lies outside the ROI %s of %s (voxel size %s)", rs,
+                       as, what, vs);
+    if (!lb_roi_aligned(roi, a->voxel_size))
+        return lb__err(err, LB_EROI,
+                       "ROI %s is not aligned to the voxel size %s of %s with ROI %s", rs, vs,
+                       what, as);
+    return 0;
+}
+
+/* Elements per spatial voxel: the product of the leading (channel) dims. */
+static int64_t lead_elements(const lb_array *a) {
+    int64_t n = 1;
+    for (int i = 0; i < a->ndim - a->dims; i++)
+        if (lb__mul_i64(n, a->shape[i], &n)) return -1;
+    return n;
+}
+
+size_t lb_array_read_size(const lb_array *a, const lb_roi *roi) {
+    if (!a || !roi) return 0;
+    int64_t vox = lb__roi_voxels(a, roi, NULL);
+    int64_t lead = lead_elements(a);
+    if (vox < 0 || lead < 0) return 0;
+    size_t n;
+    if (lb__mul_size((size_t)vox, (size_t)lead, &n)) return 0;
+    if (lb__mul_size(n, lb_dtype_size(a->dtype), &n)) return 0;
+    return n;
+}
+
+static int check_size(const lb_array *a, const lb_roi *roi, size_t have, const char *what,
+                      lb_error *err) {
+    size_t need = lb_array_read_size(a, roi);
+    if (need == 0 && lb__roi_voxels(a, roi, NULL) != 0 && lead_elements(a) != 0)
+        return lb__err(err, LB_ELIMIT, "the ROI's size in bytes overflows");
+    if (have != need)
+        return lb__err(err, LB_EINVAL, "%s buffer holds %zu bytes, the ROI needs %zu", what,
+                       have, need);
+    return 0;
+}
+
+int lb_array_read(const lb_array *a, const lb_roi *roi, void *out, size_t out_size,
+                  lb_error *err) {
+    if (!a) return lb__err(err, LB_EINVAL, "no array given");
+    int rc = lb__array_check_roi(a, roi, err);
+    if (rc) return rc;
+    rc = check_size(a, roi, out_size, "output", err);
+    if (rc) return rc;
+    if (out_size == 0) return 0;
+    if (!out) return lb__err(err, LB_EINVAL, "no output buffer given");
+    return a->vt->read(a, roi, out, err);
+}
+
+/* ---- writing and the data view -------------------------------------------- */
+
+static int need_stored(const lb_array *a, int writing, lb_error *err) {
+    if (!a) return lb__err(err, LB_EINVAL, "no array given");
+    if (!a->ds) return lb__err(err, LB_EVIRTUAL, "%s", virtual_msg);
+    if (writing && !a->writable)
+        return lb__err(err, LB_EINVAL, "%s: the array was opened read-only", a->ds->path);
+    return 0;
+}
+
+/* The zarr impl keeps the world offset of element 0 (it differs from the ROI
+ * offset after snap_to_grid); lb__array_chunk_grid exposes it. */
+static int element_box(const lb_array *a, const lb_roi *roi, int64_t *start, int64_t *count) {
+    int lead = a->ndim - a->dims;
+    for (int i = 0; i < lead; i++) {
+        start[i] = 0;
+        count[i] = a->ds->shape[i];
+    }
+    for (int i = 0; i < a->dims; i++) {
+        int64_t origin, step;
+        if (lb__array_chunk_grid(a, i, &origin, &step)) return -1;
+        start[lead + i] = (roi->offset[i] - origin) / a->voxel_size[i];
+        count[lead + i] = roi->shape[i] / a->voxel_size[i];
+    }
+    return 0;
+}
+
+int lb_array_write(lb_array *a, const lb_roi *roi, const void *in, size_t in_size,
+                   lb_error *err) {
+    int rc = need_stored(a, 1, err);
+    if (rc) return rc;
+    rc = lb__array_check_roi(a, roi, err);
+    if (rc) return rc;
+    rc = check_size(a, roi, in_size, "input", err);
+    if (rc) return rc;
+    if (in_size == 0) return 0;
+    if (!in) return lb__err(err, LB_EINVAL, "no input buffer given");
+    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
+    if (element_box(a, roi, start, count))
+        return lb__err(err, LB_EINVAL, "%s: no chunk grid", a->ds->path);
+    return lb__dataset_write(a->ds, start, count, in, err);
+}
+
+/* Validate an index-space box against the stored shape; *bytes = its size. */
+static int check_box(const lb_array *a, const int64_t *start, const int64_t *count,
+                     size_t *bytes, lb_error *err) {
+    const lb__dataset *d = a->ds;
+    if (!start || !count) return lb__err(err, LB_EINVAL, "no start/count given");
+    for (int i = 0; i < d->ndim; i++) {
+        if (start[i] < 0 || count[i] < 0 || start[i] > d->shape[i] ||
+            count[i] > d->shape[i] - start[i])
+            return lb__err(err, LB_EROI,
+                           "%s: index range [%" PRId64 ", %" PRId64 ") of dimension %d is "
+                           "outside the shape %" PRId64,
+                           d->path, start[i], start[i] + (count[i] > 0 ? count[i] : 0), i,
+                           d->shape[i]);
+    }
+    size_t n;
+    if (lb__prod_size(count, d->ndim, &n) || lb__mul_size(n, d->itemsize, &n))
+        return lb__err(err, LB_ELIMIT, "%s: the region's size in bytes overflows", d->path);
+    *bytes = n;
+    return 0;
+}
+
+int lb_array_data_read(const lb_array *a, const int64_t *start, const int64_t *count,
+                       void *out, size_t out_size, lb_error *err) {
+    int rc = need_stored(a, 0, err);
+    if (rc) return rc;
+    size_t need;
+    rc = check_box(a, start, count, &need, err);
+    if (rc) return rc;
+    if (need != out_size)
+        return lb__err(err, LB_EINVAL, "output buffer holds %zu bytes, the region needs %zu",
+                       out_size, need);
+    if (need == 0) return 0;
+    if (!out) return lb__err(err, LB_EINVAL, "no output buffer given");
+    return lb__dataset_read(a->ds, start, count, out, err);
+}
+
+int lb_array_data_write(lb_array *a, const int64_t *start, const int64_t *count,
+                        const void *in, size_t in_size, lb_error *err) {
+    int rc = need_stored(a, 1, err);
+    if (rc) return rc;
+    size_t need;
+    rc = check_box(a, start, count, &need, err);
+    if (rc) return rc;
+    if (need != in_size)
+        return lb__err(err, LB_EINVAL, "input buffer holds %zu bytes, the region needs %zu",
+                       in_size, need);
+    if (need == 0) return 0;
+    if (!in) return lb__err(err, LB_EINVAL, "no input buffer given");
+    return lb__dataset_write(a->ds, start, count, in, err);
+}
+
+int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err) {
+    if (!a) return lb__err(err, LB_EINVAL, "no array given");
+    lb_array *st = a;
+    while (st && !st->ds) st = st->source;
+    if (!st) return lb__err(err, LB_EINVAL, "the array has no stored source to cache");
+    return lb__dataset_set_cache(st->ds, bytes, err);
+}
+
+/* ---- slab reads for the wrappers ------------------------------------------ */
+
+/* Labels per slab: small enough to stay in cache-friendly, bounded memory,
+ * large enough that per-read overhead vanishes. */
+#define SLAB_BYTES ((size_t)8 << 20)
+/* A slab may grow to a whole chunk row up to this size (no chunk decoded
+ * twice); beyond it, bounded memory wins. */
+#define SLAB_MAX_ALIGNED_BYTES ((size_t)128 << 20)
+
+int lb__array_read_slabs(const lb_array *src, const lb_roi *roi, lb__slab_fn fn, void *user,
+                         lb_error *err) {
+    return lb__array_read_slabs_ex(src, roi, SLAB_BYTES, fn, user, err);
+}
+
+int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_bytes,
+                            lb__slab_fn fn, void *user, lb_error *err) {
+    int64_t vox[LB_MAX_DIMS];
+    int64_t total = lb__roi_voxels(src, roi, vox);
+    size_t itemsize = lb_dtype_size(src->dtype);
+    if (total < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
+    if (total == 0) return 0;
+    size_t plane = 1; /* voxels per plane of the first spatial axis */
+    if (src->dims > 0 && lb__prod_size(vox + 1, src->dims - 1, &plane))
+        return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
+    size_t plane_bytes;
+    if (lb__mul_size(plane, itemsize, &plane_bytes))
+        return lb__err(err, LB_ELIMIT, "the ROI's size in bytes overflows");
+    int64_t planes = src->dims > 0 ? vox[0] : 1;
+    int64_t vs0 = src->dims > 0 ? src->voxel_size[0] : 1;
+
+    int64_t t = (int64_t)(slab_bytes / plane_bytes);
+    if (t < 1) t = 1;
+    int64_t origin = 0, step = 0;
+    if (src->dims > 0 && lb__array_chunk_grid(src, 0, &origin, &step) == 0 && step > 0) {
+        int64_t sp = step / vs0; /* planes per chunk row */
+        int64_t ta = ((t + sp - 1) / sp) * sp;
+        size_t max_aligned = slab_bytes > SLAB_MAX_ALIGNED_BYTES / 16 ? SLAB_MAX_ALIGNED_BYTES
+                                                                        : slab_bytes * 16;
+        if (sp > 0 && (uint64_t)ta <= max_aligned / plane_bytes) t = ta;
+        else step = 0;
+    } else {
+        step = 0;
+    }
+    if (t > planes) t = planes;
+
+    size_t buf_bytes = (size_t)t * plane_bytes;
+    void *buf = lb__malloc(buf_bytes, "a slab of labels", err);
+    if (!buf) return LB_ENOMEM;
+    lb_roi sub = *roi;
+    int64_t cur = src->dims > 0 ? roi->offset[0] : 0;
+    int64_t end = cur + planes * vs0;
+    int rc = 0;
+    size_t first = 0;
+    while (cur < end) {
+        int64_t next = cur + t * vs0;
+        if (step > 0 && next < end) {
+            /* the last chunk-row boundary in (cur, cur + t*vs0] */
+            int64_t k = lb__floordiv(next - origin, step);
+            int64_t b = origin + k * step;
+            if (b > cur) next = b;
+        }
+        if (next > end) next = end;
+        if (src->dims > 0) {
+            sub.offset[0] = cur;
+            sub.shape[0] = next - cur;
+        }
+        size_t n = (size_t)((next - cur) / vs0) * plane;
+        rc = lb_array_read(src, &sub, buf, n * itemsize, err);
+        if (rc) break;
+        rc = fn(user, buf, n, first, err);
+        if (rc) break;
+        first += n;
+        cur = next;
+        if (src->dims == 0) break;
+    }
+    free(buf);
+    return rc;
+}

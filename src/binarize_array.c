@@ -1,0 +1,125 @@
+/*
+ * binarize_array.c — DaCapo's BinarizeArray: one uint8 0/1 channel per group
+ * of label ids over a label source, computed on read (DESIGN.md §1.4) by the
+ * binarize kernel, slab by slab so memory stays bounded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "array.h"
+#include "kernels.h"
+
+typedef struct binarize_impl {
+    lb__binplan *plan;
+} binarize_impl;
+
+typedef struct slab_ctx {
+    const lb__binplan *plan;
+    uint8_t *out;
+    size_t plane_stride; /* voxels of the whole ROI: one output channel */
+} slab_ctx;
+
+static int binarize_slab(void *user, const void *labels, size_t n, size_t first,
+                         lb_error *err) {
+    slab_ctx *c = user;
+    (void)err;
+    lb__binarize(c->plan, labels, n, c->out + first, c->plane_stride);
+    return 0;
+}
+
+static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb_error *err) {
+    const binarize_impl *b = a->impl;
+    int64_t n = lb__roi_voxels(a, roi, NULL);
+    if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
+    slab_ctx c = {b->plan, out, (size_t)n};
+    return lb__array_read_slabs(a->source, roi, binarize_slab, &c, err);
+}
+
+static void binarize_destroy(lb_array *a) {
+    binarize_impl *b = a->impl;
+    if (b) lb__binplan_free(b->plan);
+    free(b);
+}
+
+/* Ids the source dtype cannot hold never match: say so through the array's
+ * warnings, which front ends print. */
+static int warn_unfit(lb_array *a, const lb_groupings *g, lb_dtype dtype, lb_id background,
+                      lb_error *err) {
+    size_t n = lb_groupings_count(g);
+    int any_empty = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lb_id *ids;
+        size_t m = lb_groupings_ids(g, i, &ids);
+        if (m == 0) any_empty = 1;
+        for (size_t j = 0; j < m; j++) {
+            if (lb_id_fits(ids[j], dtype)) continue;
+            char buf[32];
+            lb_id_format(ids[j], buf, sizeof buf);
+            int rc = lb__array_warn(a, err,
+                                    "group \"%s\": id %s does not fit the source dtype %s "
+                                    "and never matches",
+                                    lb_groupings_name(g, i), buf, lb_dtype_name(dtype));
+            if (rc) return rc;
+        }
+    }
+    if (any_empty && !lb_id_fits(background, dtype)) {
+        char buf[32];
+        lb_id_format(background, buf, sizeof buf);
+        return lb__array_warn(a, err,
+                              "background %s does not fit the source dtype %s: empty groups "
+                              "select every voxel",
+                              buf, lb_dtype_name(dtype));
+    }
+    return 0;
+}
+
+static const lb__array_vtable binarize_vt = {"BinarizeArray", binarize_read, binarize_destroy};
+
+int lb_binarize_new(lb_array *source, const lb_groupings *groupings, lb_id background,
+                    lb_array **out, lb_error *err) {
+    lb_array *a = NULL;
+    int rc;
+    if (out) *out = NULL;
+    if (!source) return lb__err(err, LB_EINVAL, "lb_binarize_new: no source array");
+    if (!out || !groupings) {
+        rc = lb__err(err, LB_EINVAL, "lb_binarize_new: no %s", out ? "groupings" : "output");
+        goto fail;
+    }
+    if (source->num_channels >= 0 || source->ndim != source->dims) {
+        rc = lb__err(err, LB_EINVAL, "cannot binarize a source array with channels");
+        goto fail;
+    }
+    if (!lb_dtype_is_integer(source->dtype)) {
+        rc = lb__err(err, LB_EUNSUPPORTED,
+                     "cannot binarize a source array of dtype %s: label ids must be integers",
+                     lb_dtype_name(source->dtype));
+        goto fail;
+    }
+    a = lb__array_alloc(&binarize_vt, err);
+    if (!a) {
+        rc = LB_ENOMEM;
+        goto fail;
+    }
+    binarize_impl *b = lb__calloc(1, sizeof *b, "BinarizeArray state", err);
+    if (!b) {
+        rc = LB_ENOMEM;
+        goto fail;
+    }
+    a->impl = b;
+    rc = lb__binplan_new(groupings, source->dtype, background, &b->plan, err);
+    if (rc) goto fail;
+    size_t g = lb_groupings_count(groupings);
+    rc = lb__array_wrap_geometry(a, source, (int64_t)g, groupings, err);
+    if (rc) goto fail;
+    rc = warn_unfit(a, groupings, source->dtype, background, err);
+    if (rc) goto fail;
+    a->dtype = LB_DTYPE_UINT8;
+    a->writable = 0;
+    a->source = source;
+    *out = a;
+    return 0;
+fail:
+    lb_array_free(a);
+    lb_array_free(source);
+    return rc;
+}
