@@ -148,6 +148,16 @@ const char *lb_array_warning(const lb_array *a, int i) {
 }
 lb_annotations lb_array_annotations(const lb_array *a) { return a->annotations; }
 
+int lb__array_groupings(const lb_array *a, const lb_groupings **g, lb_id *background,
+                        int *has_background) {
+    if (!a || !a->source || !a->impl) return -1;
+    const lb__wrap_info *w = a->impl;
+    if (g) *g = w->groupings;
+    if (background) *background = w->background;
+    if (has_background) *has_background = w->has_background;
+    return 0;
+}
+
 const lb_array *lb__array_stored(const lb_array *a) {
     while (a && !a->ds) a = a->source;
     return a;

@@ -81,6 +81,19 @@ int lb__array_read_slabs(const lb_array *src, const lb_roi *roi, lb__slab_fn fn,
 int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_bytes,
                             lb__slab_fn fn, void *user, lb_error *err);
 
+/* Every wrapper's impl starts with this: what it was built from. */
+typedef struct lb__wrap_info {
+    lb_groupings *groupings; /* owned copy */
+    lb_id background;
+    int has_background;      /* BinarizeArray: 1; MissingAnnotationsMask: 0 */
+} lb__wrap_info;
+
+/* The groupings (and background) a wrapper was built with, for provenance.
+ * Returns 0, or -1 for a stored array. *g lives as long as `a`. */
+#define LB__ARRAY_HAS_GROUPINGS 1
+int lb__array_groupings(const lb_array *a, const lb_groupings **g, lb_id *background,
+                        int *has_background);
+
 /* ZarrArrayConfig.snap_to_grid: give a ZarrArray the smaller ROI `roi`
  * (inside its own, aligned). Reads keep addressing the stored data by its
  * real offset (DaCapo's shifted reads are not reproduced). zarr_array.c. */

@@ -10,6 +10,7 @@
 #include "kernels.h"
 
 typedef struct binarize_impl {
+    lb__wrap_info info; /* first: see array.h */
     lb__binplan *plan;
 } binarize_impl;
 
@@ -37,7 +38,10 @@ static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb_err
 
 static void binarize_destroy(lb_array *a) {
     binarize_impl *b = a->impl;
-    if (b) lb__binplan_free(b->plan);
+    if (b) {
+        lb__binplan_free(b->plan);
+        lb_groupings_free(b->info.groupings);
+    }
     free(b);
 }
 
@@ -106,6 +110,10 @@ int lb_binarize_new(lb_array *source, const lb_groupings *groupings, lb_id backg
         goto fail;
     }
     a->impl = b;
+    b->info.background = background;
+    b->info.has_background = 1;
+    rc = lb_groupings_copy(groupings, &b->info.groupings, err);
+    if (rc) goto fail;
     rc = lb__binplan_new(groupings, source->dtype, background, &b->plan, err);
     if (rc) goto fail;
     size_t g = lb_groupings_count(groupings);

@@ -10,7 +10,8 @@
 #include "kernels.h"
 
 typedef struct mask_impl {
-    uint8_t *enabled; /* one flag per channel */
+    lb__wrap_info info; /* first: see array.h */
+    uint8_t *enabled;   /* one flag per channel */
     size_t channels;
 } mask_impl;
 
@@ -38,7 +39,10 @@ static int mask_read(const lb_array *a, const lb_roi *roi, void *out, lb_error *
 
 static void mask_destroy(lb_array *a) {
     mask_impl *m = a->impl;
-    if (m) free(m->enabled);
+    if (m) {
+        free(m->enabled);
+        lb_groupings_free(m->info.groupings);
+    }
     free(m);
 }
 
@@ -113,6 +117,8 @@ int lb_mask_new(lb_array *source, const lb_groupings *groupings, lb_array **out,
         goto fail;
     }
     a->impl = m;
+    rc = lb_groupings_copy(groupings, &m->info.groupings, err);
+    if (rc) goto fail;
     m->channels = g;
     m->enabled = lb__calloc(g ? g : 1, 1, "channel flags", err);
     if (!m->enabled) {

@@ -5,6 +5,7 @@
  * rules, on small datasets written to a temporary directory.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -1030,6 +1031,13 @@ static void test_binarize(void) {
         CHECK(lb_array_source(b) != NULL);
         CHECK_STR(lb_array_kind(lb_array_source(b)), "ZarrArray");
         CHECK_INT(lb_array_set_cache(b, 1 << 20, &e), 0);
+        const lb_groupings *gg = NULL;
+        lb_id bgv = {9, 0};
+        int hasbg = 0;
+        CHECK_INT(lb__array_groupings(b, &gg, &bgv, &hasbg), 0);
+        CHECK(gg != NULL && gg != g && lb_groupings_count(gg) == 2);
+        CHECK(hasbg == 1 && bgv.bits == 0);
+        CHECK_INT(lb__array_groupings(lb_array_source(b), &gg, &bgv, &hasbg), -1);
         /* the data view and writes are refused with DaCapo's message */
         int64_t st[4] = {0, 0, 0, 0}, cnt[4] = {1, 1, 1, 1};
         uint8_t buf[8];
@@ -1270,6 +1278,127 @@ static void test_annotations_parse(void) {
     CHECK_INT(kind, LB_ANNOTATIONS_NONE);
 }
 
+/* ---- concurrent reads ---------------------------------------------------------- */
+
+typedef struct reader {
+    const lb_array *a;   /* channels-first uint8 wrapper over a (12, 14, 16) volume */
+    const uint8_t *full; /* its whole-ROI output */
+    size_t G;
+    uint32_t seed;
+    size_t bad;
+    int failed;
+} reader;
+
+static uint32_t xorshift(uint32_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static void *reader_main(void *arg) {
+    reader *r = arg;
+    const int64_t S[3] = {12, 14, 16};
+    uint8_t *buf = malloc(r->G * 12 * 14 * 16);
+    for (int it = 0; it < 40; it++) {
+        int64_t b[3], n[3], off[3], shp[3];
+        for (int d = 0; d < 3; d++) {
+            b[d] = xorshift(&r->seed) % (uint32_t)S[d];
+            n[d] = 1 + xorshift(&r->seed) % (uint32_t)(S[d] - b[d]);
+            off[d] = b[d] * 2;
+            shp[d] = n[d] * 2;
+        }
+        lb_roi roi;
+        lb_error e = {0};
+        lb_roi_set(&roi, 3, off, shp, &e);
+        size_t m = (size_t)(n[0] * n[1] * n[2]);
+        if (lb_array_read(r->a, &roi, buf, r->G * m, &e)) {
+            r->failed = 1;
+            break;
+        }
+        for (size_t c = 0; c < r->G; c++)
+            for (int64_t z = 0; z < n[0]; z++)
+                for (int64_t y = 0; y < n[1]; y++)
+                    for (int64_t x = 0; x < n[2]; x++) {
+                        size_t i = c * m + (size_t)((z * n[1] + y) * n[2] + x);
+                        size_t j = c * 12 * 14 * 16 +
+                                   (size_t)(((b[0] + z) * 14 + b[1] + y) * 16 + b[2] + x);
+                        r->bad += buf[i] != r->full[j];
+                    }
+    }
+    free(buf);
+    return NULL;
+}
+
+static void test_threads(void) {
+    lb_error e = {0};
+    int64_t s[3] = {12, 14, 16}, ch[3] = {5, 4, 6};
+    lb_array *a = mk("thr.zarr/labels", LB_FORMAT_ZARR2, LB_DTYPE_UINT32, 3, s, ch,
+                     "{\"resolution\": [2, 2, 2], \"labels\": [{\"value\": 5, "
+                     "\"annotationState\": {\"present\": true, \"annotated\": false}}]}");
+    if (!a) return;
+    uint32_t seed = (uint32_t)getpid() | 1u;
+    printf("# test_threads seed %u\n", seed);
+    size_t n = 12 * 14 * 16;
+    uint32_t *labels = malloc(n * 4);
+    uint32_t st = seed;
+    for (size_t i = 0; i < n; i++) labels[i] = xorshift(&st) % 9;
+    int64_t z0[3] = {0, 0, 0};
+    CHECK_INT(lb_array_data_write(a, z0, s, labels, n * 4, &e), 0);
+    lb_array_free(a);
+    lb_groupings *g = NULL;
+    lb_groupings_new(&g, &e);
+    add_group(g, "a", "1,2");
+    add_group(g, "b", "5");
+    add_group(g, "c", "");
+    for (int kind = 0; kind < 2; kind++) {
+        lb_array *src = NULL, *w = NULL;
+        CHECK_INT(open_rel("thr.zarr/labels", &src, &e), 0);
+        int rc = kind == 0 ? lb_binarize_new(src, g, (lb_id){0, 0}, &w, &e)
+                           : lb_mask_new(src, g, &w, &e);
+        CHECK_INT(rc, 0);
+        if (rc) continue;
+        if (kind == 1) {
+            const lb_groupings *gg = NULL;
+            int hasbg = 1;
+            CHECK_INT(lb__array_groupings(w, &gg, NULL, &hasbg), 0);
+            CHECK(gg && lb_groupings_count(gg) == 3 && hasbg == 0);
+        }
+        CHECK_INT(lb_array_set_cache(w, 1 << 16, &e), 0);
+        lb_roi roi;
+        lb_array_roi(w, &roi);
+        uint8_t *full = malloc(3 * n);
+        CHECK_INT(lb_array_read(w, &roi, full, 3 * n, &e), 0);
+        /* spot-check the full output against the rules */
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t l = labels[i];
+            if (kind == 0)
+                bad += full[i] != (l == 1 || l == 2) || full[n + i] != (l == 5) ||
+                       full[2 * n + i] != (l != 0);
+            else
+                bad += full[i] != (l > 0) || full[n + i] != 0 || full[2 * n + i] != (l > 0);
+        }
+        CHECK_INT(bad, 0);
+        /* the cache (small: evictions happen) stays on while threads read */
+        pthread_t th[4];
+        reader rd[4];
+        for (int t = 0; t < 4; t++) {
+            rd[t] = (reader){w, full, 3, seed + (uint32_t)t * 7919u, 0, 0};
+            pthread_create(&th[t], NULL, reader_main, &rd[t]);
+        }
+        for (int t = 0; t < 4; t++) {
+            pthread_join(th[t], NULL);
+            CHECK_INT(rd[t].failed, 0);
+            CHECK_INT(rd[t].bad, 0);
+        }
+        free(full);
+        lb_array_free(w);
+    }
+    lb_groupings_free(g);
+    free(labels);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/lb_test_arrays.XXXXXX", base && *base ? base : "/tmp");
@@ -1292,6 +1421,7 @@ int main(void) {
     test_binarize();
     test_mask();
     test_annotations_parse();
+    test_threads();
     lb_error e = {0};
     lb__store_remove_tree(tmpdir, &e);
     return tap_done();
