@@ -187,30 +187,47 @@ int64_t lb__roi_voxels(const lb_array *a, const lb_roi *roi, int64_t *vox) {
     return n;
 }
 
-int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err) {
+/* The three descriptions a refusal names; formatted only on failure. */
+typedef struct roi_words {
     char rs[512], as[512], vs[256], what[600];
+} roi_words;
+
+static void words(const lb_array *a, const lb_roi *roi, roi_words *w) {
+    lb_roi_format(roi, w->rs, sizeof w->rs);
+    lb_roi_format(&a->roi, w->as, sizeof w->as);
+    lb_coord_format(a->voxel_size, a->dims, w->vs, sizeof w->vs);
+    describe(a, w->what, sizeof w->what);
+}
+
+int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err) {
+    roi_words w;
     if (!roi) return lb__err(err, LB_EINVAL, "no ROI given");
-    lb_roi_format(&a->roi, as, sizeof as);
-    lb_coord_format(a->voxel_size, a->dims, vs, sizeof vs);
-    describe(a, what, sizeof what);
-    if (roi->ndim != a->dims)
-        return lb__err(err, LB_EROI, "ROI has %d dimensions but %s with ROI %s has %d",
-                       roi->ndim, what, as, a->dims);
-    lb_roi_format(roi, rs, sizeof rs);
+    if (roi->ndim != a->dims) {
+        if (roi->ndim < 0 || roi->ndim > LB_MAX_DIMS)
+            return lb__err(err, LB_EROI, "ROI has %d dimensions", roi->ndim);
+        words(a, roi, &w);
+        return lb__err(err, LB_EROI, "ROI %s has %d dimensions but %s with ROI %s has %d", w.rs,
+                       roi->ndim, w.what, w.as, a->dims);
+    }
     for (int i = 0; i < roi->ndim; i++) {
         int64_t end;
-        if (roi->shape[i] < 0)
-            return lb__err(err, LB_EROI, "ROI %s has a negative shape in dimension %d", rs, i);
-        if (lb__add_i64(roi->offset[i], roi->shape[i], &end))
-            return lb__err(err, LB_EROI, "ROI end overflows in dimension %d", i);
+        if (roi->shape[i] < 0 || lb__add_i64(roi->offset[i], roi->shape[i], &end)) {
+            words(a, roi, &w);
+            return lb__err(err, LB_EROI, "ROI %s has a %s in dimension %d", w.rs,
+                           roi->shape[i] < 0 ? "negative shape" : "end beyond 2^63", i);
+        }
     }
-    if (!lb_roi_contains(&a->roi, roi))
-        return lb__err(err, LB_EROI, "ROI %s lies outside the ROI %s of %s (voxel size %s)", rs,
-                       as, what, vs);
-    if (!lb_roi_aligned(roi, a->voxel_size))
+    if (!lb_roi_contains(&a->roi, roi)) {
+        words(a, roi, &w);
+        return lb__err(err, LB_EROI, "ROI %s lies outside the ROI %s of %s (voxel size %s)",
+                       w.rs, w.as, w.what, w.vs);
+    }
+    if (!lb_roi_aligned(roi, a->voxel_size)) {
+        words(a, roi, &w);
         return lb__err(err, LB_EROI,
-                       "ROI %s is not aligned to the voxel size %s of %s with ROI %s", rs, vs,
-                       what, as);
+                       "ROI %s is not aligned to the voxel size %s of %s with ROI %s", w.rs,
+                       w.vs, w.what, w.as);
+    }
     return 0;
 }
 

@@ -459,9 +459,9 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
             goto fail;
         }
         if (n && n != ndim) {
-            rc = lb__err(err, LB_EFORMAT, "%s has %d entries, the array %s has %d dimensions",
+            rc = lb__err(err, LB_EFORMAT, "%s has %d entries, the array %s has %d dimension%s",
                          ome.scale.found ? ome.scale.where : ome.translation.where, n, ds->path,
-                         ndim);
+                         ndim, ndim == 1 ? "" : "s");
             goto fail;
         }
         /* Keep the spatial entries; without a scale the voxel size is 1. */
@@ -555,8 +555,8 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
     }
     if (dims > ndim) {
         const char *what = vs ? vs->where : (off ? off->where : axes.where);
-        rc = lb__err(err, LB_EFORMAT, "%s has %d spatial entries, the array %s has only %d "
-                     "dimensions", what, dims, ds->path, ndim);
+        rc = lb__err(err, LB_EFORMAT, "%s has %d entries, the array %s has only %d dimension%s",
+                     what, dims, ds->path, ndim, ndim == 1 ? "" : "s");
         goto fail;
     }
     int lead = ndim - dims;
@@ -564,8 +564,8 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
     if (axes.found) {
         if (axes.n != ndim) {
             rc = lb__err(err, axes_override && n_axes > 0 ? LB_EINVAL : LB_EFORMAT,
-                         "%s has %d entries, the array %s has %d dimensions",
-                         axes.where, axes.n, ds->path, ndim);
+                         "%s has %d entries, the array %s has %d dimension%s",
+                         axes.where, axes.n, ds->path, ndim, ndim == 1 ? "" : "s");
             goto fail;
         }
         for (int i = 0; i < ndim; i++) {
