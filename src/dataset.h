@@ -145,4 +145,105 @@ void lb__transpose_f_to_c(int ndim, size_t itemsize, const int64_t *shape,
 void lb__transpose_c_to_f(int ndim, size_t itemsize, const int64_t *shape,
                           const void *src, void *dst);
 
+/* ------------------------------------------------------------------------
+ * Internal to the dataset module (dataset.c, zarr2.c, n5.c, chunk_cache.c).
+ * ------------------------------------------------------------------------ */
+
+/* Validate d->ndim, shape (>= 0), chunks (> 0) and d->itemsize against the
+ * limits (rank <= LB_MAX_DIMS, chunk bytes <= LB__MAX_CHUNK_BYTES, Π shape ×
+ * itemsize fits int64 and size_t) and fill d->grid and d->chunk_bytes.
+ * Messages start with `where` (the metadata file) and name the keys
+ * `shape_key` / `chunks_key`. */
+int lb__dataset_check_geometry(lb__dataset *d, const char *where,
+                               const char *shape_key, const char *chunks_key,
+                               int reversed, lb_error *err);
+/* `reversed`: the file lists dimensions in reverse (N5), so messages give
+ * the file's index. */
+/* Parse meta[key] as an array of at most LB_MAX_DIMS integers (LB_ELIMIT
+ * beyond); the range of each entry is checked by check_geometry. */
+int lb__meta_dims(json_object *meta, const char *key, const char *where,
+                  int64_t *out, int *n_out, lb_error *err);
+/* Extent of chunk `cidx` inside the array (ext[k] <= chunks[k]); returns 1
+ * when the chunk overhangs the array edge in some dimension. */
+int lb__dataset_chunk_extent(const lb__dataset *d, const int64_t *cidx,
+                             int64_t *ext);
+/* Set `nbytes` bytes of dst (a multiple of itemsize) to the fill value. */
+void lb__dataset_fill(const lb__dataset *d, void *dst, size_t nbytes);
+
+/* Zarr v2 (zarr2.c). `where` names the .zarray file in messages. */
+/* Fill d's layout fields from a parsed .zarray (not path/meta/attrs). */
+int lb__zarr2_parse(lb__dataset *d, json_object *zarray, const char *where,
+                    lb_error *err);
+/* The .zarray object for a spec (new reference). */
+int lb__zarr2_build(const lb__dataset_spec *spec, json_object **out,
+                    lb_error *err);
+/* Write parent .zgroups (up to the container), .zattrs, then .zarray. */
+int lb__zarr2_write_meta(const char *path, json_object *zarray,
+                         json_object *attrs, lb_error *err);
+int lb__zarr2_chunk_key(const lb__dataset *d, const int64_t *cidx, char *buf,
+                        size_t size);
+/* Stored chunk bytes -> full chunk (C order, native). `scratch` is reused
+ * between calls. Messages do not name the chunk (the caller prefixes). */
+int lb__zarr2_decode(const lb__dataset *d, const void *src, size_t n,
+                     void *dst, lb__buf *scratch, lb_error *err);
+/* Full chunk (C order, native) -> stored bytes in `out`; the overhang of
+ * edge chunks is stored as the fill value. */
+int lb__zarr2_encode(const lb__dataset *d, const int64_t *cidx,
+                     const void *src, lb__buf *out, lb__buf *scratch1,
+                     lb__buf *scratch2, lb_error *err);
+
+/* N5 (n5.c). `where` names the attributes.json file in messages. */
+/* Fill d's layout fields and d->attrs (user attributes) from a parsed
+ * attributes.json. */
+int lb__n5_parse(lb__dataset *d, json_object *attributes, const char *where,
+                 lb_error *err);
+/* The dataset attributes.json object (user attributes + dataset keys). */
+int lb__n5_build(const lb__dataset_spec *spec, json_object **out,
+                 lb_error *err);
+/* Write {"n5": "2.0.0"} into the container root and parent groups (merged
+ * into existing attributes), then the dataset's attributes.json. */
+int lb__n5_write_meta(const char *path, json_object *attributes,
+                      lb_error *err);
+int lb__n5_chunk_key(const lb__dataset *d, const int64_t *cidx, char *buf,
+                     size_t size);
+int lb__n5_decode(const lb__dataset *d, const void *src, size_t n, void *dst,
+                  lb__buf *scratch, lb_error *err);
+/* Full chunk -> block with header; edge blocks truncated to the array. */
+int lb__n5_encode(const lb__dataset *d, const int64_t *cidx, const void *src,
+                  lb__buf *out, lb__buf *scratch, lb_error *err);
+/* The dataset keys of an N5 attributes.json (not user attributes). */
+int lb__n5_is_dataset_key(const char *key);
+
+/* Write JSON to dir/name atomically, pretty-printed with a 4-space indent
+ * as zarr-python does. */
+int lb__meta_write(const char *dir, const char *name, json_object *o,
+                   lb_error *err);
+
+/* A deep copy of a JSON value with object keys sorted (zarr-python writes
+ * sorted keys); scalars are shared. NULL in -> NULL out. */
+json_object *lb__meta_sorted_copy(json_object *o, lb_error *err);
+
+/* Chunk cache (chunk_cache.c): an LRU of decoded full chunks keyed by the
+ * linear chunk index, bounded in bytes, guarded by its own mutex. Absent
+ * chunks are remembered without data. */
+int lb__chunk_cache_new(size_t max_bytes, size_t chunk_bytes,
+                        lb__chunk_cache **out, lb_error *err);
+void lb__chunk_cache_free(lb__chunk_cache *c);
+/* 1 on a hit: *present set and, when present, chunk_bytes copied to dst;
+ * 0 on a miss. */
+int lb__chunk_cache_get(lb__chunk_cache *c, uint64_t key, void *dst,
+                        int *present);
+/* Insert (copies src when present); evicts least recently used entries.
+ * Failing to allocate just means not caching. */
+void lb__chunk_cache_put(lb__chunk_cache *c, uint64_t key, const void *src,
+                         int present);
+void lb__chunk_cache_invalidate(lb__chunk_cache *c, uint64_t key);
+typedef struct lb__chunk_cache_stats {
+    uint64_t hits, misses, evictions;
+    size_t entries, bytes;
+} lb__chunk_cache_stats;
+void lb__chunk_cache_get_stats(lb__chunk_cache *c, lb__chunk_cache_stats *out);
+/* The linear cache key of a chunk index (row-major over d->grid). */
+uint64_t lb__dataset_chunk_linear(const lb__dataset *d, const int64_t *cidx);
+
 #endif /* LB_DATASET_H */

@@ -32,6 +32,8 @@ int lb__store_is_file(const char *path);
 int lb__store_is_dir(const char *path);
 /* 1 if anything exists at path (file, dir, link). */
 int lb__store_exists(const char *path);
+/* 1 if path is a directory with no entries, else 0. */
+int lb__store_is_empty_dir(const char *path);
 
 /* Remove a file if it exists (missing is fine). */
 int lb__store_unlink(const char *path, lb_error *err);
