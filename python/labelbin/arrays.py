@@ -1,0 +1,542 @@
+"""DaCapo's arrays over labelbin's C core: ZarrArray, BinarizeArray,
+MissingAnnotationsMask (DACAPO_NOTES.md §2-5, DESIGN.md §1.3-1.6).
+
+Every array is a labelbin._labelbin.Array (one lb_array) plus the
+serialised config it was built from. Wrappers are built from that config:
+``BinarizeArray(zarr_array, groupings)`` opens its own handle on the same
+dataset (lb_binarize_new takes ownership of its source, so the caller's array
+stays independent and usable).
+"""
+
+import json
+import numbers
+import operator
+
+import numpy as np
+
+from . import _labelbin
+from .config import (BINARIZE, MASK, ZARR, normalise_groupings, split_dataset_path,
+                     to_config_dict, _absolute)
+from .geometry import Coordinate, Roi
+
+__all__ = ["Array", "ZarrArray", "BinarizeArray", "MissingAnnotationsMask", "from_config",
+           "create_dataset"]
+
+VIRTUAL_MESSAGE = ("Cannot get a writable view of this array because it is a virtual "
+                   "array created by modifying another array on demand.")
+
+_WRITE_MODES = {"r": False, "r+": True, "a": True}
+
+
+def _roi_of(roi):
+    """(offset, shape) int tuples of a labelbin/funlib Roi or any object with
+    .offset and .shape."""
+    if isinstance(roi, Roi):
+        offset, shape = roi.offset, roi.shape
+    else:
+        try:
+            offset, shape = roi.offset, roi.shape
+        except AttributeError:
+            raise TypeError("expected a Roi (an object with .offset and .shape), got %s"
+                            % type(roi).__name__) from None
+        if callable(offset):  # funlib < 0.2 had get_offset()-style methods
+            offset, shape = offset(), shape()
+    return _ints(offset, "offset", roi), _ints(shape, "shape", roi)
+
+
+def _ints(values, what, roi):
+    out = []
+    for v in values:
+        if v is None:
+            raise ValueError("cannot read the unbounded ROI %r" % (roi,))
+        try:
+            out.append(operator.index(v))
+        except TypeError:
+            if isinstance(v, numbers.Real) and float(v).is_integer():
+                out.append(int(v))
+            else:
+                raise TypeError("ROI %s entries must be integers, got %r" % (what, v)) from None
+    return tuple(out)
+
+
+class Array(_labelbin.Array):
+    """Properties and ROI reads shared by all labelbin arrays."""
+
+    _config = None
+    _mode = "r"
+    _cache_bytes = 0
+
+    # -- construction helpers --
+    def _build(self, cfg):
+        self._config = cfg
+        self._from_config(json.dumps(cfg), None)
+
+    def __reduce__(self):
+        # Pickles as its config (DataLoader workers, multiprocessing).
+        return (_rebuild, (type(self), self._config, self._mode, self._cache_bytes))
+
+    # -- DaCapo's Array properties --
+    @property
+    def attrs(self):
+        """The attributes (a fresh dict; integers exact)."""
+        return json.loads(self._attrs_json)
+
+    @property
+    def axes(self):
+        return self._axes
+
+    @property
+    def dims(self):
+        return self._dims
+
+    @property
+    def voxel_size(self):
+        return Coordinate(self._voxel_size)
+
+    @property
+    def roi(self):
+        offset, shape = self._roi
+        return Roi(offset, shape)
+
+    @property
+    def writable(self):
+        return self._writable
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def num_channels(self):
+        return self._num_channels
+
+    @property
+    def channels(self):
+        """Channel names (the groupings' names) for wrappers, else []."""
+        return self._channels
+
+    @property
+    def data(self):
+        raise ValueError(VIRTUAL_MESSAGE)
+
+    # -- extras --
+    @property
+    def shape(self):
+        """Shape of the whole array in elements (channels first)."""
+        return self._shape
+
+    @property
+    def ndim(self):
+        return self._ndim
+
+    @property
+    def kind(self):
+        """"ZarrArray", "BinarizeArray" or "MissingAnnotationsMask"."""
+        return self._kind
+
+    @property
+    def format(self):
+        """"zarr2" / "n5" for stored arrays, None for virtual ones."""
+        return self._format
+
+    @property
+    def chunks(self):
+        """Chunk shape in elements (stored arrays), else None."""
+        return self._chunks
+
+    @property
+    def codec(self):
+        """The compressor in the format's own words (dict), None if raw or virtual."""
+        text = self._codec_json
+        return None if text is None else json.loads(text)
+
+    @property
+    def path(self):
+        """The stored dataset path (for wrappers: the source's)."""
+        return self._source_path
+
+    @property
+    def warnings(self):
+        return self._warnings
+
+    @property
+    def annotations(self):
+        """Kind of `labels` metadata: "none", "boolean", "string" or "invalid"."""
+        return self._annotations
+
+    @property
+    def config(self):
+        """The serialised DaCapo config this array was built from (a copy)."""
+        return json.loads(json.dumps(self._config))
+
+    def set_cache(self, nbytes):
+        """Cache up to `nbytes` of decoded chunks of the stored array (0 = off).
+        Waits for reads in other threads to finish."""
+        super().set_cache(int(nbytes))
+        self._cache_bytes = int(nbytes)
+
+    # -- reading --
+    def __getitem__(self, roi):
+        """Read `roi` (world units; inside the array's ROI and voxel-aligned)
+        into a new C-contiguous numpy array of shape (channels,) +
+        roi.shape / voxel_size. Releases the GIL; safe from several threads."""
+        offset, shape = _roi_of(roi)
+        return self._read(offset, shape)
+
+    def to_ndarray(self, roi=None):
+        """`self[roi]`, the whole ROI by default."""
+        return self[self.roi if roi is None else roi]
+
+    def to_zarr(self, dest, roi=None, threads=0, codec=None, chunks=None, overwrite=False,
+                resume=False, ome_ngff=False, progress=None, provenance=None):
+        """Materialise the array (over `roi`, default all) as a new Zarr v2
+        dataset at `dest`, in parallel, atomically, resumably — the CLI's
+        writer. `codec`: a short form ("zstd:3", "blosc-lz4", "gzip:6",
+        "none") or a Zarr v2 compressor dict; `chunks`: spatial chunk shape in
+        voxels; `progress(done, total)` is called from this thread. Ctrl-C
+        stops after the chunks in flight (KeyboardInterrupt). Returns the
+        write statistics as a dict."""
+        offset = shape = None
+        if roi is not None:
+            offset, shape = _roi_of(roi)
+        if isinstance(codec, dict):
+            codec = json.dumps(codec)
+        if chunks is not None:
+            if isinstance(chunks, numbers.Integral):
+                chunks = (int(chunks),) * self.dims
+            chunks = tuple(operator.index(c) for c in chunks)
+        if provenance is not None and not isinstance(provenance, str):
+            provenance = json.dumps(provenance)
+        return self._materialize(_absolute(dest), offset, shape, int(threads), codec, chunks,
+                                 bool(overwrite), bool(resume), bool(ome_ngff), provenance,
+                                 progress)
+
+    # -- context manager --
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self.closed:
+            return "%s(<closed>)" % type(self).__name__
+        return "%s(%s, %d channels, roi %r)" % (type(self).__name__, self._source_path,
+                                                self._num_channels or 0, self.roi)
+
+
+def _rebuild(cls, cfg, mode, cache_bytes):
+    if cls is ZarrArray:
+        a = ZarrArray(cfg, mode=mode)
+    else:
+        a = cls.__new__(cls)
+        Array._build(a, cfg)
+    if cache_bytes:
+        a.set_cache(cache_bytes)
+    return a
+
+
+def _is_config_like(obj):
+    return not isinstance(obj, (str, bytes)) and not hasattr(obj, "__fspath__")
+
+
+class ZarrArray(Array):
+    """A stored dataset (Zarr v2 or N5), DaCapo's ZarrArray.
+
+    ``ZarrArray(file_name, dataset, axes=None, mode="r")`` or
+    ``ZarrArray(array_config)``; ``ZarrArray("crop.zarr/volumes/labels/all")``
+    also works (the container is the last ``*.zarr``/``*.n5`` component).
+    mode "r" opens read-only; "r+" and "a" allow writes. With a config, the
+    config's own ``mode`` is used when `mode` is not given.
+    """
+
+    def __init__(self, file_name, dataset=None, axes=None, mode=None, snap_to_grid=None,
+                 name=None):
+        if _is_config_like(file_name):
+            cfg = to_config_dict(file_name, ZARR)
+            if cfg.get("__type__") != ZARR:
+                raise TypeError("ZarrArray needs a ZarrArrayConfig, got %s"
+                                % cfg.get("__type__"))
+            if mode is None:
+                cfg_mode = getattr(file_name, "mode", None)
+                if cfg_mode is None and isinstance(file_name, dict):
+                    cfg_mode = file_name.get("mode")
+                mode = cfg_mode
+        else:
+            if dataset is None:
+                file_name, dataset = split_dataset_path(file_name)
+            cfg = {"__type__": ZARR, "name": name or str(dataset),
+                   "file_name": _absolute(file_name), "dataset": str(dataset).lstrip("/")}
+            if axes is not None:
+                cfg["axes"] = [str(a) for a in axes]
+            if snap_to_grid is not None:
+                cfg["snap_to_grid"] = [operator.index(v) for v in snap_to_grid]
+        mode = "r" if mode is None else mode
+        if mode not in _WRITE_MODES:
+            raise ValueError("Mode %s not in %s" % (mode, list(_WRITE_MODES)))
+        self._mode = mode
+        if "snap_to_grid" in cfg:
+            # Only the config path knows snap_to_grid; those arrays are read-only.
+            if _WRITE_MODES[mode]:
+                raise ValueError("a ZarrArray with snap_to_grid is read-only: open it "
+                                 "with mode='r'")
+            self._build(cfg)
+            return
+        self._config = cfg
+        self._open(cfg["file_name"].rstrip("/") + "/" + cfg["dataset"], _WRITE_MODES[mode],
+                   cfg.get("axes"))
+
+    @property
+    def file_name(self):
+        return self._config["file_name"]
+
+    @property
+    def dataset(self):
+        return self._config["dataset"]
+
+    @property
+    def mode(self):
+        return self._mode
+
+    @property
+    def data(self):
+        """Index-space view over all axes (numpy-style basic indexing)."""
+        return DataView(self)
+
+    def __setitem__(self, roi, value):
+        """Write `value` (array of the ROI's shape, broadcastable, or scalar)
+        into `roi` (world units, aligned, inside)."""
+        offset, shape = _roi_of(roi)
+        vs = self._voxel_size
+        if (len(shape) != len(vs) or any(s < 0 for s in shape)
+                or not self.roi.contains(Roi(offset, shape))
+                or not Coordinate(offset + shape).is_multiple_of(vs + vs)):
+            # Refused before allocating anything; the library words the error.
+            self._write(offset, shape, b"")
+        lead = self._shape[:self._ndim - self._dims]
+        out_shape = tuple(lead) + tuple(s // v for s, v in zip(shape, vs))
+        self._write(offset, shape, _as_buffer(value, out_shape, self._dtype))
+
+    def __repr__(self):
+        if not self._config:
+            return "ZarrArray(<unopened>)"
+        return "ZarrArray(%s, %s)" % (self._config["file_name"], self._config["dataset"])
+
+
+def _as_buffer(value, shape, dtype):
+    arr = value
+    if not (isinstance(arr, np.ndarray) and arr.dtype == dtype and arr.shape == shape
+            and arr.flags.c_contiguous):
+        arr = np.empty(shape, dtype=dtype)
+        arr[...] = value
+    return arr
+
+
+class DataView:
+    """``ZarrArray.data``: numpy-style basic indexing (ints, slices with any
+    step for reads and step 1 for writes, Ellipsis) over all array axes,
+    backed by lb_array_data_read / lb_array_data_write."""
+
+    def __init__(self, array):
+        self._array = array
+
+    @property
+    def shape(self):
+        return self._array.shape
+
+    @property
+    def dtype(self):
+        return self._array.dtype
+
+    @property
+    def ndim(self):
+        return self._array.ndim
+
+    @property
+    def chunks(self):
+        return self._array.chunks
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self[...]
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def _box(self, key, writing):
+        shape = self.shape
+        if not isinstance(key, tuple):
+            key = (key,)
+        if sum(k is Ellipsis for k in key) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        if Ellipsis in [k for k in key if k is Ellipsis]:
+            i = next(i for i, k in enumerate(key) if k is Ellipsis)
+            fill = len(shape) - (len(key) - 1)
+            key = key[:i] + (slice(None),) * fill + key[i + 1:]
+        if len(key) > len(shape):
+            raise IndexError("too many indices: array is %d-dimensional, but %d were "
+                             "indexed" % (len(shape), len(key)))
+        key = key + (slice(None),) * (len(shape) - len(key))
+        start, count, post, squeeze = [], [], [], []
+        for axis, (k, n) in enumerate(zip(key, shape)):
+            if isinstance(k, slice):
+                b, e, step = k.indices(n)
+                if step != 1 and writing:
+                    raise IndexError("writes through .data need step 1 slices")
+                if step > 0:
+                    lo, hi = b, max(b, e)
+                    sub = slice(None, None, step)
+                else:
+                    lo, hi = (e + 1, b + 1) if e < b else (0, 0)
+                    sub = slice(None, None, step)
+                start.append(lo)
+                count.append(hi - lo)
+                post.append(sub)
+            else:
+                try:
+                    i = operator.index(k)
+                except TypeError:
+                    raise IndexError("only integers, slices and Ellipsis are valid indices "
+                                     "for .data, got %r" % (k,)) from None
+                if i < 0:
+                    i += n
+                if not 0 <= i < n:
+                    raise IndexError("index %d is out of bounds for axis %d with size %d"
+                                     % (operator.index(k), axis, n))
+                start.append(i)
+                count.append(1)
+                post.append(0)
+                squeeze.append(axis)
+        return start, count, tuple(post)
+
+    def __getitem__(self, key):
+        start, count, post = self._box(key, False)
+        out = self._array._data_read(start, count)
+        if all(isinstance(p, slice) and p.step == 1 for p in post):
+            return out
+        res = out[post]
+        return np.ascontiguousarray(res) if isinstance(res, np.ndarray) else res
+
+    def __setitem__(self, key, value):
+        start, count, post = self._box(key, True)
+        self._array._data_write(start, count, _as_buffer(value, tuple(count), self.dtype))
+
+    def __repr__(self):
+        return "<labelbin data view %s %s>" % (self.shape, self.dtype)
+
+
+def _source_config(source):
+    if isinstance(source, (str, bytes)) and not str(source).lstrip().startswith("{") \
+            or hasattr(source, "__fspath__"):
+        file_name, dataset = split_dataset_path(source)
+        return {"__type__": ZARR, "name": str(dataset), "file_name": _absolute(file_name),
+                "dataset": dataset}
+    return to_config_dict(source)
+
+
+class _Wrapper(Array):
+    _type = None
+
+    def _init(self, source, groupings, extra, name):
+        if groupings is None:
+            cfg = to_config_dict(source, self._type)
+            if cfg.get("__type__") != self._type:
+                raise TypeError("%s needs a %s (or a source and groupings), got %s"
+                                % (type(self).__name__, self._type, cfg.get("__type__")))
+        else:
+            cfg = {"__type__": self._type,
+                   "name": name or ("binarize" if self._type == BINARIZE else "mask"),
+                   "source_array_config": _source_config(source),
+                   "groupings": normalise_groupings(groupings)}
+            cfg.update(extra)
+        self._build(cfg)
+
+    @property
+    def groupings(self):
+        """[(name, [ids])…] as configured."""
+        return [(n, list(ids)) for n, ids in self._config["groupings"]]
+
+    @property
+    def source_array_config(self):
+        return json.loads(json.dumps(self._config["source_array_config"]))
+
+    @property
+    def source(self):
+        """A new array for the source (built from its config)."""
+        return from_config(self._config["source_array_config"])
+
+
+class BinarizeArray(_Wrapper):
+    """DaCapo's BinarizeArray: channel i is 1 where the label is in group i's
+    ids (an empty group: label != background), else 0; uint8, always 0/1.
+
+    ``BinarizeArray(source, groupings, background=0)`` with `source` a
+    labelbin array, a dataset path or a source config; or
+    ``BinarizeArray(binarize_array_config)``.
+    """
+
+    _type = BINARIZE
+
+    def __init__(self, source, groupings=None, background=0, name=None):
+        self._init(source, groupings, {"background": operator.index(background)}, name)
+
+    @property
+    def background(self):
+        return self._config.get("background", 0)
+
+
+class MissingAnnotationsMask(_Wrapper):
+    """DaCapo's MissingAnnotationsMask: every channel is label > 0, except
+    channels whose group holds an id that the `labels` metadata marks present
+    but not annotated (all 0).
+
+    ``MissingAnnotationsMask(source, groupings)`` or
+    ``MissingAnnotationsMask(mask_config)``.
+    """
+
+    _type = MASK
+
+    def __init__(self, source, groupings=None, name=None):
+        self._init(source, groupings, {}, name)
+
+
+_CLASSES = {ZARR: ZarrArray, BINARIZE: BinarizeArray, MASK: MissingAnnotationsMask}
+
+
+def from_config(cfg, mode=None):
+    """Build the array a DaCapo array config describes: a config object, its
+    serialised dict (``__type__``) or JSON text. Unknown types raise
+    ValueError listing the supported ones."""
+    d = to_config_dict(cfg)
+    kind = d.get("__type__")
+    if kind == ZARR:
+        if mode is None and not isinstance(cfg, (str, bytes, dict)):
+            mode = getattr(cfg, "mode", None)
+        return ZarrArray(d, mode=mode)
+    cls = _CLASSES.get(kind, Array)
+    a = cls.__new__(cls)
+    Array._build(a, d)
+    return a
+
+
+def create_dataset(path, shape, chunks, dtype="uint8", codec=None, fill_value=0,
+                   attrs=None, overwrite=False, format="zarr2", order="C", separator=".",
+                   big_endian=False):
+    """Create a stored dataset (Zarr v2 or N5) and return it as a writable
+    ZarrArray. `codec`: short form or compressor dict, None = raw; `attrs`:
+    a dict (e.g. {"resolution": [8, 4, 4], "offset": [0, 0, 0]})."""
+    a = ZarrArray.__new__(ZarrArray)
+    if isinstance(codec, dict):
+        codec = json.dumps(codec)
+    dtype = np.dtype(dtype).name
+    path = _absolute(path)
+    a._create(path, tuple(shape), tuple(chunks), dtype=dtype, format=format, codec=codec,
+              fill_value=json.dumps(fill_value),
+              attrs=None if attrs is None else json.dumps(attrs), overwrite=bool(overwrite),
+              big_endian=bool(big_endian), order=order, separator=separator)
+    file_name, dataset = split_dataset_path(path)
+    a._config = {"__type__": ZARR, "name": dataset, "file_name": file_name,
+                 "dataset": dataset}
+    a._mode = "r+"
+    return a

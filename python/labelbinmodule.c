@@ -1,0 +1,998 @@
+/*
+ * labelbinmodule.c — labelbin._labelbin, the CPython extension: a thin base
+ * type over lb_array (public API only) whose reads release the GIL and fill
+ * numpy arrays in place. The Pythonic API (Roi, configs, DaCapo classes)
+ * is written in Python on top of it (python/labelbin/).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "labelbin.h"
+
+static PyObject *FormatError; /* labelbin.FormatError (owned by the module) */
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Map an LB_E* code to a Python exception carrying the library's message. */
+static PyObject *raise_lb(int rc, const lb_error *err) {
+    const char *msg = err && err->message[0] ? err->message : lb_strerror(rc);
+    PyObject *type;
+    switch (rc) {
+    case LB_EROI:
+    case LB_EINVAL:
+    case LB_EVIRTUAL: type = PyExc_ValueError; break;
+    case LB_ENOMEM: type = PyExc_MemoryError; break;
+    case LB_EIO: type = PyExc_OSError; break;
+    case LB_ENOTFOUND: type = PyExc_FileNotFoundError; break;
+    case LB_EEXIST: type = PyExc_FileExistsError; break;
+    case LB_EFORMAT:
+    case LB_EUNSUPPORTED:
+    case LB_ELIMIT: type = FormatError; break;
+    case LB_ECANCELED: type = PyExc_KeyboardInterrupt; break;
+    default: type = PyExc_RuntimeError; break;
+    }
+    PyErr_SetString(type, msg);
+    return NULL;
+}
+
+/* ---- the Array base type ------------------------------------------------- */
+
+/* Locking: lb_array_read is thread-safe, but writes, set_cache and close
+ * must not overlap reads. Readers take `lock` shared, those take it
+ * exclusive. Rule that keeps this deadlock-free: never block on `lock`
+ * while holding the GIL. `arr` changes only under the exclusive lock AND
+ * the GIL, so code holding either one sees a stable pointer. */
+typedef struct {
+    PyObject_HEAD
+    lb_array *arr;
+    int closed;
+    pthread_rwlock_t lock;
+} ArrayObject;
+
+static PyTypeObject ArrayType;
+
+static lb_array *get_arr(ArrayObject *self) {
+    if (self->arr) return self->arr;
+    PyErr_SetString(PyExc_ValueError,
+                    self->closed ? "the array is closed" : "the array is not open");
+    return NULL;
+}
+
+static PyObject *closed_error(void) {
+    PyErr_SetString(PyExc_ValueError, "the array is closed");
+    return NULL;
+}
+
+static PyObject *Array_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    ArrayObject *self = (ArrayObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->arr = NULL;
+    self->closed = 0;
+    if (pthread_rwlock_init(&self->lock, NULL) != 0) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static void Array_dealloc(ArrayObject *self) {
+    /* No other reference exists, so nobody holds the lock. */
+    lb_array_free(self->arr);
+    self->arr = NULL;
+    pthread_rwlock_destroy(&self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Install a freshly built array, refusing to replace one. */
+static PyObject *install(ArrayObject *self, lb_array *a) {
+    if (self->arr || self->closed) {
+        lb_array_free(a);
+        PyErr_SetString(PyExc_RuntimeError, "the array is already initialised");
+        return NULL;
+    }
+    self->arr = a;
+    Py_RETURN_NONE;
+}
+
+/* A sequence of ints into int64_t[]; returns the length or -1. */
+static int int64_seq(PyObject *seq, int64_t *out, int max, const char *what) {
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of integers");
+    if (!fast) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > max) {
+        Py_DECREF(fast);
+        PyErr_Format(PyExc_ValueError, "%s has %zd entries, at most %d are supported", what, n,
+                     max);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *idx = PyNumber_Index(item);
+        if (!idx) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        long long v = PyLong_AsLongLong(idx);
+        Py_DECREF(idx);
+        if (v == -1 && PyErr_Occurred()) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        out[i] = (int64_t)v;
+    }
+    Py_DECREF(fast);
+    return (int)n;
+}
+
+static int parse_roi(PyObject *offset, PyObject *shape, lb_roi *roi) {
+    int64_t off[LB_MAX_DIMS], shp[LB_MAX_DIMS];
+    int n = int64_seq(offset, off, LB_MAX_DIMS, "the ROI offset");
+    if (n < 0) return -1;
+    int m = int64_seq(shape, shp, LB_MAX_DIMS, "the ROI shape");
+    if (m < 0) return -1;
+    if (n != m) {
+        PyErr_Format(PyExc_ValueError, "offset dimension %d != shape dimension %d", n, m);
+        return -1;
+    }
+    lb_error err = {0};
+    int rc = lb_roi_set(roi, n, off, shp, &err);
+    if (rc) {
+        raise_lb(rc, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *tuple_i64(const int64_t *v, int n) {
+    if (!v) Py_RETURN_NONE;
+    PyObject *t = PyTuple_New(n);
+    if (!t) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *x = PyLong_FromLongLong((long long)v[i]);
+        if (!x) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
+static int npy_type(lb_dtype d) {
+    switch (d) {
+    case LB_DTYPE_UINT8: return NPY_UINT8;
+    case LB_DTYPE_UINT16: return NPY_UINT16;
+    case LB_DTYPE_UINT32: return NPY_UINT32;
+    case LB_DTYPE_UINT64: return NPY_UINT64;
+    case LB_DTYPE_INT8: return NPY_INT8;
+    case LB_DTYPE_INT16: return NPY_INT16;
+    case LB_DTYPE_INT32: return NPY_INT32;
+    case LB_DTYPE_INT64: return NPY_INT64;
+    case LB_DTYPE_BOOL: return NPY_BOOL;
+    case LB_DTYPE_FLOAT32: return NPY_FLOAT32;
+    case LB_DTYPE_FLOAT64: return NPY_FLOAT64;
+    }
+    return -1;
+}
+
+static const char *const dtype_names[] = {"uint8", "uint16", "uint32", "uint64",
+                                          "int8",  "int16",  "int32",  "int64"};
+
+static int parse_dtype(const char *name, lb_dtype *out) {
+    for (int i = 0; i < 8; i++)
+        if (strcmp(name, dtype_names[i]) == 0) {
+            *out = (lb_dtype)i;
+            return 0;
+        }
+    PyErr_Format(PyExc_ValueError, "unsupported dtype '%s' (expected one of uint8..uint64, "
+                                   "int8..int64)", name);
+    return -1;
+}
+
+/* Shared lock helpers: block without the GIL. */
+static void lock_shared(ArrayObject *self) {
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    Py_END_ALLOW_THREADS
+}
+static void lock_exclusive(ArrayObject *self) {
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    Py_END_ALLOW_THREADS
+}
+static void unlock(ArrayObject *self) { pthread_rwlock_unlock(&self->lock); }
+
+/* ---- construction ---------------------------------------------------------- */
+
+static PyObject *Array_open(ArrayObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"path", "writable", "axes", NULL};
+    const char *path;
+    int writable = 0;
+    PyObject *axes = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|pO:_open", kwlist, &path, &writable, &axes))
+        return NULL;
+    const char *names[LB_MAX_DIMS];
+    int n_axes = 0;
+    PyObject *fast = NULL;
+    if (axes != Py_None) {
+        fast = PySequence_Fast(axes, "axes must be a sequence of strings");
+        if (!fast) return NULL;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+        if (n > LB_MAX_DIMS) {
+            Py_DECREF(fast);
+            return PyErr_Format(PyExc_ValueError, "%zd axes, at most %d are supported", n,
+                                LB_MAX_DIMS);
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *s = PySequence_Fast_GET_ITEM(fast, i);
+            if (!PyUnicode_Check(s)) {
+                Py_DECREF(fast);
+                return PyErr_Format(PyExc_TypeError, "axes[%zd] must be a string", i);
+            }
+            names[i] = PyUnicode_AsUTF8(s);
+            if (!names[i]) {
+                Py_DECREF(fast);
+                return NULL;
+            }
+        }
+        n_axes = (int)n;
+    }
+    lb_array *a = NULL;
+    lb_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lb_array_open(path, writable ? LB_OPEN_WRITE : LB_OPEN_READONLY,
+                       fast ? names : NULL, n_axes, &a, &err);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(fast);
+    if (rc) return raise_lb(rc, &err);
+    return install(self, a);
+}
+
+static PyObject *Array_from_config(ArrayObject *self, PyObject *args) {
+    const char *json, *base_dir = NULL;
+    if (!PyArg_ParseTuple(args, "s|z:_from_config", &json, &base_dir)) return NULL;
+    lb_array *a = NULL;
+    lb_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lb_array_from_config(json, base_dir, &a, &err);
+    Py_END_ALLOW_THREADS
+    if (rc) return raise_lb(rc, &err);
+    return install(self, a);
+}
+
+static PyObject *Array_create(ArrayObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"path",      "shape",      "chunks",    "dtype",
+                             "format",    "codec",      "fill_value", "attrs",
+                             "overwrite", "big_endian", "order",     "separator",
+                             NULL};
+    const char *path, *dtype = "uint8", *format = "zarr2", *codec = NULL, *fill = NULL,
+                      *attrs = NULL, *order = "C", *sep = ".";
+    PyObject *shape_o, *chunks_o;
+    int overwrite = 0, big_endian = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "sOO|szzzzppss:_create", kwlist, &path,
+                                     &shape_o, &chunks_o, &dtype, &format, &codec, &fill,
+                                     &attrs, &overwrite, &big_endian, &order, &sep))
+        return NULL;
+    int64_t shape[LB_MAX_DIMS], chunks[LB_MAX_DIMS];
+    int n = int64_seq(shape_o, shape, LB_MAX_DIMS, "shape");
+    if (n < 0) return NULL;
+    int m = int64_seq(chunks_o, chunks, LB_MAX_DIMS, "chunks");
+    if (m < 0) return NULL;
+    if (n != m)
+        return PyErr_Format(PyExc_ValueError, "shape has %d entries but chunks %d", n, m);
+    lb_create_options opt;
+    lb_create_options_init(&opt);
+    if (parse_dtype(dtype, &opt.dtype)) return NULL;
+    if (strcmp(format, "zarr2") == 0 || strcmp(format, "zarr") == 0)
+        opt.format = LB_FORMAT_ZARR2;
+    else if (strcmp(format, "n5") == 0)
+        opt.format = LB_FORMAT_N5;
+    else
+        return PyErr_Format(PyExc_ValueError, "unknown format '%s' (expected 'zarr2' or 'n5')",
+                            format);
+    if (strcmp(order, "C") != 0 && strcmp(order, "F") != 0)
+        return PyErr_Format(PyExc_ValueError, "order must be 'C' or 'F', not '%s'", order);
+    if (strcmp(sep, ".") != 0 && strcmp(sep, "/") != 0)
+        return PyErr_Format(PyExc_ValueError, "separator must be '.' or '/', not '%s'", sep);
+    opt.fortran_order = order[0] == 'F';
+    opt.separator = sep[0];
+    opt.big_endian = big_endian;
+    opt.codec = codec;
+    opt.fill_value_json = fill;
+    opt.attrs_json = attrs;
+    opt.overwrite = overwrite;
+    lb_array *a = NULL;
+    lb_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lb_dataset_create(path, n, shape, chunks, &opt, &a, &err);
+    Py_END_ALLOW_THREADS
+    if (rc) return raise_lb(rc, &err);
+    return install(self, a);
+}
+
+static PyObject *Array_close(ArrayObject *self, PyObject *unused) {
+    if (!self->arr) {
+        self->closed = 1;
+        Py_RETURN_NONE;
+    }
+    lock_exclusive(self);
+    lb_array *a = self->arr;
+    self->arr = NULL;
+    self->closed = 1;
+    unlock(self);
+    lb_array_free(a);
+    Py_RETURN_NONE;
+}
+
+/* ---- reading and writing --------------------------------------------------- */
+
+/* After a ROI that would not pass lb_array_read's checks: let the library
+ * produce its message (no I/O happens before its checks). */
+static PyObject *refuse_roi(const lb_array *a, const lb_roi *roi) {
+    lb_error err = {0};
+    int rc = lb_array_read(a, roi, NULL, 0, &err);
+    if (rc) return raise_lb(rc, &err);
+    char buf[512];
+    lb_roi_format(roi, buf, sizeof buf);
+    return PyErr_Format(PyExc_ValueError, "ROI %s cannot be read from this array", buf);
+}
+
+static PyObject *Array_read(ArrayObject *self, PyObject *args) {
+    PyObject *offset, *shape;
+    if (!PyArg_ParseTuple(args, "OO:_read", &offset, &shape)) return NULL;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    lb_roi roi;
+    if (parse_roi(offset, shape, &roi)) return NULL;
+
+    int dims = lb_array_dims(a), ndim = lb_array_ndim(a);
+    const int64_t *vs = lb_array_voxel_size(a);
+    lb_roi whole;
+    lb_array_roi(a, &whole);
+    int ok = roi.ndim == dims && lb_roi_contains(&whole, &roi) && lb_roi_aligned(&roi, vs);
+    for (int i = 0; ok && i < roi.ndim; i++) ok = roi.shape[i] >= 0;
+    if (!ok) return refuse_roi(a, &roi);
+
+    npy_intp odims[LB_MAX_DIMS];
+    int lead = ndim - dims;
+    const int64_t *shp = lb_array_shape(a);
+    for (int i = 0; i < lead; i++) odims[i] = (npy_intp)shp[i];
+    for (int i = 0; i < dims; i++) odims[lead + i] = (npy_intp)(roi.shape[i] / vs[i]);
+    PyObject *out = PyArray_SimpleNew(ndim, odims, npy_type(lb_array_dtype(a)));
+    if (!out) return NULL;
+    size_t nbytes = (size_t)PyArray_NBYTES((PyArrayObject *)out);
+    void *data = PyArray_DATA((PyArrayObject *)out);
+
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    if (self->arr)
+        rc = lb_array_read(self->arr, &roi, data, nbytes, &err);
+    else
+        closed = 1;
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (closed || rc) {
+        Py_DECREF(out);
+        if (closed) return closed_error();
+        return raise_lb(rc, &err);
+    }
+    return out;
+}
+
+/* Borrow a C-contiguous buffer of `obj` for a write. */
+static int get_cbuf(PyObject *obj, Py_buffer *view) {
+    return PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS);
+}
+
+static PyObject *Array_write(ArrayObject *self, PyObject *args) {
+    PyObject *offset, *shape, *src;
+    if (!PyArg_ParseTuple(args, "OOO:_write", &offset, &shape, &src)) return NULL;
+    if (!get_arr(self)) return NULL;
+    lb_roi roi;
+    if (parse_roi(offset, shape, &roi)) return NULL;
+    Py_buffer view;
+    if (get_cbuf(src, &view)) return NULL;
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    if (self->arr)
+        rc = lb_array_write(self->arr, &roi, view.buf, (size_t)view.len, &err);
+    else
+        closed = 1;
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    Py_RETURN_NONE;
+}
+
+static int parse_box(lb_array *a, PyObject *start_o, PyObject *count_o, int64_t *start,
+                     int64_t *count) {
+    int ndim = lb_array_ndim(a);
+    int n = int64_seq(start_o, start, LB_MAX_DIMS, "start");
+    if (n < 0) return -1;
+    int m = int64_seq(count_o, count, LB_MAX_DIMS, "count");
+    if (m < 0) return -1;
+    if (n != ndim || m != ndim) {
+        PyErr_Format(PyExc_ValueError, "expected %d start and count entries, got %d and %d",
+                     ndim, n, m);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Array_data_read(ArrayObject *self, PyObject *args) {
+    PyObject *start_o, *count_o;
+    if (!PyArg_ParseTuple(args, "OO:_data_read", &start_o, &count_o)) return NULL;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
+    if (parse_box(a, start_o, count_o, start, count)) return NULL;
+    int ndim = lb_array_ndim(a);
+    npy_intp odims[LB_MAX_DIMS];
+    const int64_t *shp = lb_array_shape(a);
+    for (int i = 0; i < ndim; i++) {
+        /* Check the box here so that a huge count is a ValueError, not a
+         * MemoryError from numpy. */
+        if (start[i] < 0 || count[i] < 0 || start[i] > shp[i] || count[i] > shp[i] - start[i]) {
+            lb_error err = {0};
+            int rc = lb_array_data_read(a, start, count, NULL, 0, &err);
+            if (rc) return raise_lb(rc, &err);
+            return PyErr_Format(PyExc_ValueError, "index range outside the array in dimension %d",
+                                i);
+        }
+        odims[i] = (npy_intp)count[i];
+    }
+    PyObject *out = PyArray_SimpleNew(ndim, odims, npy_type(lb_array_dtype(a)));
+    if (!out) return NULL;
+    size_t nbytes = (size_t)PyArray_NBYTES((PyArrayObject *)out);
+    void *data = PyArray_DATA((PyArrayObject *)out);
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    if (self->arr)
+        rc = lb_array_data_read(self->arr, start, count, data, nbytes, &err);
+    else
+        closed = 1;
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (closed || rc) {
+        Py_DECREF(out);
+        if (closed) return closed_error();
+        return raise_lb(rc, &err);
+    }
+    return out;
+}
+
+static PyObject *Array_data_write(ArrayObject *self, PyObject *args) {
+    PyObject *start_o, *count_o, *src;
+    if (!PyArg_ParseTuple(args, "OOO:_data_write", &start_o, &count_o, &src)) return NULL;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
+    if (parse_box(a, start_o, count_o, start, count)) return NULL;
+    Py_buffer view;
+    if (get_cbuf(src, &view)) return NULL;
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    if (self->arr)
+        rc = lb_array_data_write(self->arr, start, count, view.buf, (size_t)view.len, &err);
+    else
+        closed = 1;
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Array_set_cache(ArrayObject *self, PyObject *arg) {
+    if (!get_arr(self)) return NULL;
+    unsigned long long bytes = PyLong_AsUnsignedLongLong(arg);
+    if (bytes == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    if (self->arr)
+        rc = lb_array_set_cache(self->arr, (size_t)bytes, &err);
+    else
+        closed = 1;
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    Py_RETURN_NONE;
+}
+
+/* ---- materialisation ---------------------------------------------------------
+ * lb_array_materialize runs in a helper thread while the calling thread
+ * waits without the GIL, waking every 100 ms to poll for Ctrl-C
+ * (PyErr_CheckSignals only works on the main thread, and the library's
+ * progress callback may run on any worker) and to report progress. */
+
+typedef struct {
+    const lb_array *a;
+    const char *dest;
+    lb_write_options opt;
+    lb_write_stats stats;
+    lb_error err;
+    int rc;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int64_t p_done, p_total;
+    int p_new;
+    volatile int cancel;
+} mat_job;
+
+static void mat_progress(void *user, int64_t done, int64_t total) {
+    mat_job *j = user;
+    pthread_mutex_lock(&j->mu);
+    j->p_done = done;
+    j->p_total = total;
+    j->p_new = 1;
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void *mat_thread(void *user) {
+    mat_job *j = user;
+    int rc = lb_array_materialize(j->a, j->dest, &j->opt, &j->stats, &j->err);
+    pthread_mutex_lock(&j->mu);
+    j->rc = rc;
+    j->done = 1;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+static PyObject *stats_dict(const lb_write_stats *s) {
+    PyObject *pos = tuple_i64(s->positive, (int)s->positive_len);
+    if (!pos) return NULL;
+    PyObject *list = PySequence_List(pos);
+    Py_DECREF(pos);
+    if (!list) return NULL;
+    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:L,s:N}", "blocks_total",
+                         (long long)s->blocks_total, "blocks_done", (long long)s->blocks_done,
+                         "blocks_skipped", (long long)s->blocks_skipped, "chunks_written",
+                         (long long)s->chunks_written, "chunks_empty",
+                         (long long)s->chunks_empty, "bytes_written",
+                         (long long)s->bytes_written, "positive", list);
+}
+
+/* Wait for the job: returns 1 when done, 0 after a timeout. Without GIL. */
+static int mat_wait(mat_job *j, int64_t *done, int64_t *total, int *fresh) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&j->mu);
+    if (!j->done) pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    int d = j->done;
+    *done = j->p_done;
+    *total = j->p_total;
+    *fresh = j->p_new;
+    j->p_new = 0;
+    pthread_mutex_unlock(&j->mu);
+    return d;
+}
+
+static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"dest",   "offset",    "shape",   "threads",
+                             "codec",  "chunks",    "overwrite", "resume",
+                             "ome_ngff", "provenance", "progress", NULL};
+    const char *dest, *codec = NULL, *prov = NULL;
+    PyObject *offset = Py_None, *shape = Py_None, *chunks_o = Py_None, *progress = Py_None;
+    int threads = 0, overwrite = 0, resume = 0, ome = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOizOpppzO:_materialize", kwlist, &dest,
+                                     &offset, &shape, &threads, &codec, &chunks_o, &overwrite,
+                                     &resume, &ome, &prov, &progress))
+        return NULL;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    if (progress != Py_None && !PyCallable_Check(progress))
+        return PyErr_Format(PyExc_TypeError, "progress must be callable");
+    if (threads < 0) return PyErr_Format(PyExc_ValueError, "threads must be >= 0");
+
+    mat_job *j = PyMem_Calloc(1, sizeof *j);
+    if (!j) return PyErr_NoMemory();
+    lb_roi roi;
+    int64_t chunks[LB_MAX_DIMS];
+    int64_t *positive = NULL;
+    PyObject *result = NULL;
+    lb_write_options_init(&j->opt);
+    j->opt.threads = threads;
+    j->opt.codec = codec;
+    j->opt.overwrite = overwrite;
+    j->opt.resume = resume;
+    j->opt.ome_ngff = ome;
+    j->opt.provenance_json = prov;
+    j->opt.progress = mat_progress;
+    j->opt.progress_user = j;
+    j->opt.cancel = &j->cancel;
+    if (offset != Py_None || shape != Py_None) {
+        if (offset == Py_None || shape == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "give both the ROI offset and shape");
+            goto fail;
+        }
+        if (parse_roi(offset, shape, &roi)) goto fail;
+        j->opt.roi = &roi;
+    }
+    if (chunks_o != Py_None) {
+        int n = int64_seq(chunks_o, chunks, LB_MAX_DIMS, "chunks");
+        if (n < 0) goto fail;
+        if (n != lb_array_dims(a)) {
+            PyErr_Format(PyExc_ValueError, "chunks needs %d entries (one per spatial "
+                                           "dimension), got %d", lb_array_dims(a), n);
+            goto fail;
+        }
+        j->opt.chunks = chunks;
+    }
+    int64_t nch = lb_array_num_channels(a);
+    size_t plen = nch > 0 ? (size_t)nch : 1;
+    positive = PyMem_Calloc(plen, sizeof *positive);
+    if (!positive) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    j->stats.positive = positive;
+    j->stats.positive_len = plen;
+    j->a = a;
+    j->dest = dest;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+
+    lock_shared(self);
+    if (!self->arr) {
+        unlock(self);
+        closed_error();
+        goto fail_sync;
+    }
+    pthread_t tid;
+    int started = pthread_create(&tid, NULL, mat_thread, j) == 0;
+    int stop = 0;
+    if (!started) {
+        Py_BEGIN_ALLOW_THREADS
+        mat_thread(j);
+        Py_END_ALLOW_THREADS
+    }
+    for (;;) {
+        int64_t pd, pt;
+        int fresh, finished;
+        Py_BEGIN_ALLOW_THREADS
+        finished = mat_wait(j, &pd, &pt, &fresh);
+        Py_END_ALLOW_THREADS
+        if (!stop && fresh && progress != Py_None) {
+            PyObject *r = PyObject_CallFunction(progress, "LL", (long long)pd, (long long)pt);
+            if (!r) {
+                stop = 1;
+                j->cancel = 1;
+            }
+            Py_XDECREF(r);
+        }
+        if (finished) break;
+        if (!stop && PyErr_CheckSignals() < 0) {
+            stop = 1;
+            j->cancel = 1;
+        }
+    }
+    if (started) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(tid, NULL);
+        Py_END_ALLOW_THREADS
+    }
+    unlock(self);
+    if (stop) goto fail_sync; /* the pending exception (Ctrl-C, progress) */
+    if (j->rc) {
+        raise_lb(j->rc, &j->err);
+        goto fail_sync;
+    }
+    result = stats_dict(&j->stats);
+fail_sync:
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+fail:
+    PyMem_Free(positive);
+    PyMem_Free(j);
+    return result;
+}
+
+/* ---- properties ------------------------------------------------------------ */
+
+#define GETARR()                        \
+    lb_array *a = get_arr(self);        \
+    if (!a) return NULL
+
+static PyObject *Array_get_kind(ArrayObject *self, void *c) {
+    GETARR();
+    return PyUnicode_FromString(lb_array_kind(a));
+}
+static PyObject *Array_get_dims(ArrayObject *self, void *c) {
+    GETARR();
+    return PyLong_FromLong(lb_array_dims(a));
+}
+static PyObject *Array_get_ndim(ArrayObject *self, void *c) {
+    GETARR();
+    return PyLong_FromLong(lb_array_ndim(a));
+}
+static PyObject *Array_get_axes(ArrayObject *self, void *c) {
+    GETARR();
+    int n = lb_array_ndim(a);
+    PyObject *l = PyList_New(n);
+    if (!l) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromString(lb_array_axis(a, i));
+        if (!s) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, i, s);
+    }
+    return l;
+}
+static PyObject *Array_get_voxel_size(ArrayObject *self, void *c) {
+    GETARR();
+    return tuple_i64(lb_array_voxel_size(a), lb_array_dims(a));
+}
+static PyObject *Array_get_roi(ArrayObject *self, void *c) {
+    GETARR();
+    lb_roi r;
+    lb_array_roi(a, &r);
+    return Py_BuildValue("(NN)", tuple_i64(r.offset, r.ndim), tuple_i64(r.shape, r.ndim));
+}
+static PyObject *Array_get_shape(ArrayObject *self, void *c) {
+    GETARR();
+    return tuple_i64(lb_array_shape(a), lb_array_ndim(a));
+}
+static PyObject *Array_get_dtype(ArrayObject *self, void *c) {
+    GETARR();
+    return (PyObject *)PyArray_DescrFromType(npy_type(lb_array_dtype(a)));
+}
+static PyObject *Array_get_num_channels(ArrayObject *self, void *c) {
+    GETARR();
+    int64_t n = lb_array_num_channels(a);
+    if (n < 0) Py_RETURN_NONE;
+    return PyLong_FromLongLong((long long)n);
+}
+static PyObject *Array_get_channels(ArrayObject *self, void *c) {
+    GETARR();
+    int64_t n = lb_array_num_channels(a);
+    if (n < 0) return PyList_New(0);
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    if (!l) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        const char *name = lb_array_channel_name(a, i);
+        PyObject *s = name ? PyUnicode_FromString(name) : PyUnicode_FromFormat("%lld",
+                                                                               (long long)i);
+        if (!s) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, s);
+    }
+    return l;
+}
+static PyObject *Array_get_writable(ArrayObject *self, void *c) {
+    GETARR();
+    return PyBool_FromLong(lb_array_writable(a));
+}
+static PyObject *Array_get_attrs_json(ArrayObject *self, void *c) {
+    GETARR();
+    return PyUnicode_FromString(lb_array_attrs_json(a));
+}
+static PyObject *str_or_none(const char *s) {
+    if (!s) Py_RETURN_NONE;
+    return PyUnicode_FromString(s);
+}
+static PyObject *Array_get_format(ArrayObject *self, void *c) {
+    GETARR();
+    return str_or_none(lb_array_format(a));
+}
+static PyObject *Array_get_chunks(ArrayObject *self, void *c) {
+    GETARR();
+    return tuple_i64(lb_array_chunks(a), lb_array_ndim(a));
+}
+static PyObject *Array_get_codec_json(ArrayObject *self, void *c) {
+    GETARR();
+    return str_or_none(lb_array_codec_json(a));
+}
+static PyObject *Array_get_path(ArrayObject *self, void *c) {
+    GETARR();
+    return str_or_none(lb_array_path(a));
+}
+static PyObject *Array_get_warnings(ArrayObject *self, void *c) {
+    GETARR();
+    int n = lb_array_warning_count(a);
+    PyObject *l = PyList_New(n);
+    if (!l) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromString(lb_array_warning(a, i));
+        if (!s) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, i, s);
+    }
+    return l;
+}
+static PyObject *Array_get_annotations(ArrayObject *self, void *c) {
+    GETARR();
+    switch (lb_array_annotations(a)) {
+    case LB_ANNOTATIONS_NONE: return PyUnicode_FromString("none");
+    case LB_ANNOTATIONS_BOOLEAN: return PyUnicode_FromString("boolean");
+    case LB_ANNOTATIONS_STRING: return PyUnicode_FromString("string");
+    case LB_ANNOTATIONS_INVALID: return PyUnicode_FromString("invalid");
+    }
+    return PyUnicode_FromString("unknown");
+}
+static PyObject *Array_get_closed(ArrayObject *self, void *c) {
+    return PyBool_FromLong(self->arr == NULL);
+}
+static PyObject *Array_get_source_path(ArrayObject *self, void *c) {
+    GETARR();
+    const lb_array *s = a;
+    while (s && !lb_array_path(s)) s = lb_array_source(s);
+    return str_or_none(s ? lb_array_path(s) : NULL);
+}
+static PyObject *Array_read_size(ArrayObject *self, PyObject *args) {
+    PyObject *offset, *shape;
+    if (!PyArg_ParseTuple(args, "OO:_read_size", &offset, &shape)) return NULL;
+    GETARR();
+    lb_roi roi;
+    if (parse_roi(offset, shape, &roi)) return NULL;
+    return PyLong_FromSize_t(lb_array_read_size(a, &roi));
+}
+
+static PyGetSetDef Array_getset[] = {
+    {"_kind", (getter)Array_get_kind, NULL, "lb_array_kind", NULL},
+    {"_dims", (getter)Array_get_dims, NULL, "spatial dimensions", NULL},
+    {"_ndim", (getter)Array_get_ndim, NULL, "all dimensions", NULL},
+    {"_axes", (getter)Array_get_axes, NULL, "axis names", NULL},
+    {"_voxel_size", (getter)Array_get_voxel_size, NULL, "voxel size tuple", NULL},
+    {"_roi", (getter)Array_get_roi, NULL, "(offset, shape) tuples", NULL},
+    {"_shape", (getter)Array_get_shape, NULL, "shape in elements", NULL},
+    {"_dtype", (getter)Array_get_dtype, NULL, "numpy dtype", NULL},
+    {"_num_channels", (getter)Array_get_num_channels, NULL, "channels or None", NULL},
+    {"_channels", (getter)Array_get_channels, NULL, "channel names", NULL},
+    {"_writable", (getter)Array_get_writable, NULL, "writable", NULL},
+    {"_attrs_json", (getter)Array_get_attrs_json, NULL, "attributes as JSON", NULL},
+    {"_format", (getter)Array_get_format, NULL, "zarr2, n5 or None", NULL},
+    {"_chunks", (getter)Array_get_chunks, NULL, "chunk shape or None", NULL},
+    {"_codec_json", (getter)Array_get_codec_json, NULL, "compressor JSON", NULL},
+    {"_path", (getter)Array_get_path, NULL, "dataset path or None", NULL},
+    {"_source_path", (getter)Array_get_source_path, NULL, "stored dataset path", NULL},
+    {"_warnings", (getter)Array_get_warnings, NULL, "metadata warnings", NULL},
+    {"_annotations", (getter)Array_get_annotations, NULL, "annotation metadata kind", NULL},
+    {"closed", (getter)Array_get_closed, NULL, "True once closed", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef Array_methods[] = {
+    {"_open", (PyCFunction)(void (*)(void))Array_open, METH_VARARGS | METH_KEYWORDS,
+     "_open(path, writable=False, axes=None): open a stored dataset"},
+    {"_from_config", (PyCFunction)Array_from_config, METH_VARARGS,
+     "_from_config(json, base_dir=None): build from a DaCapo config (JSON text)"},
+    {"_create", (PyCFunction)(void (*)(void))Array_create, METH_VARARGS | METH_KEYWORDS,
+     "_create(path, shape, chunks, ...): create a dataset and open it for writing"},
+    {"close", (PyCFunction)Array_close, METH_NOARGS,
+     "close(): free the array now (waits for reads in other threads)"},
+    {"_read", (PyCFunction)Array_read, METH_VARARGS,
+     "_read(offset, shape) -> ndarray (GIL released)"},
+    {"_read_size", (PyCFunction)Array_read_size, METH_VARARGS,
+     "_read_size(offset, shape) -> bytes"},
+    {"_write", (PyCFunction)Array_write, METH_VARARGS,
+     "_write(offset, shape, buffer): write a C-contiguous buffer"},
+    {"_data_read", (PyCFunction)Array_data_read, METH_VARARGS,
+     "_data_read(start, count) -> ndarray (index space)"},
+    {"_data_write", (PyCFunction)Array_data_write, METH_VARARGS,
+     "_data_write(start, count, buffer)"},
+    {"set_cache", (PyCFunction)Array_set_cache, METH_O,
+     "set_cache(bytes): cache decoded chunks of the stored array (0 = off)"},
+    {"_materialize", (PyCFunction)(void (*)(void))Array_materialize,
+     METH_VARARGS | METH_KEYWORDS, "_materialize(dest, ...) -> stats dict"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ArrayType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "labelbin._labelbin.Array",
+    .tp_basicsize = sizeof(ArrayObject),
+    .tp_dealloc = (destructor)Array_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Base of labelbin's arrays: one lb_array (labelbin.h).",
+    .tp_methods = Array_methods,
+    .tp_getset = Array_getset,
+    .tp_new = Array_new,
+};
+
+/* ---- module -------------------------------------------------------------- */
+
+static PyObject *mod_version(PyObject *m, PyObject *unused) {
+    return PyUnicode_FromString(lb_version());
+}
+static PyObject *mod_default_codec(PyObject *m, PyObject *unused) {
+    return PyUnicode_FromString(lb_default_codec_json());
+}
+static PyObject *mod_strerror(PyObject *m, PyObject *arg) {
+    long code = PyLong_AsLong(arg);
+    if (code == -1 && PyErr_Occurred()) return NULL;
+    return PyUnicode_FromString(lb_strerror((int)code));
+}
+
+static PyMethodDef module_methods[] = {
+    {"version", mod_version, METH_NOARGS, "The linked library's version string."},
+    {"default_codec_json", mod_default_codec, METH_NOARGS,
+     "The default output codec (Zarr v2 compressor JSON)."},
+    {"strerror", mod_strerror, METH_O, "Static text for an LB_E* code."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "labelbin._labelbin",
+    "labelbin's C core (labelbin.h) for Python; use the `labelbin` package.", -1,
+    module_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__labelbin(void) {
+    import_array();
+    if (PyType_Ready(&ArrayType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (!m) return NULL;
+    FormatError = PyErr_NewExceptionWithDoc(
+        "labelbin.FormatError",
+        "Corrupt, invalid or unsupported data or metadata (LB_EFORMAT, "
+        "LB_EUNSUPPORTED, LB_ELIMIT).",
+        NULL, NULL);
+    if (!FormatError) goto fail;
+    Py_INCREF(FormatError);
+    if (PyModule_AddObject(m, "FormatError", FormatError) < 0) {
+        Py_DECREF(FormatError);
+        goto fail;
+    }
+    Py_INCREF(&ArrayType);
+    if (PyModule_AddObject(m, "Array", (PyObject *)&ArrayType) < 0) {
+        Py_DECREF(&ArrayType);
+        goto fail;
+    }
+    static const struct {
+        const char *name;
+        long value;
+    } consts[] = {
+        {"LB_EINVAL", LB_EINVAL},     {"LB_ENOMEM", LB_ENOMEM},
+        {"LB_EIO", LB_EIO},           {"LB_EFORMAT", LB_EFORMAT},
+        {"LB_EUNSUPPORTED", LB_EUNSUPPORTED}, {"LB_ENOTFOUND", LB_ENOTFOUND},
+        {"LB_EEXIST", LB_EEXIST},     {"LB_EROI", LB_EROI},
+        {"LB_ELIMIT", LB_ELIMIT},     {"LB_ECANCELED", LB_ECANCELED},
+        {"LB_EVIRTUAL", LB_EVIRTUAL},
+    };
+    for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
+        if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0) goto fail;
+    if (PyModule_AddStringConstant(m, "HEADER_VERSION", LB_VERSION_STRING) < 0) goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}
