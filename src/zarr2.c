@@ -35,8 +35,9 @@ static int parse_dtype(json_object *o, const char *where, lb__dataset *d, lb_err
         if (s[i] < '0' || s[i] > '9') digits_ok = 0;
         else size = size * 10 + (s[i] - '0');
     }
-    if (!digits_ok || !strchr("<>|=", s[0]) || !strchr("biufcmMOSUV", s[1]))
+    if (n < 2 || !strchr("<>|=", s[0]) || !strchr("biufcmMOSUV", s[1]))
         return lb__err(err, LB_EFORMAT, "%s: dtype: \"%s\" is not a NumPy type string", where, s);
+    if (!digits_ok) size = 0; /* e.g. "<M8[ns]": a NumPy type, not ours */
     char kind = s[1];
     lb_dtype dt = LB_DTYPE_UINT8;
     int ok = 1;
