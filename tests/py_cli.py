@@ -490,6 +490,21 @@ def test_mask_summary_and_note(tmp_path):
         assert lines[ch].rstrip().endswith("enabled"), lines[ch]
 
 
+def test_progress_and_verbose(tmp_path):
+    src = os.path.join(GOLDEN, SRC)
+    p = subprocess.run([LABELBIN, "binarize", src, str(tmp_path / "a.zarr/gt"),
+                        "-g", "m=3,4,5", "--progress", "-v"], capture_output=True)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert p.returncode == 0, err
+    # one line rewritten with \r, ended by a newline
+    assert "\r100% 27/27 blocks" in err and "Mvoxel/s" in err and err.endswith("\n")
+    assert "BinarizeArray" in err          # -v says what it does
+    assert "\r" not in out and "wrote " in out
+    # not a terminal: no progress bar by default
+    rc, out, err = lb("binarize", src, str(tmp_path / "b.zarr/gt"), "-g", "m=3,4,5")
+    assert rc == 0 and err == ""
+
+
 # ---------------------------------------------------------------------------
 # sample
 # ---------------------------------------------------------------------------
@@ -611,16 +626,17 @@ def test_sigkill_then_resume(tmp_path, big_sample):
     assert_same_output(dest, ref)
 
 
-def test_sigint_exit_130_then_resume(tmp_path, big_sample):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_exit_then_resume(tmp_path, big_sample, sig, code):
     src, ref = big_sample
     dest = str(tmp_path / "o.zarr" / "gt")
     proc = start_binarize(src, dest)
     got_chunks = wait_for_chunks(dest, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     if not got_chunks or proc.returncode == 0:
         pytest.skip("the run finished before it could be interrupted")
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "interrupted" in err and "--resume" in err
     assert out == ""
     rc, _, err = lb("binarize", src, dest, *[x for g in CELLMAP_GROUPS for x in ("-g", g)],
