@@ -1,0 +1,1140 @@
+/*
+ * kernels.c — the compute kernels: labels -> binary channels (BinarizeArray)
+ * and labels -> per-channel masks (MissingAnnotationsMask), at close to
+ * memory speed and in O(voxels) whatever the number of listed ids.
+ *
+ * How lb__binarize works. lb__binplan_new compiles the groupings into
+ * "signatures": the distinct channel sets a label can switch on (one per
+ * distinct listed id at most, plus the empty set and the set of empty
+ * groups). Every label value maps to one signature: through a dense table
+ * (all 8/16-bit values; small values of 32/64-bit labels, which is where
+ * CellMap ids live) or an open-addressing hash of the listed ids, with
+ * "not listed" meaning the background signature (label == background) or
+ * the default one (the empty groups). lb__binarize then walks the labels in
+ * blocks of BLOCK voxels:
+ *   pass 1  label -> a byte per voxel: the signature itself when the plan
+ *           has at most GLOBAL_MAX of them, else the signature renumbered
+ *           per block ("local", first come first numbered, through a
+ *           per-block byte table for small label values);
+ *   pass 2  per channel c, the block's signatures give a byte table
+ *           tab[l] = 0/1 and out_c[i] = tab[idx[i]]: a vpshufb per 32
+ *           voxels (AVX2, picked at run time) or a few SIMD compares;
+ *           channels on for none / all of the block's signatures are
+ *           filled, so a block of background costs a memset per plane.
+ * Blocks with more than MAX_LOCAL signatures (label noise) fall back to a
+ * per-voxel lookup of the signature's channel bits. The plan is immutable;
+ * all scratch lives on lb__binarize's stack, so one plan serves any number
+ * of threads. Large outputs are written with non-temporal stores.
+ */
+#include "kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#  define LB__SSE2 1
+#else
+#  define LB__SSE2 0
+#endif
+/* AVX2 is picked at run time (the build targets baseline x86-64). */
+#if LB__SSE2 && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#  include <immintrin.h>
+#  define LB__AVX2 1
+#else
+#  define LB__AVX2 0
+#endif
+
+#define BLOCK 4096       /* voxels per block: scratch stays in L1          */
+#define MAX_LOCAL 128    /* signatures per block (local index < 128)      */
+#define NO_LOCAL 0xFF
+#define LMAP_CAP 4096    /* plans with more signatures take the slow path */
+#define VLOC 4096        /* label values with a per-block byte table      */
+#define GLOBAL_MAX 16    /* plans with this few signatures skip renumbering */
+#define DENSE_WIDE 4096  /* dense entries for 32/64-bit labels            */
+#define NT_BYTES ((size_t)16 << 20) /* stream outputs larger than this   */
+#define NO_SIG UINT32_MAX
+
+struct lb__binplan {
+    lb_dtype dtype;
+    unsigned width;    /* bytes per label: 1, 2, 4 or 8 */
+    size_t channels;
+    size_t words;      /* uint64 words per channel set (>= 1) */
+    size_t unfit;
+    uint32_t nsig;
+    uint64_t *sigbits; /* nsig * words: the channel set of each signature */
+    uint32_t *dense;   /* label value (bit pattern) < ndense -> signature */
+    size_t ndense;
+    uint8_t *sig8;     /* nsig <= GLOBAL_MAX: dense as bytes, values < VLOC */
+    uint64_t *hkeys;   /* listed ids >= ndense; hvals[h] == NO_SIG: empty */
+    uint32_t *hvals;
+    size_t hcap;       /* 0 or a power of two */
+    unsigned hshift;   /* 64 - log2(hcap) */
+    uint64_t bg;       /* background bit pattern (valid when bg_fits) */
+    int bg_fits;
+    uint32_t sig_bg;   /* label == background, not listed: empty set */
+    uint32_t sig_def;  /* any other label not listed: the empty groups */
+};
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+static unsigned dtype_width(lb_dtype d) {
+    switch (d) {
+    case LB_DTYPE_UINT8: case LB_DTYPE_INT8: return 1;
+    case LB_DTYPE_UINT16: case LB_DTYPE_INT16: return 2;
+    case LB_DTYPE_UINT32: case LB_DTYPE_INT32: return 4;
+    case LB_DTYPE_UINT64: case LB_DTYPE_INT64: return 8;
+    default: return 0;
+    }
+}
+
+static uint64_t width_mask(unsigned width) {
+    return width >= 8 ? UINT64_MAX : (((uint64_t)1 << (8 * width)) - 1);
+}
+
+/* Unaligned-safe loads: label buffers come from decoders and may sit at any
+ * offset; memcpy compiles to one plain load. */
+static inline uint16_t ld16(const unsigned char *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+static inline uint32_t ld32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint64_t ld64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t mix64(uint64_t x) {
+    return x * 0x9E3779B97F4A7C15ull;
+}
+
+static inline int sig_has(const lb__binplan *p, uint32_t s, size_t c) {
+    return (int)((p->sigbits[(size_t)s * p->words + (c >> 6)] >> (c & 63)) & 1u);
+}
+
+/* ------------------------------------------------------------------------
+ * Plan construction
+ * ------------------------------------------------------------------------ */
+
+typedef struct idrec {
+    uint64_t key;   /* bit pattern in the dtype (fitting ids) or raw bits */
+    uint32_t group;
+    uint32_t neg;   /* only for unfit ids: the id's sign */
+} idrec;
+
+static int idrec_cmp(const void *a, const void *b) {
+    const idrec *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    if (x->neg != y->neg) return x->neg < y->neg ? -1 : 1;
+    if (x->group != y->group) return x->group < y->group ? -1 : 1;
+    return 0;
+}
+
+/* Signature interning while building: an open-addressing table of indices
+ * into p->sigbits, sized for every signature that can exist. */
+typedef struct sigset {
+    uint32_t *slots;
+    size_t cap; /* power of two */
+} sigset;
+
+static uint64_t bits_hash(const uint64_t *b, size_t w) {
+    uint64_t h = 0x243F6A8885A308D3ull;
+    for (size_t i = 0; i < w; i++) h = mix64(h ^ b[i]) ^ (h >> 29);
+    return h ^ (h >> 32);
+}
+
+static uint32_t sig_intern(lb__binplan *p, sigset *s, const uint64_t *bits) {
+    size_t w = p->words;
+    size_t h = (size_t)bits_hash(bits, w) & (s->cap - 1);
+    for (;;) {
+        uint32_t i = s->slots[h];
+        if (i == NO_SIG) break;
+        if (memcmp(p->sigbits + (size_t)i * w, bits, w * sizeof *bits) == 0)
+            return i;
+        h = (h + 1) & (s->cap - 1);
+    }
+    uint32_t idx = p->nsig++;
+    memcpy(p->sigbits + (size_t)idx * w, bits, w * sizeof *bits);
+    s->slots[h] = idx;
+    return idx;
+}
+
+static size_t pow2_at_least(size_t n) {
+    size_t c = 16;
+    while (c < n) c <<= 1;
+    return c;
+}
+
+static void hash_insert(lb__binplan *p, uint64_t key, uint32_t sig) {
+    size_t h = (size_t)(mix64(key) >> p->hshift);
+    while (p->hvals[h] != NO_SIG) h = (h + 1) & (p->hcap - 1);
+    p->hkeys[h] = key;
+    p->hvals[h] = sig;
+}
+
+int lb__binplan_new(const lb_groupings *g, lb_dtype dtype, lb_id background,
+                    lb__binplan **out, lb_error *err) {
+    lb__binplan *p = NULL;
+    idrec *recs = NULL;
+    uint64_t *bits = NULL, *empty = NULL;
+    sigset ss = {NULL, 0};
+    int rc = LB_OK;
+
+    if (out) *out = NULL;
+    if (!g || !out)
+        return lb__err(err, LB_EINVAL, "binarize plan: missing groupings or output");
+    unsigned width = dtype_width(dtype);
+    if (!width)
+        return lb__err(err, LB_EINVAL,
+                       "binarize plan: label dtype %s is not an integer type",
+                       lb_dtype_name(dtype));
+
+    /* Validate sizes before allocating anything. */
+    size_t ngroups = lb_groupings_count(g), total = 0;
+    if (ngroups > UINT32_MAX - 1)
+        return lb__err(err, LB_ELIMIT, "binarize plan: %zu groups is too many",
+                       ngroups);
+    for (size_t i = 0; i < ngroups; i++) {
+        const lb_id *ids;
+        if (lb__add_size(total, lb_groupings_ids(g, i, &ids), &total) != 0)
+            return lb__err(err, LB_ELIMIT, "binarize plan: too many ids");
+    }
+    size_t words = ngroups ? (ngroups + 63) / 64 : 1, maxsig, sigbytes, tmp;
+    size_t recbytes;
+    /* At most one signature per distinct id, plus the empty set and the set
+     * of empty groups. */
+    if (total > (size_t)UINT32_MAX - 4 || lb__add_size(total, 2, &maxsig) ||
+        lb__mul_size(maxsig, words, &tmp) ||
+        lb__mul_size(tmp, sizeof(uint64_t), &sigbytes) ||
+        lb__mul_size(total ? total : 1, sizeof(idrec), &recbytes))
+        return lb__err(err, LB_ELIMIT,
+                       "binarize plan: %zu ids in %zu groups is too many", total,
+                       ngroups);
+
+    p = lb__calloc(1, sizeof *p, "binarize plan", err);
+    if (!p) return LB_ENOMEM;
+    p->dtype = dtype;
+    p->width = width;
+    p->channels = ngroups;
+    p->words = words;
+    const uint64_t wmask = width_mask(width);
+    p->bg_fits = lb_id_fits(background, dtype);
+    p->bg = background.bits & wmask;
+
+    recs = lb__malloc(recbytes, "binarize plan ids", err);
+    bits = lb__calloc(words, sizeof *bits, "binarize plan", err);
+    empty = lb__calloc(words, sizeof *empty, "binarize plan", err);
+    p->sigbits = lb__malloc(sigbytes, "binarize plan signatures", err);
+    ss.cap = pow2_at_least(2 * maxsig);
+    ss.slots = lb__malloc(ss.cap * sizeof *ss.slots, "binarize plan", err);
+    if (!recs || !bits || !empty || !p->sigbits || !ss.slots) {
+        rc = LB_ENOMEM;
+        goto fail;
+    }
+    memset(ss.slots, 0xff, ss.cap * sizeof *ss.slots);
+
+    /* Fitting ids first (sorted by key), unfit ones after them. */
+    size_t nfit = 0, nunfit = 0;
+    for (size_t i = 0; i < ngroups; i++) {
+        const lb_id *ids;
+        size_t k = lb_groupings_ids(g, i, &ids);
+        if (k == 0) empty[i >> 6] |= (uint64_t)1 << (i & 63);
+        for (size_t j = 0; j < k; j++) {
+            idrec r;
+            r.group = (uint32_t)i;
+            if (lb_id_fits(ids[j], dtype)) {
+                r.key = ids[j].bits & wmask;
+                r.neg = 0;
+                recs[nfit++] = r;
+            } else {
+                r.key = ids[j].bits;
+                r.neg = ids[j].negative ? 1u : 0u;
+                recs[total - 1 - nunfit++] = r;
+            }
+        }
+    }
+    qsort(recs + nfit, nunfit, sizeof *recs, idrec_cmp);
+    for (size_t i = 0; i < nunfit; i++)
+        if (i == 0 || idrec_cmp(&recs[nfit + i - 1], &recs[nfit + i]) != 0)
+            p->unfit++;
+    qsort(recs, nfit, sizeof *recs, idrec_cmp);
+
+    memset(bits, 0, words * sizeof *bits);
+    p->sig_bg = sig_intern(p, &ss, bits);
+    p->sig_def = sig_intern(p, &ss, empty);
+
+    p->ndense = width == 1 ? 256 : width == 2 ? 65536 : DENSE_WIDE;
+    p->dense = lb__malloc(p->ndense * sizeof *p->dense, "binarize plan table", err);
+    if (!p->dense) {
+        rc = LB_ENOMEM;
+        goto fail;
+    }
+    for (size_t v = 0; v < p->ndense; v++) p->dense[v] = p->sig_def;
+    if (p->bg_fits && p->bg < p->ndense) p->dense[p->bg] = p->sig_bg;
+
+    /* Count the distinct ids the dense table cannot hold, for the hash. */
+    size_t nwide = 0;
+    for (size_t i = 0; i < nfit; i++)
+        if ((i == 0 || recs[i].key != recs[i - 1].key) && recs[i].key >= p->ndense)
+            nwide++;
+    if (nwide) {
+        p->hcap = pow2_at_least(2 * nwide);
+        unsigned lg = 0;
+        while (((size_t)1 << lg) < p->hcap) lg++;
+        p->hshift = 64 - lg;
+        p->hkeys = lb__malloc(p->hcap * sizeof *p->hkeys, "binarize plan hash", err);
+        p->hvals = lb__malloc(p->hcap * sizeof *p->hvals, "binarize plan hash", err);
+        if (!p->hkeys || !p->hvals) {
+            rc = LB_ENOMEM;
+            goto fail;
+        }
+        memset(p->hvals, 0xff, p->hcap * sizeof *p->hvals);
+    }
+
+    /* One signature per distinct id: the groups listing it, plus the empty
+     * groups unless the id is the background. */
+    for (size_t i = 0; i < nfit;) {
+        uint64_t key = recs[i].key;
+        int is_bg = p->bg_fits && key == p->bg;
+        for (size_t w = 0; w < words; w++) bits[w] = is_bg ? 0 : empty[w];
+        for (; i < nfit && recs[i].key == key; i++)
+            bits[recs[i].group >> 6] |= (uint64_t)1 << (recs[i].group & 63);
+        uint32_t s = sig_intern(p, &ss, bits);
+        if (key < p->ndense)
+            p->dense[key] = s;
+        else
+            hash_insert(p, key, s);
+    }
+
+    /* Few signatures: voxels map straight to them through a byte table. */
+    if (p->nsig <= GLOBAL_MAX) {
+        size_t k = p->ndense < VLOC ? p->ndense : VLOC;
+        p->sig8 = lb__malloc(k, "binarize plan table", err);
+        if (!p->sig8) {
+            rc = LB_ENOMEM;
+            goto fail;
+        }
+        for (size_t v = 0; v < k; v++) p->sig8[v] = (uint8_t)p->dense[v];
+    }
+
+    /* Give back the signature space that was not needed. */
+    uint64_t *shrunk = realloc(p->sigbits, (size_t)p->nsig * words * sizeof *bits);
+    if (shrunk) p->sigbits = shrunk;
+
+    free(recs);
+    free(bits);
+    free(empty);
+    free(ss.slots);
+    *out = p;
+    return LB_OK;
+
+fail:
+    free(recs);
+    free(bits);
+    free(empty);
+    free(ss.slots);
+    lb__binplan_free(p);
+    return rc;
+}
+
+void lb__binplan_free(lb__binplan *p) {
+    if (!p) return;
+    free(p->sigbits);
+    free(p->dense);
+    free(p->sig8);
+    free(p->hkeys);
+    free(p->hvals);
+    free(p);
+}
+
+size_t lb__binplan_channels(const lb__binplan *p) {
+    return p ? p->channels : 0;
+}
+
+size_t lb__binplan_unfit(const lb__binplan *p) {
+    return p ? p->unfit : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Label -> signature
+ * ------------------------------------------------------------------------ */
+
+static inline uint32_t lookup_hash(const lb__binplan *p, uint64_t v) {
+    if (p->hcap) {
+        size_t h = (size_t)(mix64(v) >> p->hshift);
+        for (;;) {
+            uint32_t s = p->hvals[h];
+            if (s == NO_SIG) break;
+            if (p->hkeys[h] == v) return s;
+            h = (h + 1) & (p->hcap - 1);
+        }
+    }
+    return (p->bg_fits && v == p->bg) ? p->sig_bg : p->sig_def;
+}
+
+static inline uint32_t lookup_wide(const lb__binplan *p, uint64_t v) {
+    return v < DENSE_WIDE ? p->dense[v] : lookup_hash(p, v);
+}
+
+static inline uint64_t ld8(const unsigned char *p) {
+    return *p;
+}
+static inline uint64_t ld16w(const unsigned char *p) {
+    return ld16(p);
+}
+static inline uint64_t ld32w(const unsigned char *p) {
+    return ld32(p);
+}
+
+/* Per-call scratch, on lb__binarize's stack (the plan stays read-only). */
+typedef struct scratch {
+    uint8_t idx[BLOCK];      /* local signature of each voxel of the block */
+    uint8_t vloc[VLOC];      /* label value < VLOC -> local, or NO_LOCAL */
+    uint16_t touched[BLOCK]; /* the values set in vloc, to reset them */
+    uint32_t lg[MAX_LOCAL];  /* local -> global signature */
+    uint8_t lmap[LMAP_CAP];  /* global -> local, NO_LOCAL when unassigned */
+    uint8_t tab[256];        /* one channel: local -> 0/1 */
+    uint32_t gs[BLOCK];      /* noisy blocks: global signature per voxel */
+} scratch;
+
+/* The local number of global signature g in this block; assigns the next
+ * one on first sight. -1 when the block already has MAX_LOCAL. */
+static inline int local_of(scratch *s, unsigned *nl, uint32_t g) {
+    unsigned l = s->lmap[g];
+    if (l != NO_LOCAL) return (int)l;
+    if (*nl == MAX_LOCAL) return -1;
+    s->lmap[g] = (uint8_t)*nl;
+    s->lg[*nl] = g;
+    return (int)(*nl)++;
+}
+
+/* Four bytes in memory order, as one 32-bit store. */
+static inline void put4(uint8_t *dst, uint32_t b0, uint32_t b1, uint32_t b2,
+                        uint32_t b3) {
+    uint32_t w = lb__host_is_big_endian()
+                     ? (b0 << 24 | b1 << 16 | b2 << 8 | b3)
+                     : (b0 | b1 << 8 | b2 << 16 | b3 << 24);
+    memcpy(dst, &w, 4);
+}
+
+/* Pass 1 for one block: the local signature of every voxel into s->idx,
+ * the block's signatures into s->lg. Returns their number, or -1 when the
+ * block has more than MAX_LOCAL; s->vloc and s->lmap are clean again on
+ * return either way. Label values below VLOC (all 8-bit labels; CellMap
+ * ids) cost one byte lookup in s->vloc, filled on first sight in the block,
+ * four voxels at a time (locals < 128, so NO_LOCAL is the only byte with
+ * its top bit set); larger values go through a one-entry cache, then the
+ * dense table or the hash, then s->lmap. */
+#define DEFINE_PASS1(NAME, LOAD, W, LOOKUP)                                  \
+    static int NAME(const lb__binplan *p, const unsigned char *lab,          \
+                    size_t m, scratch *s) {                                  \
+        uint64_t last = UINT64_MAX;                                          \
+        int last_l = -1;                                                     \
+        unsigned nl = 0, ntouch = 0;                                         \
+        const uint8_t *vloc = s->vloc;                                       \
+        size_t i = 0;                                                        \
+        for (;;) {                                                           \
+            /* Fast path: four known values below VLOC. */                   \
+            for (; i + 4 <= m; i += 4) {                                     \
+                uint64_t v0 = LOAD(lab + i * (W)), v1 = LOAD(lab + (i + 1) * (W)); \
+                uint64_t v2 = LOAD(lab + (i + 2) * (W)), v3 = LOAD(lab + (i + 3) * (W)); \
+                if (LB__UNLIKELY((v0 | v1 | v2 | v3) >= VLOC)) break;        \
+                uint32_t l0 = vloc[v0], l1 = vloc[v1], l2 = vloc[v2], l3 = vloc[v3]; \
+                if (LB__UNLIKELY((l0 | l1 | l2 | l3) & 0x80u)) break;        \
+                put4(s->idx + i, l0, l1, l2, l3);                            \
+            }                                                                \
+            if (i == m) break;                                               \
+            /* Slow path for up to four voxels (or the tail). */             \
+            size_t end = i + 4 < m ? i + 4 : m;                              \
+            for (; i < end; i++) {                                           \
+                uint64_t v = LOAD(lab + i * (W));                            \
+                int l;                                                       \
+                if (v < VLOC) {                                              \
+                    l = s->vloc[v];                                          \
+                    if (l == NO_LOCAL) {                                     \
+                        l = local_of(s, &nl, LOOKUP(p, v));                  \
+                        if (l < 0) goto overflow;                            \
+                        s->vloc[v] = (uint8_t)l;                             \
+                        s->touched[ntouch++] = (uint16_t)v;                  \
+                    }                                                        \
+                } else if (v == last && last_l >= 0) {                       \
+                    l = last_l;                                              \
+                } else {                                                     \
+                    l = local_of(s, &nl, LOOKUP(p, v));                      \
+                    if (l < 0) goto overflow;                                \
+                    last = v;                                                \
+                    last_l = l;                                              \
+                }                                                            \
+                s->idx[i] = (uint8_t)l;                                      \
+            }                                                                \
+            if (i == m) break;                                               \
+        }                                                                    \
+    overflow:                                                                \
+        for (unsigned k = 0; k < ntouch; k++) s->vloc[s->touched[k]] = NO_LOCAL; \
+        for (unsigned k = 0; k < nl; k++) s->lmap[s->lg[k]] = NO_LOCAL;      \
+        return i == m ? (int)nl : -1;                                        \
+    }
+
+static inline uint32_t lookup_narrow(const lb__binplan *p, uint64_t v) {
+    return p->dense[v];
+}
+
+DEFINE_PASS1(pass1_w1, ld8, 1, lookup_narrow)
+DEFINE_PASS1(pass1_w2, ld16w, 2, lookup_narrow)
+DEFINE_PASS1(pass1_w4, ld32w, 4, lookup_wide)
+DEFINE_PASS1(pass1_w8, ld64, 8, lookup_wide)
+
+/* Pass 1 when the plan has at most GLOBAL_MAX signatures: no renumbering,
+ * idx[i] is the voxel's signature; one byte lookup for values < VLOC. */
+#define DEFINE_PASS1_GLOBAL(NAME, LOAD, W)                                   \
+    static void NAME(const lb__binplan *p, const unsigned char *lab,         \
+                     size_t m, uint8_t *idx) {                               \
+        const uint8_t *sig8 = p->sig8;                                       \
+        uint64_t last = UINT64_MAX;                                          \
+        uint32_t last_g = (W) >= 4 ? lookup_hash(p, last) : 0;               \
+        size_t i = 0;                                                        \
+        while (i < m) {                                                      \
+            for (; i + 4 <= m; i += 4) {                                     \
+                uint64_t v0 = LOAD(lab + i * (W)), v1 = LOAD(lab + (i + 1) * (W)); \
+                uint64_t v2 = LOAD(lab + (i + 2) * (W)), v3 = LOAD(lab + (i + 3) * (W)); \
+                if (LB__UNLIKELY((v0 | v1 | v2 | v3) >= VLOC)) break;        \
+                put4(idx + i, sig8[v0], sig8[v1], sig8[v2], sig8[v3]);       \
+            }                                                                \
+            size_t end = i + 4 < m ? i + 4 : m;                              \
+            for (; i < end; i++) {                                           \
+                uint64_t v = LOAD(lab + i * (W));                            \
+                if (v < VLOC) {                                              \
+                    idx[i] = sig8[v];                                        \
+                } else if ((W) <= 2) {                                       \
+                    idx[i] = (uint8_t)p->dense[v];                           \
+                } else {                                                     \
+                    if (v != last) {                                         \
+                        last = v;                                            \
+                        last_g = lookup_hash(p, v);                          \
+                    }                                                        \
+                    idx[i] = (uint8_t)last_g;                                \
+                }                                                            \
+            }                                                                \
+        }                                                                    \
+    }
+
+DEFINE_PASS1_GLOBAL(global_w1, ld8, 1)
+DEFINE_PASS1_GLOBAL(global_w2, ld16w, 2)
+DEFINE_PASS1_GLOBAL(global_w4, ld32w, 4)
+DEFINE_PASS1_GLOBAL(global_w8, ld64, 8)
+
+/* Fallback for noisy blocks (or plans with more than LMAP_CAP signatures):
+ * the global signature of every voxel, with a one-entry run cache. */
+#define DEFINE_SIGS(NAME, LOAD, W, LOOKUP)                                   \
+    static void NAME(const lb__binplan *p, const unsigned char *lab,         \
+                     size_t m, uint32_t *gs) {                               \
+        uint64_t last = LOAD(lab);                                           \
+        uint32_t g = LOOKUP(p, last);                                        \
+        for (size_t i = 0; i < m; i++) {                                     \
+            uint64_t v = LOAD(lab + i * (W));                                \
+            if (v != last) {                                                 \
+                last = v;                                                    \
+                g = LOOKUP(p, v);                                            \
+            }                                                                \
+            gs[i] = g;                                                       \
+        }                                                                    \
+    }
+
+DEFINE_SIGS(sigs_w1, ld8, 1, lookup_narrow)
+DEFINE_SIGS(sigs_w2, ld16w, 2, lookup_narrow)
+DEFINE_SIGS(sigs_w4, ld32w, 4, lookup_wide)
+DEFINE_SIGS(sigs_w8, ld64, 8, lookup_wide)
+
+/* ------------------------------------------------------------------------
+ * Pass 2: local signatures -> planes
+ *
+ * For channel c the block's signatures give a byte table tab[l] (0/1);
+ * out_c[i] = tab[idx[i]]. With AVX2 that is one vpshufb per 32 voxels and
+ * per 16 signatures; without, a few compares when the channel is on (or
+ * off) for at most CMP_MAX signatures, else a scalar lookup.
+ * Output larger than NT_BYTES in one call is written with non-temporal
+ * stores: it cannot stay in cache anyway, and streaming it skips the
+ * read-for-ownership of every destination line (as memset/memcpy do).
+ * ------------------------------------------------------------------------ */
+
+/* Channel c over the block: the table and how many signatures switch it on. */
+static unsigned channel_table(const lb__binplan *p, const scratch *s, unsigned nl,
+                              size_t c, uint8_t *tab) {
+    const uint64_t *col = p->sigbits + (c >> 6);
+    const unsigned sh = (unsigned)(c & 63);
+    unsigned k = 0;
+    for (unsigned l = 0; l < nl; l++) {
+        tab[l] = (uint8_t)((col[(size_t)s->lg[l] * p->words] >> sh) & 1u);
+        k += tab[l];
+    }
+    return k;
+}
+
+static void fill_plane(uint8_t *dst, int value, size_t m, int nt) {
+#if LB__SSE2
+    if (nt) {
+        const __m128i v = _mm_set1_epi8((char)value);
+        size_t i = 0, head = (16 - ((uintptr_t)dst & 15)) & 15;
+        if (head > m) head = m;
+        memset(dst, value, head);
+        for (i = head; i + 64 <= m; i += 64) {
+            _mm_stream_si128((__m128i *)(void *)(dst + i), v);
+            _mm_stream_si128((__m128i *)(void *)(dst + i + 16), v);
+            _mm_stream_si128((__m128i *)(void *)(dst + i + 32), v);
+            _mm_stream_si128((__m128i *)(void *)(dst + i + 48), v);
+        }
+        for (; i + 16 <= m; i += 16) _mm_stream_si128((__m128i *)(void *)(dst + i), v);
+        memset(dst + i, value, m - i);
+        return;
+    }
+#endif
+    (void)nt;
+    memset(dst, value, m);
+}
+
+static void copy_plane(uint8_t *dst, const uint8_t *src, size_t m, int nt) {
+#if LB__SSE2
+    if (nt) {
+        size_t i = 0, head = (16 - ((uintptr_t)dst & 15)) & 15;
+        if (head > m) head = m;
+        memcpy(dst, src, head);
+        for (i = head; i + 16 <= m; i += 16)
+            _mm_stream_si128((__m128i *)(void *)(dst + i),
+                             _mm_loadu_si128((const __m128i *)(const void *)(src + i)));
+        memcpy(dst + i, src + i, m - i);
+        return;
+    }
+#endif
+    (void)nt;
+    memcpy(dst, src, m);
+}
+
+#define CMP_MAX 4
+
+/* Portable / SSE2 plane writer. */
+static void plane_generic(uint8_t *dst, const uint8_t *idx, size_t m,
+                          const uint8_t *tab, unsigned nl, unsigned k, int nt) {
+    size_t i = 0;
+#if LB__SSE2
+    /* Compare against the signatures that are on, or against those that
+     * are off and invert: whichever list is shorter. */
+    const int invert = 2 * k > nl;
+    uint8_t want = invert ? 0 : 1, cmp[CMP_MAX];
+    unsigned nc = 0;
+    for (unsigned l = 0; l < nl && nc <= CMP_MAX; l++)
+        if (tab[l] == want) {
+            if (nc < CMP_MAX) cmp[nc] = (uint8_t)l;
+            nc++;
+        }
+    if (nc <= CMP_MAX) {
+        const __m128i one = _mm_set1_epi8(1);
+        __m128i c[CMP_MAX];
+        for (unsigned j = 0; j < CMP_MAX; j++)
+            c[j] = _mm_set1_epi8((char)cmp[j < nc ? j : 0]);
+        if (nt) {
+            size_t head = (16 - ((uintptr_t)dst & 15)) & 15;
+            for (; i < head && i < m; i++) dst[i] = tab[idx[i]];
+        }
+        for (; i + 16 <= m; i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(idx + i));
+            __m128i r = _mm_cmpeq_epi8(x, c[0]);
+            for (unsigned j = 1; j < nc; j++) r = _mm_or_si128(r, _mm_cmpeq_epi8(x, c[j]));
+            r = invert ? _mm_andnot_si128(r, one) : _mm_and_si128(r, one);
+            if (nt)
+                _mm_stream_si128((__m128i *)(void *)(dst + i), r);
+            else
+                _mm_storeu_si128((__m128i *)(void *)(dst + i), r);
+        }
+    }
+#else
+    (void)nl;
+    (void)k;
+    (void)nt;
+#endif
+    for (; i < m; i++) dst[i] = tab[idx[i]];
+}
+
+#if LB__AVX2
+/* AVX2 plane writer: vpshufb looks 32 voxels up in a 16-entry table; tables
+ * t > 0 see idx - 16t pushed out of 0..15 (top bit set = 0) otherwise. */
+__attribute__((target("avx2"))) static void
+plane_avx2(uint8_t *dst, const uint8_t *idx, size_t m, const uint8_t *tab,
+           unsigned nl, unsigned k, int nt) {
+    const unsigned ntab = (nl + 15) / 16;
+    size_t i = 0;
+    if (nt) {
+        size_t head = (32 - ((uintptr_t)dst & 31)) & 31;
+        for (; i < head && i < m; i++) dst[i] = tab[idx[i]];
+    }
+#define STORE32(ptr, r)                                                      \
+    do {                                                                     \
+        if (nt)                                                              \
+            _mm256_stream_si256((__m256i *)(void *)(ptr), (r));              \
+        else                                                                 \
+            _mm256_storeu_si256((__m256i *)(void *)(ptr), (r));              \
+    } while (0)
+    if (ntab == 1) {
+        const __m256i t0 = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)tab));
+        for (; i + 32 <= m; i += 32) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(idx + i));
+            STORE32(dst + i, _mm256_shuffle_epi8(t0, x));
+        }
+    } else if (k == 1 || k + 1 == nl) {
+        /* One signature on (or off): a compare beats several lookups. */
+        unsigned l = 0;
+        while (tab[l] != (k == 1 ? 1 : 0)) l++;
+        const __m256i c = _mm256_set1_epi8((char)l), one = _mm256_set1_epi8(1);
+        for (; i + 32 <= m; i += 32) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(idx + i));
+            __m256i r = _mm256_cmpeq_epi8(x, c);
+            r = k == 1 ? _mm256_and_si256(r, one) : _mm256_andnot_si256(r, one);
+            STORE32(dst + i, r);
+        }
+    } else {
+        __m256i t[16];
+        const __m256i bias = _mm256_set1_epi8(0x70);
+        for (unsigned j = 0; j < ntab; j++)
+            t[j] = _mm256_broadcastsi128_si256(
+                _mm_loadu_si128((const __m128i *)(const void *)(tab + 16 * j)));
+        for (; i + 32 <= m; i += 32) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(idx + i));
+            __m256i r = _mm256_shuffle_epi8(t[0], _mm256_adds_epu8(x, bias));
+            __m256i off = x;
+            for (unsigned j = 1; j < ntab; j++) {
+                off = _mm256_sub_epi8(off, _mm256_set1_epi8(16));
+                r = _mm256_or_si256(r, _mm256_shuffle_epi8(t[j], _mm256_adds_epu8(off, bias)));
+            }
+            STORE32(dst + i, r);
+        }
+    }
+#undef STORE32
+    for (; i < m; i++) dst[i] = tab[idx[i]];
+}
+#endif
+
+typedef void (*plane_fn)(uint8_t *, const uint8_t *, size_t, const uint8_t *,
+                         unsigned, unsigned, int);
+
+/* Ask for the next block's labels while the planes are written, a share
+ * per channel, so that reading the input overlaps writing the output. */
+static inline void prefetch_share(const unsigned char *next, size_t bytes, size_t c,
+                                  size_t nch) {
+#if defined(__GNUC__)
+    size_t from = bytes * c / nch, to = bytes * (c + 1) / nch;
+    for (size_t b = from & ~(size_t)63; b < to; b += 64) __builtin_prefetch(next + b);
+#else
+    (void)next, (void)bytes, (void)c, (void)nch;
+#endif
+}
+
+static void write_block(const lb__binplan *p, scratch *s, unsigned nl, size_t m,
+                        uint8_t *out, size_t stride, int nt, plane_fn plane,
+                        const unsigned char *next, size_t next_bytes) {
+    /* Entries past nl are read by the vector lookups; keep them 0. */
+    memset(s->tab, 0, sizeof s->tab);
+    for (size_t c = 0; c < p->channels; c++) {
+        uint8_t *dst = out + c * stride;
+        prefetch_share(next, next_bytes, c, p->channels);
+        unsigned k = channel_table(p, s, nl, c, s->tab);
+        if (k == 0)
+            fill_plane(dst, 0, m, nt);
+        else if (k == nl)
+            fill_plane(dst, 1, m, nt);
+        else
+            plane(dst, s->idx, m, s->tab, nl, k, nt);
+    }
+}
+
+static void write_block_noisy(const lb__binplan *p, const uint32_t *gs, size_t m,
+                              uint8_t *out, size_t stride) {
+    const size_t words = p->words;
+    for (size_t c = 0; c < p->channels; c++) {
+        const uint64_t *col = p->sigbits + (c >> 6);
+        const unsigned sh = (unsigned)(c & 63);
+        uint8_t *dst = out + c * stride;
+        for (size_t i = 0; i < m; i++)
+            dst[i] = (uint8_t)((col[(size_t)gs[i] * words] >> sh) & 1u);
+    }
+}
+
+/* Bytes of the block that starts at voxel i (0 past the end). */
+static inline size_t next_bytes(size_t n, size_t i, unsigned w) {
+    return i >= n ? 0 : (n - i < BLOCK ? n - i : BLOCK) * w;
+}
+
+static plane_fn pick_plane(void) {
+#if LB__AVX2
+    if (__builtin_cpu_supports("avx2")) return plane_avx2;
+#endif
+    return plane_generic;
+}
+
+void lb__binarize(const lb__binplan *p, const void *labels, size_t n,
+                  uint8_t *out, size_t plane_stride) {
+    if (!p || n == 0 || p->channels == 0) return;
+    scratch s;
+    const unsigned char *lab = labels;
+    const unsigned w = p->width;
+    const int use_lmap = p->nsig <= LMAP_CAP;
+    size_t total;
+    const int nt = lb__mul_size(n, p->channels, &total) != 0 || total >= NT_BYTES;
+    plane_fn plane = pick_plane();
+    if (use_lmap) memset(s.lmap, NO_LOCAL, p->nsig);
+    memset(s.vloc, NO_LOCAL, sizeof s.vloc);
+    memset(s.tab, 0, sizeof s.tab);
+
+    if (p->sig8) {
+        for (unsigned l = 0; l < p->nsig; l++) s.lg[l] = l;
+        for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+            size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+            const unsigned char *src = lab + i0 * w;
+            switch (w) {
+            case 1: global_w1(p, src, m, s.idx); break;
+            case 2: global_w2(p, src, m, s.idx); break;
+            case 4: global_w4(p, src, m, s.idx); break;
+            default: global_w8(p, src, m, s.idx); break;
+            }
+            write_block(p, &s, p->nsig, m, out + i0, plane_stride, nt, plane,
+                        src + m * w, next_bytes(n, i0 + m, w));
+        }
+        goto done;
+    }
+
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        const unsigned char *src = lab + i0 * w;
+        int nl = -1;
+        if (use_lmap) {
+            switch (w) {
+            case 1: nl = pass1_w1(p, src, m, &s); break;
+            case 2: nl = pass1_w2(p, src, m, &s); break;
+            case 4: nl = pass1_w4(p, src, m, &s); break;
+            default: nl = pass1_w8(p, src, m, &s); break;
+            }
+        }
+        if (nl > 0) {
+            write_block(p, &s, (unsigned)nl, m, out + i0, plane_stride, nt, plane,
+                        src + m * w, next_bytes(n, i0 + m, w));
+            continue;
+        }
+        switch (w) {
+        case 1: sigs_w1(p, src, m, s.gs); break;
+        case 2: sigs_w2(p, src, m, s.gs); break;
+        case 4: sigs_w4(p, src, m, s.gs); break;
+        default: sigs_w8(p, src, m, s.gs); break;
+        }
+        write_block_noisy(p, s.gs, m, out + i0, plane_stride);
+    }
+done:
+#if LB__SSE2
+    if (nt) _mm_sfence(); /* streamed stores are visible before we return */
+#endif
+    return;
+}
+
+/* ------------------------------------------------------------------------
+ * Mask
+ * ------------------------------------------------------------------------ */
+
+/* pos[i] = label > 0 for one block (scalar; the vector versions below cover
+ * the common dtypes and leave their tails to these). */
+#define DEFINE_POSITIVE(NAME, T)                                             \
+    static void NAME(const unsigned char *lab, size_t i, size_t m,           \
+                     uint8_t *pos) {                                         \
+        for (; i < m; i++) {                                                 \
+            T v;                                                             \
+            memcpy(&v, lab + i * sizeof(T), sizeof(T));                      \
+            pos[i] = v > 0;                                                  \
+        }                                                                    \
+    }
+
+DEFINE_POSITIVE(pos_u8, uint8_t)
+DEFINE_POSITIVE(pos_u16, uint16_t)
+DEFINE_POSITIVE(pos_u32, uint32_t)
+DEFINE_POSITIVE(pos_u64, uint64_t)
+DEFINE_POSITIVE(pos_i8, int8_t)
+DEFINE_POSITIVE(pos_i16, int16_t)
+DEFINE_POSITIVE(pos_i32, int32_t)
+DEFINE_POSITIVE(pos_i64, int64_t)
+DEFINE_POSITIVE(pos_f32, float)
+DEFINE_POSITIVE(pos_f64, double)
+
+#if LB__SSE2
+#  define LOADU(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#  define STOREU(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
+
+/* 16 voxels at a time: "is zero" masks narrowed to bytes, then 1 - mask
+ * (unsigned) or, for signed, "> 0" masks narrowed and and-ed with 1. */
+static size_t posv_u8(const unsigned char *lab, size_t m, uint8_t *pos) {
+    const __m128i z = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    size_t i = 0;
+    for (; i + 16 <= m; i += 16)
+        STOREU(pos + i, _mm_andnot_si128(_mm_cmpeq_epi8(LOADU(lab + i), z), one));
+    return i;
+}
+static size_t posv_i8(const unsigned char *lab, size_t m, uint8_t *pos) {
+    const __m128i z = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    size_t i = 0;
+    for (; i + 16 <= m; i += 16)
+        STOREU(pos + i, _mm_and_si128(_mm_cmpgt_epi8(LOADU(lab + i), z), one));
+    return i;
+}
+static size_t posv_16(const unsigned char *lab, size_t m, uint8_t *pos, int sgn) {
+    const __m128i z = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    size_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+        __m128i a = LOADU(lab + 2 * i), b = LOADU(lab + 2 * i + 16);
+        if (sgn) {
+            __m128i r = _mm_packs_epi16(_mm_cmpgt_epi16(a, z), _mm_cmpgt_epi16(b, z));
+            STOREU(pos + i, _mm_and_si128(r, one));
+        } else {
+            __m128i r = _mm_packs_epi16(_mm_cmpeq_epi16(a, z), _mm_cmpeq_epi16(b, z));
+            STOREU(pos + i, _mm_andnot_si128(r, one));
+        }
+    }
+    return i;
+}
+static size_t posv_32(const unsigned char *lab, size_t m, uint8_t *pos, int sgn) {
+    const __m128i z = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    size_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+        __m128i a = LOADU(lab + 4 * i), b = LOADU(lab + 4 * i + 16),
+                c = LOADU(lab + 4 * i + 32), d = LOADU(lab + 4 * i + 48);
+        if (sgn) {
+            a = _mm_cmpgt_epi32(a, z), b = _mm_cmpgt_epi32(b, z);
+            c = _mm_cmpgt_epi32(c, z), d = _mm_cmpgt_epi32(d, z);
+        } else {
+            a = _mm_cmpeq_epi32(a, z), b = _mm_cmpeq_epi32(b, z);
+            c = _mm_cmpeq_epi32(c, z), d = _mm_cmpeq_epi32(d, z);
+        }
+        __m128i r = _mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d));
+        STOREU(pos + i, sgn ? _mm_and_si128(r, one) : _mm_andnot_si128(r, one));
+    }
+    return i;
+}
+/* Two uint64 -> two 32-bit lanes that are non-zero iff the labels are. */
+static inline __m128i fold64(__m128i v) {
+    v = _mm_or_si128(v, _mm_srli_epi64(v, 32));
+    return _mm_shuffle_epi32(v, 0x08); /* lanes 0, 2 -> 0, 1 */
+}
+static size_t posv_u64(const unsigned char *lab, size_t m, uint8_t *pos) {
+    const __m128i z = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    size_t i = 0;
+    for (; i + 16 <= m; i += 16) {
+        __m128i q[4];
+        for (int j = 0; j < 4; j++) {
+            __m128i a = fold64(LOADU(lab + 8 * i + 32 * j));
+            __m128i b = fold64(LOADU(lab + 8 * i + 32 * j + 16));
+            q[j] = _mm_cmpeq_epi32(_mm_unpacklo_epi64(a, b), z);
+        }
+        __m128i r = _mm_packs_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3]));
+        STOREU(pos + i, _mm_andnot_si128(r, one));
+    }
+    return i;
+}
+#  undef LOADU
+#  undef STOREU
+#endif
+
+/* pos[i] = label > 0 for one block; returns how many are. */
+static size_t positive_block(lb_dtype dtype, const unsigned char *lab, size_t m,
+                             uint8_t *pos) {
+    size_t i = 0;
+    switch (dtype) {
+    case LB_DTYPE_UINT8:
+    case LB_DTYPE_BOOL:
+#if LB__SSE2
+        i = posv_u8(lab, m, pos);
+#endif
+        pos_u8(lab, i, m, pos);
+        break;
+    case LB_DTYPE_INT8:
+#if LB__SSE2
+        i = posv_i8(lab, m, pos);
+#endif
+        pos_i8(lab, i, m, pos);
+        break;
+    case LB_DTYPE_UINT16:
+#if LB__SSE2
+        i = posv_16(lab, m, pos, 0);
+#endif
+        pos_u16(lab, i, m, pos);
+        break;
+    case LB_DTYPE_INT16:
+#if LB__SSE2
+        i = posv_16(lab, m, pos, 1);
+#endif
+        pos_i16(lab, i, m, pos);
+        break;
+    case LB_DTYPE_UINT32:
+#if LB__SSE2
+        i = posv_32(lab, m, pos, 0);
+#endif
+        pos_u32(lab, i, m, pos);
+        break;
+    case LB_DTYPE_INT32:
+#if LB__SSE2
+        i = posv_32(lab, m, pos, 1);
+#endif
+        pos_i32(lab, i, m, pos);
+        break;
+    case LB_DTYPE_UINT64:
+#if LB__SSE2
+        i = posv_u64(lab, m, pos);
+#endif
+        pos_u64(lab, i, m, pos);
+        break;
+    case LB_DTYPE_INT64: pos_i64(lab, 0, m, pos); break;
+    case LB_DTYPE_FLOAT32: pos_f32(lab, 0, m, pos); break;
+    case LB_DTYPE_FLOAT64: pos_f64(lab, 0, m, pos); break;
+    default: memset(pos, 0, m); return 0;
+    }
+    return lb__count_nonzero(pos, m);
+}
+
+void lb__mask(lb_dtype dtype, const void *labels, size_t n,
+              const uint8_t *enabled, size_t channels, uint8_t *out,
+              size_t plane_stride) {
+    if (n == 0 || channels == 0) return;
+    const size_t w = lb_dtype_size(dtype);
+    const int known = w == 1 || w == 2 || w == 4 || w == 8;
+    size_t total;
+    const int nt = lb__mul_size(n, channels, &total) != 0 || total >= NT_BYTES;
+    size_t first = channels;
+    for (size_t c = 0; c < channels; c++) {
+        if (enabled && enabled[c] && known) {
+            if (first == channels) first = c;
+        } else {
+            fill_plane(out + c * plane_stride, 0, n, nt);
+        }
+    }
+    if (first != channels) {
+        const unsigned char *lab = labels;
+        for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+            size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+            /* The first enabled plane receives the block; the others copy
+             * it while it is in L1 (or fill it when it is uniform). */
+            uint8_t *pos = out + first * plane_stride + i0;
+            size_t cnt = positive_block(dtype, lab + i0 * w, m, pos);
+            for (size_t c = first + 1; c < channels; c++) {
+                if (!enabled[c]) continue;
+                uint8_t *dst = out + c * plane_stride + i0;
+                if (cnt == 0 || cnt == m)
+                    fill_plane(dst, cnt != 0, m, nt);
+                else
+                    copy_plane(dst, pos, m, nt);
+            }
+        }
+    }
+#if LB__SSE2
+    if (nt) _mm_sfence();
+#endif
+}
+
+/* ------------------------------------------------------------------------
+ * Byte statistics
+ * ------------------------------------------------------------------------ */
+
+size_t lb__count_nonzero(const uint8_t *p, size_t n) {
+    size_t zeros = 0, i = 0;
+#if LB__SSE2
+    const __m128i z = _mm_setzero_si128();
+    while (n - i >= 16) {
+        /* Byte counters hold at most 255 before they are summed. */
+        size_t k = (n - i) / 16;
+        if (k > 255) k = 255;
+        __m128i acc = z;
+        for (size_t j = 0; j < k; j++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, z));
+        }
+        __m128i s = _mm_sad_epu8(acc, z);
+        zeros += (size_t)_mm_cvtsi128_si32(s) + (size_t)_mm_extract_epi16(s, 4);
+    }
+#else
+    const uint64_t lo7 = 0x7F7F7F7F7F7F7F7Full;
+    for (; n - i >= 8; i += 8) {
+        uint64_t v = ld64(p + i);
+        /* High bit of each byte set iff the byte is non-zero. */
+        uint64_t t = (((v & lo7) + lo7) | v) & ~lo7;
+        zeros += 8 - (size_t)(((t >> 7) * 0x0101010101010101ull) >> 56);
+    }
+#endif
+    for (; i < n; i++) zeros += p[i] == 0;
+    return n - zeros;
+}
+
+int lb__all_zero(const void *v, size_t n) {
+    const unsigned char *p = v;
+    size_t i = 0;
+    for (; n - i >= 64; i += 64) {
+        uint64_t acc = ld64(p + i) | ld64(p + i + 8) | ld64(p + i + 16) |
+                       ld64(p + i + 24) | ld64(p + i + 32) | ld64(p + i + 40) |
+                       ld64(p + i + 48) | ld64(p + i + 56);
+        if (acc) return 0;
+    }
+    for (; n - i >= 8; i += 8)
+        if (ld64(p + i)) return 0;
+    for (; i < n; i++)
+        if (p[i]) return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Reference (the oracle for tests): DaCapo's rule, group by id by voxel.
+ * Compares values, never bit patterns, and does not consult lb_id_fits, so
+ * it checks the plan's fitting logic independently.
+ * ------------------------------------------------------------------------ */
+
+static int id_equals_label(lb_id id, const unsigned char *lab, lb_dtype dtype) {
+    int64_t s;
+    uint64_t u;
+    switch (dtype) {
+    case LB_DTYPE_UINT8: u = *lab; goto unsig;
+    case LB_DTYPE_UINT16: u = ld16(lab); goto unsig;
+    case LB_DTYPE_UINT32: u = ld32(lab); goto unsig;
+    case LB_DTYPE_UINT64: u = ld64(lab); goto unsig;
+    case LB_DTYPE_INT8: s = (int8_t)*lab; goto sig;
+    case LB_DTYPE_INT16: s = (int16_t)ld16(lab); goto sig;
+    case LB_DTYPE_INT32: s = (int32_t)ld32(lab); goto sig;
+    case LB_DTYPE_INT64: s = (int64_t)ld64(lab); goto sig;
+    default: return 0;
+    }
+unsig:
+    return !id.negative && id.bits == u;
+sig:
+    if (s < 0) return id.negative && (int64_t)id.bits == s;
+    return !id.negative && id.bits == (uint64_t)s;
+}
+
+void lb__binarize_reference(const lb_groupings *g, lb_dtype dtype,
+                            lb_id background, const void *labels, size_t n,
+                            uint8_t *out, size_t plane_stride) {
+    const unsigned char *lab = labels;
+    unsigned w = dtype_width(dtype);
+    size_t ng = lb_groupings_count(g);
+    for (size_t c = 0; c < ng; c++) {
+        uint8_t *dst = out + c * plane_stride;
+        const lb_id *ids;
+        size_t k = lb_groupings_ids(g, c, &ids);
+        memset(dst, 0, n);
+        if (!w) continue;
+        if (k == 0) {
+            for (size_t i = 0; i < n; i++)
+                dst[i] = !id_equals_label(background, lab + i * w, dtype);
+            continue;
+        }
+        for (size_t j = 0; j < k; j++)
+            for (size_t i = 0; i < n; i++)
+                if (id_equals_label(ids[j], lab + i * w, dtype)) dst[i] = 1;
+    }
+}
