@@ -35,6 +35,7 @@ typedef struct lb__codec {
     int checksum;       /* zstd content checksum                             */
     int n5_use_zlib;    /* N5 gzip with useZlib                              */
     int n5_block_size;  /* N5 lz4 / bzip2 blockSize                          */
+    int xz_extreme;     /* xz: preset | LZMA_PRESET_EXTREME                   */
 } lb__codec;
 
 /* Parse a Zarr v2 "compressor" value (JSON object with "id", or null =
@@ -83,5 +84,9 @@ int lb__codec_decode_upto(const lb__codec *c, const void *src, size_t n,
  * blosc's shuffle. */
 int lb__codec_encode(const lb__codec *c, const void *src, size_t n,
                      size_t typesize, lb__buf *out, lb_error *err);
+
+/* XXH32 of n bytes with `seed` (lz4-java checksums N5 lz4 blocks with it);
+ * exposed for tests. */
+uint32_t lb__xxh32(const void *data, size_t n, uint32_t seed);
 
 #endif /* LB_CODEC_H */
