@@ -31,6 +31,10 @@ size_t lb__binplan_unfit(const lb__binplan *p);
  * (plane_stride >= n). Every output byte is written (0 or 1). */
 void lb__binarize(const lb__binplan *p, const void *labels, size_t n,
                   uint8_t *out, size_t plane_stride);
+/* lb__binarize without the code paths picked by CPU features at run time
+ * (AVX2): the same output, for tests and benchmarks of the portable code. */
+void lb__binarize_portable(const lb__binplan *p, const void *labels, size_t n,
+                           uint8_t *out, size_t plane_stride);
 
 /* Mask: plane c = (label > 0) when enabled[c], else all 0. Signed dtypes
  * compare as signed (negative labels give 0). Every output byte is written. */

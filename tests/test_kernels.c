@@ -143,10 +143,11 @@ static void random_labels(void *buf, size_t n, lb_dtype d, const lb_groupings *g
     }
 }
 
-static const size_t fixed_sizes[] = {0, 1, 2, 3, 7, 15, 16, 17, 31, 33, 4095, 4096, 4097, 8193};
+static const size_t fixed_sizes[] = {0, 1, 2, 3, 7, 15, 16, 17, 31, 33, 4095, 4097, 8191, 8192, 8193, 16385};
 
-/* Binarize with the plan and the reference into padded buffers; compare
- * every byte, including the padding between planes (must stay untouched). */
+/* Binarize with the plan (run-time picked and portable code paths) and
+ * the reference into padded buffers; compare every byte, including the
+ * padding between planes (must stay untouched). */
 static int compare_once(const lb_groupings *g, lb_dtype d, lb_id bg, const void *labels,
                         size_t n, size_t pad, const char *what) {
     lb_error err = {0};
@@ -160,41 +161,45 @@ static int compare_once(const lb_groupings *g, lb_dtype d, lb_id bg, const void 
     size_t ng = lb_groupings_count(g), stride = n + pad;
     CHECK_INT(lb__binplan_channels(p), ng);
     size_t total = ng * stride + 1;
-    uint8_t *a = malloc(total), *b = malloc(total);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        lb__binplan_free(p);
-        return 1;
+    uint8_t *ref = malloc(total), *a = malloc(total);
+    int bad = 0;
+    if (!ref || !a) {
+        bad = 1;
+        goto done;
     }
-    memset(a, 0xAB, total);
-    memset(b, 0xAB, total);
-    lb__binarize(p, labels, n, a, stride);
-    lb__binarize_reference(g, d, bg, labels, n, b, stride);
-    int bad = memcmp(a, b, total) != 0;
-    CHECK(!bad);
-    if (bad) {
-        for (size_t k = 0; k < total; k++)
-            if (a[k] != b[k]) {
+    memset(ref, 0xAB, total);
+    lb__binarize_reference(g, d, bg, labels, n, ref, stride);
+    for (int variant = 0; variant < 2; variant++) {
+        memset(a, 0xAB, total);
+        if (variant == 0)
+            lb__binarize(p, labels, n, a, stride);
+        else
+            lb__binarize_portable(p, labels, n, a, stride);
+        int diff = memcmp(a, ref, total) != 0;
+        CHECK(!diff);
+        for (size_t k = 0; diff && k < total; k++)
+            if (a[k] != ref[k]) {
                 fprintf(stderr,
-                        "# %s: dtype %s n %zu stride %zu groups %zu: first diff at channel "
-                        "%zu voxel %zu: got %u want %u\n",
-                        what, lb_dtype_name(d), n, stride, ng, k / stride, k % stride,
-                        a[k], b[k]);
+                        "# %s (%s): dtype %s n %zu stride %zu groups %zu: first diff at "
+                        "channel %zu voxel %zu: got %u want %u\n",
+                        what, variant ? "portable" : "dispatched", lb_dtype_name(d), n,
+                        stride, ng, k / stride, k % stride, a[k], ref[k]);
                 break;
             }
+        bad |= diff;
     }
-    /* Outputs are 0/1 and padding is untouched. */
+    /* The reference is 0/1 and leaves the padding alone. */
     for (size_t c = 0; c < ng && !bad; c++) {
         for (size_t i = 0; i < n; i++)
-            if (b[c * stride + i] > 1) bad = 1;
+            if (ref[c * stride + i] > 1) bad = 1;
         for (size_t i = n; i < stride; i++)
-            if (a[c * stride + i] != 0xAB) bad = 1;
+            if (ref[c * stride + i] != 0xAB) bad = 1;
     }
-    if (a[total - 1] != 0xAB) bad = 1;
+    if (ref[total - 1] != 0xAB) bad = 1;
     CHECK(!bad);
+done:
     free(a);
-    free(b);
+    free(ref);
     lb__binplan_free(p);
     return bad;
 }
@@ -254,6 +259,37 @@ static void test_many_groups(void) {
             for (size_t i = 0; i < n; i++)
                 put_label(labels, i, d, i < n / 2 ? rndn(128) : (i / 50) % 128);
             compare_once(g, d, id_u(0), labels, n, 3, "many groups");
+            free(labels);
+        }
+        lb_groupings_free(g);
+    }
+}
+
+/* Blocks with more signatures than the per-block renumbering takes (one
+ * id per group, 300 groups, noise) fall back to the per-voxel path; small
+ * ids and ids past the dense tables (hash) alike. */
+static void test_signature_overflow(void) {
+    static const uint64_t bases[] = {1, 5000, 1000000000000ull};
+    for (size_t b = 0; b < 3; b++) {
+        lb_groupings *g = NULL;
+        lb_error err = {0};
+        CHECK_INT(lb_groupings_new(&g, &err), 0);
+        for (size_t i = 0; i < 300; i++) {
+            lb_id id = id_u(bases[b] + i);
+            CHECK_INT(lb_groupings_add(g, "one", &id, 1, &err), 0);
+        }
+        CHECK_INT(lb_groupings_add(g, "all", NULL, 0, &err), 0);
+        for (size_t di = 0; di < sizeof int_dtypes / sizeof *int_dtypes; di++) {
+            lb_dtype d = int_dtypes[di];
+            size_t n = 3 * 4096 + 100;
+            void *labels = malloc(n * width_of(d));
+            if (!labels) break;
+            /* Noise, then runs, then noise again (blocks of each kind). */
+            for (size_t i = 0; i < n; i++) {
+                uint64_t k = (i / 4096 == 1) ? (i / 37) % 310 : rndn(310);
+                put_label(labels, i, d, bases[b] + k);
+            }
+            compare_once(g, d, id_u(0), labels, n, 1, "overflow");
             free(labels);
         }
         lb_groupings_free(g);
@@ -502,6 +538,70 @@ static void test_mask(void) {
     }
 }
 
+/* Outputs of NT_BYTES (16 MiB) and more are streamed: check that path with
+ * misaligned planes, for binarize and for the mask. */
+static void test_large_outputs(void) {
+    lb_groupings *g = NULL;
+    lb_error err = {0};
+    CHECK_INT(lb_groupings_new(&g, &err), 0);
+    for (size_t i = 0; i < 17; i++) {
+        lb_id ids[2] = {id_u(1 + i), id_u(40 + rndn(30))};
+        CHECK_INT(lb_groupings_add(g, "x", ids, i == 16 ? 0 : 1 + i % 2, &err), 0);
+    }
+    size_t n = ((size_t)1 << 20) + 13;
+    uint32_t *lab = malloc(n * sizeof *lab);
+    if (lab) {
+        size_t i = 0;
+        while (i < n) {
+            size_t len = 1 + rndn(60);
+            uint32_t v = rndn(4) == 0 ? 0 : (uint32_t)rndn(80);
+            for (size_t j = 0; j < len && i < n; j++) lab[i++] = v;
+        }
+        compare_once(g, LB_DTYPE_UINT32, id_u(0), lab, n, 5, "large");
+
+        /* Mask: 17 planes of n + 3 bytes, every 3rd channel disabled. */
+        size_t stride = n + 3, nch = 17;
+        uint8_t enabled[17];
+        for (size_t c = 0; c < nch; c++) enabled[c] = c % 3 != 1;
+        uint8_t *out = malloc(nch * stride);
+        if (out) {
+            memset(out, 0xAB, nch * stride);
+            lb__mask(LB_DTYPE_UINT32, lab, n, enabled, nch, out, stride);
+            int bad = 0;
+            for (size_t c = 0; c < nch; c++) {
+                for (size_t k = 0; k < n; k++)
+                    if (out[c * stride + k] != (enabled[c] && lab[k] > 0)) bad = 1;
+                for (size_t k = n; k < stride; k++)
+                    if (out[c * stride + k] != 0xAB) bad = 1;
+            }
+            CHECK(!bad);
+            free(out);
+        }
+    }
+    free(lab);
+    lb_groupings_free(g);
+}
+
+/* Floating-point and bool sources: the mask is label > 0 there too. */
+static void test_mask_other_dtypes(void) {
+    float f[5] = {0.0f, -1.5f, 0.25f, 3.0f, -0.0f};
+    double dd[3] = {1e-300, -2.0, 0.0};
+    uint8_t b[3] = {0, 1, 1};
+    uint8_t en[2] = {1, 1}, out[10];
+    lb__mask(LB_DTYPE_FLOAT32, f, 5, en, 2, out, 5);
+    static const uint8_t wf[10] = {0, 0, 1, 1, 0, 0, 0, 1, 1, 0};
+    CHECK(memcmp(out, wf, 10) == 0);
+    lb__mask(LB_DTYPE_FLOAT64, dd, 3, en, 1, out, 3);
+    CHECK(out[0] == 1 && out[1] == 0 && out[2] == 0);
+    lb__mask(LB_DTYPE_BOOL, b, 3, en, 1, out, 3);
+    CHECK(out[0] == 0 && out[1] == 1 && out[2] == 1);
+    /* No enabled vector: every plane is zero. */
+    memset(out, 7, sizeof out);
+    lb__mask(LB_DTYPE_UINT8, b, 3, NULL, 2, out, 4);
+    CHECK(out[0] == 0 && out[1] == 0 && out[2] == 0 && out[3] == 7 && out[4] == 0 &&
+          out[6] == 0 && out[7] == 7);
+}
+
 static void test_byte_stats(void) {
     uint8_t *buf = malloc(70000 + 64);
     if (!buf) return;
@@ -550,7 +650,10 @@ int main(void) {
     test_uniform_blocks();
     test_random();
     test_many_groups();
+    test_signature_overflow();
     test_mask();
+    test_mask_other_dtypes();
+    test_large_outputs();
     test_byte_stats();
     return tap_done();
 }
