@@ -4,6 +4,7 @@
  * every integer dtype, plus DaCapo's worked example and the byte helpers.
  * Seed: LB_SEED=<n> in the environment repeats a run; it is always printed.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,6 +603,53 @@ static void test_mask_other_dtypes(void) {
           out[6] == 0 && out[7] == 7);
 }
 
+/* One plan, several threads at once: the plan is read-only. */
+typedef struct job {
+    const lb__binplan *p;
+    const uint64_t *lab;
+    size_t n;
+    uint8_t *out;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    for (int r = 0; r < 20; r++) lb__binarize(j->p, j->lab, j->n, j->out, j->n);
+    return NULL;
+}
+
+static void test_threads(void) {
+    lb_groupings *g = random_groupings(20);
+    lb__binplan *p = NULL;
+    lb_error err = {0};
+    size_t n = 50000;
+    uint64_t *lab = malloc(n * sizeof *lab);
+    uint8_t *ref = malloc(20 * n), *outs[4] = {0};
+    int ok = g && lab && ref && lb__binplan_new(g, LB_DTYPE_UINT64, id_u(0), &p, &err) == 0;
+    CHECK(ok);
+    if (ok) {
+        random_labels(lab, n, LB_DTYPE_UINT64, g, id_u(0));
+        lb__binarize_reference(g, LB_DTYPE_UINT64, id_u(0), lab, n, ref, n);
+        pthread_t th[4];
+        job jobs[4];
+        int started = 0;
+        for (int t = 0; t < 4; t++) {
+            outs[t] = malloc(20 * n);
+            if (!outs[t]) break;
+            jobs[t] = (job){p, lab, n, outs[t]};
+            if (pthread_create(&th[t], NULL, run_job, &jobs[t]) != 0) break;
+            started++;
+        }
+        CHECK_INT(started, 4);
+        for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+        for (int t = 0; t < started; t++) CHECK(memcmp(outs[t], ref, 20 * n) == 0);
+    }
+    for (int t = 0; t < 4; t++) free(outs[t]);
+    lb__binplan_free(p);
+    free(ref);
+    free(lab);
+    lb_groupings_free(g);
+}
+
 static void test_byte_stats(void) {
     uint8_t *buf = malloc(70000 + 64);
     if (!buf) return;
@@ -654,6 +702,7 @@ int main(void) {
     test_mask();
     test_mask_other_dtypes();
     test_large_outputs();
+    test_threads();
     test_byte_stats();
     return tap_done();
 }
