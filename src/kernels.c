@@ -1131,13 +1131,15 @@ void lb__mask(lb_dtype dtype, const void *labels, size_t n,
     }
     if (first != channels) {
         const unsigned char *lab = labels;
+        uint8_t tmp[BLOCK];
         for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
             size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
-            /* The first enabled plane receives the block; the others copy
-             * it while it is in L1 (or fill it when it is uniform). */
-            uint8_t *pos = out + first * plane_stride + i0;
+            /* The block's "label > 0" goes to the first enabled plane and
+             * the others copy it while it is in L1 (or fill it when it is
+             * uniform); streamed outputs take it from the stack instead. */
+            uint8_t *pos = nt ? tmp : out + first * plane_stride + i0;
             size_t cnt = positive_block(dtype, lab + i0 * w, m, pos);
-            for (size_t c = first + 1; c < channels; c++) {
+            for (size_t c = nt ? first : first + 1; c < channels; c++) {
                 if (!enabled[c]) continue;
                 uint8_t *dst = out + c * plane_stride + i0;
                 if (cnt == 0 || cnt == m)
