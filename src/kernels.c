@@ -49,6 +49,14 @@
  * (16 groups, uint64 labels, 256^3, streamed: 4096 -> 27 ms, 8192 -> 22,
  * 16384 -> 20, 32768 -> 20); the byte per voxel should stay in L1. */
 #define BLOCK 16384
+/* The pass-1 helpers take the label width and mode as constants; they must
+ * be inlined into each specialised caller or those turn into run-time
+ * branches in the inner loop. */
+#if defined(__GNUC__)
+#  define ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#  define ALWAYS_INLINE static inline
+#endif
 #define NOISY 1024       /* voxels per piece of a noisy block             */
 #define MAX_LOCAL 128    /* signatures per block (local index < 128)      */
 #define NO_LOCAL 0xFF
@@ -411,7 +419,7 @@ typedef struct scratch {
 
 /* The local number of global signature g in this block; assigns the next
  * one on first sight. -1 when the block already has MAX_LOCAL. */
-static inline int local_of(scratch *s, unsigned *nl, uint32_t g) {
+ALWAYS_INLINE int local_of(scratch *s, unsigned *nl, uint32_t g) {
     unsigned l = s->lmap[g];
     if (l != NO_LOCAL) return (int)l;
     if (*nl == MAX_LOCAL) return -1;
@@ -420,11 +428,11 @@ static inline int local_of(scratch *s, unsigned *nl, uint32_t g) {
     return (int)(*nl)++;
 }
 
-static inline uint32_t lookup_any(const lb__binplan *p, uint64_t v, int wide) {
+ALWAYS_INLINE uint32_t lookup_any(const lb__binplan *p, uint64_t v, int wide) {
     return wide ? lookup_wide(p, v) : p->dense[v];
 }
 
-static inline uint64_t ldw(const unsigned char *p, unsigned w) {
+ALWAYS_INLINE uint64_t ldw(const unsigned char *p, unsigned w) {
     switch (w) {
     case 1: return *p;
     case 2: return ld16(p);
@@ -444,7 +452,7 @@ typedef struct p1state {
  * (all 8-bit labels; CellMap ids), filled on first sight in the block; the
  * one-entry cache, then the dense table or the hash, for larger values.
  * -1 when the block has more than MAX_LOCAL signatures. */
-static inline int step_local(const lb__binplan *p, scratch *s, p1state *st,
+ALWAYS_INLINE int step_local(const lb__binplan *p, scratch *s, p1state *st,
                              uint64_t v, int wide) {
     int l;
     if (v < VLOC) {
@@ -467,7 +475,7 @@ static inline int step_local(const lb__binplan *p, scratch *s, p1state *st,
 }
 
 /* The signature of label v when the plan has at most GLOBAL_MAX. */
-static inline int step_global(const lb__binplan *p, p1state *st, uint64_t v,
+ALWAYS_INLINE int step_global(const lb__binplan *p, p1state *st, uint64_t v,
                               int wide) {
     if (v < VLOC) return p->sig8[v];
     if (!wide) return (int)p->dense[v];
@@ -480,7 +488,7 @@ static inline int step_global(const lb__binplan *p, p1state *st, uint64_t v,
 
 /* Leave s->vloc and s->lmap clean for the next block; the block's number
  * of signatures, or -1 after an overflow. */
-static inline int p1_finish(const lb__binplan *p, scratch *s, const p1state *st,
+ALWAYS_INLINE int p1_finish(const lb__binplan *p, scratch *s, const p1state *st,
                             int ok, int global) {
     if (global) return (int)p->nsig;
     for (unsigned k = 0; k < st->ntouch; k++) s->vloc[s->touched[k]] = NO_LOCAL;
@@ -489,7 +497,7 @@ static inline int p1_finish(const lb__binplan *p, scratch *s, const p1state *st,
 }
 
 /* Four bytes in memory order, as one 32-bit store. */
-static inline void put4(uint8_t *dst, uint32_t b0, uint32_t b1, uint32_t b2,
+ALWAYS_INLINE void put4(uint8_t *dst, uint32_t b0, uint32_t b1, uint32_t b2,
                         uint32_t b3) {
     uint32_t w = lb__host_is_big_endian()
                      ? (b0 << 24 | b1 << 16 | b2 << 8 | b3)
@@ -502,7 +510,7 @@ static inline void put4(uint8_t *dst, uint32_t b0, uint32_t b1, uint32_t b2,
  * all four values are below VLOC and, for locals, already seen in the block
  * (locals are < 128, so NO_LOCAL is the only byte with its top bit set).
  * Returns -1 on an overflow of locals. */
-static inline int run_scalar(const lb__binplan *p, scratch *s, p1state *st,
+ALWAYS_INLINE int run_scalar(const lb__binplan *p, scratch *s, p1state *st,
                              const unsigned char *lab, size_t i, size_t end,
                              unsigned w, int wide, int global) {
     const uint8_t *tab = global ? p->sig8 : s->vloc;
@@ -529,7 +537,7 @@ static inline int run_scalar(const lb__binplan *p, scratch *s, p1state *st,
 /* Pass 1 for one block, portable: fills s->idx (and s->lg for locals);
  * returns the number of (local) signatures, or -1 when the block has more
  * than MAX_LOCAL of them. */
-static inline int pass1_scalar(const lb__binplan *p, const unsigned char *lab,
+ALWAYS_INLINE int pass1_scalar(const lb__binplan *p, const unsigned char *lab,
                                size_t m, scratch *s, unsigned w, int wide,
                                int global) {
     p1state st = {0, 0, UINT64_MAX, -1};
@@ -556,7 +564,7 @@ DEFINE_PASS1(global_w8, 8, 1, 1)
 
 /* Bit j set when voxel j of the 32 at p equals voxel j - 1 (p[-1] must be
  * readable). */
-AVX2_FN static inline uint32_t same32(const unsigned char *p, unsigned w) {
+AVX2_FN ALWAYS_INLINE uint32_t same32(const unsigned char *p, unsigned w) {
     uint32_t r = 0;
     if (w == 1) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
@@ -573,19 +581,22 @@ AVX2_FN static inline uint32_t same32(const unsigned char *p, unsigned w) {
         c = _mm256_permute4x64_epi64(c, 0xD8);
         r = (uint32_t)_mm256_movemask_epi8(c);
     } else if (w == 4) {
-        for (int k = 0; k < 4; k++) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * k));
-            __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * k - 4));
-            r |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(a, b)))
-                 << (8 * k);
-        }
+#  define SAME4(k)                                                              \
+        ((uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(     \
+             _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * (k))),   \
+             _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * (k) - 4))))) \
+         << (8 * (k)))
+        r = SAME4(0) | SAME4(1) | SAME4(2) | SAME4(3);
+#  undef SAME4
     } else {
-        for (int k = 0; k < 8; k++) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * k));
-            __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * k - 8));
-            r |= (uint32_t)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(a, b)))
-                 << (4 * k);
-        }
+#  define SAME8(k)                                                              \
+        ((uint32_t)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(     \
+             _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * (k))),   \
+             _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * (k) - 8))))) \
+         << (4 * (k)))
+        r = SAME8(0) | SAME8(1) | SAME8(2) | SAME8(3) | SAME8(4) | SAME8(5) | SAME8(6) |
+            SAME8(7);
+#  undef SAME8
     }
     return r;
 }
@@ -596,7 +607,7 @@ AVX2_FN static inline uint32_t same32(const unsigned char *p, unsigned w) {
  * (each overwrites the tail of the one before; idx has 32 bytes of slack).
  * Measured against run_scalar on CellMap-like volumes: 1.2-2.7x faster
  * with runs of ~15 voxels, on par with runs of ~5. */
-AVX2_FN static inline int pass1_vec(const lb__binplan *p, const unsigned char *lab,
+AVX2_FN ALWAYS_INLINE int pass1_vec(const lb__binplan *p, const unsigned char *lab,
                                     size_t m, scratch *s, unsigned w, int wide,
                                     int global) {
     p1state st = {0, 0, UINT64_MAX, -1};
