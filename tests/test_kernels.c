@@ -1,7 +1,9 @@
 /*
  * test_kernels.c — the binarize / mask kernels against the slow reference
  * (DaCapo's rule voxel by voxel) on random label volumes and groupings for
- * every integer dtype, plus DaCapo's worked example and the byte helpers.
+ * every integer dtype, through both the run-time picked (AVX2) and the
+ * portable code paths; DaCapo's worked example, streamed (large) outputs,
+ * one plan on several threads, and the byte helpers.
  * Seed: LB_SEED=<n> in the environment repeats a run; it is always printed.
  */
 #include <pthread.h>
