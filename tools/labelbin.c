@@ -1178,7 +1178,12 @@ static int cmd_write(int argc, char **argv, write_kind kind)
         if (!config)
             goto done;
         if (lb_array_from_config(config, NULL, &a, &e) != 0) {
-            ret = lb_failure(&e);
+            /* The library names the JSON path inside the config; say
+             * which file it is in. */
+            fprintf(stderr, "labelbin: %s: %s\n",
+                    strcmp(wa.pos[0], "-") == 0 ? "standard input" : wa.pos[0],
+                    e.message[0] ? e.message : lb_strerror(e.code));
+            ret = EXIT_FAIL;
             goto done;
         }
     } else {
