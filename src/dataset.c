@@ -328,9 +328,14 @@ static int read_object(const char *dir, const char *name, json_object **out, lb_
     char *p = lb__path_join(dir, name, err);
     if (!p) return LB_ENOMEM;
     json_object *o = NULL;
-    int rc = lb__json_read_file(p, &o, err);
+    /* A missing file is not an error here, and a successful call must leave
+     * the caller's error record untouched: read into a scratch record. */
+    lb_error local = {0};
+    int rc = lb__json_read_file(p, &o, &local);
     if (rc == LB_ENOTFOUND && !lb__store_exists(p)) {
         rc = 0;
+    } else if (rc) {
+        if (err) *err = local;
     } else if (!rc && !json_object_is_type(o, json_type_object)) {
         rc = lb__err(err, LB_EFORMAT, "%s: expected a JSON object, found %s", p,
                      lb__json_type_name(o));

@@ -89,9 +89,20 @@ int lb__json_parse(const char *text, size_t len, const char *what,
     json_object *o = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
+    if (jerr == json_tokener_continue && !o && len > 0) {
+        /* A bare number ("7") is only complete once json-c sees a
+         * terminator; give it one trailing space. Any error now is at the
+         * end of the text, and "unexpected end of data" means truncated. */
+        o = json_tokener_parse_ex(tok, " ", 1);
+        jerr = json_tokener_get_error(tok);
+        if (jerr == json_tokener_error_parse_eof) jerr = json_tokener_continue;
+        end = len;
+    }
     int rc = 0;
     if (jerr == json_tokener_continue || (!o && jerr == json_tokener_success)) {
-        rc = lb__err(err, LB_EFORMAT, "%s: JSON text is truncated or empty", what);
+        rc = lb__err(err, LB_EFORMAT, o || jerr == json_tokener_continue
+                                          ? "%s: JSON text is truncated or empty"
+                                          : "%s: expected a JSON value other than null", what);
     } else if (jerr != json_tokener_success) {
         int line, col;
         position(text, end < len ? end : len, &line, &col);

@@ -12,7 +12,9 @@
 
 /* Parse `len` bytes of `text` (need not be NUL-terminated) as exactly one
  * JSON value; trailing non-space is an error. `what` names the source in
- * messages (a path). Depth is limited. */
+ * messages (a path). Depth is limited. A top-level `null` is refused
+ * (json-c represents it as a NULL pointer, which callers cannot tell from
+ * failure); nested nulls are fine. */
 int lb__json_parse(const char *text, size_t len, const char *what,
                    json_object **out, lb_error *err);
 

@@ -103,6 +103,16 @@ static void test_json_helpers(void) {
     CHECK_INT(lb__json_parse("", 0, "z.json", &o, &e), LB_EFORMAT);
     CHECK_INT(lb__json_parse("{\"a\":1", 6, "z.json", &o, &e), LB_EFORMAT);
     CHECK_MSG(e, "truncated");
+    CHECK_INT(lb__json_parse("7", 1, "n.json", &o, &e), 0); /* bare number, no NUL */
+    int64_t seven = 0;
+    CHECK_INT(lb__json_int64(o, "n", &seven, &e), 0);
+    CHECK_INT(seven, 7);
+    json_object_put(o);
+    CHECK_INT(lb__json_parse("-12 ", 4, "n.json", &o, &e), 0);
+    json_object_put(o);
+    CHECK_INT(lb__json_parse("null", 4, "n.json", &o, &e), LB_EFORMAT);
+    CHECK_MSG(e, "other than null");
+    CHECK_INT(lb__json_parse("1 2", 3, "n.json", &o, &e), LB_EFORMAT);
     /* deep nesting is refused, not a stack overflow */
     char deep[4096];
     memset(deep, '[', sizeof deep);
