@@ -5,20 +5,21 @@
  * the codec floor and the same job in zarr-python + numpy, (3) time per voxel
  * and peak memory of the CLI at three volume sizes.
  *
- *   bench_e2e [--smoke] [--data DIR] [--runs R] [--seed S] [--no-python]
- *             [--only roi|e2e|scale]...
+ *   bench_e2e [--smoke] [--data DIR] [--out DIR] [--runs R] [--seed S]
+ *             [--no-python] [--only roi|e2e|scale]...
  *
  * Data: CellMap-like uint64 labels written once by `labelbin sample --chunks
  * 64,64,64 --codec zstd:3` into DIR (default: bench-data/ next to this
  * program; reused when present): 256^3 (16 Mvoxel), 256x512x512 (64 Mvoxel),
  * 1024x512x512 (256 Mvoxel). Groups: the 16 CellMap groups of the golden
  * case cosem_u64_blosc (LB_GOLDEN_DIR, default ../shared/golden next to the
- * source tree). Python helpers (roi_numpy.py, e2e_numpy.py, next to this
+ * source tree). Outputs go to --out DIR (default: the data directory; e.g.
+ * /dev/shm to leave the file system out). Python helpers (roi_numpy.py, e2e_numpy.py, next to this
  * file) run under /usr/bin/python3 (LB_PYTHON overrides).
  *
  * Timings: wall clock (CLOCK_MONOTONIC); median of R runs (default 5) after
- * one warm-up run. CLI runs are fork+exec of build/labelbin with the output
- * removed beforehand (untimed); peak memory is that child's ru_maxrss from
+ * one warm-up run. CLI runs are fork+exec of build/labelbin, each into a new
+ * dataset (all removed at the end, untimed); peak memory is that child's ru_maxrss from
  * wait4. One table row and one JSON line per result, on stdout; the load
  * average (/proc/loadavg, 1 min) before and after each result is in the JSON.
  * --smoke: tiny volumes in a temporary directory, one run, no Python, no
@@ -58,6 +59,7 @@ typedef struct cfg {
     uint64_t seed;
     int only_roi, only_e2e, only_scale;
     char data[PATH_MAX];    /* data cache directory                     */
+    char out[PATH_MAX];     /* where outputs are written (default: data) */
     char exe_dir[PATH_MAX]; /* where labelbin lives                     */
     char labelbin[PATH_MAX];
     char script_dir[PATH_MAX];
@@ -360,12 +362,18 @@ done:
  * 2. End-to-end binarize: CLI -j1 / -j2 vs codec floor vs zarr-python
  * -------------------------------------------------------------------------- */
 
-/* One CLI binarize of src into dest (removed first, untimed). */
-static int cli_binarize(const cfg *c, const char *src, const char *dest, int threads,
-                        double *wall, long *rss) {
-    char j[16];
+/* One CLI binarize of src into a new dataset dest_base_N (N counts the
+ * calls; *dest_out receives the path). Outputs are removed only at the end
+ * of a benchmark: on ext4, creating files right after deleting as many costs
+ * the kernel a scan for recently deleted inodes (several times the whole
+ * job here), which would measure the benchmark's own clean-up. */
+static int cli_binarize(const cfg *c, const char *src, const char *dest_base, int threads,
+                        double *wall, long *rss, char *dest_out) {
+    static int serial;
+    char j[16], dest[PATH_MAX + 64];
     snprintf(j, sizeof j, "-j%d", threads);
-    rm_rf(dest);
+    snprintf(dest, sizeof dest, "%s_%d", dest_base, serial++);
+    if (dest_out) snprintf(dest_out, PATH_MAX + 64, "%s", dest);
     char *argv[] = {(char *)c->labelbin, "binarize", "-q", "--no-progress", j, "--codec", "zstd:3",
                     "--groupings", (char *)c->groups_file, (char *)src, (char *)dest, NULL};
     int st = run_child(argv, wall, rss);
@@ -445,20 +453,26 @@ done:
 static int bench_e2e(const cfg *c) {
     int64_t z = c->smoke ? 64 : 256, yx = c->smoke ? 64 : 512, chunk = c->smoke ? 32 : 64;
     int runs = c->runs, rc = -1;
-    char src[PATH_MAX], dest[PATH_MAX + 32], npdest[PATH_MAX + 32], task[PATH_MAX + 32];
+    char src[PATH_MAX], dest[PATH_MAX + 64], base[PATH_MAX + 32], npdest[PATH_MAX + 32],
+        task[PATH_MAX + 32], outdir[PATH_MAX + 32], npdir[PATH_MAX + 32];
     json_object *py = NULL, *o = NULL;
     task[0] = '\0';
     if (ensure_sample(c, z, yx, yx, chunk, src, sizeof src)) return -1;
-    snprintf(dest, sizeof dest, "%s/out_labelbin.zarr/gt", c->data);
-    snprintf(npdest, sizeof npdest, "%s/out_numpy.zarr/gt", c->data);
+    snprintf(outdir, sizeof outdir, "%s/out_labelbin.zarr", c->out);
+    snprintf(base, sizeof base, "%s/gt", outdir);
+    snprintf(npdir, sizeof npdir, "%s/out_numpy.zarr", c->out);
+    snprintf(npdest, sizeof npdest, "%s/gt", npdir);
+    rm_rf(outdir);
+    rm_rf(npdir);
+    dest[0] = '\0';
     double l0 = loadavg();
     double w1[64], w2[64], w;
     long rss1 = 0, rss2 = 0, rss;
-    if (!c->smoke && cli_binarize(c, src, dest, 2, &w, &rss)) goto done; /* warm-up */
+    if (!c->smoke && cli_binarize(c, src, base, 2, &w, &rss, dest)) goto done; /* warm-up */
     for (int r = 0; r < runs; r++) { /* interleaved so both see the same load */
-        if (cli_binarize(c, src, dest, 1, &w1[r], &rss)) goto done;
+        if (cli_binarize(c, src, base, 1, &w1[r], &rss, dest)) goto done;
         rss1 = rss > rss1 ? rss : rss1;
-        if (cli_binarize(c, src, dest, 2, &w2[r], &rss)) goto done;
+        if (cli_binarize(c, src, base, 2, &w2[r], &rss, dest)) goto done;
         rss2 = rss > rss2 ? rss : rss2;
     }
     double j1 = median(w1, runs), j2 = median(w2, runs);
@@ -481,7 +495,7 @@ static int bench_e2e(const cfg *c) {
         np_s = jnum(py, "seconds");
         json_object *eq;
         equal = py && json_object_object_get_ex(py, "equal", &eq) && json_object_get_boolean(eq);
-        rm_rf(npdest);
+        rm_rf(npdir);
     }
     double l1 = loadavg();
     double mvox = (double)(z * yx * yx) / 1e6;
@@ -527,7 +541,7 @@ done:
     json_object_put(o);
     json_object_put(py);
     if (task[0]) remove(task);
-    rm_rf(dest);
+    rm_rf(outdir);
     return rc;
 }
 
@@ -540,8 +554,10 @@ static int bench_scale(const cfg *c) {
     static const int64_t tiny[3][3] = {{32, 32, 32}, {32, 64, 64}, {64, 64, 64}};
     int64_t chunk = c->smoke ? 32 : 64;
     int runs = c->runs < 3 ? c->runs : 3;
-    char dest[PATH_MAX + 32];
-    snprintf(dest, sizeof dest, "%s/out_scale.zarr/gt", c->data);
+    char outdir[PATH_MAX + 32], base[PATH_MAX + 32];
+    snprintf(outdir, sizeof outdir, "%s/out_scale.zarr", c->out);
+    snprintf(base, sizeof base, "%s/gt", outdir);
+    rm_rf(outdir);
     for (int threads = 1; threads <= 2; threads++)
         for (int i = 0; i < 3; i++) {
             const int64_t *s = c->smoke ? tiny[i] : full[i];
@@ -549,12 +565,12 @@ static int bench_scale(const cfg *c) {
             if (ensure_sample(c, s[0], s[1], s[2], chunk, src, sizeof src)) return -1;
             double l0 = loadavg(), w[64], wall;
             long rss = 0, r1;
-            if (!c->smoke && cli_binarize(c, src, dest, threads, &wall, &r1)) return -1;
+            if (!c->smoke && cli_binarize(c, src, base, threads, &wall, &r1, NULL)) return -1;
             for (int r = 0; r < runs; r++) {
-                if (cli_binarize(c, src, dest, threads, &w[r], &r1)) return -1;
+                if (cli_binarize(c, src, base, threads, &w[r], &r1, NULL)) return -1;
                 rss = r1 > rss ? r1 : rss;
             }
-            rm_rf(dest);
+            rm_rf(outdir);
             double t = median(w, runs), vox = (double)(s[0] * s[1] * s[2]);
             printf("| binarize scaling -j%d, %" PRId64 "x%" PRId64 "x%" PRId64 " (%.0f Mvox) | "
                    "%.3f s | %.2f ns/voxel | peak RSS %.1f MB (<= 256) |\n",
@@ -608,7 +624,7 @@ static int load_groups(cfg *c) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_e2e [--smoke] [--data DIR] [--runs R] [--seed S] "
-                    "[--no-python] [--only roi|e2e|scale]...\n");
+                    "[--no-python] [--out DIR] [--only roi|e2e|scale]...\n");
 }
 
 int main(int argc, char **argv) {
@@ -618,12 +634,13 @@ int main(int argc, char **argv) {
     c.python = getenv("LB_PYTHON") ? getenv("LB_PYTHON") : "/usr/bin/python3";
     c.seed = 20260422;
     int python = 1, only = 0;
-    const char *data = NULL;
+    const char *data = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--smoke")) c.smoke = 1;
         else if (!strcmp(a, "--no-python")) python = 0;
         else if (!strcmp(a, "--data") && i + 1 < argc) data = argv[++i];
+        else if (!strcmp(a, "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(a, "--runs") && i + 1 < argc) c.runs = atoi(argv[++i]);
         else if (!strcmp(a, "--seed") && i + 1 < argc) c.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--only") && i + 1 < argc) {
@@ -683,6 +700,11 @@ int main(int argc, char **argv) {
         }
     }
 
+    snprintf(c.out, sizeof c.out, "%s", out && !c.smoke ? out : c.data);
+    if (mkdir(c.out, 0777) != 0 && errno != EEXIST) {
+        perror("bench_e2e: mkdir --out");
+        return 1;
+    }
     int rc = load_groups(&c);
     if (!rc && c.only_roi) rc = bench_roi(&c);
     if (!rc && c.only_e2e) rc = bench_e2e(&c);

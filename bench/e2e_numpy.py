@@ -6,8 +6,7 @@ Usage: /usr/bin/python3 e2e_numpy.py TASK.json
 TASK.json: {"source": "<dataset dir>", "dest": "<new dataset dir>",
 "runs": R, "groupings": [...], "background": 0, "compare": "<labelbin's
 output dataset dir>" (optional)}
-Per run (timed with perf_counter, the removal of an old DEST is not): create
-DEST as a (G, Z, Y, X) uint8 Zarr v2 array with the source's compressor,
+Per run (timed with perf_counter): create DEST_<run> as a (G, Z, Y, X) uint8 Zarr v2 array with the source's compressor,
 chunks (1, source chunk), write_empty_chunks=False (labelbin does not store
 all-zero chunks either); then for every source chunk: read it, apply
 DaCapo's rule (legacy `grouped[i] += labels == id`, clipped to 0/1 as DaCapo
@@ -18,7 +17,6 @@ DaCapo's numpy runs. Prints one JSON line: {"seconds": median, "runs": [...],
 import itertools
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -56,11 +54,12 @@ def main():
     src = zarr.open(task["source"], mode="r")
     groupings = [(g[0], [int(x) for x in g[1]]) for g in task["groupings"]]
     bg = int(task.get("background", 0))
-    dest = task["dest"]
     runs = []
     out = None
-    for _ in range(max(1, int(task["runs"]))):
-        shutil.rmtree(dest, ignore_errors=True)
+    for r in range(max(1, int(task["runs"]))):
+        # a new dataset per run, as bench_e2e does for labelbin (bench_e2e
+        # removes the container afterwards)
+        dest = "%s_%d" % (task["dest"], r)
         t0 = time.perf_counter()
         out = job(src, dest, groupings, bg)
         runs.append(time.perf_counter() - t0)
