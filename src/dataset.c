@@ -981,8 +981,9 @@ static int write_visit(const lb__dataset *d, const int64_t *cidx, const int64_t 
     return write_chunk(d, cidx, c->chunk, NULL, &c->bufs, err);
 }
 
-int lb__dataset_read(const lb__dataset *d, const int64_t *start, const int64_t *count, void *dst,
-                     lb_error *err) {
+/* Walk the chunks of a region with `visit`, one scratch chunk per call. */
+static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                     void *dst, const void *src, chunk_visit visit, lb_error *err) {
     int empty;
     int rc = check_region(d, start, count, &empty, err);
     if (rc || empty) return rc;
@@ -990,28 +991,22 @@ int lb__dataset_read(const lb__dataset *d, const int64_t *start, const int64_t *
     memset(&c, 0, sizeof c);
     c.count = count;
     c.dst = dst;
+    c.src = src;
     c.chunk = lb__malloc(d->chunk_bytes, "a chunk", err);
     if (!c.chunk) return LB_ENOMEM;
-    rc = for_each_chunk(d, start, count, read_visit, &c, err);
+    rc = for_each_chunk(d, start, count, visit, &c, err);
     free(c.chunk);
     io_bufs_free(&c.bufs);
     return rc;
 }
 
+int lb__dataset_read(const lb__dataset *d, const int64_t *start, const int64_t *count, void *dst,
+                     lb_error *err) {
+    return region_io(d, start, count, dst, NULL, read_visit, err);
+}
+
 int lb__dataset_write(lb__dataset *d, const int64_t *start, const int64_t *count, const void *src,
                       lb_error *err) {
     if (!d->writable) return lb__err(err, LB_EINVAL, "%s: the dataset was opened read-only", d->path);
-    int empty;
-    int rc = check_region(d, start, count, &empty, err);
-    if (rc || empty) return rc;
-    region_ctx c;
-    memset(&c, 0, sizeof c);
-    c.count = count;
-    c.src = src;
-    c.chunk = lb__malloc(d->chunk_bytes, "a chunk", err);
-    if (!c.chunk) return LB_ENOMEM;
-    rc = for_each_chunk(d, start, count, write_visit, &c, err);
-    free(c.chunk);
-    io_bufs_free(&c.bufs);
-    return rc;
+    return region_io(d, start, count, NULL, src, write_visit, err);
 }

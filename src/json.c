@@ -249,6 +249,20 @@ int lb__json_number_array(json_object *o, const char *where, double *out, int ma
     return 0;
 }
 
+json_object *lb__json_int64_list(const int64_t *v, int n, int reversed) {
+    json_object *a = json_object_new_array();
+    if (!a) return NULL;
+    for (int i = 0; i < n; i++) {
+        json_object *x = json_object_new_int64(v[reversed ? n - 1 - i : i]);
+        if (!x || json_object_array_add(a, x) != 0) {
+            json_object_put(x);
+            json_object_put(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 json_object *lb__json_get(json_object *obj, const char *key) {
     json_object *v = NULL;
     if (!obj || !json_object_is_type(obj, json_type_object)) return NULL;

@@ -48,6 +48,10 @@ json_object *lb__json_get(json_object *obj, const char *key);
 int lb__json_require(json_object *obj, const char *key, const char *where,
                      json_object **out, lb_error *err);
 
+/* A new JSON array of n int64 values, in order or reversed (N5 lists
+ * dimensions fastest-first). NULL on ENOMEM. */
+json_object *lb__json_int64_list(const int64_t *v, int n, int reversed);
+
 /* JSON type name for messages: "an object", "a string", "null", … */
 const char *lb__json_type_name(json_object *o);
 

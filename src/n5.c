@@ -124,20 +124,6 @@ int lb__n5_parse(lb__dataset *d, json_object *meta, const char *where, lb_error 
     return 0;
 }
 
-static json_object *dims_json(const int64_t *v, int n) {
-    json_object *a = json_object_new_array();
-    if (!a) return NULL;
-    for (int i = n - 1; i >= 0; i--) { /* reversed: N5 order */
-        json_object *x = json_object_new_int64(v[i]);
-        if (!x || json_object_array_add(a, x) != 0) {
-            json_object_put(x);
-            json_object_put(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
 int lb__n5_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
     *out = NULL;
     size_t ti;
@@ -180,10 +166,10 @@ int lb__n5_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
         const char *key;
         json_object *val;
     } add[] = {
-        {"blockSize", dims_json(s->chunks, s->ndim)},
+        {"blockSize", lb__json_int64_list(s->chunks, s->ndim, 1)},
         {"compression", comp},
         {"dataType", json_object_new_string(types[ti].name)},
-        {"dimensions", dims_json(s->shape, s->ndim)},
+        {"dimensions", lb__json_int64_list(s->shape, s->ndim, 1)},
     };
     for (size_t i = 0; i < sizeof add / sizeof *add; i++) {
         if (!rc && (!add[i].val || json_object_object_add(m, add[i].key, add[i].val) != 0))

@@ -261,20 +261,6 @@ static int add(json_object *obj, const char *key, json_object *val, int nullable
     return 0;
 }
 
-static json_object *dims_json(const int64_t *v, int n) {
-    json_object *a = json_object_new_array();
-    if (!a) return NULL;
-    for (int i = 0; i < n; i++) {
-        json_object *x = json_object_new_int64(v[i]);
-        if (!x || json_object_array_add(a, x) != 0) {
-            json_object_put(x);
-            json_object_put(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
 static json_object *fill_json(const lb__dataset_spec *s) {
     uint64_t u = 0;
     size_t size = 1;
@@ -337,7 +323,7 @@ int lb__zarr2_build(const lb__dataset_spec *s, json_object **out, lb_error *err)
         return lb__err(err, LB_ENOMEM, "out of memory building metadata");
     }
     /* Sorted keys, as zarr-python writes them. */
-    int rc = add(m, "chunks", dims_json(s->chunks, s->ndim), 0, err);
+    int rc = add(m, "chunks", lb__json_int64_list(s->chunks, s->ndim, 0), 0, err);
     if (!rc) rc = add(m, "compressor", lb__meta_sorted_copy(compressor, err), 1, err);
     json_object_put(compressor);
     if (!rc && sep == '/') rc = add(m, "dimension_separator", json_object_new_string("/"), 0, err);
@@ -345,7 +331,7 @@ int lb__zarr2_build(const lb__dataset_spec *s, json_object **out, lb_error *err)
     if (!rc) rc = add(m, "fill_value", s->fill_null ? NULL : fill_json(s), s->fill_null, err);
     if (!rc) rc = add(m, "filters", NULL, 1, err);
     if (!rc) rc = add(m, "order", json_object_new_string(s->order_f ? "F" : "C"), 0, err);
-    if (!rc) rc = add(m, "shape", dims_json(s->shape, s->ndim), 0, err);
+    if (!rc) rc = add(m, "shape", lb__json_int64_list(s->shape, s->ndim, 0), 0, err);
     if (!rc) rc = add(m, "zarr_format", json_object_new_int(2), 0, err);
     if (rc) {
         json_object_put(m);

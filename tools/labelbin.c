@@ -88,44 +88,29 @@ static int lb_failure(const lb_error *e)
     return EXIT_FAIL;
 }
 
-static void warning(const char *fmt, ...) PRINTF_LIKE(1, 2);
-static void warning(const char *fmt, ...)
+/* One line on stderr, "labelbin: <prefix><message>", when the verbosity is
+ * at least `level` (1 = default, 2 = -v). */
+static void vmessage(int level, const char *prefix, const char *fmt, va_list ap)
 {
-    va_list ap;
-    if (g_verbosity < 1)
+    if (g_verbosity < level)
         return;
-    fputs("labelbin: warning: ", stderr);
-    va_start(ap, fmt);
+    fprintf(stderr, "labelbin: %s", prefix);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fputc('\n', stderr);
 }
 
-static void note(const char *fmt, ...) PRINTF_LIKE(1, 2);
-static void note(const char *fmt, ...)
-{
-    va_list ap;
-    if (g_verbosity < 1)
-        return;
-    fputs("labelbin: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void verbose(const char *fmt, ...) PRINTF_LIKE(1, 2);
-static void verbose(const char *fmt, ...)
-{
-    va_list ap;
-    if (g_verbosity < 2)
-        return;
-    fputs("labelbin: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
+#define DEFINE_MESSAGE(name, level, prefix)                                  \
+    static void name(const char *fmt, ...) PRINTF_LIKE(1, 2);                \
+    static void name(const char *fmt, ...)                                   \
+    {                                                                        \
+        va_list ap;                                                          \
+        va_start(ap, fmt);                                                   \
+        vmessage(level, prefix, fmt, ap);                                    \
+        va_end(ap);                                                          \
+    }
+DEFINE_MESSAGE(warning, 1, "warning: ")
+DEFINE_MESSAGE(note, 1, "")
+DEFINE_MESSAGE(verbose, 2, "")
 
 /* ------------------------------------------------------------------------
  * JSON output: a small printer (the CLI cannot reach json-c through the
