@@ -11,6 +11,7 @@
 #include "store.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -691,6 +692,31 @@ done:
     return rc;
 }
 
+/* A run killed while creating the dataset's metadata leaves a folder with
+ * .zattrs (written before .zarray) and perhaps temporaries, but no
+ * .zarray. On --resume that is an unfinished start, not someone else's
+ * data: clear it so the run starts over. Anything else in the folder
+ * keeps it refused. */
+static int clear_unfinished_start(const char *path, lb_error *err) {
+    int rc = lb__store_remove_temps(path, err);
+    if (rc < 0) return rc;
+    DIR *dir = opendir(path);
+    if (!dir) return 0; /* vanished or unreadable: lb__dataset_create reports it */
+    int only_zattrs = 1;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        const char *nm = de->d_name;
+        if (strcmp(nm, ".") && strcmp(nm, "..") && strcmp(nm, ".zattrs")) only_zattrs = 0;
+    }
+    closedir(dir);
+    if (!only_zattrs) return 0;
+    char *zattrs = lb__path_join(path, ".zattrs", err);
+    if (!zattrs) return LB_ENOMEM;
+    if (lb__store_is_file(zattrs)) rc = lb__store_unlink(zattrs, err);
+    free(zattrs);
+    return rc;
+}
+
 /* Prepare DEST for the array (per the overwrite/resume options) and open
  * the output dataset. For OME-NGFF the group metadata is written too. */
 static int open_output(plan *p, const char *dest, const lb_write_options *opt,
@@ -749,6 +775,10 @@ static int open_output(plan *p, const char *dest, const lb_write_options *opt,
         /* Keep the first run's (volatile) provenance. */
         spec->attrs = old->attrs;
     } else {
+        if (mode == LB__CREATE_RESUME && lb__store_is_dir(apath)) {
+            rc = clear_unfinished_start(apath, err);
+            if (rc < 0) goto fail;
+        }
         spec->attrs = attrs;
     }
     rc = lb__dataset_create(apath, spec, mode, &p->ds, err);
