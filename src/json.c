@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store.h"
 
@@ -83,6 +84,16 @@ int lb__json_parse(const char *text, size_t len, const char *what,
         return lb__err(err, LB_ELIMIT, "%s: JSON text too large", what);
     int rc0 = check_integer_ranges(text, len, what, err);
     if (rc0) return rc0;
+    /* json-c stops at a NUL byte and calls it "unexpected end of data";
+     * say what it is (a binary or zero-filled file). */
+    size_t scan = len > 0 && text[len - 1] == '\0' ? len - 1 : len; /* a terminator is fine */
+    const char *nul = memchr(text, '\0', scan);
+    if (nul) {
+        int line, col;
+        position(text, (size_t)(nul - text), &line, &col);
+        return lb__err(err, LB_EFORMAT, "%s: invalid JSON at line %d, column %d: NUL byte",
+                       what, line, col);
+    }
     json_tokener *tok = json_tokener_new_ex(LB__JSON_MAX_DEPTH);
     if (!tok) return lb__err(err, LB_ENOMEM, "%s: out of memory", what);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
