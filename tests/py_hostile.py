@@ -519,8 +519,10 @@ def test_sigkill_then_resume(crash_env):
     seed = int(os.environ.get("LB_HOSTILE_SEED", "20261122"))
     rng = random.Random(seed)
     # Very early (before the metadata is complete), random, and late.
-    delays = [0.0, 0.001, 0.004, rng.uniform(0.01, 0.05),
-              rng.uniform(0.05, 0.4) * ref_secs, rng.uniform(0.4, 0.8) * ref_secs]
+    # Scaled by the reference run's duration so that the kills land inside
+    # the run on a fast idle machine and on a loaded one alike.
+    delays = [0.0, 0.001, rng.uniform(0.01, 0.05) * ref_secs, rng.uniform(0.05, 0.3) * ref_secs,
+              rng.uniform(0.3, 0.6) * ref_secs, rng.uniform(0.6, 0.9) * ref_secs]
     print(f"seed {seed}; reference run {ref_secs:.2f} s; delays {[round(d, 4) for d in delays]}")
     want = tree(ref)
     for i, delay in enumerate(delays):
