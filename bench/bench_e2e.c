@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +61,7 @@ typedef struct cfg {
     int only_roi, only_e2e, only_scale;
     char data[PATH_MAX];    /* data cache directory                     */
     char out[PATH_MAX];     /* where outputs are written (default: data) */
+    const char *out_fs;     /* its file system: "tmpfs", "ext4", ...     */
     char exe_dir[PATH_MAX]; /* where labelbin lives                     */
     char labelbin[PATH_MAX];
     char script_dir[PATH_MAX];
@@ -131,8 +133,11 @@ static void dirname_of(const char *path, char *out, size_t size) {
     else snprintf(out, size, ".");
 }
 
-/* Run argv (fork + exec), stdout/stderr of the child kept unless quiet.
- * Returns the exit status (or -1); *wall and *maxrss_kb (may be NULL). */
+/* CPU seconds (user + system) of the last run_child. */
+static double last_cpu_s;
+
+/* Run argv (fork + exec). Returns the exit status (or -1); *wall and
+ * *maxrss_kb (may be NULL); the child's CPU time goes to last_cpu_s. */
 static int run_child(char *const *argv, double *wall, long *maxrss_kb) {
     double t0 = now_s();
     pid_t pid = fork();
@@ -147,6 +152,8 @@ static int run_child(char *const *argv, double *wall, long *maxrss_kb) {
     if (wait4(pid, &st, 0, &ru) < 0) return -1;
     if (wall) *wall = now_s() - t0;
     if (maxrss_kb) *maxrss_kb = ru.ru_maxrss;
+    last_cpu_s = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                 (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -466,13 +473,15 @@ static int bench_e2e(const cfg *c) {
     rm_rf(npdir);
     dest[0] = '\0';
     double l0 = loadavg();
-    double w1[64], w2[64], w;
+    double w1[64], w2[64], w, c1[64], c2[64];
     long rss1 = 0, rss2 = 0, rss;
     if (!c->smoke && cli_binarize(c, src, base, 2, &w, &rss, dest)) goto done; /* warm-up */
     for (int r = 0; r < runs; r++) { /* interleaved so both see the same load */
         if (cli_binarize(c, src, base, 1, &w1[r], &rss, dest)) goto done;
+        c1[r] = last_cpu_s;
         rss1 = rss > rss1 ? rss : rss1;
         if (cli_binarize(c, src, base, 2, &w2[r], &rss, dest)) goto done;
+        c2[r] = last_cpu_s;
         rss2 = rss > rss2 ? rss : rss2;
     }
     double j1 = median(w1, runs), j2 = median(w2, runs);
@@ -501,10 +510,10 @@ static int bench_e2e(const cfg *c) {
     double mvox = (double)(z * yx * yx) / 1e6;
     size_t groups = lb_groupings_count(c->groups);
     printf("| binarize %" PRId64 "x%" PRId64 "x%" PRId64 " u64 (%.0f Mvox) zstd:3 %" PRId64
-           "^3, %zu groups | -j1 %.3f s | -j2 %.3f s | floor %.3f s (decode %.3f + encode %.3f) "
+           "^3, %zu groups, output on %s | -j1 %.3f s | -j2 %.3f s | floor %.3f s (decode %.3f + encode %.3f) "
            "| zarr+numpy %.3f s | j1/floor %.2f (<= 1.3) | j1/j2 %.2f (>= 1.7) | numpy/j2 %.1f "
            "(>= 4) |\n",
-           z, yx, yx, mvox, chunk, groups, j1, j2, floor_s, dec, enc, np_s, j1 / floor_s, j1 / j2,
+           z, yx, yx, mvox, chunk, groups, c->out_fs, j1, j2, floor_s, dec, enc, np_s, j1 / floor_s, j1 / j2,
            np_s > 0 ? np_s / j2 : 0);
     o = json_object_new_object();
     json_object_object_add(o, "bench", json_object_new_string("e2e_binarize"));
@@ -514,8 +523,11 @@ static int bench_e2e(const cfg *c) {
     json_object_object_add(o, "runs", json_object_new_int(runs));
     json_object_object_add(o, "j1_s", json_object_new_double(j1));
     json_object_object_add(o, "j2_s", json_object_new_double(j2));
+    json_object_object_add(o, "j1_cpu_s", json_object_new_double(median(c1, runs)));
+    json_object_object_add(o, "j2_cpu_s", json_object_new_double(median(c2, runs)));
     json_object_object_add(o, "j1_maxrss_kb", json_object_new_int64(rss1));
     json_object_object_add(o, "j2_maxrss_kb", json_object_new_int64(rss2));
+    json_object_object_add(o, "out_fs", json_object_new_string(c->out_fs));
     json_object_object_add(o, "floor_s", json_object_new_double(floor_s));
     json_object_object_add(o, "floor_decode_s", json_object_new_double(dec));
     json_object_object_add(o, "floor_encode_s", json_object_new_double(enc));
@@ -563,18 +575,20 @@ static int bench_scale(const cfg *c) {
             const int64_t *s = c->smoke ? tiny[i] : full[i];
             char src[PATH_MAX];
             if (ensure_sample(c, s[0], s[1], s[2], chunk, src, sizeof src)) return -1;
-            double l0 = loadavg(), w[64], wall;
+            double l0 = loadavg(), w[64], cpu[64], wall;
             long rss = 0, r1;
             if (!c->smoke && cli_binarize(c, src, base, threads, &wall, &r1, NULL)) return -1;
             for (int r = 0; r < runs; r++) {
                 if (cli_binarize(c, src, base, threads, &w[r], &r1, NULL)) return -1;
+                cpu[r] = last_cpu_s;
                 rss = r1 > rss ? r1 : rss;
             }
             rm_rf(outdir);
             double t = median(w, runs), vox = (double)(s[0] * s[1] * s[2]);
-            printf("| binarize scaling -j%d, %" PRId64 "x%" PRId64 "x%" PRId64 " (%.0f Mvox) | "
+            printf("| binarize scaling -j%d, %" PRId64 "x%" PRId64 "x%" PRId64 " (%.0f Mvox), "
+                   "output on %s | "
                    "%.3f s | %.2f ns/voxel | peak RSS %.1f MB (<= 256) |\n",
-                   threads, s[0], s[1], s[2], vox / 1e6, t, 1e9 * t / vox, rss / 1024.0);
+                   threads, s[0], s[1], s[2], vox / 1e6, c->out_fs, t, 1e9 * t / vox, rss / 1024.0);
             json_object *o = json_object_new_object();
             json_object_object_add(o, "bench", json_object_new_string("e2e_scale"));
             json_object_object_add(o, "threads", json_object_new_int(threads));
@@ -582,7 +596,9 @@ static int bench_scale(const cfg *c) {
             json_object_object_add(o, "runs", json_object_new_int(runs));
             json_object_object_add(o, "seconds", json_object_new_double(t));
             json_object_object_add(o, "ns_per_voxel", json_object_new_double(1e9 * t / vox));
+            json_object_object_add(o, "cpu_s", json_object_new_double(median(cpu, runs)));
             json_object_object_add(o, "maxrss_kb", json_object_new_int64(rss));
+            json_object_object_add(o, "out_fs", json_object_new_string(c->out_fs));
             json_object_object_add(o, "met_memory", json_object_new_boolean(rss <= 256 * 1024));
             json_object_object_add(o, "load_before", json_object_new_double(l0));
             json_object_object_add(o, "load_after", json_object_new_double(loadavg()));
@@ -704,6 +720,14 @@ int main(int argc, char **argv) {
     if (mkdir(c.out, 0777) != 0 && errno != EEXIST) {
         perror("bench_e2e: mkdir --out");
         return 1;
+    }
+    struct statfs sf;
+    c.out_fs = "other";
+    if (statfs(c.out, &sf) == 0) {
+        if (sf.f_type == 0x01021994) c.out_fs = "tmpfs";
+        else if (sf.f_type == 0xEF53) c.out_fs = "ext4";
+        else if (sf.f_type == 0x58465342) c.out_fs = "xfs";
+        else if (sf.f_type == 0x794c7630) c.out_fs = "overlayfs";
     }
     int rc = load_groups(&c);
     if (!rc && c.only_roi) rc = bench_roi(&c);
