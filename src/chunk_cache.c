@@ -142,6 +142,28 @@ int lb__chunk_cache_get(lb__chunk_cache *c, uint64_t key, void *dst, int *presen
     return e != NULL;
 }
 
+int lb__chunk_cache_get_box(lb__chunk_cache *c, uint64_t key, int ndim, size_t itemsize,
+                            const int64_t *chunks, const int64_t *count, const int64_t *cstart,
+                            void *dst, const int64_t *dst_shape, const int64_t *dst_start,
+                            int *present) {
+    pthread_mutex_lock(&c->mu);
+    entry *e = find(c, key);
+    if (e) {
+        lru_unlink(c, e);
+        lru_push_front(c, e);
+        *present = e->present;
+        /* Under the lock: eviction may free e->data as soon as it is released. */
+        if (e->present)
+            lb__copy_box(ndim, itemsize, count, e->data, chunks, cstart, dst, dst_shape,
+                         dst_start);
+        c->hits++;
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return e != NULL;
+}
+
 void lb__chunk_cache_put(lb__chunk_cache *c, uint64_t key, const void *src, int present) {
     entry *e = calloc(1, sizeof *e);
     if (!e) return;

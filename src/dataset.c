@@ -798,12 +798,14 @@ static void io_bufs_free(io_bufs *b) {
     lb__buf_free(&b->scratch2);
 }
 
-static int read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst, int *present,
-                      io_bufs *b, lb_error *err) {
+/* `lookup` = 0: the caller has just missed in the cache (decode and insert
+ * without looking again, so the miss is counted once). */
+static int read_chunk_ex(const lb__dataset *d, const int64_t *cidx, void *dst, int *present,
+                         io_bufs *b, int lookup, lb_error *err) {
     uint64_t key = 0;
     if (d->cache) {
         key = lb__dataset_chunk_linear(d, cidx);
-        if (lb__chunk_cache_get(d->cache, key, dst, present)) {
+        if (lookup && lb__chunk_cache_get(d->cache, key, dst, present)) {
             if (!*present) lb__dataset_fill(d, dst, d->chunk_bytes);
             return 0;
         }
@@ -832,6 +834,11 @@ static int read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst, int 
     }
     free(heap);
     return rc;
+}
+
+static int read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst, int *present,
+                      io_bufs *b, lb_error *err) {
+    return read_chunk_ex(d, cidx, dst, present, b, 1, err);
 }
 
 static int write_chunk(const lb__dataset *d, const int64_t *cidx, const void *src,
@@ -956,8 +963,15 @@ static int read_visit(const lb__dataset *d, const int64_t *cidx, const int64_t *
                       const int64_t *rstart, const int64_t *cnt, void *vctx, lb_error *err) {
     region_ctx *c = vctx;
     int present;
-    int rc = read_chunk(d, cidx, c->chunk, &present, &c->bufs, err);
-    if (rc) return rc;
+    if (d->cache && lb__chunk_cache_get_box(d->cache, lb__dataset_chunk_linear(d, cidx), d->ndim,
+                                            d->itemsize, d->chunks, cnt, cstart, c->dst,
+                                            c->count, rstart, &present)) {
+        if (present) return 0;
+        lb__dataset_fill(d, c->chunk, d->chunk_bytes); /* cached as absent */
+    } else {
+        int rc = read_chunk_ex(d, cidx, c->chunk, &present, &c->bufs, 0, err);
+        if (rc) return rc;
+    }
     lb__copy_box(d->ndim, d->itemsize, cnt, c->chunk, d->chunks, cstart, c->dst, c->count, rstart);
     return 0;
 }

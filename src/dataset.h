@@ -233,6 +233,15 @@ void lb__chunk_cache_free(lb__chunk_cache *c);
  * 0 on a miss. */
 int lb__chunk_cache_get(lb__chunk_cache *c, uint64_t key, void *dst,
                         int *present);
+/* The same, but on a hit with data copy only the box `count` at `cstart` of
+ * the cached chunk (C order, dims `chunks`) into dst (dims dst_shape) at
+ * dst_start, as lb__copy_box does: region reads then copy each cached byte
+ * once instead of twice (a full-chunk copy was most of a cached ROI read).
+ * On a hit without data (absent chunk) dst is left untouched. */
+int lb__chunk_cache_get_box(lb__chunk_cache *c, uint64_t key, int ndim, size_t itemsize,
+                            const int64_t *chunks, const int64_t *count, const int64_t *cstart,
+                            void *dst, const int64_t *dst_shape, const int64_t *dst_start,
+                            int *present);
 /* Insert (copies src when present); evicts least recently used entries.
  * Failing to allocate just means not caching. */
 void lb__chunk_cache_put(lb__chunk_cache *c, uint64_t key, const void *src,
