@@ -9,7 +9,8 @@ offsets), "edge": E (ROI edge in voxels), "runs": R, "groupings":
 [["mito", [3, 4, 5]], ...], "background": 0}
 Timing matches bench_e2e's C side: one warm-up pass over all ROIs, then R
 passes; each pass gives seconds per ROI; the median is reported. Prints one
-JSON line: {"numpy_s": median, "runs": [...], "nonzero": [per channel, ROI 0,
+JSON line: {"numpy_s": median, "runs": [...], "read_s": median of the
+zarr reads alone (no rule), "nonzero": [per channel, ROI 0,
 values clipped to 0/1 as DaCapo >= 0.3.2 does]}.
 """
 import json
@@ -48,11 +49,21 @@ def main():
             out = rule(ds[sl], groupings, bg)
         return (time.perf_counter() - t0) / len(sls), out
 
+    def read_pass():
+        t0 = time.perf_counter()
+        for sl in sls:
+            ds[sl]
+        return (time.perf_counter() - t0) / len(sls)
+
     one_pass()  # warm-up: page cache, allocator, imports
-    runs = [one_pass()[0] for _ in range(max(1, int(task["runs"])))]
+    runs, reads = [], []
+    for _ in range(max(1, int(task["runs"]))):
+        runs.append(one_pass()[0])
+        reads.append(read_pass())
     first = np.minimum(rule(ds[sls[0]], groupings, bg), 1)
     nonzero = [int(np.count_nonzero(first[i])) for i in range(len(groupings))]
     print(json.dumps({"numpy_s": statistics.median(runs), "runs": runs,
+                      "read_s": statistics.median(reads),
                       "nonzero": nonzero}), flush=True)
 
 
