@@ -727,6 +727,21 @@ fail:
     lb_array *a = get_arr(self);        \
     if (!a) return NULL
 
+/* A list of the n strings get(a, 0..n-1). */
+static PyObject *str_list(const lb_array *a, const char *(*get)(const lb_array *, int), int n) {
+    PyObject *l = PyList_New(n);
+    if (!l) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromString(get(a, i));
+        if (!s) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, i, s);
+    }
+    return l;
+}
+
 static PyObject *Array_get_kind(ArrayObject *self, void *c) {
     GETARR();
     return PyUnicode_FromString(lb_array_kind(a));
@@ -741,18 +756,7 @@ static PyObject *Array_get_ndim(ArrayObject *self, void *c) {
 }
 static PyObject *Array_get_axes(ArrayObject *self, void *c) {
     GETARR();
-    int n = lb_array_ndim(a);
-    PyObject *l = PyList_New(n);
-    if (!l) return NULL;
-    for (int i = 0; i < n; i++) {
-        PyObject *s = PyUnicode_FromString(lb_array_axis(a, i));
-        if (!s) {
-            Py_DECREF(l);
-            return NULL;
-        }
-        PyList_SET_ITEM(l, i, s);
-    }
-    return l;
+    return str_list(a, lb_array_axis, lb_array_ndim(a));
 }
 static PyObject *Array_get_voxel_size(ArrayObject *self, void *c) {
     GETARR();
@@ -826,18 +830,7 @@ static PyObject *Array_get_path(ArrayObject *self, void *c) {
 }
 static PyObject *Array_get_warnings(ArrayObject *self, void *c) {
     GETARR();
-    int n = lb_array_warning_count(a);
-    PyObject *l = PyList_New(n);
-    if (!l) return NULL;
-    for (int i = 0; i < n; i++) {
-        PyObject *s = PyUnicode_FromString(lb_array_warning(a, i));
-        if (!s) {
-            Py_DECREF(l);
-            return NULL;
-        }
-        PyList_SET_ITEM(l, i, s);
-    }
-    return l;
+    return str_list(a, lb_array_warning, lb_array_warning_count(a));
 }
 static PyObject *Array_get_annotations(ArrayObject *self, void *c) {
     GETARR();

@@ -224,10 +224,14 @@ int lb__json_str(json_object *o, const char *where, const char **out, lb_error *
     return 0;
 }
 
-int lb__json_int64_array(json_object *o, const char *where, int64_t *out, int max,
-                         int *n_out, lb_error *err) {
+/* Read an array of at most `max` elements with `get`, which stores element
+ * i at `out` + i * `size`; `what` names the element type in messages. */
+static int json_array(json_object *o, const char *where, const char *what, void *out,
+                      size_t size, int max, int *n_out,
+                      int (*get)(json_object *, const char *, void *, lb_error *),
+                      lb_error *err) {
     if (!o || !json_object_is_type(o, json_type_array))
-        return lb__err(err, LB_EFORMAT, "%s: expected an array of integers, found %s", where,
+        return lb__err(err, LB_EFORMAT, "%s: expected an array of %s, found %s", where, what,
                        o ? lb__json_type_name(o) : "nothing");
     size_t n = json_object_array_length(o);
     if (n > (size_t)max)
@@ -235,29 +239,29 @@ int lb__json_int64_array(json_object *o, const char *where, int64_t *out, int ma
     for (size_t i = 0; i < n; i++) {
         char w[512];
         snprintf(w, sizeof w, "%s[%zu]", where, i);
-        int rc = lb__json_int64(json_object_array_get_idx(o, i), w, &out[i], err);
+        int rc = get(json_object_array_get_idx(o, i), w, (char *)out + i * size, err);
         if (rc) return rc;
     }
     *n_out = (int)n;
     return 0;
 }
 
+static int get_int64(json_object *o, const char *where, void *out, lb_error *err) {
+    return lb__json_int64(o, where, out, err);
+}
+
+static int get_number(json_object *o, const char *where, void *out, lb_error *err) {
+    return lb__json_number(o, where, out, err);
+}
+
+int lb__json_int64_array(json_object *o, const char *where, int64_t *out, int max,
+                         int *n_out, lb_error *err) {
+    return json_array(o, where, "integers", out, sizeof *out, max, n_out, get_int64, err);
+}
+
 int lb__json_number_array(json_object *o, const char *where, double *out, int max,
                           int *n_out, lb_error *err) {
-    if (!o || !json_object_is_type(o, json_type_array))
-        return lb__err(err, LB_EFORMAT, "%s: expected an array of numbers, found %s", where,
-                       o ? lb__json_type_name(o) : "nothing");
-    size_t n = json_object_array_length(o);
-    if (n > (size_t)max)
-        return lb__err(err, LB_ELIMIT, "%s: %zu entries, at most %d are supported", where, n, max);
-    for (size_t i = 0; i < n; i++) {
-        char w[512];
-        snprintf(w, sizeof w, "%s[%zu]", where, i);
-        int rc = lb__json_number(json_object_array_get_idx(o, i), w, &out[i], err);
-        if (rc) return rc;
-    }
-    *n_out = (int)n;
-    return 0;
+    return json_array(o, where, "numbers", out, sizeof *out, max, n_out, get_number, err);
 }
 
 json_object *lb__json_int64_list(const int64_t *v, int n, int reversed) {
