@@ -123,15 +123,19 @@ static void strides_f(int ndim, size_t itemsize, const int64_t *shape, size_t *s
     }
 }
 
+/* With at most one dimension C and F order coincide: copy and return 1. */
+static int copy_if_1d(int ndim, size_t itemsize, const int64_t *shape, const void *src, void *dst) {
+    if (ndim > 1) return 0;
+    size_t n = itemsize;
+    for (int k = 0; k < ndim; k++) n *= (size_t)shape[k];
+    memcpy(dst, src, n);
+    return 1;
+}
+
 void lb__transpose_f_to_c(int ndim, size_t itemsize, const int64_t *shape, const void *src,
                           void *dst) {
     size_t fs[LB_MAX_DIMS], cs[LB_MAX_DIMS];
-    if (ndim <= 1) {
-        size_t n = itemsize;
-        for (int k = 0; k < ndim; k++) n *= (size_t)shape[k];
-        memcpy(dst, src, n);
-        return;
-    }
+    if (copy_if_1d(ndim, itemsize, shape, src, dst)) return;
     strides_f(ndim, itemsize, shape, fs);
     strides_c(ndim, itemsize, shape, cs);
     /* Writes are sequential (C order over dst). */
@@ -141,12 +145,7 @@ void lb__transpose_f_to_c(int ndim, size_t itemsize, const int64_t *shape, const
 void lb__transpose_c_to_f(int ndim, size_t itemsize, const int64_t *shape, const void *src,
                           void *dst) {
     size_t fs[LB_MAX_DIMS], cs[LB_MAX_DIMS];
-    if (ndim <= 1) {
-        size_t n = itemsize;
-        for (int k = 0; k < ndim; k++) n *= (size_t)shape[k];
-        memcpy(dst, src, n);
-        return;
-    }
+    if (copy_if_1d(ndim, itemsize, shape, src, dst)) return;
     strides_f(ndim, itemsize, shape, fs);
     strides_c(ndim, itemsize, shape, cs);
     /* Walk the dimensions reversed so that writes (F order) are sequential. */
