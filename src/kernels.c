@@ -415,6 +415,9 @@ typedef struct scratch {
     uint8_t lmap[LMAP_CAP];  /* global -> local, NO_LOCAL when unassigned */
     uint8_t tab[256];        /* one channel: local -> 0/1 */
     uint32_t gs[NOISY];      /* noisy blocks: global signature per voxel */
+    uint32_t cnt[MAX_LOCAL]; /* voxels per (local) signature in the block,
+                                filled by pass 1 when `counting` is set */
+    int counting;
 } scratch;
 
 /* The local number of global signature g in this block; assigns the next
@@ -534,6 +537,11 @@ ALWAYS_INLINE int run_scalar(const lb__binplan *p, scratch *s, p1state *st,
     return 0;
 }
 
+/* s->cnt[l] += voxels of [i, end) whose idx is l. */
+static void histogram(scratch *s, size_t i, size_t end) {
+    for (; i < end; i++) s->cnt[s->idx[i]]++;
+}
+
 /* Pass 1 for one block, portable: fills s->idx (and s->lg for locals);
  * returns the number of (local) signatures, or -1 when the block has more
  * than MAX_LOCAL of them. */
@@ -542,6 +550,7 @@ ALWAYS_INLINE int pass1_scalar(const lb__binplan *p, const unsigned char *lab,
                                int global) {
     p1state st = {0, 0, UINT64_MAX, -1};
     int ok = run_scalar(p, s, &st, lab, 0, m, w, wide, global) == 0;
+    if (ok && s->counting) histogram(s, 0, m);
     return p1_finish(p, s, &st, ok, global);
 }
 
@@ -616,6 +625,7 @@ AVX2_FN ALWAYS_INLINE int pass1_vec(const lb__binplan *p, const unsigned char *l
     if (run_scalar(p, s, &st, lab, 0, 1, w, wide, global) < 0)
         return p1_finish(p, s, &st, 0, global);
     int cur = idx[0];
+    size_t start = 0; /* where the run of signature `cur` began */
     for (; i + 32 <= m; i += 32) {
         /* The hardware prefetcher alone leaves the input read at about
          * half the bandwidth a plain read gets; ask 2 KiB ahead (prefetch
@@ -631,6 +641,8 @@ AVX2_FN ALWAYS_INLINE int pass1_vec(const lb__binplan *p, const unsigned char *l
             int l = global ? step_global(p, &st, v, wide) : step_local(p, s, &st, v, wide);
             if (LB__UNLIKELY(l < 0)) return p1_finish(p, s, &st, 0, global);
             if (l != cur) {
+                s->cnt[cur] += (uint32_t)(i + j - start);
+                start = i + j;
                 cur = l;
                 _mm256_storeu_si256((__m256i *)(void *)(idx + i + j),
                                     _mm256_set1_epi8((char)cur));
@@ -638,6 +650,10 @@ AVX2_FN ALWAYS_INLINE int pass1_vec(const lb__binplan *p, const unsigned char *l
         }
     }
     int ok = run_scalar(p, s, &st, lab, i, m, w, wide, global) == 0;
+    /* Run lengths cost nothing to keep; the tail (< 32 voxels) is counted
+     * one by one. */
+    s->cnt[cur] += (uint32_t)(i - start);
+    if (ok) histogram(s, i, m);
     return p1_finish(p, s, &st, ok, global);
 }
 
@@ -869,13 +885,60 @@ static void write_block(const lb__binplan *p, scratch *s, unsigned nl, size_t m,
     }
 }
 
+/* Sparse output (lb__binarize_sparse): where plane c of the current block
+ * goes, given what earlier blocks and calls found. A plane that has been all
+ * zero so far (counts[c] == 0) has not been written; on its first 1 its
+ * prefix [0, pos) is zeroed. NULL: skip this block's plane (still all zero). */
+typedef struct sparse_out {
+    uint64_t *counts; /* per channel, accumulated over calls */
+    size_t pos;       /* the block's first voxel, from the plane's start */
+} sparse_out;
+
+static uint8_t *sparse_dst(const sparse_out *sp, uint8_t *dst, size_t c, uint64_t ones,
+                           int nt) {
+    if (sp->counts[c] == 0) {
+        if (ones == 0) return NULL;
+        fill_plane(dst - sp->pos, 0, sp->pos, nt);
+    }
+    sp->counts[c] += ones;
+    return dst;
+}
+
+/* write_block when counting: the block's ones per channel come from the
+ * per-signature voxel counts of pass 1, so all-zero and all-one planes need
+ * no lookup, and planes still all zero are skipped. */
+static void write_block_sparse(const lb__binplan *p, scratch *s, unsigned nl, size_t m,
+                               uint8_t *out, size_t stride, int nt, plane_fn plane,
+                               const sparse_out *sp) {
+    memset(s->tab, 0, sizeof s->tab);
+    for (size_t c = 0; c < p->channels; c++) {
+        unsigned k = channel_table(p, s, nl, c, s->tab);
+        uint64_t ones = 0;
+        for (unsigned l = 0; l < nl; l++) ones += s->tab[l] ? s->cnt[l] : 0;
+        uint8_t *dst = sparse_dst(sp, out + c * stride, c, ones, nt);
+        if (!dst) continue;
+        if (ones == 0)
+            fill_plane(dst, 0, m, nt);
+        else if (ones == m)
+            fill_plane(dst, 1, m, nt);
+        else
+            plane(dst, s->idx, m, s->tab, nl, k, nt);
+    }
+}
+
 static void write_block_noisy(const lb__binplan *p, const uint32_t *gs, size_t m,
-                              uint8_t *out, size_t stride) {
+                              uint8_t *out, size_t stride, const sparse_out *sp) {
     const size_t words = p->words;
     for (size_t c = 0; c < p->channels; c++) {
         const uint64_t *col = p->sigbits + (c >> 6);
         const unsigned sh = (unsigned)(c & 63);
         uint8_t *dst = out + c * stride;
+        if (sp) {
+            uint64_t ones = 0;
+            for (size_t i = 0; i < m; i++) ones += (col[(size_t)gs[i] * words] >> sh) & 1u;
+            dst = sparse_dst(sp, dst, c, ones, 0);
+            if (!dst) continue;
+        }
         for (size_t i = 0; i < m; i++)
             dst[i] = (uint8_t)((col[(size_t)gs[i] * words] >> sh) & 1u);
     }
@@ -910,8 +973,11 @@ static pass1_fn pick_pass1(const lb__binplan *p, int avx2) {
     return portable[g][k];
 }
 
+/* counts == NULL: write every output byte. Else the sparse contract of
+ * lb__binarize_sparse, `out` pointing at voxel `first` of plane 0. */
 static void binarize(const lb__binplan *p, const void *labels, size_t n,
-                     uint8_t *out, size_t plane_stride, int avx2) {
+                     uint8_t *out, size_t plane_stride, int avx2,
+                     uint64_t *counts, size_t first) {
     if (!p || n == 0 || p->channels == 0) return;
     scratch s;
     const unsigned char *lab = labels;
@@ -929,13 +995,20 @@ static void binarize(const lb__binplan *p, const void *labels, size_t n,
     memset(s.vloc, NO_LOCAL, sizeof s.vloc);
     if (p->sig8)
         for (unsigned l = 0; l < p->nsig; l++) s.lg[l] = l;
+    s.counting = counts != NULL;
 
     for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
         size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
         const unsigned char *src = lab + i0 * w;
+        sparse_out sp = {counts, first + i0};
+        memset(s.cnt, 0, sizeof s.cnt);
         int nl = pass1 ? pass1(p, src, m, &s) : -1;
         if (nl > 0) {
-            write_block(p, &s, (unsigned)nl, m, out + i0, plane_stride, nt, plane);
+            if (counts)
+                write_block_sparse(p, &s, (unsigned)nl, m, out + i0, plane_stride, nt, plane,
+                                   &sp);
+            else
+                write_block(p, &s, (unsigned)nl, m, out + i0, plane_stride, nt, plane);
             continue;
         }
         for (size_t j0 = 0; j0 < m; j0 += NOISY) {
@@ -946,7 +1019,8 @@ static void binarize(const lb__binplan *p, const void *labels, size_t n,
             case 4: sigs_w4(p, src + j0 * w, k, s.gs); break;
             default: sigs_w8(p, src + j0 * w, k, s.gs); break;
             }
-            write_block_noisy(p, s.gs, k, out + i0 + j0, plane_stride);
+            sp.pos = first + i0 + j0;
+            write_block_noisy(p, s.gs, k, out + i0 + j0, plane_stride, counts ? &sp : NULL);
         }
     }
 #if LB__SSE2
@@ -956,12 +1030,18 @@ static void binarize(const lb__binplan *p, const void *labels, size_t n,
 
 void lb__binarize(const lb__binplan *p, const void *labels, size_t n,
                   uint8_t *out, size_t plane_stride) {
-    binarize(p, labels, n, out, plane_stride, have_avx2());
+    binarize(p, labels, n, out, plane_stride, have_avx2(), NULL, 0);
 }
 
 void lb__binarize_portable(const lb__binplan *p, const void *labels, size_t n,
                            uint8_t *out, size_t plane_stride) {
-    binarize(p, labels, n, out, plane_stride, 0);
+    binarize(p, labels, n, out, plane_stride, 0, NULL, 0);
+}
+
+void lb__binarize_sparse(const lb__binplan *p, const void *labels, size_t n,
+                         uint8_t *out, size_t first, size_t plane_stride,
+                         uint64_t *counts, int portable) {
+    binarize(p, labels, n, out, plane_stride, portable ? 0 : have_avx2(), counts, first);
 }
 
 /* ------------------------------------------------------------------------

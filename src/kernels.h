@@ -36,6 +36,19 @@ void lb__binarize(const lb__binplan *p, const void *labels, size_t n,
 void lb__binarize_portable(const lb__binplan *p, const void *labels, size_t n,
                            uint8_t *out, size_t plane_stride);
 
+/* Binarize for writers that skip all-zero chunks: the same values as
+ * lb__binarize, plus counts[c] += the number of ones in plane c, and planes
+ * that are still all zero are not written at all. `out` points at voxel
+ * `first` of plane 0; a plane is the voxels [0, first + n) of every call so
+ * far, each call continuing where the one before ended (counts start at 0
+ * for first == 0). On return, every plane with counts[c] > 0 holds all of
+ * [0, first + n); planes with counts[c] == 0 hold anything. The ones are
+ * counted from the run lengths pass 1 already finds, so the counts cost
+ * nearly nothing. `portable`: as lb__binarize_portable. */
+void lb__binarize_sparse(const lb__binplan *p, const void *labels, size_t n,
+                         uint8_t *out, size_t first, size_t plane_stride,
+                         uint64_t *counts, int portable);
+
 /* Mask: plane c = (label > 0) when enabled[c], else all 0. Signed dtypes
  * compare as signed (negative labels give 0). Every output byte is written. */
 void lb__mask(lb_dtype dtype, const void *labels, size_t n,

@@ -148,6 +148,54 @@ static void random_labels(void *buf, size_t n, lb_dtype d, const lb_groupings *g
 
 static const size_t fixed_sizes[] = {0, 1, 2, 3, 7, 15, 16, 17, 31, 33, 4095, 4097, 8191, 8192, 8193, 16385};
 
+/* lb__binarize_sparse in 1-4 calls at random split points, both code
+ * paths: counts equal the reference's ones; planes with ones equal the
+ * reference; nothing outside the planes is touched. */
+static int compare_sparse(const lb__binplan *p, lb_dtype d, const void *labels, size_t n,
+                          size_t stride, const uint8_t *ref, size_t total, const char *what) {
+    size_t ng = lb__binplan_channels(p), label_width = width_of(d);
+    uint8_t *a = malloc(total);
+    uint64_t *counts = calloc(ng + 1, sizeof *counts);
+    int bad = 0;
+    if (!a || !counts) {
+        free(a);
+        free(counts);
+        return 1;
+    }
+    for (int portable = 0; portable < 2 && !bad; portable++) {
+        memset(a, 0xAB, total);
+        memset(counts, 0, (ng + 1) * sizeof *counts);
+        size_t first = 0;
+        while (first < n) {
+            size_t left = n - first, m = rndn(3) == 0 ? left : 1 + rndn(left);
+            lb__binarize_sparse(p, (const unsigned char *)labels + first * label_width,
+                                m, a + first, first, stride, counts, portable);
+            first += m;
+        }
+        for (size_t c = 0; c < ng && !bad; c++) {
+            uint64_t want = 0;
+            for (size_t i = 0; i < n; i++) want += ref[c * stride + i];
+            if (counts[c] != want) {
+                fprintf(stderr, "# %s (sparse %s): channel %zu counted %llu ones, want %llu\n",
+                        what, portable ? "portable" : "dispatched", c,
+                        (unsigned long long)counts[c], (unsigned long long)want);
+                bad = 1;
+            } else if (want && memcmp(a + c * stride, ref + c * stride, n) != 0) {
+                fprintf(stderr, "# %s (sparse %s): channel %zu differs\n", what,
+                        portable ? "portable" : "dispatched", c);
+                bad = 1;
+            }
+            for (size_t i = n; i < stride && !bad; i++)
+                if (a[c * stride + i] != 0xAB) bad = 1;
+        }
+        if (a[total - 1] != 0xAB) bad = 1;
+    }
+    CHECK(!bad);
+    free(a);
+    free(counts);
+    return bad;
+}
+
 /* Binarize with the plan (run-time picked and portable code paths) and
  * the reference into padded buffers; compare every byte, including the
  * padding between planes (must stay untouched). */
@@ -191,6 +239,7 @@ static int compare_once(const lb_groupings *g, lb_dtype d, lb_id bg, const void 
             }
         bad |= diff;
     }
+    bad |= compare_sparse(p, d, labels, n, stride, ref, total, what);
     /* The reference is 0/1 and leaves the padding alone. */
     for (size_t c = 0; c < ng && !bad; c++) {
         for (size_t i = 0; i < n; i++)
