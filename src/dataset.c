@@ -786,21 +786,18 @@ int lb__dataset_chunk_exists(const lb__dataset *d, const int64_t *cidx) {
     return yes;
 }
 
-/* Per-call working memory of chunk reads and writes. */
-typedef struct io_bufs {
-    lb__buf file, scratch, scratch2;
-} io_bufs;
-
-static void io_bufs_free(io_bufs *b) {
-    lb__buf_free(&b->file);
-    lb__buf_free(&b->scratch);
-    lb__buf_free(&b->scratch2);
+void lb__io_free(lb__io *io) {
+    if (!io) return;
+    lb__buf_free(&io->file);
+    lb__buf_free(&io->scratch);
+    lb__buf_free(&io->scratch2);
+    lb__buf_free(&io->chunk);
 }
 
 /* `lookup` = 0: the caller has just missed in the cache (decode and insert
  * without looking again, so the miss is counted once). */
 static int read_chunk_ex(const lb__dataset *d, const int64_t *cidx, void *dst, int *present,
-                         io_bufs *b, int lookup, lb_error *err) {
+                         lb__io *b, int lookup, lb_error *err) {
     uint64_t key = 0;
     if (d->cache) {
         key = lb__dataset_chunk_linear(d, cidx);
@@ -836,12 +833,12 @@ static int read_chunk_ex(const lb__dataset *d, const int64_t *cidx, void *dst, i
 }
 
 static int read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst, int *present,
-                      io_bufs *b, lb_error *err) {
+                      lb__io *b, lb_error *err) {
     return read_chunk_ex(d, cidx, dst, present, b, 1, err);
 }
 
 static int write_chunk(const lb__dataset *d, const int64_t *cidx, const void *src,
-                       size_t *out_bytes, io_bufs *b, lb_error *err) {
+                       size_t *out_bytes, lb__io *b, lb_error *err) {
     if (!d->writable) return lb__err(err, LB_EINVAL, "%s: the dataset was opened read-only", d->path);
     char stack[1024], *heap;
     const char *p = chunk_path(d, cidx, stack, sizeof stack, &heap, err);
@@ -877,20 +874,25 @@ int lb__dataset_read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst,
                            lb_error *err) {
     int rc = check_cidx(d, cidx, err);
     if (rc) return rc;
-    io_bufs b = {{0}, {0}, {0}};
+    lb__io b = {{0}, {0}, {0}, {0}};
     rc = read_chunk(d, cidx, dst, present, &b, err);
-    io_bufs_free(&b);
+    lb__io_free(&b);
+    return rc;
+}
+
+int lb__dataset_write_chunk_io(const lb__dataset *d, const int64_t *cidx, const void *src,
+                               size_t *out_bytes, lb__io *io, lb_error *err) {
+    int rc = check_cidx(d, cidx, err);
+    if (rc) return rc;
+    lb__io local = {{0}, {0}, {0}, {0}};
+    rc = write_chunk(d, cidx, src, out_bytes, io ? io : &local, err);
+    lb__io_free(&local);
     return rc;
 }
 
 int lb__dataset_write_chunk(const lb__dataset *d, const int64_t *cidx, const void *src,
                             size_t *out_bytes, lb_error *err) {
-    int rc = check_cidx(d, cidx, err);
-    if (rc) return rc;
-    io_bufs b = {{0}, {0}, {0}};
-    rc = write_chunk(d, cidx, src, out_bytes, &b, err);
-    io_bufs_free(&b);
-    return rc;
+    return lb__dataset_write_chunk_io(d, cidx, src, out_bytes, NULL, err);
 }
 
 /* ------------------------------------------------------------------------
@@ -953,22 +955,42 @@ static int for_each_chunk(const lb__dataset *d, const int64_t *start, const int6
 typedef struct region_ctx {
     const int64_t *count; /* region shape */
     uint8_t *chunk;       /* one full chunk */
-    io_bufs bufs;
+    lb__io *io;
     void *dst;            /* read */
     const void *src;      /* write */
 } region_ctx;
+
+/* Where the whole chunk at rstart (cnt == chunks) starts in the region
+ * buffer, when it lands there as one contiguous run of bytes: every
+ * dimension after the first spans the chunk, the region and the chunk alike.
+ * NULL otherwise. */
+static uint8_t *contiguous_in_region(const lb__dataset *d, const region_ctx *c,
+                                     const int64_t *rstart, const int64_t *cnt) {
+    size_t offset = (size_t)rstart[0];
+    for (int k = 0; k < d->ndim; k++) {
+        if (cnt[k] != d->chunks[k]) return NULL;
+        if (k > 0) {
+            if (c->count[k] != d->chunks[k] || rstart[k] != 0) return NULL;
+            offset *= (size_t)c->count[k];
+        }
+    }
+    return (uint8_t *)c->dst + offset * d->itemsize;
+}
 
 static int read_visit(const lb__dataset *d, const int64_t *cidx, const int64_t *cstart,
                       const int64_t *rstart, const int64_t *cnt, void *vctx, lb_error *err) {
     region_ctx *c = vctx;
     int present;
+    uint8_t *direct = d->ndim > 0 ? contiguous_in_region(d, c, rstart, cnt) : NULL;
+    if (direct) /* decoders write exactly chunk_bytes: skip the copy */
+        return read_chunk(d, cidx, direct, &present, c->io, err);
     if (d->cache && lb__chunk_cache_get_box(d->cache, lb__dataset_chunk_linear(d, cidx), d->ndim,
                                             d->itemsize, d->chunks, cnt, cstart, c->dst,
                                             c->count, rstart, &present)) {
         if (present) return 0;
         lb__dataset_fill(d, c->chunk, d->chunk_bytes); /* cached as absent */
     } else {
-        int rc = read_chunk_ex(d, cidx, c->chunk, &present, &c->bufs, 0, err);
+        int rc = read_chunk_ex(d, cidx, c->chunk, &present, c->io, 0, err);
         if (rc) return rc;
     }
     lb__copy_box(d->ndim, d->itemsize, cnt, c->chunk, d->chunks, cstart, c->dst, c->count, rstart);
@@ -985,41 +1007,51 @@ static int write_visit(const lb__dataset *d, const int64_t *cidx, const int64_t 
     int rc = 0;
     if (!whole) {
         int present;
-        rc = read_chunk(d, cidx, c->chunk, &present, &c->bufs, err); /* read-modify-write */
+        rc = read_chunk(d, cidx, c->chunk, &present, c->io, err); /* read-modify-write */
     } else if (edge) {
         lb__dataset_fill(d, c->chunk, d->chunk_bytes);
     }
     if (rc) return rc;
     lb__copy_box(d->ndim, d->itemsize, cnt, c->src, c->count, rstart, c->chunk, d->chunks, cstart);
-    return write_chunk(d, cidx, c->chunk, NULL, &c->bufs, err);
+    return write_chunk(d, cidx, c->chunk, NULL, c->io, err);
 }
 
-/* Walk the chunks of a region with `visit`, one scratch chunk per call. */
+/* Walk the chunks of a region with `visit`, with the scratch chunk and
+ * buffers of `io` (NULL: this call's own). */
 static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                     void *dst, const void *src, chunk_visit visit, lb_error *err) {
+                     void *dst, const void *src, chunk_visit visit, lb__io *io,
+                     lb_error *err) {
     int empty;
     int rc = check_region(d, start, count, &empty, err);
     if (rc || empty) return rc;
+    lb__io local = {{0}, {0}, {0}, {0}};
     region_ctx c;
     memset(&c, 0, sizeof c);
     c.count = count;
     c.dst = dst;
     c.src = src;
-    c.chunk = lb__malloc(d->chunk_bytes, "a chunk", err);
-    if (!c.chunk) return LB_ENOMEM;
-    rc = for_each_chunk(d, start, count, visit, &c, err);
-    free(c.chunk);
-    io_bufs_free(&c.bufs);
+    c.io = io ? io : &local;
+    rc = lb__buf_reserve(&c.io->chunk, d->chunk_bytes, err);
+    if (!rc) {
+        c.chunk = c.io->chunk.data;
+        rc = for_each_chunk(d, start, count, visit, &c, err);
+    }
+    lb__io_free(&local);
     return rc;
+}
+
+int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                        void *dst, lb__io *io, lb_error *err) {
+    return region_io(d, start, count, dst, NULL, read_visit, io, err);
 }
 
 int lb__dataset_read(const lb__dataset *d, const int64_t *start, const int64_t *count, void *dst,
                      lb_error *err) {
-    return region_io(d, start, count, dst, NULL, read_visit, err);
+    return region_io(d, start, count, dst, NULL, read_visit, NULL, err);
 }
 
 int lb__dataset_write(lb__dataset *d, const int64_t *start, const int64_t *count, const void *src,
                       lb_error *err) {
     if (!d->writable) return lb__err(err, LB_EINVAL, "%s: the dataset was opened read-only", d->path);
-    return region_io(d, start, count, NULL, src, write_visit, err);
+    return region_io(d, start, count, NULL, src, write_visit, NULL, err);
 }

@@ -95,6 +95,22 @@ int lb__dataset_read(const lb__dataset *d, const int64_t *start,
 int lb__dataset_write(lb__dataset *d, const int64_t *start,
                       const int64_t *count, const void *src, lb_error *err);
 
+/* Reusable working memory of chunk and region I/O: the chunk file's bytes,
+ * codec scratch and one decoded chunk. Zero-initialise, keep one per thread
+ * (never share one between threads), release with lb__io_free. A long run
+ * that reuses one allocates nothing per chunk. */
+typedef struct lb__io {
+    lb__buf file, scratch, scratch2, chunk;
+} lb__io;
+void lb__io_free(lb__io *io);
+
+/* lb__dataset_read with caller-kept working memory (NULL: per call). A
+ * chunk that the region covers whole, landing contiguously in dst, is
+ * decoded straight into dst. */
+int lb__dataset_read_io(const lb__dataset *d, const int64_t *start,
+                        const int64_t *count, void *dst, lb__io *io,
+                        lb_error *err);
+
 /* Decode chunk `cidx` (grid index, ndim entries) into dst: the full chunk
  * (chunk_bytes), C order, native byte order, overhang/truncated parts set to
  * the fill value. *present = 0 when the chunk is absent (dst = fill).
@@ -108,6 +124,11 @@ int lb__dataset_read_chunk(const lb__dataset *d, const int64_t *cidx,
  * distinct chunks. If `out_bytes` is not NULL it receives the stored size. */
 int lb__dataset_write_chunk(const lb__dataset *d, const int64_t *cidx,
                             const void *src, size_t *out_bytes, lb_error *err);
+
+/* lb__dataset_write_chunk with caller-kept working memory (NULL: per call). */
+int lb__dataset_write_chunk_io(const lb__dataset *d, const int64_t *cidx,
+                               const void *src, size_t *out_bytes, lb__io *io,
+                               lb_error *err);
 
 /* 1 if chunk `cidx` is stored. */
 int lb__dataset_chunk_exists(const lb__dataset *d, const int64_t *cidx);
