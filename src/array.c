@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "json.h"
+#include "kernels.h"
 
 static const char virtual_msg[] =
     "cannot get a writable view of this array because it is a virtual array "
@@ -261,16 +262,77 @@ static int check_size(const lb_array *a, const lb_roi *roi, size_t have, const c
     return 0;
 }
 
-int lb_array_read(const lb_array *a, const lb_roi *roi, void *out, size_t out_size,
-                  lb_error *err) {
+void lb__workspace_free(lb__workspace *ws) {
+    if (!ws) return;
+    lb__io_free(&ws->io);
+    lb__buf_free(&ws->slab);
+}
+
+/* The checks every read makes before it touches the output. 1: nothing to
+ * read. */
+static int read_checks(const lb_array *a, const lb_roi *roi, const void *out, size_t out_size,
+                       lb_error *err) {
     if (!a) return lb__err(err, LB_EINVAL, "no array given");
     int rc = lb__array_check_roi(a, roi, err);
     if (rc) return rc;
     rc = check_size(a, roi, out_size, "output", err);
     if (rc) return rc;
-    if (out_size == 0) return 0;
+    if (out_size == 0) return 1;
     if (!out) return lb__err(err, LB_EINVAL, "no output buffer given");
-    return a->vt->read(a, roi, out, err);
+    return 0;
+}
+
+int lb__array_read_ws(const lb_array *a, const lb_roi *roi, void *out, size_t out_size,
+                      lb__workspace *ws, lb_error *err) {
+    int rc = read_checks(a, roi, out, out_size, err);
+    if (rc) return rc < 0 ? rc : 0;
+    if (ws) return a->vt->read(a, roi, out, ws, err);
+    lb__workspace local;
+    memset(&local, 0, sizeof local);
+    rc = a->vt->read(a, roi, out, &local, err);
+    lb__workspace_free(&local);
+    return rc;
+}
+
+int lb_array_read(const lb_array *a, const lb_roi *roi, void *out, size_t out_size,
+                  lb_error *err) {
+    return lb__array_read_ws(a, roi, out, out_size, NULL, err);
+}
+
+static uint64_t count_nonzero(const uint8_t *q, size_t n, size_t itemsize) {
+    if (itemsize == 1) return lb__count_nonzero(q, n);
+    uint64_t count = 0;
+    for (size_t i = 0; i < n; i++, q += itemsize) {
+        uint64_t v = 0;
+        memcpy(&v, q, itemsize);
+        count += v != 0;
+    }
+    return count;
+}
+
+int lb__array_read_sparse(const lb_array *a, const lb_roi *roi, void *out, size_t out_size,
+                          uint64_t *counts, lb__workspace *ws, lb_error *err) {
+    int rc = read_checks(a, roi, out, out_size, err);
+    if (rc < 0) return rc;
+    size_t itemsize = lb_dtype_size(a->dtype);
+    size_t planes = 1, plane_items = out_size / itemsize;
+    for (int i = 0; i < a->ndim - a->dims; i++) planes *= (size_t)a->shape[i];
+    if (planes) plane_items /= planes;
+    memset(counts, 0, planes * sizeof *counts);
+    if (rc) return 0;
+    lb__workspace local;
+    memset(&local, 0, sizeof local);
+    lb__workspace *w = ws ? ws : &local;
+    if (a->vt->read_sparse) {
+        rc = a->vt->read_sparse(a, roi, out, counts, w, err);
+    } else {
+        rc = a->vt->read(a, roi, out, w, err);
+        for (size_t k = 0; !rc && k < planes; k++)
+            counts[k] = count_nonzero((const uint8_t *)out + k * plane_items * itemsize,
+                                      plane_items, itemsize);
+    }
+    lb__workspace_free(&local);
+    return rc;
 }
 
 /* ---- writing and the data view -------------------------------------------- */
@@ -385,12 +447,12 @@ int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err) {
 #define SLAB_MAX_ALIGNED_BYTES ((size_t)128 << 20)
 
 int lb__array_read_slabs(const lb_array *src, const lb_roi *roi, lb__slab_fn fn, void *user,
-                         lb_error *err) {
-    return lb__array_read_slabs_ex(src, roi, SLAB_BYTES, fn, user, err);
+                         lb__workspace *ws, lb_error *err) {
+    return lb__array_read_slabs_ex(src, roi, SLAB_BYTES, fn, user, ws, err);
 }
 
 int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_bytes,
-                            lb__slab_fn fn, void *user, lb_error *err) {
+                            lb__slab_fn fn, void *user, lb__workspace *ws, lb_error *err) {
     int64_t vox[LB_MAX_DIMS];
     int64_t total = lb__roi_voxels(src, roi, vox);
     size_t itemsize = lb_dtype_size(src->dtype);
@@ -421,8 +483,11 @@ int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_
     if (t > planes) t = planes;
 
     size_t buf_bytes = (size_t)t * plane_bytes;
-    void *buf = lb__malloc(buf_bytes, "a slab of labels", err);
-    if (!buf) return LB_ENOMEM;
+    /* The workspace's slab unless a wrapper further up holds it. */
+    lb__buf local = {NULL, 0, 0}, *slab = ws && !ws->slab_busy ? &ws->slab : &local;
+    if (lb__buf_reserve(slab, buf_bytes, err)) return LB_ENOMEM;
+    if (slab != &local) ws->slab_busy = 1;
+    void *buf = slab->data;
     lb_roi sub = *roi;
     int64_t cur = src->dims > 0 ? roi->offset[0] : 0;
     int64_t end = cur + planes * vs0;
@@ -442,7 +507,7 @@ int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_
             sub.shape[0] = next - cur;
         }
         size_t n = (size_t)((next - cur) / vs0) * plane;
-        rc = lb_array_read(src, &sub, buf, n * itemsize, err);
+        rc = lb__array_read_ws(src, &sub, buf, n * itemsize, ws, err);
         if (rc) break;
         rc = fn(user, buf, n, first, err);
         if (rc) break;
@@ -450,6 +515,7 @@ int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_
         cur = next;
         if (src->dims == 0) break;
     }
-    free(buf);
+    if (slab == &local) lb__buf_free(&local);
+    else ws->slab_busy = 0;
     return rc;
 }

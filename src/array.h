@@ -12,12 +12,41 @@
 #include "dataset.h"
 #include "util.h"
 
+/* Working memory of array reads, kept by a caller that reads many times
+ * (a writer's worker thread) so that nothing is allocated per block: the
+ * stored array's chunk I/O and the wrappers' slab of labels. Zero-initialise,
+ * one per thread, release with lb__workspace_free. */
+typedef struct lb__workspace {
+    lb__io io;
+    lb__buf slab;
+    int slab_busy; /* a wrapper further up the chain holds `slab` */
+} lb__workspace;
+void lb__workspace_free(lb__workspace *ws);
+
 typedef struct lb__array_vtable {
     const char *kind;
-    /* Read `roi` (already validated: inside, aligned) into out. */
-    int (*read)(const lb_array *a, const lb_roi *roi, void *out, lb_error *err);
+    /* Read `roi` (already validated: inside, aligned) into out; ws is never
+     * NULL. */
+    int (*read)(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
+                lb_error *err);
+    /* Optional: the sparse read of lb__array_read_sparse. */
+    int (*read_sparse)(const lb_array *a, const lb_roi *roi, void *out, uint64_t *counts,
+                       lb__workspace *ws, lb_error *err);
     void (*destroy)(lb_array *a); /* free kind-specific state (not `a`) */
 } lb__array_vtable;
+
+/* lb_array_read with caller-kept working memory (ws NULL: per call). */
+int lb__array_read_ws(const lb_array *a, const lb_roi *roi, void *out, size_t out_size,
+                      lb__workspace *ws, lb_error *err);
+
+/* A read for writers that skip all-zero chunks. The output is planes: one
+ * per element of the leading (non-spatial) dimensions, each the ROI's
+ * voxels. counts[k] receives the number of non-zero elements of plane k;
+ * planes with counts[k] == 0 may be left unwritten (they are all zero).
+ * Arrays that can (BinarizeArray) count while computing and never write the
+ * all-zero planes; the others are read whole and counted. */
+int lb__array_read_sparse(const lb_array *a, const lb_roi *roi, void *out, size_t out_size,
+                          uint64_t *counts, lb__workspace *ws, lb_error *err);
 
 struct lb_array {
     const lb__array_vtable *vt;
@@ -76,10 +105,10 @@ int lb__array_chunk_grid(const lb_array *a, int axis, int64_t *origin, int64_t *
 typedef int (*lb__slab_fn)(void *user, const void *labels, size_t n, size_t first,
                            lb_error *err);
 int lb__array_read_slabs(const lb_array *src, const lb_roi *roi, lb__slab_fn fn, void *user,
-                         lb_error *err);
+                         lb__workspace *ws, lb_error *err);
 /* The same with an explicit target slab size in bytes (tests use tiny ones). */
 int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_bytes,
-                            lb__slab_fn fn, void *user, lb_error *err);
+                            lb__slab_fn fn, void *user, lb__workspace *ws, lb_error *err);
 
 /* Every wrapper's impl starts with this: what it was built from. */
 typedef struct lb__wrap_info {

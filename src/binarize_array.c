@@ -18,22 +18,38 @@ typedef struct slab_ctx {
     const lb__binplan *plan;
     uint8_t *out;
     size_t plane_stride; /* voxels of the whole ROI: one output channel */
+    uint64_t *counts;    /* sparse reads: ones per channel */
 } slab_ctx;
 
 static int binarize_slab(void *user, const void *labels, size_t n, size_t first,
                          lb_error *err) {
     slab_ctx *c = user;
     (void)err;
-    lb__binarize(c->plan, labels, n, c->out + first, c->plane_stride);
+    if (c->counts)
+        lb__binarize_sparse(c->plan, labels, n, c->out + first, first, c->plane_stride,
+                            c->counts, 0);
+    else
+        lb__binarize(c->plan, labels, n, c->out + first, c->plane_stride);
     return 0;
 }
 
-static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb_error *err) {
+static int binarize_any(const lb_array *a, const lb_roi *roi, void *out, uint64_t *counts,
+                        lb__workspace *ws, lb_error *err) {
     const binarize_impl *b = a->impl;
     int64_t n = lb__roi_voxels(a, roi, NULL);
     if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
-    slab_ctx c = {b->plan, out, (size_t)n};
-    return lb__array_read_slabs(a->source, roi, binarize_slab, &c, err);
+    slab_ctx c = {b->plan, out, (size_t)n, counts};
+    return lb__array_read_slabs(a->source, roi, binarize_slab, &c, ws, err);
+}
+
+static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
+                         lb_error *err) {
+    return binarize_any(a, roi, out, NULL, ws, err);
+}
+
+static int binarize_read_sparse(const lb_array *a, const lb_roi *roi, void *out,
+                                uint64_t *counts, lb__workspace *ws, lb_error *err) {
+    return binarize_any(a, roi, out, counts, ws, err);
 }
 
 static void binarize_destroy(lb_array *a) {
@@ -77,7 +93,8 @@ static int warn_unfit(lb_array *a, const lb_groupings *g, lb_dtype dtype, lb_id 
     return 0;
 }
 
-static const lb__array_vtable binarize_vt = {"BinarizeArray", binarize_read, binarize_destroy};
+static const lb__array_vtable binarize_vt = {"BinarizeArray", binarize_read,
+                                             binarize_read_sparse, binarize_destroy};
 
 int lb_binarize_new(lb_array *source, const lb_groupings *groupings, lb_id background,
                     lb_array **out, lb_error *err) {

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "array.h"
 #include "kernels.h"
@@ -16,25 +17,52 @@ typedef struct mask_impl {
 } mask_impl;
 
 typedef struct slab_ctx {
-    const lb_array *a;
+    lb_dtype dtype;         /* the labels' */
+    const uint8_t *enabled; /* channels flags */
+    size_t channels;
     uint8_t *out;
     size_t plane_stride;
 } slab_ctx;
 
 static int mask_slab(void *user, const void *labels, size_t n, size_t first, lb_error *err) {
     slab_ctx *c = user;
-    const mask_impl *m = c->a->impl;
     (void)err;
-    lb__mask(c->a->source->dtype, labels, n, m->enabled, m->channels, c->out + first,
-             c->plane_stride);
+    lb__mask(c->dtype, labels, n, c->enabled, c->channels, c->out + first, c->plane_stride);
     return 0;
 }
 
-static int mask_read(const lb_array *a, const lb_roi *roi, void *out, lb_error *err) {
+static int mask_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
+                     lb_error *err) {
+    const mask_impl *m = a->impl;
     int64_t n = lb__roi_voxels(a, roi, NULL);
     if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
-    slab_ctx c = {a, out, (size_t)n};
-    return lb__array_read_slabs(a->source, roi, mask_slab, &c, err);
+    slab_ctx c = {a->source->dtype, m->enabled, m->channels, out, (size_t)n};
+    return lb__array_read_slabs(a->source, roi, mask_slab, &c, ws, err);
+}
+
+/* Every enabled channel is the same plane (label > 0) and the disabled ones
+ * are zero: compute the first enabled plane once, count it, and copy it to
+ * the other enabled planes only when it has a voxel on. */
+static int mask_read_sparse(const lb_array *a, const lb_roi *roi, void *out, uint64_t *counts,
+                            lb__workspace *ws, lb_error *err) {
+    const mask_impl *m = a->impl;
+    int64_t n = lb__roi_voxels(a, roi, NULL);
+    if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
+    size_t first = 0;
+    while (first < m->channels && !m->enabled[first]) first++;
+    if (first == m->channels) return 0; /* every plane is zero; counts are 0 */
+    static const uint8_t on = 1;
+    uint8_t *plane0 = (uint8_t *)out + first * (size_t)n;
+    slab_ctx c = {a->source->dtype, &on, 1, plane0, (size_t)n};
+    int rc = lb__array_read_slabs(a->source, roi, mask_slab, &c, ws, err);
+    if (rc) return rc;
+    uint64_t ones = lb__count_nonzero(plane0, (size_t)n);
+    for (size_t k = first; k < m->channels && ones; k++) {
+        if (!m->enabled[k]) continue;
+        counts[k] = ones;
+        if (k != first) memcpy((uint8_t *)out + k * (size_t)n, plane0, (size_t)n);
+    }
+    return 0;
 }
 
 static void mask_destroy(lb_array *a) {
@@ -46,7 +74,8 @@ static void mask_destroy(lb_array *a) {
     free(m);
 }
 
-static const lb__array_vtable mask_vt = {"MissingAnnotationsMask", mask_read, mask_destroy};
+static const lb__array_vtable mask_vt = {"MissingAnnotationsMask", mask_read,
+                                         mask_read_sparse, mask_destroy};
 
 static int id_cmp(const void *pa, const void *pb) {
     const lb_id *x = pa, *y = pb;

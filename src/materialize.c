@@ -126,6 +126,8 @@ typedef struct worker {
     uint8_t *rbuf;                /* planes × block voxels                  */
     uint8_t *cbuf;                /* one full chunk (edge padding)          */
     int64_t *positive;            /* planes counters                        */
+    uint64_t *counts;             /* the block's non-zero voxels per plane  */
+    lb__workspace ws;             /* reused by every read and chunk write   */
     int64_t blocks_done, blocks_skipped, chunks_written, chunks_empty;
     int64_t bytes_written;
     lb_error err;
@@ -191,17 +193,6 @@ static int write_marker(const plan *p, int64_t b, lb_error *err) {
     return 0;
 }
 
-static size_t count_nonzero_elems(const uint8_t *q, size_t n, size_t itemsize) {
-    if (itemsize == 1) return lb__count_nonzero(q, n);
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++, q += itemsize) {
-        uint64_t v = 0;
-        memcpy(&v, q, itemsize);
-        count += v != 0;
-    }
-    return count;
-}
-
 /* Process block b: read, then one chunk per plane. */
 static int do_block(worker *w, int64_t b, lb_error *err) {
     const plan *p = w->sh->p;
@@ -224,7 +215,8 @@ static int do_block(worker *w, int64_t b, lb_error *err) {
     }
     size_t plane_bytes = bel * p->itemsize;
     size_t rsize = (size_t)p->planes * plane_bytes;
-    int rc = lb_array_read(p->a, &broi, w->rbuf, rsize, err);
+    /* Planes that stay all zero are neither computed nor written. */
+    int rc = lb__array_read_sparse(p->a, &broi, w->rbuf, rsize, w->counts, &w->ws, err);
     if (rc < 0) {
         char r[512];
         lb_roi_format(&broi, r, sizeof r);
@@ -234,12 +226,12 @@ static int do_block(worker *w, int64_t b, lb_error *err) {
     int skipped_any = 0;
     for (int64_t c = 0; c < p->planes; c++) {
         const uint8_t *plane_data = w->rbuf + (size_t)c * plane_bytes;
-        if (lb__all_zero(plane_data, plane_bytes)) {
+        if (w->counts[c] == 0) {
             w->chunks_empty++;
             skipped_any = 1;
             continue;
         }
-        w->positive[c] += (int64_t)count_nonzero_elems(plane_data, bel, p->itemsize);
+        w->positive[c] += (int64_t)w->counts[c];
         const void *src = plane_data;
         if (edge) {
             /* Zarr v2 stores edge chunks full size; the overhang holds the
@@ -251,7 +243,7 @@ static int do_block(worker *w, int64_t b, lb_error *err) {
         }
         chunk_index(p, c, bidx, cidx);
         size_t nbytes = 0;
-        rc = lb__dataset_write_chunk(p->ds, cidx, src, &nbytes, err);
+        rc = lb__dataset_write_chunk_io(p->ds, cidx, src, &nbytes, &w->ws.io, err);
         if (rc < 0) {
             char key[256];
             lb__dataset_chunk_key(p->ds, cidx, key, sizeof key);
@@ -308,8 +300,11 @@ static void worker_free(worker *w) {
     free(w->rbuf);
     free(w->cbuf);
     free(w->positive);
+    free(w->counts);
+    lb__workspace_free(&w->ws);
     w->rbuf = w->cbuf = NULL;
     w->positive = NULL;
+    w->counts = NULL;
 }
 
 static int worker_init(worker *w, shared *sh, lb_error *err) {
@@ -321,7 +316,8 @@ static int worker_init(worker *w, shared *sh, lb_error *err) {
     w->cbuf = lb__malloc(p->chunk_bytes + 1, "chunk buffer", err);
     w->positive = lb__calloc((size_t)p->planes + 1, sizeof *w->positive,
                              "counters", err);
-    if (!w->rbuf || !w->cbuf || !w->positive) {
+    w->counts = lb__calloc((size_t)p->planes + 1, sizeof *w->counts, "counters", err);
+    if (!w->rbuf || !w->cbuf || !w->positive || !w->counts) {
         worker_free(w);
         return LB_ENOMEM;
     }

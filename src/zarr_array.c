@@ -18,10 +18,11 @@ typedef struct zarr_impl {
     int64_t data_offset[LB_MAX_DIMS];
 } zarr_impl;
 
-static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb_error *err);
+static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
+                     lb_error *err);
 static void zarr_destroy(lb_array *a) { free(a->impl); }
 
-static const lb__array_vtable zarr_vt = {"ZarrArray", zarr_read, zarr_destroy};
+static const lb__array_vtable zarr_vt = {"ZarrArray", zarr_read, NULL, zarr_destroy};
 
 int lb__array_chunk_grid(const lb_array *a, int axis, int64_t *origin, int64_t *step) {
     const lb_array *st = lb__array_stored(a);
@@ -38,7 +39,8 @@ int lb__array_chunk_grid(const lb_array *a, int axis, int64_t *origin, int64_t *
     return 0;
 }
 
-static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb_error *err) {
+static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
+                     lb_error *err) {
     const zarr_impl *z = a->impl;
     int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
     int lead = a->ndim - a->dims;
@@ -50,7 +52,7 @@ static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb_error *
         start[lead + i] = (roi->offset[i] - z->data_offset[i]) / a->voxel_size[i];
         count[lead + i] = roi->shape[i] / a->voxel_size[i];
     }
-    return lb__dataset_read(a->ds, start, count, out, err);
+    return lb__dataset_read_io(a->ds, start, count, out, &ws->io, err);
 }
 
 int lb__zarr_array_set_roi(lb_array *a, const lb_roi *roi, lb_error *err) {

@@ -839,7 +839,7 @@ static void test_slabs(void) {
     int calls[4] = {14, 5, 5, 1};
     for (int k = 0; k < 4; k++) {
         slab_rec rec = {0, 0, 0, want};
-        CHECK_INT(lb__array_read_slabs_ex(a, &r, sizes[k], record_slab, &rec, &e), 0);
+        CHECK_INT(lb__array_read_slabs_ex(a, &r, sizes[k], record_slab, &rec, NULL, &e), 0);
         CHECK_INT(rec.bad, 0);
         CHECK_INT(rec.next, m);
         /* 1 byte: a plane per slab (a chunk row would exceed 16x the target);
@@ -890,6 +890,35 @@ static void reference(const lb_groupings *g, lb_id bg, lb_dtype dt, const void *
 }
 
 /* Write `labels` into a new dataset, binarize the whole ROI, compare. */
+/* lb__array_read_sparse of `roi` against a plain read (`want`, G planes
+ * of n voxels): counts are the planes' non-zero voxels and planes with any
+ * are complete. Run with and without a workspace (the writers keep one). */
+static void check_sparse(const char *rel, const lb_array *a, const lb_roi *roi, size_t G,
+                         size_t n, const uint8_t *want) {
+    lb_error e = {0};
+    uint8_t *got = malloc(G * n + 1);
+    uint64_t *counts = calloc(G + 1, sizeof *counts);
+    lb__workspace ws;
+    memset(&ws, 0, sizeof ws);
+    for (int pass = 0; pass < 3 && got && counts; pass++) {
+        memset(got, 0xEE, G * n + 1);
+        CHECK_INT(lb__array_read_sparse(a, roi, got, G * n, counts, pass ? &ws : NULL, &e), 0);
+        size_t bad = 0;
+        for (size_t c = 0; c < G; c++) {
+            uint64_t ones = 0;
+            for (size_t i = 0; i < n; i++) ones += want[c * n + i] != 0;
+            bad += counts[c] != ones;
+            if (counts[c]) bad += memcmp(got + c * n, want + c * n, n) != 0;
+        }
+        CHECK_INT(bad, 0);
+        CHECK_INT(got[G * n], 0xEE);
+        if (bad) fprintf(stderr, "# %s: sparse read: %zu planes differ\n", rel, bad);
+    }
+    lb__workspace_free(&ws);
+    free(counts);
+    free(got);
+}
+
 static void binarize_case(const char *rel, lb_dtype dt, const void *labels, const int64_t *s,
                           const lb_groupings *g, lb_id bg, int expect_warnings) {
     lb_error e = {0};
@@ -919,6 +948,7 @@ static void binarize_case(const char *rel, lb_dtype dt, const void *labels, cons
     for (size_t i = 0; i < G * n; i++) bad += got[i] != want[i];
     CHECK_INT(bad, 0);
     if (bad) fprintf(stderr, "# %s: %zu bytes differ\n", rel, bad);
+    check_sparse(rel, b, &r, G, n, want);
     /* a sub-ROI: channel planes of the sub-box */
     int64_t so[3] = {2, 2, 2}, ss[3] = {2, 4, 4};
     lb_roi sub;
@@ -933,6 +963,7 @@ static void binarize_case(const char *rel, lb_dtype dt, const void *labels, cons
                 bad += sg[c * sn + (size_t)(y * 2 + x)] !=
                        want[c * n + (size_t)((1 * s[1] + 1 + y) * s[2] + 1 + x)];
     CHECK_INT(bad, 0);
+    check_sparse(rel, b, &sub, G, sn, sg);
     free(sg);
     free(got);
     free(want);
@@ -1133,6 +1164,7 @@ static void mask_case(const char *rel, const char *attrs, const lb_groupings *g,
         for (size_t i = 0; i < n; i++) bad += got[c * n + i] != (enabled[c] && labels[i] > 0);
     CHECK_INT(bad, 0);
     if (bad) fprintf(stderr, "# %s: %zu bytes differ\n", rel, bad);
+    check_sparse(rel, m, &r, G, n, got);
     free(got);
     lb_array_free(m);
 }
