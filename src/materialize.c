@@ -266,7 +266,8 @@ static void *worker_main(void *arg) {
     const lb_write_options *opt = sh->opt;
     for (;;) {
         if (atomic_load(&sh->stop)) break;
-        if (opt->cancel && *opt->cancel) {
+        /* Atomic: another thread may be storing it right now. */
+        if (opt->cancel && __atomic_load_n(opt->cancel, __ATOMIC_RELAXED)) {
             /* Stop taking blocks; in-flight ones in other workers finish. */
             pthread_mutex_lock(&sh->lock);
             if (atomic_load(&sh->next) < sh->p->n_blocks) sh->canceled = 1;

@@ -557,7 +557,7 @@ static void on_progress(void *user, int64_t done, int64_t total) {
     CHECK(done > c->last_done); /* serialised, increasing */
     c->last_done = done;
     c->last_total = total;
-    if (c->flag && done >= c->after) *c->flag = 1;
+    if (c->flag && done >= c->after) __atomic_store_n(c->flag, 1, __ATOMIC_RELAXED);
 }
 
 static void test_resume(void) {
