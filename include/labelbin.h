@@ -372,6 +372,16 @@ LB_API int lb_array_data_write(lb_array *a, const int64_t *start,
  *  concurrent reads: call it before reading. */
 LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
 
+/** Decode the chunks of each read of a stored array (or of the stored
+ *  array under a wrapper) with up to `threads` threads, the calling one
+ *  included: 1 = the caller's thread only (the default), 0 = one per online
+ *  CPU; at most 64. Reads that touch one chunk stay in the caller's thread.
+ *  Worth it for ROIs spanning many chunks (training reads, Python
+ *  slicing); lb_array_materialize parallelises over blocks instead
+ *  (lb_write_options.threads). Call before reading, like lb_array_set_cache.
+ *  LB_EINVAL for a negative count. */
+LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
+
 /* ------------------------------------------------------------------------
  * Materialisation: write an array out as a new dataset
  * ------------------------------------------------------------------------ */
@@ -409,8 +419,10 @@ typedef struct lb_write_options {
                               "labelbin" provenance attribute (may be NULL)     */
     lb_progress_fn progress;     /* called from one thread at a time          */
     void *progress_user;
-    volatile int *cancel;  /* set to non-zero (e.g. from a signal handler) to
-                              stop after the chunks in flight: LB_ECANCELED     */
+    volatile int *cancel;  /* set to non-zero (from a signal handler, or from
+                              another thread with an atomic store such as
+                              __atomic_store_n) to stop after the chunks in
+                              flight: LB_ECANCELED                              */
 } lb_write_options;
 
 /** Defaults: all cores, default codec, source chunks, whole ROI, refuse an

@@ -11,6 +11,7 @@
 #include <numpy/arrayobject.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -526,6 +527,27 @@ static PyObject *Array_set_cache(ArrayObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Array_set_threads(ArrayObject *self, PyObject *arg) {
+    if (!get_arr(self)) return NULL;
+    long threads = PyLong_AsLong(arg);
+    if (threads == -1 && PyErr_Occurred()) return NULL;
+    if (threads < INT_MIN || threads > INT_MAX)
+        return PyErr_Format(PyExc_OverflowError, "thread count too large");
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    if (self->arr)
+        rc = lb_array_set_threads(self->arr, (int)threads, &err);
+    else
+        closed = 1;
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    Py_RETURN_NONE;
+}
+
 /* ---- materialisation ---------------------------------------------------------
  * lb_array_materialize runs in a helper thread while the calling thread
  * waits without the GIL, waking every 100 ms to poll for Ctrl-C
@@ -690,14 +712,14 @@ static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *
             PyObject *r = PyObject_CallFunction(progress, "LL", (long long)pd, (long long)pt);
             if (!r) {
                 stop = 1;
-                j->cancel = 1;
+                __atomic_store_n(&j->cancel, 1, __ATOMIC_RELAXED);
             }
             Py_XDECREF(r);
         }
         if (finished) break;
         if (!stop && PyErr_CheckSignals() < 0) {
             stop = 1;
-            j->cancel = 1;
+            __atomic_store_n(&j->cancel, 1, __ATOMIC_RELAXED);
         }
     }
     if (started) {
@@ -905,6 +927,9 @@ static PyMethodDef Array_methods[] = {
      "_data_write(start, count, buffer)"},
     {"set_cache", (PyCFunction)Array_set_cache, METH_O,
      "set_cache(bytes): cache decoded chunks of the stored array (0 = off)"},
+    {"set_threads", (PyCFunction)Array_set_threads, METH_O,
+     "set_threads(n): decode the chunks of each read with up to n threads\n"
+     "(1 = the calling thread only, the default; 0 = one per CPU)"},
     {"_materialize", (PyCFunction)(void (*)(void))Array_materialize,
      METH_VARARGS | METH_KEYWORDS, "_materialize(dest, ...) -> stats dict"},
     {NULL, NULL, 0, NULL},

@@ -437,6 +437,14 @@ int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err) {
     return lb__dataset_set_cache(st->ds, bytes, err);
 }
 
+int lb_array_set_threads(lb_array *a, int threads, lb_error *err) {
+    if (!a) return lb__err(err, LB_EINVAL, "no array given");
+    lb_array *st = a;
+    while (st && !st->ds) st = st->source;
+    if (!st) return lb__err(err, LB_EINVAL, "the array has no stored source to read");
+    return lb__dataset_set_threads(st->ds, threads, err);
+}
+
 /* ---- slab reads for the wrappers ------------------------------------------ */
 
 /* Labels per slab: small enough to stay in cache-friendly, bounded memory,

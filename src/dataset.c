@@ -6,8 +6,11 @@
 #include "dataset.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "store.h"
@@ -733,6 +736,18 @@ void lb__dataset_fill_json(const lb__dataset *d, char *buf, size_t size) {
     }
 }
 
+int lb__dataset_set_threads(lb__dataset *d, int threads, lb_error *err) {
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads < 1)
+        return lb__err(err, LB_EINVAL, "read threads must be >= 1 (or 0 for one per CPU), not %d",
+                       threads);
+    d->read_threads = threads < LB__MAX_READ_THREADS ? threads : LB__MAX_READ_THREADS;
+    return 0;
+}
+
 int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err) {
     lb__chunk_cache_free(d->cache);
     d->cache = NULL;
@@ -921,31 +936,47 @@ static int check_region(const lb__dataset *d, const int64_t *start, const int64_
 typedef int (*chunk_visit)(const lb__dataset *d, const int64_t *cidx, const int64_t *cstart,
                            const int64_t *rstart, const int64_t *cnt, void *ctx, lb_error *err);
 
+/* The box of chunk cidx that the region covers. */
+static void chunk_box(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                      const int64_t *cidx, int64_t *cstart, int64_t *rstart, int64_t *cnt) {
+    for (int k = 0; k < d->ndim; k++) {
+        int64_t o = cidx[k] * d->chunks[k];
+        int64_t lo = start[k] > o ? start[k] : o;
+        int64_t end = start[k] + count[k], cend = o + d->chunks[k];
+        int64_t hi = end < cend ? end : cend;
+        cstart[k] = lo - o;
+        rstart[k] = lo - start[k];
+        cnt[k] = hi - lo;
+    }
+}
+
+/* The region's first chunk index and number of chunks per dimension; the
+ * number of chunks it touches. */
+static int64_t region_chunks(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                             int64_t *c0, int64_t *nc) {
+    int64_t total = 1;
+    for (int k = 0; k < d->ndim; k++) {
+        c0[k] = start[k] / d->chunks[k];
+        nc[k] = (start[k] + count[k] - 1) / d->chunks[k] - c0[k] + 1;
+        total *= nc[k]; /* <= the grid's chunk count, which fits */
+    }
+    return total;
+}
+
 static int for_each_chunk(const lb__dataset *d, const int64_t *start, const int64_t *count,
                           chunk_visit fn, void *ctx, lb_error *err) {
     int nd = d->ndim;
-    int64_t c0[LB_MAX_DIMS], c1[LB_MAX_DIMS], cidx[LB_MAX_DIMS];
-    for (int k = 0; k < nd; k++) {
-        c0[k] = start[k] / d->chunks[k];
-        c1[k] = (start[k] + count[k] - 1) / d->chunks[k];
-        cidx[k] = c0[k];
-    }
+    int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS], cidx[LB_MAX_DIMS];
+    region_chunks(d, start, count, c0, nc);
+    for (int k = 0; k < nd; k++) cidx[k] = c0[k];
     for (;;) {
         int64_t cstart[LB_MAX_DIMS], rstart[LB_MAX_DIMS], cnt[LB_MAX_DIMS];
-        for (int k = 0; k < nd; k++) {
-            int64_t o = cidx[k] * d->chunks[k];
-            int64_t lo = start[k] > o ? start[k] : o;
-            int64_t end = start[k] + count[k], cend = o + d->chunks[k];
-            int64_t hi = end < cend ? end : cend;
-            cstart[k] = lo - o;
-            rstart[k] = lo - start[k];
-            cnt[k] = hi - lo;
-        }
+        chunk_box(d, start, count, cidx, cstart, rstart, cnt);
         int rc = fn(d, cidx, cstart, rstart, cnt, ctx, err);
         if (rc) return rc;
         int k = nd - 1;
         for (; k >= 0; k--) {
-            if (++cidx[k] <= c1[k]) break;
+            if (++cidx[k] < c0[k] + nc[k]) break;
             cidx[k] = c0[k];
         }
         if (k < 0) return 0;
@@ -1040,14 +1071,115 @@ static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *
     return rc;
 }
 
+/* ---- parallel reads: the chunks of one region shared out between threads */
+
+typedef struct par_read {
+    const lb__dataset *d;
+    const int64_t *start, *count;
+    void *dst;
+    int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS], total;
+    atomic_int_fast64_t next;
+    atomic_int failed;
+    pthread_mutex_t mu;
+    int rc;        /* the first failure ... */
+    lb_error err;  /* ... and its message */
+} par_read;
+
+typedef struct par_worker {
+    par_read *pr;
+    lb__io *io; /* the caller's for worker 0, else own */
+    lb__io own;
+} par_worker;
+
+static void *par_read_main(void *arg) {
+    par_worker *w = arg;
+    par_read *pr = w->pr;
+    const lb__dataset *d = pr->d;
+    lb_error err = {0};
+    region_ctx c;
+    memset(&c, 0, sizeof c);
+    c.count = pr->count;
+    c.dst = pr->dst;
+    c.io = w->io;
+    int rc = lb__buf_reserve(&c.io->chunk, d->chunk_bytes, &err);
+    c.chunk = c.io->chunk.data;
+    while (!rc && !atomic_load(&pr->failed)) {
+        int64_t k = atomic_fetch_add(&pr->next, 1);
+        if (k >= pr->total) break;
+        int64_t cidx[LB_MAX_DIMS], cstart[LB_MAX_DIMS], rstart[LB_MAX_DIMS], cnt[LB_MAX_DIMS];
+        for (int i = d->ndim - 1; i >= 0; i--) {
+            cidx[i] = pr->c0[i] + k % pr->nc[i];
+            k /= pr->nc[i];
+        }
+        chunk_box(d, pr->start, pr->count, cidx, cstart, rstart, cnt);
+        rc = read_visit(d, cidx, cstart, rstart, cnt, &c, &err); /* disjoint boxes of dst */
+    }
+    if (rc) {
+        pthread_mutex_lock(&pr->mu);
+        if (!pr->rc) {
+            pr->rc = rc;
+            pr->err = err;
+        }
+        pthread_mutex_unlock(&pr->mu);
+        atomic_store(&pr->failed, 1);
+    }
+    return NULL;
+}
+
+/* Read with up to d->read_threads threads (the calling one included). A
+ * thread that cannot be started leaves its share to the others. */
+static int read_parallel(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                         void *dst, lb__io *io, int64_t total, lb_error *err) {
+    par_read pr;
+    memset(&pr, 0, sizeof pr);
+    pr.d = d;
+    pr.start = start;
+    pr.count = count;
+    pr.dst = dst;
+    region_chunks(d, start, count, pr.c0, pr.nc);
+    pr.total = total;
+    atomic_init(&pr.next, 0);
+    atomic_init(&pr.failed, 0);
+    if (pthread_mutex_init(&pr.mu, NULL) != 0)
+        return region_io(d, start, count, dst, NULL, read_visit, io, err);
+    int n = d->read_threads < total ? d->read_threads : (int)total;
+    par_worker w[LB__MAX_READ_THREADS];
+    pthread_t tid[LB__MAX_READ_THREADS];
+    int started[LB__MAX_READ_THREADS] = {0};
+    lb__io local = {{0}, {0}, {0}, {0}};
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < n; i++) {
+        w[i].pr = &pr;
+        w[i].io = i == 0 ? (io ? io : &local) : &w[i].own;
+    }
+    for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, par_read_main, &w[i]) == 0;
+    par_read_main(&w[0]);
+    for (int i = 1; i < n; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        lb__io_free(&w[i].own);
+    }
+    lb__io_free(&local);
+    pthread_mutex_destroy(&pr.mu);
+    if (pr.rc && err) *err = pr.err;
+    return pr.rc;
+}
+
 int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
                         void *dst, lb__io *io, lb_error *err) {
+    if (d->read_threads > 1 && d->ndim > 0) {
+        int empty;
+        int rc = check_region(d, start, count, &empty, err);
+        if (rc || empty) return rc;
+        int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS];
+        int64_t total = region_chunks(d, start, count, c0, nc);
+        if (total > 1) return read_parallel(d, start, count, dst, io, total, err);
+    }
     return region_io(d, start, count, dst, NULL, read_visit, io, err);
 }
 
 int lb__dataset_read(const lb__dataset *d, const int64_t *start, const int64_t *count, void *dst,
                      lb_error *err) {
-    return region_io(d, start, count, dst, NULL, read_visit, NULL, err);
+    return lb__dataset_read_io(d, start, count, dst, NULL, err);
 }
 
 int lb__dataset_write(lb__dataset *d, const int64_t *start, const int64_t *count, const void *src,

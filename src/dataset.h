@@ -37,7 +37,11 @@ typedef struct lb__dataset {
                            dataType, compression); never NULL              */
     int writable;
     lb__chunk_cache *cache; /* NULL = no cache                             */
+    int read_threads;   /* threads per region read; 0 or 1 = the caller's  */
 } lb__dataset;
+
+/* At most this many threads decode the chunks of one region read. */
+#define LB__MAX_READ_THREADS 64
 
 /* What lb__dataset_create needs; fields mirror lb__dataset. */
 typedef struct lb__dataset_spec {
@@ -148,6 +152,10 @@ int lb__group_attrs(const char *dir, lb_format format, json_object **out,
 /* Cache of decoded chunks, at most `bytes` (0 removes it). Not safe against
  * concurrent reads of the same dataset. */
 int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err);
+/* Decode the chunks of each region read with up to `threads` threads (1:
+ * the caller's only, the default; 0: one per online CPU; capped at
+ * LB__MAX_READ_THREADS). Call before reading. */
+int lb__dataset_set_threads(lb__dataset *d, int threads, lb_error *err);
 
 /* Fill value as JSON text into buf (e.g. "0", "null", "7"). */
 void lb__dataset_fill_json(const lb__dataset *d, char *buf, size_t size);

@@ -416,10 +416,20 @@ def test_concurrent_reads(volume):
     for t in range(4):
         for i in range(len(rois)):
             np.testing.assert_array_equal(results[t][i], serial[i])
-    # with a chunk cache, and closing
+    # with several decoding threads per read, then also a chunk cache; both
+    # survive pickling
+    b.set_threads(3)
+    for i in range(len(rois)):
+        np.testing.assert_array_equal(b[rois[i]], serial[i])
+    with pytest.raises(ValueError):  # LB_EINVAL
+        b.set_threads(-1)
     b.set_cache(1 << 20)
     np.testing.assert_array_equal(b[rois[0]], serial[0])
     np.testing.assert_array_equal(b[rois[0]], serial[0])
+    c = pickle.loads(pickle.dumps(b))
+    assert c._read_threads == 3 and c._cache_bytes == 1 << 20
+    np.testing.assert_array_equal(c[rois[1]], serial[1])
+    c.close()
     b.close()
     assert b.closed
     with pytest.raises(ValueError):

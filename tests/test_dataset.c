@@ -768,6 +768,97 @@ static void test_cache(void) {
     free(got);
 }
 
+/* Reads with several threads per region and whole chunks decoded straight
+ * into the region give the bytes of a plain read, with and without a cache,
+ * from concurrent readers too; a damaged chunk fails the read (once, with
+ * its path) without hanging the other threads. */
+static void test_parallel_reads(void) {
+    lb_error e = {0};
+    const int64_t shape[3] = {20, 20, 20}, chunks[3] = {8, 8, 8};
+    static const int64_t zero[3];
+    lb__dataset_spec s = make_spec(LB_FORMAT_ZARR2, 3, shape, chunks, LB_DTYPE_UINT16, "zstd");
+    lb__dataset *d = NULL;
+    CHECK_INT(lb__dataset_create(P("par.zarr/a"), &s, LB__CREATE_NEW, &d, &e), 0);
+    if (!d) return;
+    size_t n = 8000 * 2;
+    uint8_t *model = malloc(n), *got = malloc(n), *want = malloc(n);
+    fill_random(model, n);
+    int64_t part[3] = {16, 20, 20}; /* chunks (2, *, *) stay absent */
+    CHECK_INT(lb__dataset_write(d, zero, part, model, &e), 0);
+    memset(model + 16 * 400 * 2, 0, 4 * 400 * 2);
+    lb__dataset_free(d);
+    CHECK_INT(lb__dataset_open(P("par.zarr/a"), 0, &d, &e), 0);
+    if (!d) return;
+    CHECK_INT(lb__dataset_set_threads(d, -1, &e), LB_EINVAL);
+    CHECK_INT(lb__dataset_set_threads(d, 0, &e), 0);
+    CHECK(d->read_threads >= 1);
+    CHECK_INT(lb__dataset_set_threads(d, 1000, &e), 0);
+    CHECK_INT(d->read_threads, LB__MAX_READ_THREADS);
+    lb__io io = {{0}, {0}, {0}, {0}};
+    for (int cached = 0; cached < 2; cached++) {
+        CHECK_INT(lb__dataset_set_cache(d, cached ? 5 * 1024 : 0, &e), 0);
+        for (int threads = 1; threads <= 3; threads++) {
+            CHECK_INT(lb__dataset_set_threads(d, threads, &e), 0);
+            /* whole chunks that land contiguously: decoded in place */
+            const int64_t boxes[][6] = {{0, 0, 0, 16, 8, 8}, {0, 8, 8, 8, 8, 8},
+                                        {8, 0, 0, 12, 8, 8}, {0, 0, 0, 20, 20, 20}};
+            for (int b = 0; b < 4 + 40; b++) {
+                int64_t s0[3], c0[3];
+                for (int k = 0; k < 3; k++) {
+                    if (b < 4) {
+                        s0[k] = boxes[b][k];
+                        c0[k] = boxes[b][3 + k];
+                    } else {
+                        s0[k] = (int64_t)(rnd() % 20);
+                        c0[k] = 1 + (int64_t)(rnd() % (uint64_t)(20 - s0[k]));
+                    }
+                }
+                memset(got, 0xEE, n);
+                CHECK_INT(lb__dataset_read_io(d, s0, c0, got, b % 2 ? &io : NULL, &e), 0);
+                lb__copy_box(3, 2, c0, model, shape, s0, want, c0, zero);
+                if (memcmp(want, got, prod(c0, 3) * 2) != 0) {
+                    CHECK(0);
+                    fprintf(stderr, "# parallel read differs: threads %d cached %d box %d\n",
+                            threads, cached, b);
+                }
+            }
+        }
+    }
+    /* Concurrent readers, each reading with 3 threads, through a small cache. */
+    CHECK_INT(lb__dataset_set_threads(d, 3, &e), 0);
+    CHECK_INT(lb__dataset_set_cache(d, 5 * 1024, &e), 0);
+    pthread_t t[3];
+    reader_arg a[3];
+    for (int i = 0; i < 3; i++) {
+        a[i] = (reader_arg){d, model, 0, rng_state + 7 * (uint64_t)i};
+        pthread_create(&t[i], NULL, reader, &a[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(a[i].fails, 0);
+    }
+    CHECK_INT(lb__dataset_set_cache(d, 0, &e), 0);
+    /* A damaged chunk: the read fails naming it, every time. */
+    char bad[1024];
+    snprintf(bad, sizeof bad, "%s", P("par.zarr/a/1.1.1"));
+    FILE *f = fopen(bad, "wb");
+    if (f) {
+        fputs("not zstd at all", f);
+        fclose(f);
+    }
+    for (int threads = 1; threads <= 4; threads++) {
+        CHECK_INT(lb__dataset_set_threads(d, threads, &e), 0);
+        e.message[0] = '\0';
+        CHECK_INT(lb__dataset_read(d, zero, shape, got, &e), LB_EFORMAT);
+        CHECK(strstr(e.message, "1.1.1") != NULL);
+    }
+    lb__io_free(&io);
+    lb__dataset_free(d);
+    free(model);
+    free(got);
+    free(want);
+}
+
 /* ------------------------------------------------------------------------
  * Create modes, detection, attributes
  * ------------------------------------------------------------------------ */
@@ -1441,6 +1532,7 @@ int main(void) {
     TIMED(test_shapes);
     TIMED(test_fill);
     TIMED(test_cache);
+    TIMED(test_parallel_reads);
     TIMED(test_create_modes);
     TIMED(test_detection);
     TIMED(test_bad_zarray);

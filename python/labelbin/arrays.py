@@ -65,6 +65,7 @@ class Array(_labelbin.Array):
     _config = None
     _mode = "r"
     _cache_bytes = 0
+    _read_threads = 1
 
     # -- construction helpers --
     def _build(self, cfg):
@@ -73,7 +74,8 @@ class Array(_labelbin.Array):
 
     def __reduce__(self):
         # Pickles as its config (DataLoader workers, multiprocessing).
-        return (_rebuild, (type(self), self._config, self._mode, self._cache_bytes))
+        return (_rebuild, (type(self), self._config, self._mode, self._cache_bytes,
+                           self._read_threads))
 
     # -- DaCapo's Array properties --
     @property
@@ -175,6 +177,13 @@ class Array(_labelbin.Array):
         super().set_cache(int(nbytes))
         self._cache_bytes = int(nbytes)
 
+    def set_threads(self, n):
+        """Decode the chunks of each read with up to `n` threads (1 = the
+        calling thread only, the default; 0 = one per CPU). Pays off for ROIs
+        spanning many chunks; reads touching one chunk stay single-threaded."""
+        super().set_threads(int(n))
+        self._read_threads = int(n)
+
     # -- reading --
     def __getitem__(self, roi):
         """Read `roi` (world units; inside the array's ROI and voxel-aligned)
@@ -226,7 +235,7 @@ class Array(_labelbin.Array):
                                                 self._num_channels or 0, self.roi)
 
 
-def _rebuild(cls, cfg, mode, cache_bytes):
+def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1):
     if cls is ZarrArray:
         a = ZarrArray(cfg, mode=mode)
     else:
@@ -234,6 +243,8 @@ def _rebuild(cls, cfg, mode, cache_bytes):
         Array._build(a, cfg)
     if cache_bytes:
         a.set_cache(cache_bytes)
+    if read_threads != 1:
+        a.set_threads(read_threads)
     return a
 
 
