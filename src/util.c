@@ -84,14 +84,11 @@ int lb__prod_size(const int64_t *v, int n, size_t *r) {
 
 int lb__buf_reserve(lb__buf *b, size_t cap, lb_error *err) {
     if (cap <= b->cap) return 0;
-    size_t ncap = b->cap ? b->cap : 64;
-    while (ncap < cap) {
-        if (ncap > SIZE_MAX / 2) {
-            ncap = cap;
-            break;
-        }
-        ncap *= 2;
-    }
+    /* Double for amortised appends, but never overshoot a large request
+     * (a decoded chunk may be up to 2 GiB: give exactly that). */
+    size_t ncap = b->cap < 32 ? 64 : b->cap;
+    if (ncap < ((size_t)64 << 20)) ncap *= 2;
+    if (ncap < cap) ncap = cap;
     uint8_t *p = realloc(b->data, ncap);
     if (!p) return lb__err(err, LB_ENOMEM, "out of memory (buffer of %zu bytes)", ncap);
     b->data = p;
