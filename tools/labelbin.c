@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #if defined(__GLIBC__)
-#include <malloc.h>
 #endif
 #include <math.h>
 #include <signal.h>
@@ -1921,18 +1920,6 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGXFSZ, &sa, NULL);
-
-#if defined(__GLIBC__)
-    /* Keep freed memory for reuse instead of handing it back to the kernel
-     * after every block. The read path allocates and frees a few
-     * chunk-sized buffers per block (slab, decoded chunk, file bytes); by
-     * default glibc unmaps or trims them on free, so every block faulted in
-     * fresh zeroed pages: 2/3 of a -j1 binarize of 64 Mvoxels was page
-     * faults and brk (perf), 3x the time of the same run without. Peak
-     * memory does not grow: the same few buffers are reused. */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
-#endif
 
     opterr = 0;
     /* '+': stop at the command; its options are parsed by the command. */
