@@ -6,8 +6,6 @@
 #include "dataset.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -1076,92 +1074,52 @@ static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *
 typedef struct par_read {
     const lb__dataset *d;
     const int64_t *start, *count;
-    void *dst;
-    int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS], total;
-    atomic_int_fast64_t next;
-    atomic_int failed;
-    pthread_mutex_t mu;
-    int rc;        /* the first failure ... */
-    lb_error err;  /* ... and its message */
+    int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS];
+    region_ctx ctx[LB__MAX_READ_THREADS]; /* per worker: own I/O buffers */
+    lb__io io[LB__MAX_READ_THREADS];
+    lb_error err[LB__MAX_READ_THREADS];
 } par_read;
 
-typedef struct par_worker {
-    par_read *pr;
-    lb__io *io; /* the caller's for worker 0, else own */
-    lb__io own;
-} par_worker;
-
-static void *par_read_main(void *arg) {
-    par_worker *w = arg;
-    par_read *pr = w->pr;
+static int par_read_chunk(void *user, int worker, int64_t k) {
+    par_read *pr = user;
     const lb__dataset *d = pr->d;
-    lb_error err = {0};
-    region_ctx c;
-    memset(&c, 0, sizeof c);
-    c.count = pr->count;
-    c.dst = pr->dst;
-    c.io = w->io;
-    int rc = lb__buf_reserve(&c.io->chunk, d->chunk_bytes, &err);
-    c.chunk = c.io->chunk.data;
-    while (!rc && !atomic_load(&pr->failed)) {
-        int64_t k = atomic_fetch_add(&pr->next, 1);
-        if (k >= pr->total) break;
-        int64_t cidx[LB_MAX_DIMS], cstart[LB_MAX_DIMS], rstart[LB_MAX_DIMS], cnt[LB_MAX_DIMS];
-        for (int i = d->ndim - 1; i >= 0; i--) {
-            cidx[i] = pr->c0[i] + k % pr->nc[i];
-            k /= pr->nc[i];
-        }
-        chunk_box(d, pr->start, pr->count, cidx, cstart, rstart, cnt);
-        rc = read_visit(d, cidx, cstart, rstart, cnt, &c, &err); /* disjoint boxes of dst */
+    region_ctx *c = &pr->ctx[worker];
+    if (!c->chunk) {
+        int rc = lb__buf_reserve(&c->io->chunk, d->chunk_bytes, &pr->err[worker]);
+        if (rc) return rc;
+        c->chunk = c->io->chunk.data;
     }
-    if (rc) {
-        pthread_mutex_lock(&pr->mu);
-        if (!pr->rc) {
-            pr->rc = rc;
-            pr->err = err;
-        }
-        pthread_mutex_unlock(&pr->mu);
-        atomic_store(&pr->failed, 1);
+    int64_t cidx[LB_MAX_DIMS], cstart[LB_MAX_DIMS], rstart[LB_MAX_DIMS], cnt[LB_MAX_DIMS];
+    for (int i = d->ndim - 1; i >= 0; i--) {
+        cidx[i] = pr->c0[i] + k % pr->nc[i];
+        k /= pr->nc[i];
     }
-    return NULL;
+    chunk_box(d, pr->start, pr->count, cidx, cstart, rstart, cnt);
+    /* Chunks cover disjoint boxes of dst; the cache locks itself. */
+    return read_visit(d, cidx, cstart, rstart, cnt, c, &pr->err[worker]);
 }
 
-/* Read with up to d->read_threads threads (the calling one included). A
- * thread that cannot be started leaves its share to the others. */
+/* Read the `total` chunks of a region with up to d->read_threads threads;
+ * worker 0 (the caller) uses the caller's buffers. */
 static int read_parallel(const lb__dataset *d, const int64_t *start, const int64_t *count,
                          void *dst, lb__io *io, int64_t total, lb_error *err) {
-    par_read pr;
-    memset(&pr, 0, sizeof pr);
-    pr.d = d;
-    pr.start = start;
-    pr.count = count;
-    pr.dst = dst;
-    region_chunks(d, start, count, pr.c0, pr.nc);
-    pr.total = total;
-    atomic_init(&pr.next, 0);
-    atomic_init(&pr.failed, 0);
-    if (pthread_mutex_init(&pr.mu, NULL) != 0)
-        return region_io(d, start, count, dst, NULL, read_visit, io, err);
-    int n = d->read_threads < total ? d->read_threads : (int)total;
-    par_worker w[LB__MAX_READ_THREADS];
-    pthread_t tid[LB__MAX_READ_THREADS];
-    int started[LB__MAX_READ_THREADS] = {0};
-    lb__io local = {{0}, {0}, {0}, {0}};
-    memset(w, 0, sizeof w);
-    for (int i = 0; i < n; i++) {
-        w[i].pr = &pr;
-        w[i].io = i == 0 ? (io ? io : &local) : &w[i].own;
+    par_read *pr = lb__calloc(1, sizeof *pr, "parallel read state", err);
+    if (!pr) return LB_ENOMEM;
+    pr->d = d;
+    pr->start = start;
+    pr->count = count;
+    region_chunks(d, start, count, pr->c0, pr->nc);
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++) {
+        pr->ctx[w].count = count;
+        pr->ctx[w].dst = dst;
+        pr->ctx[w].io = w == 0 && io ? io : &pr->io[w];
     }
-    for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, par_read_main, &w[i]) == 0;
-    par_read_main(&w[0]);
-    for (int i = 1; i < n; i++) {
-        if (started[i]) pthread_join(tid[i], NULL);
-        lb__io_free(&w[i].own);
-    }
-    lb__io_free(&local);
-    pthread_mutex_destroy(&pr.mu);
-    if (pr.rc && err) *err = pr.err;
-    return pr.rc;
+    int failed = 0;
+    int rc = lb__parallel_for(d->read_threads, total, par_read_chunk, pr, &failed);
+    if (rc && err) *err = pr->err[failed];
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++) lb__io_free(&pr->io[w]);
+    free(pr);
+    return rc;
 }
 
 int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_t *count,

@@ -1,10 +1,12 @@
 /*
- * util.c — error records, growable buffers, byte swapping and the other
- * small helpers every module shares (see util.h).
+ * util.c — error records, growable buffers, byte swapping, a parallel loop
+ * and the other small helpers every module shares (see util.h).
  */
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -189,4 +191,80 @@ void lb__byteswap(void *data, size_t n, size_t size) {
 int lb__ncpu(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
+}
+
+/* ------------------------------------------------------------------------
+ * lb__parallel_for
+ * ------------------------------------------------------------------------ */
+
+typedef struct par_state {
+    lb__task_fn fn;
+    void *user;
+    int64_t n;
+    atomic_int_fast64_t next;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    int rc, failed; /* the first failure */
+} par_state;
+
+typedef struct par_arg {
+    par_state *st;
+    int worker;
+} par_arg;
+
+static void *par_main(void *v) {
+    par_arg *a = v;
+    par_state *st = a->st;
+    while (!atomic_load(&st->stop)) {
+        int64_t i = atomic_fetch_add(&st->next, 1);
+        if (i >= st->n) break;
+        int rc = st->fn(st->user, a->worker, i);
+        if (rc) {
+            pthread_mutex_lock(&st->mu);
+            if (!st->rc) {
+                st->rc = rc;
+                st->failed = a->worker;
+            }
+            pthread_mutex_unlock(&st->mu);
+            atomic_store(&st->stop, 1);
+        }
+    }
+    return NULL;
+}
+
+int lb__parallel_for(int threads, int64_t n, lb__task_fn fn, void *user, int *failed) {
+    enum { MAX_THREADS = 256 };
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (n < threads) threads = (int)n;
+    par_state st;
+    memset(&st, 0, sizeof st);
+    st.fn = fn;
+    st.user = user;
+    st.n = n;
+    atomic_init(&st.next, 0);
+    atomic_init(&st.stop, 0);
+    if (threads <= 1 || pthread_mutex_init(&st.mu, NULL) != 0) {
+        for (int64_t i = 0; i < n; i++) {
+            int rc = fn(user, 0, i);
+            if (rc) {
+                if (failed) *failed = 0;
+                return rc;
+            }
+        }
+        return 0;
+    }
+    par_arg args[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS];
+    for (int w = 0; w < threads; w++) {
+        args[w].st = &st;
+        args[w].worker = w;
+        started[w] = w > 0 && pthread_create(&tid[w], NULL, par_main, &args[w]) == 0;
+    }
+    par_main(&args[0]);
+    for (int w = 1; w < threads; w++)
+        if (started[w]) pthread_join(tid[w], NULL);
+    pthread_mutex_destroy(&st.mu);
+    if (st.rc && failed) *failed = st.failed;
+    return st.rc;
 }

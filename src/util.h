@@ -57,6 +57,15 @@ static inline int lb__add_size(size_t a, size_t b, size_t *r) {
 /* Product of n non-negative int64 values as size_t; -1 on overflow. */
 int lb__prod_size(const int64_t *v, int n, size_t *r);
 
+/* Run fn(user, worker, i) for every i in [0, n) on up to `threads`
+ * threads, the calling one included (worker 0); worker indices are below
+ * min(threads, n), for per-worker state. Items are handed out in order; after
+ * a non-zero result no new item starts, and the first such result is
+ * returned with its worker in *failed (may be NULL). A thread that cannot be
+ * started leaves its share to the others. */
+typedef int (*lb__task_fn)(void *user, int worker, int64_t i);
+int lb__parallel_for(int threads, int64_t n, lb__task_fn fn, void *user, int *failed);
+
 /* Floor division and modulo for b > 0 (correct for negative a). */
 static inline int64_t lb__floordiv(int64_t a, int64_t b) {
     int64_t q = a / b;
