@@ -445,6 +445,11 @@ int lb_array_set_threads(lb_array *a, int threads, lb_error *err) {
     return lb__dataset_set_threads(st->ds, threads, err);
 }
 
+int lb__array_read_threads(const lb_array *a) {
+    const lb_array *st = lb__array_stored(a);
+    return st && st->ds && st->ds->read_threads > 1 ? st->ds->read_threads : 1;
+}
+
 /* ---- slab reads for the wrappers ------------------------------------------ */
 
 /* Labels per slab: small enough to stay in cache-friendly, bounded memory,

@@ -91,6 +91,10 @@ int lb__array_set_attrs(lb_array *a, json_object *attrs, lb_error *err);
  * ZarrArray), NULL if there is none. */
 const lb_array *lb__array_stored(const lb_array *a);
 
+/* The read threads set on the stored array under `a` (lb_array_set_threads),
+ * 1 when none or unset: wrappers split their own work as widely. */
+int lb__array_read_threads(const lb_array *a);
+
 /* World-unit chunk grid of the stored array under `a` along spatial axis
  * `axis` (0 <= axis < dims): chunk boundaries lie at origin + k * step.
  * Returns 0, or -1 when unknown (then *step = 0). Wrappers read in slabs

@@ -979,6 +979,63 @@ static void add_group(lb_groupings *g, const char *name, const char *ids) {
     CHECK_INT(rc, 0);
 }
 
+static uint32_t xorshift(uint32_t *s);
+
+/* Reads split between threads (chunks decoded in parallel, slabs binarized
+ * in parallel pieces) give the bytes of single-threaded reads: a ROI large
+ * enough to be split (> 2^17 voxels), odd offsets, with and without a
+ * cache, and the mask over the same labels. */
+static void test_threaded_reads(void) {
+    lb_error e = {0};
+    int64_t s[3] = {70, 66, 68}, ch[3] = {16, 32, 24};
+    size_t n = 70 * 66 * 68;
+    lb_array *a = mk("thr.zarr/labels", LB_FORMAT_ZARR2, LB_DTYPE_UINT16, 3, s, ch,
+                     "{\"resolution\": [1, 1, 1]}");
+    if (!a) return;
+    uint16_t *lab = malloc(n * 2);
+    uint32_t st = 12345;
+    for (size_t i = 0; i < n; i++) { /* runs of 1-16 voxels of 0..40 */
+        if (i == 0 || xorshift(&st) % 9 == 0) st ^= (uint32_t)i;
+        lab[i] = (uint16_t)(i && (st & 15) ? lab[i - 1] : xorshift(&st) % 41);
+    }
+    int64_t z[3] = {0, 0, 0};
+    CHECK_INT(lb_array_data_write(a, z, s, lab, n * 2, &e), 0);
+    lb_groupings *g = NULL;
+    CHECK_INT(lb_groupings_new(&g, &e), 0);
+    add_group(g, "a", "1,2,3");
+    add_group(g, "b", "3,40");
+    add_group(g, "all", "");
+    add_group(g, "c", "7");
+    lb_array *b = NULL;
+    CHECK_INT(lb_binarize_new(a, g, (lb_id){0, 0}, &b, &e), 0);
+    if (!b) goto done;
+    CHECK_INT(lb_array_set_threads(b, -2, &e), LB_EINVAL);
+    int64_t off[3] = {3, 1, 5}, shp[3] = {64, 65, 60};
+    lb_roi r;
+    lb_roi_set(&r, 3, off, shp, &e);
+    size_t size = lb_array_read_size(b, &r);
+    uint8_t *want = malloc(size), *got = malloc(size);
+    CHECK_INT(lb_array_read(b, &r, want, size, &e), 0);
+    for (int threads = 2; threads <= 5; threads += 3) {
+        for (int cached = 0; cached < 2; cached++) {
+            CHECK_INT(lb_array_set_threads(b, threads, &e), 0);
+            CHECK_INT(lb_array_set_cache(b, cached ? (size_t)8 << 20 : 0, &e), 0);
+            for (int pass = 0; pass < 2; pass++) {
+                memset(got, 0xEE, size);
+                CHECK_INT(lb_array_read(b, &r, got, size, &e), 0);
+                CHECK(memcmp(got, want, size) == 0);
+            }
+        }
+    }
+    CHECK_INT(lb_array_set_threads(b, 1, &e), 0);
+    free(want);
+    free(got);
+done:
+    lb_array_free(b);
+    lb_groupings_free(g);
+    free(lab);
+}
+
 static void test_binarize(void) {
     lb_error e = {0};
     int64_t s[3] = {4, 8, 10};
@@ -1451,6 +1508,7 @@ int main(void) {
     test_create();
     test_slabs();
     test_binarize();
+    test_threaded_reads();
     test_mask();
     test_annotations_parse();
     test_threads();
