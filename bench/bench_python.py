@@ -144,18 +144,30 @@ def main():
         cached = labelbin.BinarizeArray(src, groups)
         cached.set_cache(512 << 20 if not args.smoke else 16 << 20)
         lbc_s = median_per_roi(lambda r: cached[r], rois, args.runs)
+        threaded = labelbin.BinarizeArray(src, groups)
+        threaded.set_threads(2)
+        lbt_s = median_per_roi(lambda r: threaded[r], rois, args.runs)
+        cached.set_threads(2)
+        lbct_s = median_per_roi(lambda r: cached[r], rois, args.runs)
 
         voxels = args.roi ** 3
         result = {"bench": "python_roi_binarize", "labelbin_s": round(lb_s, 6),
                   "numpy_s": round(np_s, 6), "speedup": round(np_s / lb_s, 2),
                   "labelbin_cached_s": round(lbc_s, 6),
                   "speedup_cached": round(np_s / lbc_s, 2),
+                  "labelbin_2threads_s": round(lbt_s, 6),
+                  "speedup_2threads": round(np_s / lbt_s, 2),
+                  "labelbin_cached_2threads_s": round(lbct_s, 6),
+                  "speedup_cached_2threads": round(np_s / lbct_s, 2),
                   "roi_voxels": voxels, "groups": len(groups), "volume": [args.size] * 3,
                   "chunks": [chunk] * 3, "dtype": "uint64", "codec": "zstd:3",
                   "runs": args.runs, "rois_per_run": args.rois, "smoke": args.smoke}
         print("| Python ROI read + binarize (%d^3 vox, %d groups, u64 zstd) "
-              "| labelbin %.4f s | cached %.4f s | zarr+numpy %.4f s | %.1fx | %.1fx cached |"
-              % (args.roi, len(groups), lb_s, lbc_s, np_s, np_s / lb_s, np_s / lbc_s))
+              "| labelbin %.4f s | 2 threads %.4f s | cached %.4f s | cached, 2 threads %.4f s "
+              "| zarr+numpy %.4f s | %.1fx | %.1fx 2 threads | %.1fx cached "
+              "| %.1fx cached, 2 threads |"
+              % (args.roi, len(groups), lb_s, lbt_s, lbc_s, lbct_s, np_s, np_s / lb_s,
+                 np_s / lbt_s, np_s / lbc_s, np_s / lbct_s))
         print(json.dumps(result))
         return 0
     finally:
