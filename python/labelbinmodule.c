@@ -507,24 +507,34 @@ static PyObject *Array_data_write(ArrayObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Array_set_cache(ArrayObject *self, PyObject *arg) {
-    if (!get_arr(self)) return NULL;
-    unsigned long long bytes = PyLong_AsUnsignedLongLong(arg);
-    if (bytes == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
+/* A setting of the stored array (cache, read threads): applied under the
+ * write lock, so it waits for reads in other threads to finish. */
+typedef enum { SET_CACHE, SET_THREADS } array_setting;
+
+static PyObject *set_under_lock(ArrayObject *self, array_setting what, size_t value) {
     lb_error err = {0};
     int rc = 0, closed = 0;
     Py_BEGIN_ALLOW_THREADS
     pthread_rwlock_wrlock(&self->lock);
-    if (self->arr)
-        rc = lb_array_set_cache(self->arr, (size_t)bytes, &err);
-    else
+    if (!self->arr)
         closed = 1;
+    else if (what == SET_CACHE)
+        rc = lb_array_set_cache(self->arr, value, &err);
+    else
+        rc = lb_array_set_threads(self->arr, (int)(ptrdiff_t)value, &err);
     pthread_rwlock_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     if (closed) return closed_error();
     if (rc) return raise_lb(rc, &err);
     Py_RETURN_NONE;
+}
+
+static PyObject *Array_set_cache(ArrayObject *self, PyObject *arg) {
+    if (!get_arr(self)) return NULL;
+    unsigned long long bytes = PyLong_AsUnsignedLongLong(arg);
+    if (bytes == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
+    return set_under_lock(self, SET_CACHE, (size_t)bytes);
 }
 
 static PyObject *Array_set_threads(ArrayObject *self, PyObject *arg) {
@@ -533,19 +543,7 @@ static PyObject *Array_set_threads(ArrayObject *self, PyObject *arg) {
     if (threads == -1 && PyErr_Occurred()) return NULL;
     if (threads < INT_MIN || threads > INT_MAX)
         return PyErr_Format(PyExc_OverflowError, "thread count too large");
-    lb_error err = {0};
-    int rc = 0, closed = 0;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&self->lock);
-    if (self->arr)
-        rc = lb_array_set_threads(self->arr, (int)threads, &err);
-    else
-        closed = 1;
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (closed) return closed_error();
-    if (rc) return raise_lb(rc, &err);
-    Py_RETURN_NONE;
+    return set_under_lock(self, SET_THREADS, (size_t)(ptrdiff_t)threads);
 }
 
 /* ---- materialisation ---------------------------------------------------------
