@@ -686,24 +686,42 @@ static void *reader(void *p) {
     return NULL;
 }
 
-static void test_cache(void) {
+/* The reads fixture: a 20^3 uint16 zstd dataset in 8^3 chunks holding
+ * random values in planes 0-15 (chunks (2, *, *) absent: fill 0), opened
+ * read-only. *model (16000 bytes, malloc'd) is what reads must give. */
+static lb__dataset *open_reads_fixture(const char *path, uint8_t **model) {
     lb_error e = {0};
     const int64_t shape[3] = {20, 20, 20}, chunks[3] = {8, 8, 8};
     static const int64_t zero[3];
     lb__dataset_spec s = make_spec(LB_FORMAT_ZARR2, 3, shape, chunks, LB_DTYPE_UINT16, "zstd");
     lb__dataset *d = NULL;
-    CHECK_INT(lb__dataset_create(P("cache.zarr/a"), &s, LB__CREATE_NEW, &d, &e), 0);
-    if (!d) return;
+    *model = NULL;
+    CHECK_INT(lb__dataset_create(path, &s, LB__CREATE_NEW, &d, &e), 0);
+    if (!d) return NULL;
     size_t n = 8000 * 2;
-    uint8_t *model = malloc(n), *got = malloc(n);
-    fill_random(model, n);
-    /* leave chunk (2,2,2) absent: only write the first 16 planes */
+    *model = malloc(n);
+    fill_random(*model, n);
     int64_t part[3] = {16, 20, 20};
-    CHECK_INT(lb__dataset_write(d, zero, part, model, &e), 0);
-    memset(model + 16 * 400 * 2, 0, 4 * 400 * 2);
+    CHECK_INT(lb__dataset_write(d, zero, part, *model, &e), 0);
+    memset(*model + 16 * 400 * 2, 0, 4 * 400 * 2);
     lb__dataset_free(d);
-    CHECK_INT(lb__dataset_open(P("cache.zarr/a"), 0, &d, &e), 0);
-    if (!d) return;
+    d = NULL;
+    CHECK_INT(lb__dataset_open(path, 0, &d, &e), 0);
+    return d;
+}
+
+static void test_cache(void) {
+    lb_error e = {0};
+    const int64_t shape[3] = {20, 20, 20};
+    static const int64_t zero[3];
+    size_t n = 8000 * 2;
+    uint8_t *model, *got = malloc(n);
+    lb__dataset *d = open_reads_fixture(P("cache.zarr/a"), &model);
+    if (!d) {
+        free(model);
+        free(got);
+        return;
+    }
     /* 3 chunks of 1 KiB (8^3 * 2) fit; 27 chunks do not */
     CHECK_INT(lb__dataset_set_cache(d, 3 * 1024 + 600, &e), 0);
     for (int pass = 0; pass < 2; pass++) {
@@ -774,21 +792,17 @@ static void test_cache(void) {
  * its path) without hanging the other threads. */
 static void test_parallel_reads(void) {
     lb_error e = {0};
-    const int64_t shape[3] = {20, 20, 20}, chunks[3] = {8, 8, 8};
+    const int64_t shape[3] = {20, 20, 20};
     static const int64_t zero[3];
-    lb__dataset_spec s = make_spec(LB_FORMAT_ZARR2, 3, shape, chunks, LB_DTYPE_UINT16, "zstd");
-    lb__dataset *d = NULL;
-    CHECK_INT(lb__dataset_create(P("par.zarr/a"), &s, LB__CREATE_NEW, &d, &e), 0);
-    if (!d) return;
     size_t n = 8000 * 2;
-    uint8_t *model = malloc(n), *got = malloc(n), *want = malloc(n);
-    fill_random(model, n);
-    int64_t part[3] = {16, 20, 20}; /* chunks (2, *, *) stay absent */
-    CHECK_INT(lb__dataset_write(d, zero, part, model, &e), 0);
-    memset(model + 16 * 400 * 2, 0, 4 * 400 * 2);
-    lb__dataset_free(d);
-    CHECK_INT(lb__dataset_open(P("par.zarr/a"), 0, &d, &e), 0);
-    if (!d) return;
+    uint8_t *model, *got = malloc(n), *want = malloc(n);
+    lb__dataset *d = open_reads_fixture(P("par.zarr/a"), &model);
+    if (!d) {
+        free(model);
+        free(got);
+        free(want);
+        return;
+    }
     CHECK_INT(lb__dataset_set_threads(d, -1, &e), LB_EINVAL);
     CHECK_INT(lb__dataset_set_threads(d, 0, &e), 0);
     CHECK(d->read_threads >= 1);
