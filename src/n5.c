@@ -192,6 +192,7 @@ static int ensure_group(const char *dir, lb_error *err) {
     char *p = lb__path_join(dir, "attributes.json", err);
     if (!p) return LB_ENOMEM;
     json_object *a = NULL;
+    lb__store_remove_stale_temps_of(p); /* a killed writer's */
     int rc = lb__store_mkdirs(dir, err);
     if (!rc) {
         rc = lb__json_read_file(p, &a, err);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -209,6 +210,36 @@ int lb__store_remove_temps(const char *dir, lb_error *err) {
         return lb__err_errno(err, errno, NULL, dir);
     }
     return remove_temps_at(fd, dir, 0, err);
+}
+
+void lb__store_remove_stale_temps_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    size_t dirlen = slash ? (size_t)(slash - path) : 0;
+    char dirbuf[4096], prefix[512];
+    if (dirlen >= sizeof dirbuf) return;
+    memcpy(dirbuf, slash ? path : ".", slash ? dirlen : 1);
+    dirbuf[slash ? dirlen : 1] = '\0';
+    if (dirbuf[0] == '\0') strcpy(dirbuf, "/");
+    int pl = snprintf(prefix, sizeof prefix, ".%s.lbtmp.", name);
+    if (pl < 0 || (size_t)pl >= sizeof prefix) return;
+    int fd = open(dirbuf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    DIR *dir = fdopendir(fd);
+    if (!dir) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        if (strncmp(de->d_name, prefix, (size_t)pl) != 0) continue;
+        char *end;
+        long pid = strtol(de->d_name + pl, &end, 10);
+        if (end == de->d_name + pl || *end != '.' || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        unlinkat(fd, de->d_name, 0);
+    }
+    closedir(dir);
 }
 
 static int mkdirs_depth(const char *path, int depth, lb_error *err) {

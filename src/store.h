@@ -23,6 +23,11 @@ int lb__store_write_atomic(const char *path, const void *data, size_t n, lb_erro
 /* Remove stale temporary files left in `dir` by an interrupted writer
  * (names matching ".*.lbtmp.*"), recursively. Missing dir is fine. */
 int lb__store_remove_temps(const char *dir, lb_error *err);
+/* Remove the temporaries of one file (`dir/name` -> `dir/.name.lbtmp.<pid>.*`)
+ * left by writers that died: only those whose <pid> is no live process,
+ * so a concurrent writer's file in flight is never touched. For group
+ * metadata in parent directories, which no run's own cleanup covers. */
+void lb__store_remove_stale_temps_of(const char *path);
 
 /* mkdir -p. */
 int lb__store_mkdirs(const char *path, lb_error *err);

@@ -357,6 +357,7 @@ static int write_groups(const char *path, lb_error *err) {
         p[i] = '\0';
         char *zarray = lb__path_join(p, ".zarray", err);
         char *zgroup = lb__path_join(p, ".zgroup", err);
+        if (zgroup) lb__store_remove_stale_temps_of(zgroup); /* a killed writer's */
         if (!zarray || !zgroup) rc = LB_ENOMEM;
         else if (lb__store_exists(zarray))
             rc = lb__err(err, LB_EEXIST, "%s: is an array; cannot create a dataset inside it", p);

@@ -215,6 +215,27 @@ static void test_temps_and_tree(void) {
     CHECK(lb__store_exists(P("t/x/.zarray")));
     CHECK_INT(lb__store_remove_temps(P("t/missing"), &e), 0);
 
+    /* Stale temporaries of one file: only those of dead writers go. */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char n1[64], n2[64], n3[64], n4[64];
+    snprintf(n1, sizeof n1, "g/..zgroup.lbtmp.%ld.0", (long)dead);      /* dead: removed */
+    snprintf(n2, sizeof n2, "g/..zgroup.lbtmp.%ld.1", (long)getpid());  /* alive: kept */
+    snprintf(n3, sizeof n3, "g/..zattrs.lbtmp.%ld.0", (long)dead);      /* other file */
+    snprintf(n4, sizeof n4, "g/..zgroup.lbtmp.x.0");                     /* not a pid */
+    CHECK_INT(lb__store_mkdirs(P("g"), &e), 0);
+    put_file(P(n1), "stale");
+    put_file(P(n2), "in flight");
+    put_file(P(n3), "stale");
+    put_file(P(n4), "odd");
+    lb__store_remove_stale_temps_of(P("g/.zgroup"));
+    CHECK(!lb__store_exists(P(n1)));
+    CHECK(lb__store_exists(P(n2)));
+    CHECK(lb__store_exists(P(n3)));
+    CHECK(lb__store_exists(P(n4)));
+    lb__store_remove_stale_temps_of(P("missing/.zgroup")); /* no directory: nothing */
+
     /* remove_tree: refuses dangerous paths, removes trees, does not follow
      * symlinks out of the tree. */
     const char *bad[] = {"", "/", ".", "./", "..", "a/..", "a/../", "//", "x/."};
