@@ -869,22 +869,6 @@ plane_avx2(uint8_t *dst, const uint8_t *idx, size_t m, const uint8_t *tab,
 typedef void (*plane_fn)(uint8_t *, const uint8_t *, size_t, const uint8_t *,
                          unsigned, unsigned, int);
 
-static void write_block(const lb__binplan *p, scratch *s, unsigned nl, size_t m,
-                        uint8_t *out, size_t stride, int nt, plane_fn plane) {
-    /* Entries past nl are read by the vector lookups; keep them 0. */
-    memset(s->tab, 0, sizeof s->tab);
-    for (size_t c = 0; c < p->channels; c++) {
-        uint8_t *dst = out + c * stride;
-        unsigned k = channel_table(p, s, nl, c, s->tab);
-        if (k == 0)
-            fill_plane(dst, 0, m, nt);
-        else if (k == nl)
-            fill_plane(dst, 1, m, nt);
-        else
-            plane(dst, s->idx, m, s->tab, nl, k, nt);
-    }
-}
-
 /* Sparse output (lb__binarize_sparse): where plane c of the current block
  * goes, given what earlier blocks and calls found. A plane that has been all
  * zero so far (counts[c] == 0) has not been written; on its first 1 its
@@ -904,22 +888,30 @@ static uint8_t *sparse_dst(const sparse_out *sp, uint8_t *dst, size_t c, uint64_
     return dst;
 }
 
-/* write_block when counting: the block's ones per channel come from the
- * per-signature voxel counts of pass 1, so all-zero and all-one planes need
- * no lookup, and planes still all zero are skipped. */
-static void write_block_sparse(const lb__binplan *p, scratch *s, unsigned nl, size_t m,
-                               uint8_t *out, size_t stride, int nt, plane_fn plane,
-                               const sparse_out *sp) {
+/* Write the block's planes from its signatures. A channel on for none / all
+ * of them is filled without a lookup. With `sp` (sparse output), the ones
+ * per channel come from pass 1's per-signature voxel counts, which also
+ * catch channels whose signatures are listed but absent (global numbering),
+ * and planes still all zero are skipped. */
+static void write_block(const lb__binplan *p, scratch *s, unsigned nl, size_t m, uint8_t *out,
+                        size_t stride, int nt, plane_fn plane, const sparse_out *sp) {
+    /* Entries past nl are read by the vector lookups; keep them 0. */
     memset(s->tab, 0, sizeof s->tab);
     for (size_t c = 0; c < p->channels; c++) {
+        uint8_t *dst = out + c * stride;
         unsigned k = channel_table(p, s, nl, c, s->tab);
-        uint64_t ones = 0;
-        for (unsigned l = 0; l < nl; l++) ones += s->tab[l] ? s->cnt[l] : 0;
-        uint8_t *dst = sparse_dst(sp, out + c * stride, c, ones, nt);
-        if (!dst) continue;
-        if (ones == 0)
+        int none = k == 0, all = k == nl;
+        if (sp) {
+            uint64_t ones = 0;
+            for (unsigned l = 0; l < nl; l++) ones += s->tab[l] ? s->cnt[l] : 0;
+            dst = sparse_dst(sp, dst, c, ones, nt);
+            if (!dst) continue;
+            none = ones == 0;
+            all = ones == m;
+        }
+        if (none)
             fill_plane(dst, 0, m, nt);
-        else if (ones == m)
+        else if (all)
             fill_plane(dst, 1, m, nt);
         else
             plane(dst, s->idx, m, s->tab, nl, k, nt);
@@ -1004,11 +996,8 @@ static void binarize(const lb__binplan *p, const void *labels, size_t n,
         memset(s.cnt, 0, sizeof s.cnt);
         int nl = pass1 ? pass1(p, src, m, &s) : -1;
         if (nl > 0) {
-            if (counts)
-                write_block_sparse(p, &s, (unsigned)nl, m, out + i0, plane_stride, nt, plane,
-                                   &sp);
-            else
-                write_block(p, &s, (unsigned)nl, m, out + i0, plane_stride, nt, plane);
+            write_block(p, &s, (unsigned)nl, m, out + i0, plane_stride, nt, plane,
+                        counts ? &sp : NULL);
             continue;
         }
         for (size_t j0 = 0; j0 < m; j0 += NOISY) {
