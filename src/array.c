@@ -286,10 +286,9 @@ int lb__array_read_ws(const lb_array *a, const lb_roi *roi, void *out, size_t ou
                       lb__workspace *ws, lb_error *err) {
     int rc = read_checks(a, roi, out, out_size, err);
     if (rc) return rc < 0 ? rc : 0;
-    if (ws) return a->vt->read(a, roi, out, ws, err);
-    lb__workspace local;
+    lb__workspace local; /* stays empty when the caller gave one */
     memset(&local, 0, sizeof local);
-    rc = a->vt->read(a, roi, out, &local, err);
+    rc = a->vt->read(a, roi, out, ws ? ws : &local, err);
     lb__workspace_free(&local);
     return rc;
 }
@@ -320,7 +319,7 @@ int lb__array_read_sparse(const lb_array *a, const lb_roi *roi, void *out, size_
     if (planes) plane_items /= planes;
     memset(counts, 0, planes * sizeof *counts);
     if (rc) return 0;
-    lb__workspace local;
+    lb__workspace local; /* stays empty when the caller gave one */
     memset(&local, 0, sizeof local);
     lb__workspace *w = ws ? ws : &local;
     if (a->vt->read_sparse) {
@@ -431,23 +430,21 @@ int lb_array_data_write(lb_array *a, const int64_t *start, const int64_t *count,
 
 int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err) {
     if (!a) return lb__err(err, LB_EINVAL, "no array given");
-    lb_array *st = a;
-    while (st && !st->ds) st = st->source;
+    const lb_array *st = lb__array_stored(a);
     if (!st) return lb__err(err, LB_EINVAL, "the array has no stored source to cache");
     return lb__dataset_set_cache(st->ds, bytes, err);
 }
 
 int lb_array_set_threads(lb_array *a, int threads, lb_error *err) {
     if (!a) return lb__err(err, LB_EINVAL, "no array given");
-    lb_array *st = a;
-    while (st && !st->ds) st = st->source;
+    const lb_array *st = lb__array_stored(a);
     if (!st) return lb__err(err, LB_EINVAL, "the array has no stored source to read");
     return lb__dataset_set_threads(st->ds, threads, err);
 }
 
 int lb__array_read_threads(const lb_array *a) {
     const lb_array *st = lb__array_stored(a);
-    return st && st->ds && st->ds->read_threads > 1 ? st->ds->read_threads : 1;
+    return st && st->ds->read_threads > 1 ? st->ds->read_threads : 1;
 }
 
 /* ---- slab reads for the wrappers ------------------------------------------ */
