@@ -948,37 +948,44 @@ static void chunk_box(const lb__dataset *d, const int64_t *start, const int64_t 
     }
 }
 
-/* The region's first chunk index and number of chunks per dimension; the
- * number of chunks it touches. */
-static int64_t region_chunks(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                             int64_t *c0, int64_t *nc) {
-    int64_t total = 1;
+/* The chunks a region touches: the first chunk index and the number of
+ * chunks per dimension, numbered 0 .. total - 1 in C order. */
+typedef struct region_grid {
+    int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS], total;
+} region_grid;
+
+static void region_chunks(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                          region_grid *g) {
+    g->total = 1;
     for (int k = 0; k < d->ndim; k++) {
-        c0[k] = start[k] / d->chunks[k];
-        nc[k] = (start[k] + count[k] - 1) / d->chunks[k] - c0[k] + 1;
-        total *= nc[k]; /* <= the grid's chunk count, which fits */
+        g->c0[k] = start[k] / d->chunks[k];
+        g->nc[k] = (start[k] + count[k] - 1) / d->chunks[k] - g->c0[k] + 1;
+        g->total *= g->nc[k]; /* <= the grid's chunk count, which fits */
     }
-    return total;
+}
+
+/* Visit chunk number i of the region's grid. */
+static int visit_chunk(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                       const region_grid *g, int64_t i, chunk_visit fn, void *ctx,
+                       lb_error *err) {
+    int64_t cidx[LB_MAX_DIMS], cstart[LB_MAX_DIMS], rstart[LB_MAX_DIMS], cnt[LB_MAX_DIMS];
+    for (int k = d->ndim - 1; k >= 0; k--) {
+        cidx[k] = g->c0[k] + i % g->nc[k];
+        i /= g->nc[k];
+    }
+    chunk_box(d, start, count, cidx, cstart, rstart, cnt);
+    return fn(d, cidx, cstart, rstart, cnt, ctx, err);
 }
 
 static int for_each_chunk(const lb__dataset *d, const int64_t *start, const int64_t *count,
                           chunk_visit fn, void *ctx, lb_error *err) {
-    int nd = d->ndim;
-    int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS], cidx[LB_MAX_DIMS];
-    region_chunks(d, start, count, c0, nc);
-    for (int k = 0; k < nd; k++) cidx[k] = c0[k];
-    for (;;) {
-        int64_t cstart[LB_MAX_DIMS], rstart[LB_MAX_DIMS], cnt[LB_MAX_DIMS];
-        chunk_box(d, start, count, cidx, cstart, rstart, cnt);
-        int rc = fn(d, cidx, cstart, rstart, cnt, ctx, err);
+    region_grid g;
+    region_chunks(d, start, count, &g);
+    for (int64_t i = 0; i < g.total; i++) {
+        int rc = visit_chunk(d, start, count, &g, i, fn, ctx, err);
         if (rc) return rc;
-        int k = nd - 1;
-        for (; k >= 0; k--) {
-            if (++cidx[k] < c0[k] + nc[k]) break;
-            cidx[k] = c0[k];
-        }
-        if (k < 0) return 0;
     }
+    return 0;
 }
 
 typedef struct region_ctx {
@@ -1074,48 +1081,42 @@ static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *
 typedef struct par_read {
     const lb__dataset *d;
     const int64_t *start, *count;
-    int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS];
+    const region_grid *grid;
     region_ctx ctx[LB__MAX_READ_THREADS]; /* per worker: own I/O buffers */
     lb__io io[LB__MAX_READ_THREADS];
     lb_error err[LB__MAX_READ_THREADS];
 } par_read;
 
-static int par_read_chunk(void *user, int worker, int64_t k) {
+static int par_read_chunk(void *user, int worker, int64_t i) {
     par_read *pr = user;
-    const lb__dataset *d = pr->d;
     region_ctx *c = &pr->ctx[worker];
     if (!c->chunk) {
-        int rc = lb__buf_reserve(&c->io->chunk, d->chunk_bytes, &pr->err[worker]);
+        int rc = lb__buf_reserve(&c->io->chunk, pr->d->chunk_bytes, &pr->err[worker]);
         if (rc) return rc;
         c->chunk = c->io->chunk.data;
     }
-    int64_t cidx[LB_MAX_DIMS], cstart[LB_MAX_DIMS], rstart[LB_MAX_DIMS], cnt[LB_MAX_DIMS];
-    for (int i = d->ndim - 1; i >= 0; i--) {
-        cidx[i] = pr->c0[i] + k % pr->nc[i];
-        k /= pr->nc[i];
-    }
-    chunk_box(d, pr->start, pr->count, cidx, cstart, rstart, cnt);
     /* Chunks cover disjoint boxes of dst; the cache locks itself. */
-    return read_visit(d, cidx, cstart, rstart, cnt, c, &pr->err[worker]);
+    return visit_chunk(pr->d, pr->start, pr->count, pr->grid, i, read_visit, c,
+                       &pr->err[worker]);
 }
 
-/* Read the `total` chunks of a region with up to d->read_threads threads;
- * worker 0 (the caller) uses the caller's buffers. */
+/* Read the region's chunks with up to d->read_threads threads; worker 0
+ * (the caller) uses the caller's buffers. */
 static int read_parallel(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                         void *dst, lb__io *io, int64_t total, lb_error *err) {
+                         const region_grid *g, void *dst, lb__io *io, lb_error *err) {
     par_read *pr = lb__calloc(1, sizeof *pr, "parallel read state", err);
     if (!pr) return LB_ENOMEM;
     pr->d = d;
     pr->start = start;
     pr->count = count;
-    region_chunks(d, start, count, pr->c0, pr->nc);
+    pr->grid = g;
     for (int w = 0; w < LB__MAX_READ_THREADS; w++) {
         pr->ctx[w].count = count;
         pr->ctx[w].dst = dst;
         pr->ctx[w].io = w == 0 && io ? io : &pr->io[w];
     }
     int failed = 0;
-    int rc = lb__parallel_for(d->read_threads, total, par_read_chunk, pr, &failed);
+    int rc = lb__parallel_for(d->read_threads, g->total, par_read_chunk, pr, &failed);
     if (rc && err) *err = pr->err[failed];
     for (int w = 0; w < LB__MAX_READ_THREADS; w++) lb__io_free(&pr->io[w]);
     free(pr);
@@ -1128,9 +1129,9 @@ int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_
         int empty;
         int rc = check_region(d, start, count, &empty, err);
         if (rc || empty) return rc;
-        int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS];
-        int64_t total = region_chunks(d, start, count, c0, nc);
-        if (total > 1) return read_parallel(d, start, count, dst, io, total, err);
+        region_grid g;
+        region_chunks(d, start, count, &g);
+        if (g.total > 1) return read_parallel(d, start, count, &g, dst, io, err);
     }
     return region_io(d, start, count, dst, NULL, read_visit, io, err);
 }
