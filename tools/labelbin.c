@@ -947,6 +947,8 @@ static int cmd_info(int argc, char **argv)
         const char *attrs = lb_array_attrs_json(a);
         fputs("{\"path\": ", f);
         json_string(f, lb_array_path(a) ? lb_array_path(a) : path);
+        /* false: an unfinished output (the warnings say how to finish it) */
+        fprintf(f, ", \"complete\": %s", lb_array_incomplete(a) ? "false" : "true");
         fputs(", \"format\": ", f);
         json_string(f, fmt ? fmt : "");
         fputs(", \"dtype\": ", f);
@@ -993,6 +995,10 @@ static int cmd_info(int argc, char **argv)
     } else {
         FILE *f = stdout;
         fprintf(f, "path:         %s\n", lb_array_path(a) ? lb_array_path(a) : path);
+        if (lb_array_incomplete(a))
+            fprintf(f, "status:       INCOMPLETE: a labelbin run writing this array did not "
+                       "finish; chunks not yet written read as zeros. Finish it by running "
+                       "the same command with --resume\n");
         fprintf(f, "format:       %s\n", fmt ? fmt : "-");
         fprintf(f, "dtype:        %s\n", lb_dtype_name(lb_array_dtype(a)));
         coord_str(shape, ndim, buf, sizeof buf);
