@@ -70,7 +70,9 @@ enum {
     LB_EROI = -8,         /* ROI outside the array or not voxel-aligned        */
     LB_ELIMIT = -9,       /* a size overflows or exceeds a safety limit        */
     LB_ECANCELED = -10,   /* the caller asked to stop                          */
-    LB_EVIRTUAL = -11     /* the operation needs a stored array, not a view    */
+    LB_EVIRTUAL = -11,    /* the operation needs a stored array, not a view    */
+    LB_EOVERLAP = -12     /* the destination is, contains or lies inside an
+                             input dataset: writing would destroy the input   */
 };
 
 #define LB_ERROR_MESSAGE_SIZE 1024
@@ -213,7 +215,10 @@ typedef struct lb_groupings lb_groupings;
 LB_API int lb_groupings_new(lb_groupings **out, lb_error *err);
 LB_API void lb_groupings_free(lb_groupings *g);
 /** Append a group; `ids` may be NULL when `n_ids` is 0 (empty group:
- *  "label != background"). Names are free text (copied). */
+ *  "label != background"). Names are free text in UTF-8 (copied); a name
+ *  that is not valid UTF-8 is refused (LB_EINVAL), since it becomes a
+ *  channel name in JSON metadata. lb_groupings_add_arg and
+ *  lb_groupings_add_json apply the same rule. */
 LB_API int lb_groupings_add(lb_groupings *g, const char *name, const lb_id *ids,
                             size_t n_ids, lb_error *err);
 /** Append from the CLI form "NAME=ID,ID,…" ("all=" is an empty group). */
@@ -321,9 +326,18 @@ LB_API const char *lb_array_codec_json(const lb_array *a);
 /** The dataset path as opened. */
 LB_API const char *lb_array_path(const lb_array *a);
 /** Warnings raised while reading metadata (truncated non-integer voxel
- *  sizes, rounded offsets, …). */
+ *  sizes, rounded offsets, an unfinished output — see lb_array_incomplete,
+ *  …). */
 LB_API int lb_array_warning_count(const lb_array *a);
 LB_API const char *lb_array_warning(const lb_array *a, int i);
+
+/** 1 when the stored array (under `a`, for wrappers) is an output of
+ *  lb_array_materialize that no run has finished — its attributes hold
+ *  `"labelbin": {…, "complete": false}` — else 0. Chunks not yet written
+ *  read as zeros, so its data is not to be trusted; finish it with
+ *  lb_write_options.resume (the CLI's --resume). lb_array_open records a
+ *  warning for such an array. */
+LB_API int lb_array_incomplete(const lb_array *a);
 
 /** Annotation metadata state of an array's `labels` attribute. */
 typedef enum lb_annotations {
@@ -442,7 +456,35 @@ LB_API const char *lb_default_codec_json(void);
  *  temporary name and renamed; metadata is written before any chunk. With
  *  `resume`, an existing DEST whose metadata matches is completed and
  *  blocks already complete are skipped. `stats` may be NULL; its counters
- *  are reset (the `positive` pointer is kept and filled). */
+ *  are reset (the `positive` pointer is kept and filled).
+ *
+ *  The input is never written: before anything is created or removed,
+ *  with or without `overwrite` / `resume`, a `dest` that is a stored array
+ *  the output is computed from (any along a chain of wrappers), lies
+ *  inside its directory, or contains it (so that overwriting `dest` would
+ *  remove it) fails with LB_EOVERLAP and a message naming both paths. For
+ *  OME-NGFF the group `dest` is compared. Paths are compared as places:
+ *  symlinks and ".." are resolved (the real path of the deepest existing
+ *  ancestor plus the remaining names) and existing directories are
+ *  compared by device and inode, so a bind mount is seen through too. An
+ *  input that is itself unfinished (lb_array_incomplete) is refused with
+ *  LB_EFORMAT: its missing chunks would read as zeros.
+ *
+ *  An unfinished output says so: the `labelbin` attribute holds
+ *  `"complete": false` from the first metadata write (or, on resume, from
+ *  before any chunk is written) until the run that finishes the output
+ *  rewrites the attributes atomically without that key; a finished
+ *  output's attributes are otherwise exactly those of its first run. Any
+ *  failure after `dest` was created ends its message with
+ *  "<dest> is incomplete: run again with --resume to finish it" (a
+ *  cancelled run says "interrupted; run again with --resume to finish").
+ *
+ *  Metadata files are pure ASCII JSON, as zarr-python writes them: every
+ *  non-ASCII character in a name, path or attribute is a \uXXXX escape (a
+ *  surrogate pair above U+FFFF). Group names must be UTF-8
+ *  (lb_groupings_add); a byte that is not valid UTF-8 elsewhere (a source
+ *  path in another encoding, recorded in the provenance) is written as
+ *  U+FFFD, the replacement character. */
 LB_API int lb_array_materialize(const lb_array *a, const char *dest,
                                 const lb_write_options *opt,
                                 lb_write_stats *stats, lb_error *err);
@@ -476,7 +518,8 @@ LB_API void lb_create_options_init(lb_create_options *opt);
  *  order of dimensions — reversed on disk for N5) and open it for writing.
  *  Parent groups are created (.zgroup / N5 attributes.json) up to the
  *  containing `*.zarr` / `*.n5` directory. Metadata is validated before
- *  anything is written. */
+ *  anything is written, and written as pure ASCII JSON (non-ASCII
+ *  characters as \uXXXX escapes, see lb_array_materialize). */
 LB_API int lb_dataset_create(const char *path, int ndim, const int64_t *shape,
                              const int64_t *chunks,
                              const lb_create_options *opt, lb_array **out,

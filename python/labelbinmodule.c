@@ -30,6 +30,7 @@ static PyObject *raise_lb(int rc, const lb_error *err) {
     switch (rc) {
     case LB_EROI:
     case LB_EINVAL:
+    case LB_EOVERLAP: /* DEST is or holds the input: a bad argument */
     case LB_EVIRTUAL: type = PyExc_ValueError; break;
     case LB_ENOMEM: type = PyExc_MemoryError; break;
     case LB_EIO: type = PyExc_OSError; break;
@@ -621,6 +622,34 @@ static int mat_wait(mat_job *j, int64_t *done, int64_t *total, int *fresh) {
     return d;
 }
 
+/* The writer's messages name the CLI's options; say the keywords of
+ * to_zarr instead ("--resume" -> "resume=True", "-f" -> "overwrite=True"). */
+static void python_words(lb_error *e) {
+    static const struct {
+        const char *cli, *py;
+    } words[] = {{"--resume", "resume=True"}, {"use -f ", "use overwrite=True "}};
+    char out[LB_ERROR_MESSAGE_SIZE];
+    size_t o = 0;
+    const char *m = e->message;
+    while (*m && o + 1 < sizeof out) {
+        size_t k = 0;
+        while (k < sizeof words / sizeof *words &&
+               strncmp(m, words[k].cli, strlen(words[k].cli)) != 0)
+            k++;
+        if (k < sizeof words / sizeof *words) {
+            size_t n = strlen(words[k].py);
+            if (o + n >= sizeof out) break;
+            memcpy(out + o, words[k].py, n);
+            o += n;
+            m += strlen(words[k].cli);
+        } else {
+            out[o++] = *m++;
+        }
+    }
+    out[o] = '\0';
+    memcpy(e->message, out, o + 1);
+}
+
 static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"dest",   "offset",    "shape",   "threads",
                              "codec",  "chunks",    "overwrite", "resume",
@@ -728,6 +757,7 @@ static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *
     unlock(self);
     if (stop) goto fail_sync; /* the pending exception (Ctrl-C, progress) */
     if (j->rc) {
+        python_words(&j->err);
         raise_lb(j->rc, &j->err);
         goto fail_sync;
     }

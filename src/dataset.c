@@ -616,12 +616,14 @@ int lb__meta_write(const char *dir, const char *name, json_object *o, lb_error *
                            : lb__json_string(o, 1);
     if (!text) rc = lb__err(err, LB_ENOMEM, "out of memory serialising %s", p);
     /* json-c indents by two spaces; strings never hold a raw newline, so
-     * the leading spaces of each line are indentation and can be doubled. */
+     * the leading spaces of each line are indentation and can be doubled.
+     * The text is written as pure ASCII (\u escapes, as zarr-python writes
+     * it): zarr-python 2 decodes metadata as ASCII and fails on raw UTF-8. */
     while (!rc && *text) {
         size_t sp = strspn(text, " ");
         size_t len = strcspn(text + sp, "\n");
         for (size_t i = 0; i < 2 * sp && !rc; i++) rc = lb__buf_append(&b, " ", 1, err);
-        if (!rc) rc = lb__buf_append(&b, text + sp, len, err);
+        if (!rc) rc = lb__json_append_ascii(&b, text + sp, len, err);
         text += sp + len;
         if (!rc && *text == '\n') {
             rc = lb__buf_append(&b, "\n", 1, err);

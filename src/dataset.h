@@ -244,7 +244,8 @@ int lb__n5_encode(const lb__dataset *d, const int64_t *cidx, const void *src,
 int lb__n5_is_dataset_key(const char *key);
 
 /* Write JSON to dir/name atomically, pretty-printed with a 4-space indent
- * as zarr-python does. */
+ * and as pure ASCII (\uXXXX escapes, lb__json_append_ascii), as zarr-python
+ * does. */
 int lb__meta_write(const char *dir, const char *name, json_object *o,
                    lb_error *err);
 

@@ -41,6 +41,10 @@ void lb_groupings_free(lb_groupings *g) {
 int lb_groupings_add(lb_groupings *g, const char *name, const lb_id *ids, size_t n_ids,
                      lb_error *err) {
     if (!g || !name) return lb__err(err, LB_EINVAL, "group name missing");
+    /* The name becomes a channel name in JSON metadata, which is text. */
+    if (!lb__utf8_valid(name, strlen(name)))
+        return lb__err(err, LB_EINVAL, "group name \"%s\": not valid UTF-8 (names are "
+                       "stored as text in the metadata; use UTF-8)", name);
     if (n_ids && !ids) return lb__err(err, LB_EINVAL, "group \"%s\": ids missing", name);
     if (n_ids > ((size_t)1 << 28))
         return lb__err(err, LB_ELIMIT, "group \"%s\": too many ids (%zu)", name, n_ids);

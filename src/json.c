@@ -146,6 +146,73 @@ const char *lb__json_string(json_object *o, int pretty) {
     return json_object_to_json_string_ext(o, flags);
 }
 
+/* Length of the valid UTF-8 sequence at p (n bytes available) and its code
+ * point, or 0 when the bytes there are not valid UTF-8 (overlong forms,
+ * surrogates and values past U+10FFFF are invalid). */
+static size_t utf8_decode(const unsigned char *p, size_t n, uint32_t *cp) {
+    unsigned c = p[0];
+    size_t len;
+    uint32_t v;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) len = 2, v = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, v = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, v = c & 0x07;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        v = (v << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && v < 0x800) || (len == 4 && v < 0x10000) || (v >= 0xd800 && v <= 0xdfff) ||
+        v > 0x10ffff)
+        return 0;
+    *cp = v;
+    return len;
+}
+
+int lb__utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t cp;
+    for (size_t i = 0, len; i < n; i += len)
+        if ((len = utf8_decode(p + i, n - i, &cp)) == 0) return 0;
+    return 1;
+}
+
+int lb__json_append_ascii(lb__buf *b, const char *text, size_t n, lb_error *err) {
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run < n && p[run] < 0x80) run++;
+        int rc = lb__buf_append(b, p + i, run - i, err);
+        if (rc) return rc;
+        if (run == n) break;
+        uint32_t cp;
+        size_t len = utf8_decode(p + run, n - run, &cp);
+        char esc[16];
+        if (len == 0) {
+            /* Not UTF-8: U+FFFD for the byte. A lone surrogate (Python's
+             * surrogateescape) would keep the byte but strict readers
+             * (serde_json, hence zarrs) refuse it. */
+            snprintf(esc, sizeof esc, "\\ufffd");
+            len = 1;
+        } else if (cp < 0x10000) {
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
+        } else {
+            cp -= 0x10000;
+            snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xd800u | (unsigned)(cp >> 10),
+                     0xdc00u | (unsigned)(cp & 0x3ff));
+        }
+        rc = lb__buf_append(b, esc, strlen(esc), err);
+        if (rc) return rc;
+        i = run + len;
+    }
+    return 0;
+}
+
 const char *lb__json_type_name(json_object *o) {
     switch (json_object_get_type(o)) {
     case json_type_null: return "null";

@@ -22,6 +22,18 @@ int lb__json_parse(const char *text, size_t len, const char *what,
  * slash escaping. The string is owned by `o` (json-c semantics). */
 const char *lb__json_string(json_object *o, int pretty);
 
+/* Append `n` bytes of JSON text (json-c's output) to `b` as pure ASCII, the
+ * way Python's json module writes it: every non-ASCII character becomes a
+ * \uXXXX escape (a surrogate pair above U+FFFF). A byte that is not part of
+ * valid UTF-8 (a file name in another encoding) becomes U+FFFD, the
+ * replacement character. Non-ASCII bytes only occur inside JSON strings,
+ * where escapes are valid. */
+int lb__json_append_ascii(lb__buf *b, const char *text, size_t n, lb_error *err);
+
+/* 1 if the `n` bytes at `s` are valid UTF-8 (no overlong forms, surrogates
+ * or code points past U+10FFFF), else 0. */
+int lb__utf8_valid(const char *s, size_t n);
+
 /* Typed access. `where` is the JSON path of `o` used in messages (e.g.
  * "crop.zarr/labels/.zarray: shape" or "labels[3]"). Each returns 0 or a
  * negative code with a message "<where>: expected ...". */

@@ -2,12 +2,15 @@
  * materialize.c — lb_array_materialize: write any array (stored or virtual)
  * out as a new Zarr v2 dataset, block by block in parallel worker threads,
  * with atomic chunk writes, all-zero chunks skipped, cancellation and resume.
+ * It never writes where an input lives, and an output says it is unfinished
+ * ("labelbin": {"complete": false}) until the run that completes it.
  */
 #include "array.h"
 #include "codec.h"
 #include "dataset.h"
 #include "json.h"
 #include "kernels.h"
+#include "materialize.h"
 #include "store.h"
 #include "util.h"
 
@@ -425,7 +428,10 @@ static int build_attrs(const plan *p, const lb__codec *codec,
         return err ? err->code : LB_EUNSUPPORTED;
     }
     json_object_object_add(lb, "codec", cj);
-    json_object_object_add(attrs, "labelbin", lb);
+    /* Written with the metadata, before any chunk; removed by the run that
+     * finishes the output (mark_complete). */
+    json_object_object_add(lb, LB__COMPLETE_KEY, json_object_new_boolean(0));
+    json_object_object_add(attrs, LB__PROVENANCE_KEY, lb);
     *out = attrs;
     return 0;
 nomem:
@@ -435,8 +441,8 @@ nomem:
 
 /* Compare the attributes of an existing output with the ones this run would
  * write, ignoring volatile provenance. On a difference: LB_EEXIST naming it. */
-static int attrs_match(json_object *have, json_object *want, const char *path,
-                       lb_error *err) {
+static int attrs_match_parsed(json_object *have, json_object *want, const char *path,
+                              lb_error *err) {
     static const char *const top[] = {"resolution", "offset", "axes", "channels"};
     for (size_t i = 0; i < sizeof top / sizeof *top; i++) {
         json_object *h = lb__json_get(have, top[i]), *w = lb__json_get(want, top[i]);
@@ -447,7 +453,8 @@ static int attrs_match(json_object *have, json_object *want, const char *path,
                            h ? lb__json_string(h, 0) : "absent",
                            w ? lb__json_string(w, 0) : "absent");
     }
-    json_object *hl = lb__json_get(have, "labelbin"), *wl = lb__json_get(want, "labelbin");
+    json_object *hl = lb__json_get(have, LB__PROVENANCE_KEY);
+    json_object *wl = lb__json_get(want, LB__PROVENANCE_KEY);
     for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++) {
         json_object *h = hl ? lb__json_get(hl, fixed_keys[i]) : NULL;
         json_object *w = wl ? lb__json_get(wl, fixed_keys[i]) : NULL;
@@ -459,6 +466,24 @@ static int attrs_match(json_object *have, json_object *want, const char *path,
                            w ? lb__json_string(w, 0) : "absent");
     }
     return 0;
+}
+
+static int attrs_match(json_object *have, json_object *want_mem, const char *path,
+                       lb_error *err) {
+    /* `have` was read back from the ASCII text written; compare it with
+     * `want` as it reads back too (a name with bytes that are not UTF-8
+     * does not survive the round trip unchanged). */
+    json_object *want = NULL;
+    lb__buf text = {0};
+    const char *plain = lb__json_string(want_mem, 0);
+    int rc = plain ? lb__json_append_ascii(&text, plain, strlen(plain), err)
+                   : lb__err(err, LB_ENOMEM, "out of memory serialising attributes");
+    if (!rc) rc = lb__json_parse((const char *)text.data, text.size, "attributes", &want, err);
+    lb__buf_free(&text);
+    if (rc < 0) return rc;
+    rc = attrs_match_parsed(have, want, path, err);
+    json_object_put(want);
+    return rc;
 }
 
 /* The OME-NGFF 0.4 group attributes for DEST. */
@@ -513,14 +538,91 @@ static json_object *ome_attrs(const plan *p, const char *dest) {
     return root;
 }
 
-static int write_json_file(const char *dir, const char *name, json_object *o,
-                           lb_error *err) {
-    char *path = lb__path_join(dir, name, err);
-    if (!path) return LB_ENOMEM;
-    const char *text = lb__json_string(o, 1);
-    int rc = lb__store_write_atomic(path, text, strlen(text), err);
-    free(path);
+/* ------------------------------------------------------------------------
+ * Inputs and the unfinished state
+ * ------------------------------------------------------------------------ */
+
+int lb__attrs_incomplete(json_object *attrs) {
+    json_object *c = lb__json_get(lb__json_get(attrs, LB__PROVENANCE_KEY), LB__COMPLETE_KEY);
+    return c && json_object_is_type(c, json_type_boolean) && !json_object_get_boolean(c);
+}
+
+int lb_array_incomplete(const lb_array *a) {
+    for (; a; a = a->source)
+        if (a->ds && lb__attrs_incomplete(a->ds->attrs)) return 1;
+    return 0;
+}
+
+/* Refuse DEST when it is, lies inside, or contains a stored array the
+ * output is computed from (every one along the chain of wrappers): the
+ * writer would replace or alter its own input. For OME-NGFF the array goes
+ * to DEST/s0, inside DEST, so DEST itself is what is compared. Also refuse
+ * an input that is itself an unfinished output, whose missing chunks would
+ * read as zeros into an output that says it is complete. Nothing has been
+ * created or removed yet. */
+static int check_inputs(const lb_array *a, const char *dest, lb_error *err) {
+    for (const lb_array *x = a; x; x = x->source) {
+        if (!x->ds) continue;
+        const char *src = x->ds->path;
+        lb__path_rel rel = LB__PATHS_APART;
+        int rc = lb__path_relation(dest, src, &rel, err);
+        if (rc < 0) return lb__err_prefix(err, "cannot compare \"%s\" with the source \"%s\"",
+                                          dest, src);
+        switch (rel) {
+        case LB__PATHS_SAME:
+            return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it is the source "
+                           "dataset \"%s\" (the output would replace its input); choose "
+                           "another destination", dest, src);
+        case LB__PATH_A_IN_B:
+            return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it lies inside "
+                           "the source dataset \"%s\" (the output would alter its input); "
+                           "choose a destination outside it", dest, src);
+        case LB__PATH_B_IN_A:
+            return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": the source "
+                           "dataset \"%s\" lies inside it (the output would replace or "
+                           "alter its input); choose a destination outside it", dest, src);
+        case LB__PATHS_APART: break;
+        }
+        if (lb__attrs_incomplete(x->ds->attrs))
+            return lb__err(err, LB_EFORMAT, "%s: the source is an unfinished labelbin output "
+                           "(attribute labelbin.complete is false: chunks not yet written "
+                           "would read as zeros); finish it with --resume first", src);
+    }
+    return 0;
+}
+
+/* Set the output's unfinished mark (complete = 0) or remove it (1),
+ * rewriting .zattrs atomically. Nothing is written when it already says
+ * so. */
+static int mark_complete(plan *p, int complete, lb_error *err) {
+    if (lb__attrs_incomplete(p->ds->attrs) == !complete) return 0;
+    json_object *attrs = NULL;
+    if (json_object_deep_copy(p->ds->attrs, &attrs, NULL) != 0 || !attrs)
+        return lb__err(err, LB_ENOMEM, "out of memory copying attributes");
+    json_object *lb = lb__json_get(attrs, LB__PROVENANCE_KEY);
+    if (!lb || !json_object_is_type(lb, json_type_object)) {
+        lb = json_object_new_object();
+        json_object_object_add(attrs, LB__PROVENANCE_KEY, lb);
+    }
+    if (complete) json_object_object_del(lb, LB__COMPLETE_KEY);
+    else json_object_object_add(lb, LB__COMPLETE_KEY, json_object_new_boolean(0));
+    int rc = lb__dataset_set_attrs(p->ds, attrs, err);
+    json_object_put(attrs);
     return rc;
+}
+
+/* A failure after DEST was created leaves an unfinished output: say so,
+ * and how to finish it, in the same message. */
+static void hint_unfinished(lb_error *err, const char *dest) {
+    if (!err) return;
+    char hint[LB_ERROR_MESSAGE_SIZE];
+    int n = snprintf(hint, sizeof hint, "; %s is incomplete: run again with --resume to "
+                     "finish it", dest);
+    if (n < 0) return;
+    size_t room = sizeof err->message - 1, len = strlen(err->message);
+    if ((size_t)n > room) return;
+    if (len + (size_t)n > room) len = room - (size_t)n; /* shorten the cause, keep the hint */
+    memcpy(err->message + len, hint, (size_t)n + 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -714,6 +816,32 @@ static int clear_unfinished_start(const char *path, lb_error *err) {
     return rc;
 }
 
+/* 1 when `name` in `dir` is a JSON object file whose `key` is present. */
+static int json_file_has(const char *dir, const char *name, const char *key) {
+    char *p = lb__path_join(dir, name, NULL);
+    json_object *o = NULL;
+    int yes = p && lb__json_read_file(p, &o, NULL) == 0 && lb__json_get(o, key) != NULL;
+    json_object_put(o);
+    free(p);
+    return yes;
+}
+
+/* 1 when -f could replace what is at DEST (so the refusal may suggest it):
+ * a dataset (Zarr v2, v3 or N5) or an empty folder; for OME-NGFF a
+ * dataset or a Zarr group. Anything else is refused with -f too. */
+static int replaceable(const char *dest, int ome_ngff) {
+    char *zarray = lb__path_join(dest, ".zarray", NULL);
+    char *zgroup = lb__path_join(dest, ".zgroup", NULL);
+    int yes = (zarray && lb__store_exists(zarray)) ||
+              (ome_ngff ? zgroup && lb__store_is_file(zgroup)
+                        : lb__store_is_empty_dir(dest) ||
+                              json_file_has(dest, "attributes.json", "dimensions") ||
+                              json_file_has(dest, "zarr.json", "node_type"));
+    free(zarray);
+    free(zgroup);
+    return yes;
+}
+
 /* Prepare DEST for the array (per the overwrite/resume options) and open
  * the output dataset. For OME-NGFF the group metadata is written too. */
 static int open_output(plan *p, const char *dest, const lb_write_options *opt,
@@ -725,6 +853,10 @@ static int open_output(plan *p, const char *dest, const lb_write_options *opt,
     lb__create_mode mode = LB__CREATE_NEW;
 
     if (lb__store_exists(dest)) {
+        if (!opt->overwrite && !opt->resume && !replaceable(dest, opt->ome_ngff))
+            return lb__err(err, LB_EEXIST, "%s: already exists and is not a Zarr dataset%s; "
+                           "refusing to replace it: choose another destination", dest,
+                           opt->ome_ngff ? " or group" : "");
         if (!opt->overwrite && !opt->resume)
             return lb__err(err, LB_EEXIST, "%s: already exists (use -f to overwrite or "
                            "--resume to finish an interrupted run)", dest);
@@ -783,10 +915,10 @@ static int open_output(plan *p, const char *dest, const lb_write_options *opt,
     if (opt->ome_ngff) {
         json_object *zg = json_object_new_object();
         json_object_object_add(zg, "zarr_format", json_object_new_int(2));
-        rc = write_json_file(dest, ".zgroup", zg, err);
+        rc = lb__meta_write(dest, ".zgroup", zg, err);
         json_object_put(zg);
         if (rc < 0) goto fail;
-        rc = write_json_file(dest, ".zattrs", group_attrs, err);
+        rc = lb__meta_write(dest, ".zattrs", group_attrs, err);
         if (rc < 0) goto fail;
     }
     /* LB__CREATE_RESUME already removed the interrupted run's temporaries
@@ -809,7 +941,7 @@ int lb_array_materialize(const lb_array *a, const char *dest,
     lb__dataset_spec spec;
     lb__codec codec;
     json_object *prov = NULL, *attrs = NULL, *group_attrs = NULL;
-    int rc;
+    int rc, unfinished = 0; /* a failure now leaves an unfinished DEST */
 
     memset(&p, 0, sizeof p);
     if (!a || !dest || !*dest)
@@ -826,6 +958,8 @@ int lb_array_materialize(const lb_array *a, const char *dest,
 
     /* Everything is validated before anything is created. */
     rc = options_copy(opt_in, &opt, err);
+    if (rc < 0) return rc;
+    rc = check_inputs(a, dest, err);
     if (rc < 0) return rc;
     rc = make_plan(a, &opt, &p, err);
     if (rc < 0) return rc;
@@ -876,7 +1010,18 @@ int lb_array_materialize(const lb_array *a, const char *dest,
     p.resume = opt.resume;
     p.dest = dest;
 
+    int existed = lb__store_exists(dest);
     rc = open_output(&p, dest, &opt, &spec, attrs, group_attrs, err);
+    /* The system refused a write of a new DEST's metadata (a full disk):
+     * what is there is an unfinished start that --resume clears. */
+    unfinished = rc == LB_EIO && !existed && lb__store_exists(dest);
+    if (rc < 0) goto fail;
+    /* From here on a failure leaves DEST unfinished, and it says so: a
+     * fresh output is marked in the metadata just written; a resumed one
+     * that is not (finished, or written by an older version) is marked
+     * before any chunk changes. */
+    unfinished = 1;
+    rc = mark_complete(&p, 0, err);
     if (rc < 0) goto fail;
     p.journal = lb__path_join(p.ds->path, JOURNAL_DIR, err);
     if (!p.journal) {
@@ -889,10 +1034,15 @@ int lb_array_materialize(const lb_array *a, const char *dest,
     if (stats) stats->blocks_total = p.n_blocks;
     rc = run_workers(&p, &opt, stats, err);
     if (rc < 0) goto fail;
-    /* Finished: a complete DEST holds only metadata and chunks. */
+    /* Finished: a complete DEST holds only metadata and chunks, and the
+     * mark goes last, once nothing is left to do. */
     rc = lb__store_remove_tree(p.journal, err);
+    if (rc < 0) goto fail;
+    rc = mark_complete(&p, 1, err);
 
 fail:
+    /* The canceled message already says how to finish. */
+    if (rc < 0 && unfinished && rc != LB_ECANCELED) hint_unfinished(err, dest);
     json_object_put(prov);
     json_object_put(attrs);
     json_object_put(group_attrs);

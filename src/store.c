@@ -461,3 +461,150 @@ int lb__path_normalize(const char *path, char **out, lb_error *err) {
     *out = p;
     return 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Path identity
+ * ------------------------------------------------------------------------ */
+
+/* Append segment `s` (n bytes) to the absolute path `p` (length *len, room
+ * for it checked by the caller): "." is skipped, ".." drops the last
+ * segment (never above "/"). */
+static void push_segment(char *p, size_t *len, const char *s, size_t n) {
+    if (n == 0 || (n == 1 && s[0] == '.')) return;
+    if (n == 2 && s[0] == '.' && s[1] == '.') {
+        size_t k = *len;
+        while (k > 1 && p[k - 1] != '/') k--;
+        if (k > 1) k--; /* the separator, unless it is the root */
+        *len = k;
+        p[k] = '\0';
+        return;
+    }
+    if (*len > 1) p[(*len)++] = '/';
+    memcpy(p + *len, s, n);
+    *len += n;
+    p[*len] = '\0';
+}
+
+char *lb__path_resolve(const char *path, lb_error *err) {
+    if (!path || !*path) {
+        lb__err(err, LB_EINVAL, "empty path");
+        return NULL;
+    }
+    char *abs = NULL, *out = NULL;
+    if (path[0] == '/') {
+        abs = lb__strdup(path, err);
+    } else {
+        char *cwd = realpath(".", NULL);
+        if (!cwd) {
+            lb__err_errno(err, errno, "cannot resolve the working directory", path);
+            return NULL;
+        }
+        abs = lb__path_join(cwd, path, err);
+        free(cwd);
+    }
+    if (!abs) return NULL;
+    /* The deepest existing ancestor: the longest prefix ending at a segment
+     * boundary that realpath resolves (the whole path first). The kernel
+     * resolves "x/.." physically, so a prefix is tried as written, ".."
+     * segments included. */
+    size_t n = strlen(abs), cut = n;
+    char *base = NULL;
+    for (;;) {
+        char c = abs[cut];
+        abs[cut] = '\0';
+        base = realpath(cut ? abs : "/", NULL);
+        abs[cut] = c;
+        if (base || cut == 0) break;
+        while (cut > 0 && abs[cut - 1] == '/') cut--; /* the separator(s) */
+        while (cut > 0 && abs[cut - 1] != '/') cut--; /* the segment      */
+    }
+    if (!base) {
+        lb__err_errno(err, errno, "cannot resolve", path);
+        goto done;
+    }
+    /* The rest does not exist (so holds no symlink): lexically. */
+    size_t blen = strlen(base);
+    out = lb__malloc(blen + n + 2, "a path", err);
+    if (!out) goto done;
+    memcpy(out, base, blen + 1);
+    size_t len = blen, i = cut;
+    while (i < n) {
+        while (i < n && abs[i] == '/') i++;
+        size_t b = i;
+        while (i < n && abs[i] != '/') i++;
+        push_segment(out, &len, abs + b, i - b);
+    }
+done:
+    free(base);
+    free(abs);
+    return out;
+}
+
+/* 1 if `inner` is `outer` + "/" + something (both resolved). */
+static int lexically_inside(const char *inner, const char *outer) {
+    size_t n = strlen(outer);
+    if (n == 1 && outer[0] == '/') return inner[0] == '/' && inner[1] != '\0';
+    return strncmp(inner, outer, n) == 0 && inner[n] == '/';
+}
+
+/* Walk `p` (resolved) and its ancestors up to "/"; return 1 (the path
+ * itself, which exists) or 2 (an ancestor, or the nearest existing one of
+ * a path that does not exist) when one of them is the file `id`, else 0. */
+static int find_in_ancestry(const char *p, const struct stat *id, lb_error *err, int *rc) {
+    char *q = lb__strdup(p, err);
+    *rc = 0;
+    if (!q) {
+        *rc = LB_ENOMEM;
+        return 0;
+    }
+    size_t len = strlen(q);
+    int self = 1, found = 0;
+    for (;;) {
+        struct stat st;
+        if (stat(q, &st) == 0) {
+            if (st.st_dev == id->st_dev && st.st_ino == id->st_ino) {
+                found = self ? 1 : 2;
+                break;
+            }
+        }
+        self = 0;
+        if (len <= 1) break;
+        while (len > 1 && q[len - 1] != '/') len--;
+        if (len > 1) len--;
+        q[len] = '\0';
+    }
+    free(q);
+    return found;
+}
+
+int lb__path_relation(const char *a, const char *b, lb__path_rel *rel, lb_error *err) {
+    *rel = LB__PATHS_APART;
+    char *ra = lb__path_resolve(a, err);
+    if (!ra) return err && err->code ? err->code : LB_ENOMEM;
+    char *rb = lb__path_resolve(b, err);
+    if (!rb) {
+        free(ra);
+        return err && err->code ? err->code : LB_ENOMEM;
+    }
+    int rc = 0;
+    struct stat sa, sb;
+    int ea = stat(ra, &sa) == 0, eb = stat(rb, &sb) == 0;
+    if (strcmp(ra, rb) == 0) *rel = LB__PATHS_SAME;
+    else if (lexically_inside(ra, rb)) *rel = LB__PATH_A_IN_B;
+    else if (lexically_inside(rb, ra)) *rel = LB__PATH_B_IN_A;
+    /* The same directory under two names (a bind mount, a hard-linked
+     * file): compare identities along each path's ancestry. */
+    if (*rel == LB__PATHS_APART && eb) {
+        int k = find_in_ancestry(ra, &sb, err, &rc);
+        if (k == 1) *rel = LB__PATHS_SAME;
+        else if (k == 2) *rel = LB__PATH_A_IN_B;
+    }
+    if (*rel == LB__PATHS_APART && ea && !rc) {
+        int k = find_in_ancestry(rb, &sa, err, &rc);
+        if (k == 1) *rel = LB__PATHS_SAME;
+        else if (k == 2) *rel = LB__PATH_B_IN_A;
+    }
+    free(ra);
+    free(rb);
+    return rc;
+}

@@ -60,4 +60,22 @@ int lb__path_normalize(const char *path, char **out, lb_error *err);
  * that ends with it; 0 if there is none. */
 size_t lb__path_container_len(const char *path);
 
+/* The place `path` names, as a new absolute string without symlinks, "."
+ * or ".." segments: the realpath of its deepest existing ancestor followed
+ * by the remaining (not existing) segments, normalised. NULL on failure
+ * (LB_ENOMEM; LB_EIO when even "/" or the working directory cannot be
+ * resolved). */
+char *lb__path_resolve(const char *path, lb_error *err);
+
+/* How two paths lie in the file system, by resolved names and, where they
+ * exist, by device and inode along their ancestry (a bind mount is seen
+ * through). Neither needs to exist. */
+typedef enum lb__path_rel {
+    LB__PATHS_APART = 0, /* neither is or contains the other           */
+    LB__PATHS_SAME = 1,  /* the same place                             */
+    LB__PATH_A_IN_B = 2, /* a lies inside b                            */
+    LB__PATH_B_IN_A = 3  /* b lies inside a                            */
+} lb__path_rel;
+int lb__path_relation(const char *a, const char *b, lb__path_rel *rel, lb_error *err);
+
 #endif /* LB_STORE_H */

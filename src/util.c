@@ -31,6 +31,7 @@ const char *lb_strerror(int code) {
     case LB_ELIMIT: return "size limit exceeded";
     case LB_ECANCELED: return "canceled";
     case LB_EVIRTUAL: return "not possible on a virtual array";
+    case LB_EOVERLAP: return "the destination overlaps an input dataset";
     default: return "unknown error";
     }
 }

@@ -10,6 +10,7 @@
 
 #include "array.h"
 #include "json.h"
+#include "materialize.h"
 #include "store.h"
 
 typedef struct zarr_impl {
@@ -122,6 +123,13 @@ static int wrap_dataset(lb__dataset *ds, const char *const *axes_override, int n
     memcpy(z->data_offset, a->roi.offset, sizeof z->data_offset);
     rc = stored_channel_names(a, err);
     if (rc) goto fail;
+    if (lb__attrs_incomplete(a->attrs)) {
+        rc = lb__array_warn(a, err, "%s: unfinished output: the labelbin run writing it did "
+                            "not complete (attribute labelbin.complete is false), chunks not "
+                            "yet written read as zeros; finish it by running the same command "
+                            "with --resume", ds->path);
+        if (rc) goto fail;
+    }
     /* Malformed annotation metadata is only recorded here; lb_mask_new
      * reports it in full. */
     {

@@ -4,7 +4,8 @@
  * and compared with the virtual arrays; attributes; all-zero chunks; existing
  * destinations (refuse / overwrite / non-datasets); cancellation and resume
  * (byte-identical to an uninterrupted run); validation before writing; the
- * OME-NGFF layout.
+ * OME-NGFF layout; destinations that are, contain or lie inside the input
+ * (refused, the input untouched); the unfinished-output mark.
  */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
@@ -536,6 +537,17 @@ static void test_existing(void) {
     CHECK(rc < 0);
     CHECK_MSG(e, "not a dataset");
     CHECK(lb__store_is_file(p));
+    /* Without -f the refusal does not suggest -f, which would be refused. */
+    o.overwrite = 0;
+    CHECK_INT(run(b, "notds/precious", &o, NULL, &e), LB_EEXIST);
+    CHECK_MSG(e, "is not a Zarr dataset; refusing to replace it");
+    CHECK(strstr(e.message, "-f") == NULL);
+    o.ome_ngff = 1;
+    CHECK_INT(run(b, "notds/precious", &o, NULL, &e), LB_EEXIST);
+    CHECK_MSG(e, "is not a Zarr dataset or group");
+    CHECK(strstr(e.message, "-f") == NULL);
+    o.ome_ngff = 0;
+    o.overwrite = 1;
     /* ... nor with --ome-ngff. */
     o.ome_ngff = 1;
     rc = run(b, "notds/precious", &o, NULL, &e);
@@ -591,6 +603,18 @@ static void test_resume(void) {
     tree tr = list_tree(dest);
     CHECK(count_matching(&tr, "/.labelbin-done/") >= 12);
     tree_free(&tr);
+    /* The interrupted output says it is unfinished, to labelbin and to
+     * anyone reading its attributes. */
+    json_object *at = read_json(dest, ".zattrs");
+    CHECK_STR(json_at(lb__json_get(at, "labelbin"), "complete"), "false");
+    json_object_put(at);
+    lb_array *half = NULL;
+    CHECK_INT(lb_array_open(dest, LB_OPEN_READONLY, NULL, 0, &half, &e), 0);
+    CHECK_INT(lb_array_incomplete(half), 1);
+    CHECK_INT(lb_array_warning_count(half), 1);
+    CHECK(half && strstr(lb_array_warning(half, 0), "unfinished output") != NULL);
+    CHECK(half && strstr(lb_array_warning(half, 0), "--resume") != NULL);
+    lb_array_free(half);
     /* A stale temporary of a writer killed mid-chunk. */
     snprintf(p, sizeof p, "%s/.2.2.2.3.lbtmp.999.1", dest);
     lb__store_write_atomic(p, "garbage", 7, &e);
@@ -632,6 +656,13 @@ static void test_resume(void) {
     CHECK_INT(count_matching(&tr, ".labelbin-done"), 0);
     tree_free(&tr);
     CHECK(trees_equal(dest, full));
+    at = read_json(dest, ".zattrs");
+    CHECK(lb__json_get(lb__json_get(at, "labelbin"), "complete") == NULL);
+    json_object_put(at);
+    CHECK_INT(lb_array_open(dest, LB_OPEN_READONLY, NULL, 0, &half, &e), 0);
+    CHECK_INT(lb_array_incomplete(half), 0);
+    CHECK_INT(lb_array_warning_count(half), 0);
+    lb_array_free(half);
 
     /* Resuming a finished output changes nothing (blocks with an empty
      * chunk are recomputed: the journal is gone). */
@@ -771,6 +802,265 @@ static void test_ome(void) {
     lb_array_free(b);
 }
 
+/* ---- the input is never the output ------------------------------------------ */
+
+/* Copy every file under `from` to `to` (same relative names). */
+static void copy_tree(const char *from, const char *to) {
+    tree t = list_tree(from);
+    for (size_t i = 0; i < t.n; i++) {
+        char a[2048], b[2048];
+        lb__buf x = {0};
+        lb_error e = {0};
+        snprintf(a, sizeof a, "%s%s", from, t.names[i]);
+        snprintf(b, sizeof b, "%s%s", to, t.names[i]);
+        char *dir = lb__path_parent(b, &e);
+        CHECK(dir && lb__store_mkdirs(dir, &e) == 0);
+        free(dir);
+        CHECK(lb__store_read(a, 1u << 26, &x, &e) == 0);
+        CHECK(lb__store_write_atomic(b, x.data, x.size, &e) == 0);
+        lb__buf_free(&x);
+    }
+    tree_free(&t);
+}
+
+/* A BinarizeArrayConfig over the source, as `labelbin run` builds it. */
+static lb_array *binarize_config(void) {
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg,
+             "{\"__type__\": \"BinarizeArrayConfig\", \"name\": \"b\","
+             " \"groupings\": [[\"mito\", [3, 4]]], \"source_array_config\":"
+             " {\"__type__\": \"ZarrArrayConfig\", \"name\": \"l\","
+             "  \"file_name\": \"%s/src.zarr\", \"dataset\": \"labels\"}}",
+             tmpdir);
+    lb_array *a = NULL;
+    lb_error e = {0};
+    if (lb_array_from_config(cfg, NULL, &a, &e)) fprintf(stderr, "# config: %s\n", e.message);
+    return a;
+}
+
+static void test_overlap(void) {
+    char src[1024], snap[1024], dest[1024], p[1200];
+    lb_error e;
+    path_of("src.zarr", src, sizeof src);
+    path_of("src_snapshot.zarr", snap, sizeof snap);
+    copy_tree(src, snap);
+    CHECK(trees_equal(src, snap));
+    /* A symlink to the container, a symlink to the dataset, a real folder
+     * to climb out of with "..". */
+    path_of("link.zarr", p, sizeof p);
+    CHECK_INT(symlink(src, p), 0);
+    path_of("alias", p, sizeof p);
+    snprintf(dest, sizeof dest, "%s/labels", src);
+    CHECK_INT(symlink(dest, p), 0);
+    path_of("somewhere/deeper", p, sizeof p);
+    CHECK_INT(lb__store_mkdirs(p, &e), 0);
+
+    static const struct {
+        const char *dest; /* relative to tmpdir */
+        const char *why;
+    } cases[] = {
+        {"src.zarr/labels", "it is the source dataset"},
+        {"src.zarr/labels/", "it is the source dataset"},
+        {"src.zarr//labels/.", "it is the source dataset"},
+        {"src.zarr/labels/out", "lies inside the source dataset"},
+        {"src.zarr/labels/a/b/c", "lies inside the source dataset"},
+        {"src.zarr", "lies inside it"},
+        {"link.zarr/labels", "it is the source dataset"},
+        {"link.zarr/labels/x", "lies inside the source dataset"},
+        {"link.zarr", "lies inside it"},
+        {"alias", "it is the source dataset"},
+        {"somewhere/deeper/../../src.zarr/labels", "it is the source dataset"},
+        {"missing/../src.zarr/labels", "it is the source dataset"},
+        {"somewhere/../link.zarr/labels/y", "lies inside the source dataset"},
+    };
+    lb_array *arrays[3] = {binarize(), open_source(), binarize_config()};
+    for (int k = 0; k < 3; k++) CHECK(arrays[k] != NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int mode = 0; mode < 4; mode++) {
+            for (int k = 0; k < 3; k++) {
+                if (!arrays[k]) continue;
+                lb_write_options o;
+                lb_write_options_init(&o);
+                o.overwrite = mode == 1 || mode == 3;
+                o.resume = mode == 2;
+                o.ome_ngff = mode == 3;
+                int rc = run(arrays[k], cases[i].dest, &o, NULL, &e);
+                CHECK_INT(rc, LB_EOVERLAP);
+                if (rc != LB_EOVERLAP) fprintf(stderr, "# %s mode %d: %s\n", cases[i].dest, mode, e.message);
+                CHECK_MSG(e, "refusing to write to \"");
+                CHECK_MSG(e, cases[i].dest);
+                CHECK_MSG(e, "src.zarr/labels\"");
+                CHECK_MSG(e, cases[i].why);
+                CHECK(strstr(e.message, "use -f") == NULL);
+            }
+        }
+    }
+    CHECK(trees_equal(src, snap));
+    snprintf(p, sizeof p, "%s/labels/out", src);
+    CHECK(!lb__store_exists(p));
+    snprintf(p, sizeof p, "%s/labels/a", src);
+    CHECK(!lb__store_exists(p));
+    path_of("missing", p, sizeof p);
+    CHECK(!lb__store_exists(p));
+    CHECK_STR(lb_strerror(LB_EOVERLAP), "the destination overlaps an input dataset");
+
+    /* The helpers underneath: resolved names and relations. */
+    char *r = lb__path_resolve("/nonexistent-lb/./a//b/../c/", &e);
+    CHECK_STR(r, "/nonexistent-lb/a/c");
+    free(r);
+    r = lb__path_resolve("/../..", &e);
+    CHECK_STR(r, "/");
+    free(r);
+    path_of("link.zarr/labels/new/../x", p, sizeof p);
+    r = lb__path_resolve(p, &e);
+    snprintf(dest, sizeof dest, "%s/labels/x", src);
+    char *real_src = realpath(src, NULL);
+    CHECK(r && real_src && strncmp(r, real_src, strlen(real_src)) == 0 &&
+          strcmp(r + strlen(real_src), "/labels/x") == 0);
+    free(r);
+    free(real_src);
+    lb__path_rel rel;
+    CHECK_INT(lb__path_relation("/a/b", "/a/b/", &rel, &e), 0);
+    CHECK_INT(rel, LB__PATHS_SAME);
+    CHECK_INT(lb__path_relation("/a/b/c", "/a/b", &rel, &e), 0);
+    CHECK_INT(rel, LB__PATH_A_IN_B);
+    CHECK_INT(lb__path_relation("/a", "/a/b", &rel, &e), 0);
+    CHECK_INT(rel, LB__PATH_B_IN_A);
+    CHECK_INT(lb__path_relation("/a/b2", "/a/b", &rel, &e), 0);
+    CHECK_INT(rel, LB__PATHS_APART);
+    CHECK_INT(lb__path_relation("/", "/a", &rel, &e), 0);
+    CHECK_INT(rel, LB__PATH_B_IN_A);
+
+    /* A relative DEST from inside the container, as a user in a shell. */
+    char cwd[1024];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK_INT(chdir(src), 0);
+    lb_write_options o;
+    lb_write_options_init(&o);
+    o.overwrite = 1;
+    memset(&e, 0, sizeof e);
+    CHECK_INT(lb_array_materialize(arrays[0], "labels", &o, NULL, &e), LB_EOVERLAP);
+    CHECK_INT(lb_array_materialize(arrays[0], "./labels/../labels/new", &o, NULL, &e), LB_EOVERLAP);
+    CHECK_INT(lb_array_materialize(arrays[0], "..", &o, NULL, &e), LB_EOVERLAP);
+    CHECK_INT(chdir(cwd), 0);
+    CHECK(trees_equal(src, snap));
+
+    /* Neighbours are not overlaps: a name sharing the prefix, a sibling. */
+    lb_write_options_init(&o);
+    CHECK_INT(run(arrays[1], "src.zarr/labels2", &o, NULL, &e), 0);
+    CHECK_INT(run(arrays[0], "src.zarr/gt/bin", &o, NULL, &e), 0);
+    path_of("src.zarr/labels2", dest, sizeof dest);
+    lb_roi whole;
+    lb_array_roi(arrays[1], &whole);
+    check_same(arrays[1], &whole, dest);
+    for (int k = 0; k < 3; k++) lb_array_free(arrays[k]);
+}
+
+/* A run that fails on a corrupt source chunk leaves an output marked
+ * unfinished; the message says how to finish it; --resume does. */
+static void test_unfinished(void) {
+    char src[1024], dest[1024], chunk[1200];
+    lb_error e = {0};
+    path_of("src.zarr/labels", src, sizeof src);
+    path_of("copysrc.zarr/labels", dest, sizeof dest);
+    copy_tree(src, dest); /* a private source to damage */
+    lb_array *s = NULL;
+    CHECK_INT(lb_array_open(dest, LB_OPEN_READONLY, NULL, 0, &s, &e), 0);
+    if (!s) return;
+    snprintf(chunk, sizeof chunk, "%s/2.1.1", dest);
+    lb__buf good = {0};
+    CHECK_INT(lb__store_read(chunk, 1u << 26, &good, &e), 0);
+    CHECK_INT(lb__store_write_atomic(chunk, "garbage", 7, &e), 0);
+
+    lb_write_options o;
+    lb_write_options_init(&o);
+    o.threads = 2;
+    char out[1024];
+    path_of("unfinished.zarr/copy", out, sizeof out);
+    int rc = run(s, "unfinished.zarr/copy", &o, NULL, &e);
+    CHECK(rc < 0 && rc != LB_ECANCELED);
+    CHECK_MSG(e, "2.1.1");
+    CHECK_MSG(e, "/unfinished.zarr/copy is incomplete: run again with --resume to finish it");
+    json_object *at = read_json(out, ".zattrs");
+    CHECK_STR(json_at(lb__json_get(at, "labelbin"), "complete"), "false");
+    json_object_put(at);
+    lb_array *u = NULL;
+    CHECK_INT(lb_array_open(out, LB_OPEN_READONLY, NULL, 0, &u, &e), 0);
+    CHECK_INT(lb_array_incomplete(u), 1);
+    /* Through a wrapper too; and as a source it is refused. */
+    lb_groupings *g = groupings();
+    lb_array *w = NULL;
+    CHECK_INT(lb_binarize_new(u, g, (lb_id){0, 0}, &w, &e), 0);
+    lb_groupings_free(g);
+    CHECK_INT(lb_array_incomplete(w), 1);
+    CHECK_INT(run(w, "from_unfinished.zarr/bin", &o, NULL, &e), LB_EFORMAT);
+    CHECK_MSG(e, "unfinished labelbin output");
+    path_of("from_unfinished.zarr", chunk + 600, 600);
+    CHECK(!lb__store_exists(chunk + 600));
+    lb_array_free(w);
+
+    /* Repaired source: resume finishes and clears the mark; the result is
+     * the same as a fresh run's. */
+    snprintf(chunk, sizeof chunk, "%s/2.1.1", dest);
+    CHECK_INT(lb__store_write_atomic(chunk, good.data, good.size, &e), 0);
+    lb__buf_free(&good);
+    o.resume = 1;
+    rc = run(s, "unfinished.zarr/copy", &o, NULL, &e);
+    if (rc) fprintf(stderr, "# resume: %s\n", e.message);
+    CHECK_INT(rc, 0);
+    o.resume = 0;
+    CHECK_INT(run(s, "fresh.zarr/copy", &o, NULL, &e), 0);
+    char fresh[1024];
+    path_of("fresh.zarr/copy", fresh, sizeof fresh);
+    CHECK(trees_equal(out, fresh));
+    CHECK_INT(lb_array_open(out, LB_OPEN_READONLY, NULL, 0, &u, &e), 0);
+    CHECK_INT(lb_array_incomplete(u), 0);
+    lb_array_free(u);
+    lb_array_free(s);
+    CHECK_INT(lb_array_incomplete(NULL), 0);
+}
+
+/* Non-ASCII names are written as \u escapes, read back exactly. */
+static void test_ascii_metadata(void) {
+    lb_groupings *g = NULL;
+    lb_error e = {0};
+    CHECK_INT(lb_groupings_new(&g, &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "\xd0\xb3\xd1\x80\xd1\x83\xd0\xbf\xd0\xbf\xd0\xb0=3", &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "x\xf0\x9f\x98\x80y=4", &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "\xe9t\xe9=5", &e), LB_EINVAL);
+    CHECK_MSG(e, "not valid UTF-8");
+    CHECK_INT(lb_groupings_add_json(g, "[[\"a\xff\", [1]]]", &e), LB_EINVAL);
+    CHECK_INT((int)lb_groupings_count(g), 2);
+    lb_array *b = NULL;
+    CHECK_INT(lb_binarize_new(open_source(), g, (lb_id){0, 0}, &b, &e), 0);
+    lb_groupings_free(g);
+    if (!b) return;
+    lb_write_options o;
+    lb_write_options_init(&o);
+    CHECK_INT(run(b, "ascii.zarr/bin", &o, NULL, &e), 0);
+    char dest[1024], p[1200];
+    path_of("ascii.zarr/bin", dest, sizeof dest);
+    snprintf(p, sizeof p, "%s/.zattrs", dest);
+    lb__buf raw = {0};
+    CHECK_INT(lb__store_read(p, 1u << 20, &raw, &e), 0);
+    int ascii = 1;
+    for (size_t i = 0; i < raw.size; i++) ascii &= raw.data[i] < 0x80;
+    CHECK(ascii);
+    CHECK(strstr((const char *)raw.data,
+                 "\"\\u0433\\u0440\\u0443\\u043f\\u043f\\u0430\"") != NULL);
+    CHECK(strstr((const char *)raw.data, "\"x\\ud83d\\ude00y\"") != NULL);
+    lb__buf_free(&raw);
+    lb_array *out = NULL;
+    CHECK_INT(lb_array_open(dest, LB_OPEN_READONLY, NULL, 0, &out, &e), 0);
+    CHECK_STR(lb_array_channel_name(out, 0), "\xd0\xb3\xd1\x80\xd1\x83\xd0\xbf\xd0\xbf\xd0\xb0");
+    CHECK_STR(lb_array_channel_name(out, 1), "x\xf0\x9f\x98\x80y");
+    lb_array_free(out);
+    /* Resume compares the names as they read back. */
+    o.resume = 1;
+    CHECK_INT(run(b, "ascii.zarr/bin", &o, NULL, &e), 0);
+    lb_array_free(b);
+}
+
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)flag;
@@ -805,6 +1095,9 @@ int main(void) {
     test_resume();
     test_validation();
     test_ome();
+    test_overlap();
+    test_unfinished();
+    test_ascii_metadata();
 
     if (!getenv("LB_KEEP")) nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return tap_done();

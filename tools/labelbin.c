@@ -382,7 +382,8 @@ static const char help_info[] =
     "\n"
     "Describe the dataset SOURCE (a Zarr v2 or N5 dataset directory): format,\n"
     "dtype, shape, chunks, codec, axes, voxel size, ROI in world units,\n"
-    "channels, annotation metadata (the `labels` attribute) and warnings.\n"
+    "channels, annotation metadata (the `labels` attribute) and warnings;\n"
+    "an output whose labelbin run did not finish is shown as INCOMPLETE.\n"
     "\n"
     "Options:\n"
     "  --json         print one JSON object instead of the human form\n"
@@ -947,6 +948,8 @@ static int cmd_info(int argc, char **argv)
         const char *attrs = lb_array_attrs_json(a);
         fputs("{\"path\": ", f);
         json_string(f, lb_array_path(a) ? lb_array_path(a) : path);
+        /* false: an unfinished output (the warnings say how to finish it) */
+        fprintf(f, ", \"complete\": %s", lb_array_incomplete(a) ? "false" : "true");
         fputs(", \"format\": ", f);
         json_string(f, fmt ? fmt : "");
         fputs(", \"dtype\": ", f);
@@ -993,6 +996,10 @@ static int cmd_info(int argc, char **argv)
     } else {
         FILE *f = stdout;
         fprintf(f, "path:         %s\n", lb_array_path(a) ? lb_array_path(a) : path);
+        if (lb_array_incomplete(a))
+            fprintf(f, "status:       INCOMPLETE: a labelbin run writing this array did not "
+                       "finish; chunks not yet written read as zeros. Finish it by running "
+                       "the same command with --resume\n");
         fprintf(f, "format:       %s\n", fmt ? fmt : "-");
         fprintf(f, "dtype:        %s\n", lb_dtype_name(lb_array_dtype(a)));
         coord_str(shape, ndim, buf, sizeof buf);

@@ -204,7 +204,13 @@ class Array(_labelbin.Array):
         "none") or a Zarr v2 compressor dict; `chunks`: spatial chunk shape in
         voxels; `progress(done, total)` is called from this thread. Ctrl-C
         stops after the chunks in flight (KeyboardInterrupt). Returns the
-        write statistics as a dict."""
+        write statistics as a dict.
+
+        `dest` may not be, contain or lie inside the stored array this one
+        reads (symlinks and ".." resolved): ValueError, with or without
+        `overwrite`. Until the run completes, `dest` carries
+        ``"labelbin": {"complete": false}`` in its attributes; after a
+        failure, call again with ``resume=True`` to finish it."""
         offset = shape = None
         if roi is not None:
             offset, shape = _roi_of(roi)
