@@ -661,7 +661,9 @@ def valid_case_specs():
     "zarrita" says how zarrita 0.7.5 can check the case: "direct" (its
     reader reads it), "relocate" (index at the start: moved to the end
     first), "rewrap" (nested sharding or a transpose before sharding: each
-    shard re-wrapped as an array of its own), "no" (it cannot)."""
+    shard, or each inner shard, re-wrapped as an array of its own),
+    "rewrap+relocate" (both), "nonfill" (zarrita misparses this form of
+    fill value: compare where the data is not the fill value)."""
     s3 = (20, 26, 31)   # not a multiple of any shard shape: edge shards
     inner = [_bytes()]
     cases = {
@@ -708,7 +710,7 @@ def valid_case_specs():
                        note="sharding inside sharding (inner shards of 8^3 with 4^3 gzip chunks)", zarrita="rewrap"),
         "nested_start_in_end": dict(shape=(24, 20, 33), dtype="uint16", shard=(16, 16, 16),
                                     codecs=[sharding((8, 8, 8), [sharding((4, 4, 4), location="start")])],
-                                    note="nested: inner shards with the index at the start", zarrita="no"),
+                                    note="nested: inner shards with the index at the start", zarrita="rewrap+relocate"),
         "transpose_then_shard": dict(shape=(18, 22, 27), dtype="uint16", shard=(6, 8, 12),
                                      codecs=[{"name": "transpose", "configuration": {"order": [2, 0, 1]}},
                                              sharding((4, 3, 4))],
@@ -718,10 +720,10 @@ def valid_case_specs():
                                  codecs=[sharding((2, 8))], note="float32, fill NaN, 2-D", zarrita="direct"),
         "float64_hex_fill": dict(shape=(40,), dtype="float64", shard=(16,), fill="0x7ff8000000000001",
                                  codecs=[sharding((4,), [_bytes(), {"name": "zstd", "configuration": {"level": 1, "checksum": False}}])],
-                                 note="float64, fill a NaN with payload as hex, 1-D", zarrita="no"),
+                                 note="float64, fill a NaN with payload as hex, 1-D", zarrita="nonfill"),
         "uint64_max_fill": dict(shape=(12, 12, 12), dtype="uint64", shard=(8, 8, 8), fill=U64_MAX,
                                 codecs=[sharding((4, 4, 4))],
-                                note="uint64, fill 2^64-1 as a JSON integer", zarrita="no"),
+                                note="uint64, fill 2^64-1 as a JSON integer", zarrita="nonfill"),
         "bool": dict(shape=(13, 17, 9), dtype="bool", shard=(8, 8, 8), fill=False,
                      codecs=[sharding((4, 4, 4), [_bytes(), {"name": "gzip", "configuration": {"level": 9}}])],
                      note="bool", zarrita="direct"),
