@@ -29,7 +29,6 @@ the zarrita tests skip, saying so, only when node or zarrita is not
 installed. LB_BUILD_DIR gives the build directory. Seeded (LB_SEED).
 Run: /usr/bin/python3 -m pytest -q tests/py_v3_oracles.py
 """
-import copy
 import json
 import os
 import shutil

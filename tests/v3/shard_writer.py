@@ -35,13 +35,12 @@ Each of --cases/--hostile writes OUT_DIR/manifest.json: a list of
 "data" (expected contents, C order little endian), "dtype", "shape"}.
 """
 import argparse
-import copy
 import gzip
 import json
 import os
-import shutil
 import struct
 import sys
+import zlib
 
 import numcodecs
 import numpy as np
@@ -236,10 +235,9 @@ def _b2b_encode(codec, data):
 
 def _b2b_decode(codec, data, limit):
     """Decode one bytes->bytes codec; `limit` bounds the output size."""
-    name, cfg = codec["name"], _cfg(codec)
+    name = codec["name"]
     try:
         if name == "gzip":
-            import zlib
             d = zlib.decompressobj(wbits=31)
             out = d.decompress(bytes(data), limit + 1)
             if len(out) > limit:
@@ -665,7 +663,6 @@ def valid_case_specs():
     "rewrap+relocate" (both), "nonfill" (zarrita misparses this form of
     fill value: compare where the data is not the fill value)."""
     s3 = (20, 26, 31)   # not a multiple of any shard shape: edge shards
-    inner = [_bytes()]
     cases = {
         "end_bytes_crc": dict(shape=s3, dtype="uint16", shard=(8, 8, 16), codecs=[sharding((4, 4, 8))],
                               note="index at the end (bytes little + crc32c), inner bytes little",
