@@ -23,10 +23,10 @@
  *    and the abbreviations found in files (Å, pm, nm, um, µm, μm, micron, mm,
  *    cm, m). A converted value must be a whole number of nanometres
  *    (within 1e-9 relative), else the array is refused naming the axis, the
- *    unit and the value: 0.5 micrometer is 500 nm, 0.25 nanometre in
- *    angstrom (2.5 Å) is refused. An unknown unit on a spatial axis is
- *    refused too. Values already in nanometres (or without a unit) keep
- *    funlib's behaviour: truncated toward zero, with a warning.
+ *    unit and the value: 0.5 micrometer is 500 nm, 2.5 angstrom (0.25 nm)
+ *    is refused. An unknown unit on a spatial axis is refused too. Values
+ *    already in nanometres (or without a unit) keep funlib's behaviour:
+ *    truncated toward zero, with a warning.
  *  - Axis kinds. An axis named "c" is the channel axis and one named "t" is
  *    time; an OME-NGFF axis of type "channel" is reported as "c", and one
  *    of type "time" (or any type other than "space") is non-spatial and
@@ -208,7 +208,7 @@ static int read_names(json_object *o, const char *where, names *a, lb_error *err
                 rc = lb__json_str(unit, wn, &u, err);
                 if (rc) return rc;
                 if (strlen(u) >= sizeof a->unit[0])
-                    return lb__err(err, LB_EUNSUPPORTED, "%s: unknown unit \"%.40s…\"", wn, u);
+                    return lb__err(err, LB_EUNSUPPORTED, "%s: unknown unit \"%.40s...\"", wn, u);
                 snprintf(a->unit[i], sizeof a->unit[i], "%s", u);
             }
         } else {
@@ -298,7 +298,7 @@ static int convert_unit(vec *v, int k, const char *axis, const char *unit, const
         return lb__err(err, LB_EUNSUPPORTED,
                        "%s: unknown unit \"%s\" of the spatial axis \"%s\" (known: nanometer, "
                        "micrometer, millimeter, meter, angstrom and the other OME-NGFF length "
-                       "units, nm, um, µm, mm, …)",
+                       "units, nm, um, mm, ...)",
                        v->where, unit, axis);
     if (u->mul == 1 && u->div == 1) return 0; /* nanometres: funlib's rules apply */
     double x = v->dval[k] * u->mul / u->div, r = nearbyint(x);
@@ -464,7 +464,7 @@ static int ome_lookup(const lb__dataset *ds, ome_hit *h, int *hit, lb_error *err
     size_t clen = lb__path_container_len(p);
     size_t cut = strlen(p);
     int rc = 0;
-    for (int level = 0; !*hit && level < OME_MAX_LEVELS; level++) {
+    for (int level = 0; !*hit && (clen > 0 || level < OME_MAX_LEVELS); level++) {
         size_t k = cut;
         while (k > 0 && p[k - 1] != '/') k--;
         if (k == 0) break;      /* no enclosing directory inside the path */
@@ -657,7 +657,7 @@ static int apply_factors(vec *vs, const vec *f, lb_error *err) {
     } else {
         char w[WHERE_SIZE];
         snprintf(w, sizeof w, "%s", vs->where);
-        snprintf(vs->where, sizeof vs->where, "%s × %s", w, f->where);
+        snprintf(vs->where, sizeof vs->where, "%s times %s", w, f->where);
     }
     for (int i = 0; i < f->n; i++) {
         int64_t p;

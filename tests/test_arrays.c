@@ -1662,6 +1662,14 @@ static void test_n5_pyramids(void) {
     check_geo(__LINE__, a, 3, (int64_t[]){1, 2, 2}, (int64_t[]){0, 0, 0},
               (int64_t[]){8, 16, 16}, "z,y,x");
     lb_array_free(a);
+    /* pixelResolution as a plain array (n5-viewer accepts both forms) */
+    a = NULL;
+    CHECK_INT(geo("pyr.n5/plain/s1", LB_FORMAT_N5, 3, s,
+                  "{\"pixelResolution\": [4, 4, 40], \"downsamplingFactors\": [2, 2, 1]}", &a,
+                  &e),
+              0);
+    check_geo(__LINE__, a, 3, want[1], (int64_t[]){0, 0, 0}, (int64_t[]){320, 64, 64}, "z,y,x");
+    lb_array_free(a);
     /* a dataset's own resolution is its voxel size as it stands */
     a = NULL;
     CHECK_INT(geo("pyr.n5/own/s1", LB_FORMAT_N5, 3, s,
