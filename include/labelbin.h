@@ -262,13 +262,18 @@ LB_API int lb_array_open(const char *path, int flags, const char *const *axes_ov
                          int n_axes, lb_array **out, lb_error *err);
 
 /** BinarizeArray over `source`; takes ownership of `source` on success AND
- *  on failure. Fails with "cannot binarize a source array with channels"
- *  (LB_EINVAL) when the source has a "c" axis, or LB_EUNSUPPORTED when its
- *  dtype is not an integer type. `groupings` is copied. */
+ *  on failure. Leading non-spatial axes of a stored source that all have
+ *  extent 1 (the t and c axes of an OME-NGFF label image) are squeezed: the
+ *  output is ("c", spatial axes…). Fails with "cannot binarize a source
+ *  array with channels" (LB_EINVAL) when the source has a leading axis of
+ *  another extent or is itself a BinarizeArray or MissingAnnotationsMask,
+ *  or LB_EUNSUPPORTED when its dtype is not an integer type. `groupings` is
+ *  copied. */
 LB_API int lb_binarize_new(lb_array *source, const lb_groupings *groupings,
                            lb_id background, lb_array **out, lb_error *err);
 
-/** MissingAnnotationsMask over `source`; ownership as lb_binarize_new.
+/** MissingAnnotationsMask over `source`; ownership and sources as
+ *  lb_binarize_new.
  *  Reads the source's `labels` attribute; malformed metadata fails here
  *  (LB_EFORMAT) with the JSON path in the message. */
 LB_API int lb_mask_new(lb_array *source, const lb_groupings *groupings,

@@ -2,7 +2,8 @@
  * annotations.c — the `labels` attribute of COSEM / CellMap crops
  * (fibsem-tools' LabelList, boolean or 2023+ string `annotated`): validates it
  * strictly, naming the JSON path, and lists the ids that are present but not
- * annotated, which switch MissingAnnotationsMask channels off.
+ * annotated, which switch MissingAnnotationsMask channels off. Booleans may
+ * be written 0 / 1, which DaCapo's pydantic LabelList accepts too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,23 @@
 #include "json.h"
 
 #define W 96
+
+/* A boolean, or the integers 0 / 1, which pydantic's bool (DaCapo's
+ * LabelList) coerces too. 1 = it was an integer or boolean. */
+static int bool_or_01(json_object *o, int *out) {
+    if (o && json_object_is_type(o, json_type_boolean)) {
+        *out = json_object_get_boolean(o) ? 1 : 0;
+        return 1;
+    }
+    if (o && json_object_is_type(o, json_type_int)) {
+        int64_t v = json_object_get_int64(o);
+        if (v == 0 || v == 1) {
+            *out = (int)v;
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static int parse_label(json_object *l, size_t i, int *is_string, int *pna, lb_id *value,
                        lb_error *err) {
@@ -34,14 +52,15 @@ static int parse_label(json_object *l, size_t i, int *is_string, int *pna, lb_id
     char ws[W + 80];
     int present = 0, annotated = 0;
     rc = lb__json_require(state, "present", wk, &o, err);
-    snprintf(ws, sizeof ws, "%s.present", wk);
-    if (!rc) rc = lb__json_bool(o, ws, &present, err);
     if (rc) return rc;
+    snprintf(ws, sizeof ws, "%s.present", wk);
+    if (!bool_or_01(o, &present))
+        return lb__err(err, LB_EFORMAT, "%s: expected a boolean, found %s", ws,
+                       o ? lb__json_type_name(o) : "null");
     rc = lb__json_require(state, "annotated", wk, &o, err);
     if (rc) return rc;
     snprintf(ws, sizeof ws, "%s.annotated", wk);
-    if (o && json_object_is_type(o, json_type_boolean)) {
-        annotated = json_object_get_boolean(o) ? 1 : 0;
+    if (bool_or_01(o, &annotated)) {
         *is_string = 0;
     } else if (o && json_object_is_type(o, json_type_string)) {
         const char *s = json_object_get_string(o);

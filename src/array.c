@@ -70,7 +70,9 @@ int lb__array_wrap_geometry(lb_array *dst, const lb_array *src, int64_t n_channe
     dst->roi = src->roi;
     dst->num_channels = n_channels;
     dst->shape[0] = n_channels;
-    int lead = src->ndim - src->dims; /* 0: wrappers refuse channel sources */
+    /* Leading axes are 0, or all of extent 1 (lb__array_squeezable): the
+     * output has none of them. */
+    int lead = src->ndim - src->dims;
     dst->axes[0] = lb__strdup("c", err);
     if (!dst->axes[0]) return LB_ENOMEM;
     for (int i = 0; i < src->dims; i++) {
@@ -94,6 +96,14 @@ int lb__array_wrap_geometry(lb_array *dst, const lb_array *src, int64_t n_channe
     }
     dst->annotations = src->annotations;
     return 0;
+}
+
+int lb__array_squeezable(const lb_array *src) {
+    if (src->ndim == src->dims) return 1;
+    if (!src->ds) return 0; /* a wrapper's channels are real */
+    for (int i = 0; i < src->ndim - src->dims; i++)
+        if (src->shape[i] != 1) return 0;
+    return 1;
 }
 
 void lb_array_free(lb_array *a) {

@@ -82,6 +82,13 @@ int lb__array_wrap_geometry(lb_array *dst, const lb_array *src,
                             int64_t n_channels, const lb_groupings *g,
                             lb_error *err);
 
+/* 1 when the wrappers (BinarizeArray, MissingAnnotationsMask) can take
+ * `src` as their source: it has no leading non-spatial axes, or it is a
+ * stored array whose leading axes all have extent 1 (an OME-NGFF label
+ * image's t and c): those are squeezed, and reads of the source's spatial
+ * voxels give the same bytes as if they were absent. */
+int lb__array_squeezable(const lb_array *src);
+
 /* Take a new reference to `attrs` (NULL = an empty object) as the array's
  * attributes and serialise them once, so lb_array_attrs_json needs no lazy,
  * thread-unsafe work later. */

@@ -134,7 +134,7 @@ int lb_binarize_new(lb_array *source, const lb_groupings *groupings, lb_id backg
         rc = lb__err(err, LB_EINVAL, "lb_binarize_new: no %s", out ? "groupings" : "output");
         goto fail;
     }
-    if (source->num_channels >= 0 || source->ndim != source->dims) {
+    if (!lb__array_squeezable(source)) {
         rc = lb__err(err, LB_EINVAL, "cannot binarize a source array with channels");
         goto fail;
     }

@@ -7,7 +7,9 @@
  * Decoding is written against hostile input: every frame's declared size is
  * compared with the chunk size before anything is allocated, output is only
  * ever written into the caller's bounded buffer, and truncated frames,
- * trailing garbage and size mismatches are LB_EFORMAT.
+ * trailing garbage and size mismatches are LB_EFORMAT. Where other writers
+ * deviate in ways their readers accept, so do we: padding after a complete
+ * blosc frame, and gzip and zlib streams under each other's names.
  */
 #include "codec.h"
 
@@ -207,9 +209,20 @@ static int parse_blosc_fields(json_object *o, const char *where, lb__codec *c, l
     return 0;
 }
 
-/* zstd accepts negative "fast" levels down to ZSTD_minCLevel(). */
+/* The level only matters when compressing: any integer is read (writers
+ * store 0, negative "fast" levels, or levels above what this zstd knows),
+ * and lb__codec_check_encode refuses the ones zstd cannot compress with. */
 static int parse_zstd_level(json_object *o, const char *where, lb__codec *c, lb_error *err) {
-    return opt_int(o, "level", where, ZSTD_minCLevel(), ZSTD_maxCLevel(), &c->level, err);
+    return opt_int(o, "level", where, INT_MIN, INT_MAX, &c->level, err);
+}
+
+int lb__codec_check_encode(const lb__codec *c, lb_error *err) {
+    if (c->id == LB__CODEC_ZSTD && (c->level < ZSTD_minCLevel() || c->level > ZSTD_maxCLevel()))
+        return lb__err(err, LB_EINVAL,
+                       "zstd level %d cannot be used to compress: the valid levels are %d..%d "
+                       "(0 = the default, 3)",
+                       c->level, ZSTD_minCLevel(), ZSTD_maxCLevel());
+    return 0;
 }
 
 /* numcodecs LZMA: {format, check, preset, filters}. Only the .xz container
@@ -406,6 +419,8 @@ int lb__codec_parse_spec(const char *spec, lb__codec *out, lb_error *err) {
         else
             rc = lb__codec_from_zarr2(o, "codec spec", out, err);
         json_object_put(o);
+        /* A spec names an output codec: refuse what cannot encode now. */
+        if (!rc) rc = lb__codec_check_encode(out, err);
         return rc;
     }
 
@@ -742,10 +757,18 @@ static int dec_blosc(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, siz
                        "blosc header: format version %d is not blosc1 (expected 1..%d)",
                        version, BLOSC_VERSION_FORMAT);
     size_t nbytes = rd_le32(src + 4), blocksize = rd_le32(src + 8), cbytes = rd_le32(src + 12);
-    if (cbytes != n)
+    /* Bytes after a complete frame are ignored, as c-blosc and numcodecs
+     * ignore them (z5py before 2.0.10 padded every chunk with 16). From here
+     * on the frame is the first cbytes bytes. */
+    if (cbytes > n)
         return lb__err(err, LB_EFORMAT,
-                       "blosc header: cbytes %zu but the compressed chunk has %zu bytes%s",
-                       cbytes, n, cbytes > n ? " (truncated)" : "");
+                       "blosc header: cbytes %zu but the compressed chunk has %zu bytes "
+                       "(truncated)",
+                       cbytes, n);
+    if (cbytes < BLOSC_MIN_HEADER_LENGTH)
+        return lb__err(err, LB_EFORMAT, "blosc header: cbytes %zu is shorter than the header",
+                       cbytes);
+    n = cbytes;
     if (nbytes > cap || (exact && nbytes != cap))
         return lb__err(err, LB_EFORMAT, "blosc header: nbytes %zu but chunk holds %s%zu",
                        nbytes, exact ? "" : "at most ", cap);
@@ -912,6 +935,30 @@ static int dec_zlib(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, size
     if (exact && used_out != cap) return err_short(err, "zlib data", used_out, cap);
     *got = used_out;
     return 0;
+}
+
+/* The container of a deflate stream, from its first two bytes, as zlib's
+ * inflateInit2(windowBits 15 + 32) tells them apart: gzip's magic 1f 8b, or
+ * a zlib header (CM 8 = deflate, a window of at most 32 KiB, FCHECK making
+ * CMF * 256 + FLG a multiple of 31). The two never overlap (CM of 0x1f is
+ * 15). Writers put either under either name: old z5py wrote zlib streams
+ * under the Zarr "gzip" id, N5's useZlib flag is easily mismatched. */
+static int is_gzip_header(const uint8_t *s, size_t n) {
+    return n >= 2 && s[0] == 0x1f && s[1] == 0x8b;
+}
+static int is_zlib_header(const uint8_t *s, size_t n) {
+    return n >= 2 && (s[0] & 0x0F) == 8 && (s[0] >> 4) <= 7 && ((s[0] << 8) | s[1]) % 31 == 0;
+}
+
+static int dec_deflate(const lb__codec *c, const uint8_t *src, size_t n, uint8_t *dst,
+                       size_t cap, size_t *got, int exact, lb_error *err) {
+    int declared_gzip = c->id == LB__CODEC_GZIP && !c->n5_use_zlib;
+    int gzip = declared_gzip;
+    if (is_gzip_header(src, n)) gzip = 1;
+    else if (is_zlib_header(src, n)) gzip = 0;
+    /* Neither header: the declared container says what is wrong. */
+    return gzip ? dec_gzip(src, n, dst, cap, got, exact, err)
+                : dec_zlib(src, n, dst, cap, got, exact, err);
 }
 
 static int dec_lz4(const uint8_t *src, size_t n, uint8_t *dst, size_t cap, size_t *got,
@@ -1107,9 +1154,7 @@ static int decode_any(const lb__codec *c, const void *src, size_t n, void *dst, 
     case LB__CODEC_BLOSC: return dec_blosc(s, n, d, cap, got, exact, err);
     case LB__CODEC_ZSTD: return dec_zstd(s, n, d, cap, got, exact, err);
     case LB__CODEC_GZIP:
-        if (c->n5_use_zlib) return dec_zlib(s, n, d, cap, got, exact, err);
-        return dec_gzip(s, n, d, cap, got, exact, err);
-    case LB__CODEC_ZLIB: return dec_zlib(s, n, d, cap, got, exact, err);
+    case LB__CODEC_ZLIB: return dec_deflate(c, s, n, d, cap, got, exact, err);
     case LB__CODEC_LZ4: return dec_lz4(s, n, d, cap, got, exact, err);
     case LB__CODEC_LZ4_N5: return dec_lz4_n5(s, n, d, cap, got, exact, err);
     case LB__CODEC_BZ2: return dec_bz2(s, n, d, cap, got, exact, err);
@@ -1169,9 +1214,11 @@ static int enc_blosc(const lb__codec *c, const uint8_t *src, size_t n, size_t ty
 
 static int enc_zstd(const lb__codec *c, const uint8_t *src, size_t n, lb__buf *out,
                     lb_error *err) {
+    int rc = lb__codec_check_encode(c, err);
+    if (rc) return rc;
     size_t bound = ZSTD_compressBound(n);
     if (ZSTD_isError(bound)) return lb__err(err, LB_ELIMIT, "zstd cannot compress %zu bytes", n);
-    int rc = lb__buf_reserve(out, bound, err);
+    rc = lb__buf_reserve(out, bound, err);
     if (rc) return rc;
     thread_ctx *t = thread_ctx_get();
     if (t && !t->zc) t->zc = ZSTD_createCCtx();

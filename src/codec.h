@@ -80,6 +80,12 @@ int lb__codec_decode_upto(const lb__codec *c, const void *src, size_t n,
                           void *dst, size_t dst_capacity, size_t *out_size,
                           size_t typesize, lb_error *err);
 
+/* Whether the codec can encode: parsing accepts parameters that only
+ * matter for encoding (e.g. any zstd level) so that every stored chunk
+ * reads; this refuses those the encoder cannot use, with a message naming
+ * the value and the valid range. lb__codec_encode checks it too. */
+int lb__codec_check_encode(const lb__codec *c, lb_error *err);
+
 /* Encode n bytes into `out` (replacing its contents). `typesize` drives
  * blosc's shuffle. */
 int lb__codec_encode(const lb__codec *c, const void *src, size_t n,

@@ -396,6 +396,11 @@ static int open_at(char *path, int writable, lb__dataset **out, lb_error *err) {
         d->format = LB_FORMAT_ZARR2;
         if ((rc = lb__json_read_file(zarray, &d->meta, err))) goto done;
         if ((rc = lb__zarr2_parse(d, d->meta, zarray, err))) goto done;
+        /* Without the key the layout is the store's, not the metadata's:
+         * look at the chunks rather than read nested ones as absent. */
+        if (!lb__json_get(d->meta, "dimension_separator") &&
+            (rc = lb__zarr2_detect_separator(d, err)))
+            goto done;
         if ((rc = read_object(path, ".zattrs", &d->attrs, err))) goto done;
         if (!d->attrs && !(d->attrs = json_object_new_object())) {
             rc = lb__err(err, LB_ENOMEM, "out of memory");

@@ -211,6 +211,12 @@ int lb__zarr2_write_meta(const char *path, json_object *zarray,
                          json_object *attrs, lb_error *err);
 int lb__zarr2_chunk_key(const lb__dataset *d, const int64_t *cidx, char *buf,
                         size_t size);
+/* For a .zarray without "dimension_separator" (zarr-python before 2.8 kept
+ * the layout in the store, not the metadata: NestedDirectoryStore wrote
+ * "0/0/0"): set d->separator from the chunks present in d->path — '/' when
+ * there are digit-named sub-directories, '.' otherwise. Both kinds present:
+ * LB_EFORMAT naming the path and one key of each kind. */
+int lb__zarr2_detect_separator(lb__dataset *d, lb_error *err);
 /* Stored chunk bytes -> full chunk (C order, native). `scratch` is reused
  * between calls. Messages do not name the chunk (the caller prefixes). */
 int lb__zarr2_decode(const lb__dataset *d, const void *src, size_t n,

@@ -114,7 +114,7 @@ int lb_mask_new(lb_array *source, const lb_groupings *groupings, lb_array **out,
         rc = lb__err(err, LB_EINVAL, "lb_mask_new: no %s", out ? "groupings" : "output");
         goto fail;
     }
-    if (source->num_channels >= 0 || source->ndim != source->dims) {
+    if (!lb__array_squeezable(source)) {
         rc = lb__err(err, LB_EINVAL, "cannot build a mask over a source array with channels");
         goto fail;
     }

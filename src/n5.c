@@ -126,6 +126,8 @@ int lb__n5_parse(lb__dataset *d, json_object *meta, const char *where, lb_error 
 
 int lb__n5_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
     *out = NULL;
+    int crc = lb__codec_check_encode(&s->codec, err); /* a new dataset is for writing */
+    if (crc) return crc;
     size_t ti;
     for (ti = 0; ti < 8; ti++)
         if (types[ti].dtype == s->dtype) break;

@@ -5,6 +5,8 @@
  */
 #include "dataset.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,9 +141,22 @@ static int parse_fill(json_object *o, const char *where, lb__dataset *d, lb_erro
     char w[1200];
     snprintf(w, sizeof w, "%s: fill_value", where);
     if (d->dtype == LB_DTYPE_BOOL) {
+        /* zarr-python 2 and zarr.js write 0 (or 1) for bool arrays. */
+        if (json_object_is_type(o, json_type_int)) {
+            int64_t v;
+            int rc = lb__json_int64(o, w, &v, err);
+            if (rc) return rc;
+            if (v != 0 && v != 1)
+                return lb__err(err, LB_EFORMAT,
+                               "%s: %lld is not a boolean (expected true, false, 0, 1 or null)",
+                               w, (long long)v);
+            d->fill[0] = (uint8_t)v;
+            return 0;
+        }
         if (!json_object_is_type(o, json_type_boolean))
-            return lb__err(err, LB_EFORMAT, "%s: expected a boolean or null for dtype bool, found %s",
-                           w, lb__json_type_name(o));
+            return lb__err(err, LB_EFORMAT,
+                           "%s: expected a boolean, 0, 1 or null for dtype bool, found %s", w,
+                           lb__json_type_name(o));
         d->fill[0] = json_object_get_boolean(o) ? 1 : 0;
         return 0;
     }
@@ -291,6 +306,8 @@ static json_object *fill_json(const lb__dataset_spec *s) {
 
 int lb__zarr2_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
     *out = NULL;
+    int crc = lb__codec_check_encode(&s->codec, err); /* a new dataset is for writing */
+    if (crc) return crc;
     char typestr[8];
     switch (s->dtype) {
     case LB_DTYPE_UINT8: case LB_DTYPE_UINT16: case LB_DTYPE_UINT32: case LB_DTYPE_UINT64:
@@ -387,6 +404,76 @@ int lb__zarr2_write_meta(const char *path, json_object *zarray, json_object *att
     json_object_put(a);
     if (!rc) rc = lb__meta_write(path, ".zarray", zarray, err);
     return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Chunk key layout of arrays without "dimension_separator"
+ * ------------------------------------------------------------------------ */
+
+/* A flat chunk key of an ndim-dimensional array: ndim digit runs joined by
+ * '.' ("3.0.12"). */
+static int is_dotted_key(const char *name, int ndim) {
+    int parts = 0;
+    const char *p = name;
+    for (;;) {
+        if (*p < '0' || *p > '9') return 0;
+        while (*p >= '0' && *p <= '9') p++;
+        parts++;
+        if (*p == '\0') return parts == ndim;
+        if (*p != '.') return 0;
+        p++;
+    }
+}
+
+static int is_digits(const char *name) {
+    if (!*name) return 0;
+    for (; *name; name++)
+        if (*name < '0' || *name > '9') return 0;
+    return 1;
+}
+
+int lb__zarr2_detect_separator(lb__dataset *d, lb_error *err) {
+    /* With one dimension (or none) both layouts give the same keys. */
+    if (d->ndim < 2) return 0;
+    DIR *dir = opendir(d->path);
+    if (!dir) return lb__err_errno(err, errno, "cannot list its chunks", d->path);
+    char flat[256] = "", nested[256] = "";
+    struct dirent *e;
+    errno = 0;
+    while ((e = readdir(dir)) != NULL && !(flat[0] && nested[0])) {
+        const char *name = e->d_name;
+        if (!flat[0] && is_dotted_key(name, d->ndim)) {
+            int file = e->d_type == DT_REG || e->d_type == DT_LNK;
+            if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
+                char *full = lb__path_join(d->path, name, NULL);
+                file = full && lb__store_is_file(full);
+                free(full);
+            }
+            if (file) snprintf(flat, sizeof flat, "%s", name);
+        } else if (!nested[0] && is_digits(name)) {
+            int sub = e->d_type == DT_DIR;
+            if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
+                char *full = lb__path_join(d->path, name, NULL);
+                sub = full && lb__store_is_dir(full);
+                free(full);
+            }
+            if (sub) snprintf(nested, sizeof nested, "%s/", name);
+        }
+        errno = 0;
+    }
+    int rc = 0;
+    if (!e && errno) rc = lb__err_errno(err, errno, "cannot list its chunks", d->path);
+    closedir(dir);
+    if (rc) return rc;
+    if (flat[0] && nested[0])
+        return lb__err(err, LB_EFORMAT,
+                       "%s: chunks are stored both as flat keys (\"%s\") and in nested "
+                       "directories (\"%s\"), and .zarray has no dimension_separator to say "
+                       "which layout is meant; add \"dimension_separator\": \".\" or \"/\" to "
+                       ".zarray",
+                       d->path, flat, nested);
+    d->separator = nested[0] ? '/' : '.';
+    return 0;
 }
 
 /* ------------------------------------------------------------------------

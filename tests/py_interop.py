@@ -421,7 +421,9 @@ def test_roi_reads(fmt, dt, tmp_path):
         z = zarr.open_array(str(path), mode="w", shape=shape, chunks=chunks,
                             dtype=dt, compressor=numcodecs.Blosc("zstd", 3, 2),
                             order="F", fill_value=0)
-        z.attrs.update({"resolution": vs.tolist(), "offset": off.tolist()})
+        # order "F": funlib (and labelbin) read these fastest axis first,
+        # reversed as for N5
+        z.attrs.update({"resolution": vs[::-1].tolist(), "offset": off[::-1].tolist()})
     else:
         root = tmp_path / "roi.n5"
         z = zarr.open_array(store=N5Store(str(root)), path="labels", mode="w",

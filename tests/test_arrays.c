@@ -159,10 +159,12 @@ static void test_defaults(void) {
     check_geo(__LINE__, a, 1, (int64_t[]){1}, (int64_t[]){0}, (int64_t[]){7}, "x");
     lb_array_free(a);
     a = NULL;
-    /* Four dims without metadata: all spatial, the extra one named d0. */
+    /* Four dims without metadata: funlib >= 0.3 makes the last three
+     * spatial (min(ndim, 3)), so the first is a channel axis "c". */
     CHECK_INT(geo("def.zarr/a4", LB_FORMAT_ZARR2, 4, s4, NULL, &a, &e), 0);
-    check_geo(__LINE__, a, 4, (int64_t[]){1, 1, 1, 1}, (int64_t[]){0, 0, 0, 0},
-              (int64_t[]){2, 3, 4, 5}, "d0,z,y,x");
+    check_geo(__LINE__, a, 3, (int64_t[]){1, 1, 1}, (int64_t[]){0, 0, 0},
+              (int64_t[]){3, 4, 5}, "c,z,y,x");
+    if (a) CHECK_INT(lb_array_num_channels(a), 2);
     lb_array_free(a);
 }
 
@@ -471,10 +473,23 @@ static void test_geometry_errors(void) {
                   &e),
               LB_EFORMAT);
     CHECK_MSG(e, "axes");
-    /* two leading non-spatial dims */
+    /* two leading non-spatial dims without names get DaCapo's "s", "c";
+     * three need names */
     int64_t s5[5] = {2, 2, 3, 4, 5};
     CHECK_INT(geo("err.zarr/five", LB_FORMAT_ZARR2, 5, s5, "{\"resolution\": [1, 1, 1]}", &a, &e),
-              LB_EUNSUPPORTED);
+              0);
+    check_geo(__LINE__, a, 3, (int64_t[]){1, 1, 1}, (int64_t[]){0, 0, 0},
+              (int64_t[]){3, 4, 5}, "s,c,z,y,x");
+    lb_array_free(a);
+    a = NULL;
+    /* written by hand: creating it refuses such geometry */
+    write_text("err.zarr/six/.zarray",
+               "{\"zarr_format\": 2, \"shape\": [2, 2, 2, 3, 4, 5], \"chunks\": [2, 2, 2, 3, 4, "
+               "5], \"dtype\": \"|u1\", \"compressor\": null, \"fill_value\": 0, \"order\": "
+               "\"C\", \"filters\": null}");
+    write_text("err.zarr/six/.zattrs", "{\"resolution\": [1, 1, 1]}");
+    CHECK_INT(open_rel("err.zarr/six", &a, &e), LB_EUNSUPPORTED);
+    CHECK_MSG(e, "name the 3 leading non-spatial axes");
     lb_array_free(a);
     /* lb_dataset_create refuses such attributes before writing anything */
     char p[1024];
@@ -537,9 +552,15 @@ static void test_channels_and_override(void) {
     path_of("ch.zarr/c", p, sizeof p);
     const char *ov[4] = {"t", "z", "y", "x"};
     CHECK_INT(lb_array_open(p, LB_OPEN_READONLY, ov, 4, &a, &e), 0);
-    check_geo(__LINE__, a, 4, (int64_t[]){1, 1, 1, 1}, (int64_t[]){0, 0, 0, 0},
-              (int64_t[]){2, 3, 4, 5}, "t,z,y,x");
+    check_geo(__LINE__, a, 3, (int64_t[]){1, 1, 1}, (int64_t[]){0, 0, 0},
+              (int64_t[]){3, 4, 5}, "t,z,y,x");
     if (a) CHECK_INT(lb_array_num_channels(a), -1);
+    lb_array_free(a);
+    a = NULL;
+    const char *ovs[4] = {"w", "z", "y", "x"};
+    CHECK_INT(lb_array_open(p, LB_OPEN_READONLY, ovs, 4, &a, &e), 0);
+    check_geo(__LINE__, a, 4, (int64_t[]){1, 1, 1, 1}, (int64_t[]){0, 0, 0, 0},
+              (int64_t[]){2, 3, 4, 5}, "w,z,y,x");
     lb_array_free(a);
     a = NULL;
     const char *ov3[3] = {"z", "y", "x"};
@@ -1284,7 +1305,7 @@ static void test_mask(void) {
         {"{\"value\": 3}", 0, "labels[3]: missing key \"annotationState\""},
         {"{\"value\": 3, \"annotationState\": [true, true]}", 0,
          "labels[3].annotationState: expected an object"},
-        {"{\"value\": 3, \"annotationState\": {\"present\": 1, \"annotated\": true}}", 0,
+        {"{\"value\": 3, \"annotationState\": {\"present\": 2, \"annotated\": true}}", 0,
          "labels[3].annotationState.present: expected a boolean"},
         {"{\"value\": 3, \"annotationState\": {\"annotated\": true}}", 0,
          "labels[3].annotationState: missing key \"present\""},
@@ -1365,6 +1386,429 @@ static void test_annotations_parse(void) {
     json_object_put(o);
     CHECK_INT(lb__annotations_parse(NULL, &kind, &pna, &n, &e), 0);
     CHECK_INT(kind, LB_ANNOTATIONS_NONE);
+}
+
+/* ---- data written by other tools ------------------------------------------------ */
+
+/* OME-NGFF axes with units: scales and translations become whole
+ * nanometres; a value that is not a whole number of nanometres, or a unit we
+ * do not know, is refused naming the axis, the unit and the value. */
+static void test_ome_units(void) {
+    lb_error e = {0};
+    lb_array *a = NULL;
+    int64_t s[3] = {4, 5, 6};
+    char attrs[2048];
+    static const char fmt[] =
+        "{\"multiscales\": [{\"version\": \"0.4\", \"axes\": ["
+        "{\"name\": \"z\", \"type\": \"space\", \"unit\": \"%s\"},"
+        "{\"name\": \"y\", \"type\": \"space\", \"unit\": \"%s\"},"
+        "{\"name\": \"x\", \"type\": \"space\", \"unit\": \"%s\"}],"
+        "\"datasets\": [{\"path\": \"s0\", \"coordinateTransformations\": ["
+        "{\"type\": \"scale\", \"scale\": [%s]},"
+        "{\"type\": \"translation\", \"translation\": [%s]}]}]}]}";
+    lb_array_free(mk("units.zarr/img/s0", LB_FORMAT_ZARR2, LB_DTYPE_UINT8, 3, s, NULL, NULL));
+    struct {
+        const char *unit[3], *scale, *translation;
+        int64_t vs[3], off[3];
+    } ok[] = {
+        {{"micrometer", "micrometer", "micrometer"}, "0.5, 0.5, 0.5", "1.5, 0.0, -2.0",
+         {500, 500, 500}, {1500, 0, -2000}},
+        {{"\xc2\xb5m", "um", "\xce\xbcm"}, "0.04, 0.008, 0.004", "0.4, 0.8, 0.004",
+         {40, 8, 4}, {400, 800, 4}},
+        {{"angstrom", "nanometer", "millimeter"}, "40, 4, 0.000004", "80, 8, 0.000008",
+         {4, 4, 4}, {8, 8, 8}},
+        {{"meter", "Micrometers", "nm"}, "5e-07, 0.25, 4", "0, 0, 0", {500, 250, 4}, {0, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(attrs, sizeof attrs, fmt, ok[i].unit[0], ok[i].unit[1], ok[i].unit[2],
+                 ok[i].scale, ok[i].translation);
+        write_text("units.zarr/img/.zattrs", attrs);
+        a = NULL;
+        CHECK_INT(open_rel("units.zarr/img/s0", &a, &e), 0);
+        if (!a) {
+            fprintf(stderr, "# units case %zu: %s\n", i, e.message);
+            continue;
+        }
+        int64_t ws[3];
+        for (int k = 0; k < 3; k++) ws[k] = s[k] * ok[i].vs[k];
+        check_geo(__LINE__, a, 3, ok[i].vs, ok[i].off, ws, "z,y,x");
+        CHECK_INT(lb_array_warning_count(a), 0);
+        lb_array_free(a);
+    }
+    struct {
+        const char *unit[3], *scale, *translation;
+        int code;
+        const char *msg;
+    } bad[] = {
+        {{"nanometer", "angstrom", "nanometer"}, "4, 5, 4", "0, 0, 0", LB_EFORMAT,
+         "coordinateTransformations[0].scale: axis \"y\": scale 5 angstrom is 0.5 nm, not a "
+         "whole number of nanometres"},
+        {{"micrometer", "micrometer", "micrometer"}, "0.5, 0.5, 0.5", "0, 0.0005, 0",
+         LB_EFORMAT, "axis \"y\": translation 0.0005 micrometer is 0.5 nm"},
+        {{"furlong", "nanometer", "nanometer"}, "1, 1, 1", "0, 0, 0", LB_EUNSUPPORTED,
+         "unknown unit \"furlong\" of the spatial axis \"z\""},
+        {{"parsec", "nanometer", "nanometer"}, "1, 1, 1", "0, 0, 0", LB_ELIMIT,
+         "axis \"z\": scale 1 parsec is out of range in nanometres"},
+        /* nanometres keep funlib's truncation: 0.5 nm is no voxel size */
+        {{"nanometer", "nanometer", "nanometer"}, "4, 0.5, 4", "0, 0, 0", LB_EFORMAT,
+         "voxel size must be > 0, found 0.5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(attrs, sizeof attrs, fmt, bad[i].unit[0], bad[i].unit[1], bad[i].unit[2],
+                 bad[i].scale, bad[i].translation);
+        write_text("units.zarr/img/.zattrs", attrs);
+        a = NULL;
+        CHECK_INT(open_rel("units.zarr/img/s0", &a, &e), bad[i].code);
+        CHECK_MSG(e, bad[i].msg);
+        CHECK_MSG(e, "units.zarr/img/.zattrs: multiscales[0].datasets[0]");
+        lb_array_free(a);
+    }
+}
+
+/* Fill a (lead..., z, y, x) uint16 label volume whose voxel i holds i % 9. */
+static lb_array *labels_with_lead(const char *rel, int ndim, const int64_t *shape,
+                                  const char *attrs) {
+    lb_array *w = mk(rel, LB_FORMAT_ZARR2, LB_DTYPE_UINT16, ndim, shape, NULL, NULL);
+    if (!w) return NULL;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    uint16_t *v = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) v[i] = (uint16_t)(i % 9);
+    int64_t zero[LB_MAX_DIMS] = {0};
+    lb_error e = {0};
+    CHECK_INT(lb_array_data_write(w, zero, shape, v, n * 2, &e), 0);
+    free(v);
+    lb_array_free(w);
+    char za[512];
+    snprintf(za, sizeof za, "%s/.zattrs", rel);
+    write_text(za, attrs);
+    lb_array *a = NULL;
+    CHECK_INT(open_rel(rel, &a, &e), 0);
+    if (e.code) fprintf(stderr, "# %s: %s\n", rel, e.message);
+    return a;
+}
+
+/* t, c, z, y, x OME-NGFF images: the leading axes are non-spatial; the
+ * wrappers take sources whose leading axes all have extent 1 and refuse the
+ * others. */
+static void test_leading_axes(void) {
+    lb_error e = {0};
+    static const char tczyx[] =
+        "{\"multiscales\": [{\"version\": \"0.4\", \"axes\": ["
+        "{\"name\": \"t\", \"type\": \"time\", \"unit\": \"second\"},"
+        "{\"name\": \"c\", \"type\": \"channel\"},"
+        "{\"name\": \"z\", \"type\": \"space\", \"unit\": \"micrometer\"},"
+        "{\"name\": \"y\", \"type\": \"space\", \"unit\": \"micrometer\"},"
+        "{\"name\": \"x\", \"type\": \"space\", \"unit\": \"micrometer\"}],"
+        "\"datasets\": [{\"path\": \"0\", \"coordinateTransformations\": ["
+        "{\"type\": \"scale\", \"scale\": [1.0, 1.0, 0.008, 0.004, 0.004]}]}]}]}";
+    int64_t s5[5] = {1, 1, 3, 4, 5};
+    write_text("img5.zarr/labels/.zattrs", tczyx);
+    lb_array *a = labels_with_lead("img5.zarr/labels/0", 5, s5, "{}");
+    check_geo(__LINE__, a, 3, (int64_t[]){8, 4, 4}, (int64_t[]){0, 0, 0},
+              (int64_t[]){24, 16, 20}, "t,c,z,y,x");
+    if (!a) return;
+    CHECK_INT(lb_array_num_channels(a), 1);
+    CHECK_INT(lb_array_ndim(a), 5);
+    lb_groupings *g = NULL;
+    lb_groupings_new(&g, &e);
+    add_group(g, "a", "1,2");
+    add_group(g, "b", "");
+    lb_array *b = NULL;
+    CHECK_INT(lb_binarize_new(a, g, (lb_id){0, 0}, &b, &e), 0);
+    if (b) {
+        char ax[64];
+        axes_str(b, ax, sizeof ax);
+        CHECK_STR(ax, "c,z,y,x");
+        CHECK_INT(lb_array_ndim(b), 4);
+        CHECK_INT(lb_array_num_channels(b), 2);
+        lb_roi r;
+        lb_array_roi(b, &r);
+        uint8_t out[2 * 60];
+        CHECK_INT(lb_array_read(b, &r, out, sizeof out, &e), 0);
+        int bad = 0;
+        for (int i = 0; i < 60; i++) {
+            int v = i % 9;
+            bad += out[i] != (v == 1 || v == 2);
+            bad += out[60 + i] != (v != 0);
+        }
+        CHECK_INT(bad, 0);
+    }
+    lb_array_free(b);
+    CHECK_INT(open_rel("img5.zarr/labels/0", &a, &e), 0);
+    lb_array *m = NULL;
+    CHECK_INT(lb_mask_new(a, g, &m, &e), 0);
+    if (m) {
+        char ax[64];
+        axes_str(m, ax, sizeof ax);
+        CHECK_STR(ax, "c,z,y,x");
+        lb_roi r;
+        lb_array_roi(m, &r);
+        uint8_t out[2 * 60];
+        CHECK_INT(lb_array_read(m, &r, out, sizeof out, &e), 0);
+        int bad = 0;
+        for (int i = 0; i < 60; i++) bad += out[i] != (i % 9 > 0) || out[60 + i] != (i % 9 > 0);
+        CHECK_INT(bad, 0);
+    }
+    lb_array_free(m);
+
+    /* two channels: refused (and freed); a 4-D (1, z, y, x) c-source is squeezed */
+    int64_t s5c[5] = {1, 2, 3, 4, 5};
+    lb_array_free(mk("img5.zarr/two/0", LB_FORMAT_ZARR2, LB_DTYPE_UINT16, 5, s5c, NULL, NULL));
+    write_text("img5.zarr/two/.zattrs", tczyx);
+    a = NULL;
+    CHECK_INT(open_rel("img5.zarr/two/0", &a, &e), 0);
+    if (a) CHECK_INT(lb_array_num_channels(a), 2);
+    b = NULL;
+    CHECK_INT(lb_binarize_new(a, g, (lb_id){0, 0}, &b, &e), LB_EINVAL);
+    CHECK(b == NULL);
+    int64_t s4[4] = {1, 3, 4, 5};
+    a = labels_with_lead("c1.zarr/l", 4, s4, "{\"axes\": [\"c\", \"z\", \"y\", \"x\"]}");
+    b = NULL;
+    CHECK_INT(lb_binarize_new(a, g, (lb_id){0, 0}, &b, &e), 0);
+    if (b) {
+        char ax[64];
+        axes_str(b, ax, sizeof ax);
+        CHECK_STR(ax, "c,z,y,x");
+        lb_roi r;
+        lb_array_roi(b, &r);
+        uint8_t out[2 * 60];
+        CHECK_INT(lb_array_read(b, &r, out, sizeof out, &e), 0);
+        CHECK_INT(out[1] + out[2] + out[3], 2);
+    }
+    /* a wrapper's channels are never squeezed, even a single one */
+    lb_groupings *one = NULL;
+    lb_groupings_new(&one, &e);
+    add_group(one, "a", "1");
+    lb_array *bb = NULL;
+    CHECK_INT(lb_binarize_new(b, one, (lb_id){0, 0}, &bb, &e), LB_EINVAL);
+    b = NULL;
+    a = NULL;
+    CHECK_INT(open_rel("c1.zarr/l", &a, &e), 0);
+    CHECK_INT(lb_binarize_new(a, one, (lb_id){0, 0}, &b, &e), 0);
+    CHECK_INT(lb_mask_new(b, one, &bb, &e), LB_EINVAL);
+    lb_groupings_free(one);
+    lb_groupings_free(g);
+
+    /* non-spatial axes after spatial ones are refused */
+    int64_t s3[3] = {3, 4, 5};
+    a = NULL;
+    CHECK_INT(geo("img5.zarr/late", LB_FORMAT_ZARR2, 3, s3, "{\"axes\": [\"z\", \"c\", \"x\"]}",
+                  &a, &e),
+              LB_EFORMAT);
+    CHECK_MSG(e, "the channel axis \"c\" comes after the spatial axis \"z\"");
+}
+
+/* N5 scale pyramids as n5-viewer, n5-spark, neuroglancer and BigDataViewer
+ * lay them out: the voxel size of s<k> is the base resolution times its
+ * downsampling factors (all in N5's x, y, z order). */
+static void test_n5_pyramids(void) {
+    lb_error e = {0};
+    lb_array *a = NULL;
+    int64_t s[3] = {8, 8, 8};
+    /* per-dataset pixelResolution (the base) and downsamplingFactors */
+    for (int k = 0; k < 3; k++) {
+        char rel[64], attrs[256];
+        snprintf(rel, sizeof rel, "pyr.n5/viewer/s%d", k);
+        snprintf(attrs, sizeof attrs,
+                 "{\"pixelResolution\": {\"unit\": \"nm\", \"dimensions\": [4.0, 4.0, 40.0]}%s}",
+                 k == 1 ? ", \"downsamplingFactors\": [2, 2, 1]"
+                 : k == 2 ? ", \"downsamplingFactors\": [4, 4, 2]" : "");
+        lb_array_free(mk(rel, LB_FORMAT_N5, LB_DTYPE_UINT8, 3, s, NULL, attrs));
+    }
+    int64_t want[3][3] = {{40, 4, 4}, {40, 8, 8}, {80, 16, 16}};
+    for (int k = 0; k < 3; k++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "pyr.n5/viewer/s%d", k);
+        a = NULL;
+        CHECK_INT(open_rel(rel, &a, &e), 0);
+        int64_t ws[3] = {8 * want[k][0], 8 * want[k][1], 8 * want[k][2]};
+        check_geo(__LINE__, a, 3, want[k], (int64_t[]){0, 0, 0}, ws, "z,y,x");
+        lb_array_free(a);
+    }
+    /* the group's deprecated "scales" with its pixelResolution and offset */
+    for (int k = 0; k < 3; k++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "pyr.n5/group/s%d", k);
+        lb_array_free(mk(rel, LB_FORMAT_N5, LB_DTYPE_UINT8, 3, s, NULL, NULL));
+    }
+    write_text("pyr.n5/group/attributes.json",
+               "{\"n5\": \"2.0.0\", \"scales\": [[1, 1, 1], [2, 2, 1], [4, 4, 2]], "
+               "\"pixelResolution\": {\"unit\": \"nm\", \"dimensions\": [4, 4, 40]}, "
+               "\"offset\": [16, 32, 80]}");
+    for (int k = 0; k < 3; k++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "pyr.n5/group/s%d", k);
+        a = NULL;
+        CHECK_INT(open_rel(rel, &a, &e), 0);
+        int64_t ws[3] = {8 * want[k][0], 8 * want[k][1], 8 * want[k][2]};
+        check_geo(__LINE__, a, 3, want[k], (int64_t[]){80, 32, 16}, ws, "z,y,x");
+        lb_array_free(a);
+    }
+    /* neuroglancer's group "downsamplingFactors" with "resolution" */
+    write_text("pyr.n5/group/attributes.json",
+               "{\"n5\": \"2.0.0\", \"downsamplingFactors\": [[1, 1, 1], [2, 2, 1], [4, 4, 2]], "
+               "\"resolution\": [4, 4, 40], \"units\": [\"nm\", \"nm\", \"nm\"]}");
+    a = NULL;
+    CHECK_INT(open_rel("pyr.n5/group/s2", &a, &e), 0);
+    check_geo(__LINE__, a, 3, want[2], (int64_t[]){0, 0, 0},
+              (int64_t[]){640, 128, 128}, "z,y,x");
+    lb_array_free(a);
+    /* BigDataViewer: factors only (the resolution lives in its XML) */
+    lb_array_free(mk("pyr.n5/setup0/timepoint0/s1", LB_FORMAT_N5, LB_DTYPE_UINT8, 3, s, NULL,
+                     "{\"downsamplingFactors\": [2, 2, 1]}"));
+    a = NULL;
+    CHECK_INT(open_rel("pyr.n5/setup0/timepoint0/s1", &a, &e), 0);
+    check_geo(__LINE__, a, 3, (int64_t[]){1, 2, 2}, (int64_t[]){0, 0, 0},
+              (int64_t[]){8, 16, 16}, "z,y,x");
+    lb_array_free(a);
+    /* pixelResolution as a plain array (n5-viewer accepts both forms) */
+    a = NULL;
+    CHECK_INT(geo("pyr.n5/plain/s1", LB_FORMAT_N5, 3, s,
+                  "{\"pixelResolution\": [4, 4, 40], \"downsamplingFactors\": [2, 2, 1]}", &a,
+                  &e),
+              0);
+    check_geo(__LINE__, a, 3, want[1], (int64_t[]){0, 0, 0}, (int64_t[]){320, 64, 64}, "z,y,x");
+    lb_array_free(a);
+    /* a dataset's own resolution is its voxel size as it stands */
+    a = NULL;
+    CHECK_INT(geo("pyr.n5/own/s1", LB_FORMAT_N5, 3, s,
+                  "{\"resolution\": [8, 8, 40], \"downsamplingFactors\": [2, 2, 1]}", &a, &e),
+              0);
+    check_geo(__LINE__, a, 3, (int64_t[]){40, 8, 8}, (int64_t[]){0, 0, 0},
+              (int64_t[]){320, 64, 64}, "z,y,x");
+    lb_array_free(a);
+    /* a scale level the group's list does not cover, bad factors */
+    write_text("pyr.n5/group/attributes.json",
+               "{\"n5\": \"2.0.0\", \"scales\": [[1, 1, 1]], \"resolution\": [4, 4, 40]}");
+    a = NULL;
+    CHECK_INT(open_rel("pyr.n5/group/s2", &a, &e), LB_EFORMAT);
+    CHECK_MSG(e, "pyr.n5/group/attributes.json: scales: has 1 entries, none for the scale level s2");
+    /* (refused when creating such a dataset as when opening one) */
+    char p[1024];
+    lb_create_options o;
+    lb_create_options_init(&o);
+    o.format = LB_FORMAT_N5;
+    o.attrs_json = "{\"pixelResolution\": [4, 4, 40], \"downsamplingFactors\": [2, 0, 1]}";
+    path_of("pyr.n5/bad/s1", p, sizeof p);
+    a = NULL;
+    CHECK_INT(lb_dataset_create(p, 3, s, s, &o, &a, &e), LB_EFORMAT);
+    CHECK_MSG(e, "bad/s1/attributes.json: downsamplingFactors[1]: a downsampling factor must be "
+                 "> 0, found 0");
+    o.attrs_json = "{\"pixelResolution\": [4, 4, 40], \"downsamplingFactors\": [2, 2]}";
+    CHECK_INT(lb_dataset_create(p, 3, s, s, &o, &a, &e), LB_EFORMAT);
+    CHECK_MSG(e, "bad/s1/attributes.json: pixelResolution has 3 entries but ");
+    CHECK_MSG(e, "downsamplingFactors has 2");
+    CHECK(a == NULL);
+}
+
+/* OME-NGFF multiscales whose paths go two levels down are found whatever
+ * the container is called, while the directories are Zarr groups. */
+static void test_ome_outside_container(void) {
+    lb_error e = {0};
+    lb_array *a = NULL;
+    int64_t s[3] = {4, 5, 6};
+    char attrs[2048];
+    lb_array_free(mk("plain/crop/labels/s0", LB_FORMAT_ZARR2, LB_DTYPE_UINT8, 3, s, NULL, NULL));
+    write_text("plain/crop/labels/.zgroup", "{\"zarr_format\": 2}");
+    write_text("plain/crop/.zgroup", "{\"zarr_format\": 2}");
+    snprintf(attrs, sizeof attrs, ome_attrs, "labels/s0", "labels/s1");
+    write_text("plain/crop/.zattrs", attrs);
+    CHECK_INT(open_rel("plain/crop/labels/s0", &a, &e), 0);
+    check_geo(__LINE__, a, 3, (int64_t[]){3, 3, 3}, (int64_t[]){30, 60, 90},
+              (int64_t[]){12, 15, 18}, "z,y,x");
+    lb_array_free(a);
+    /* a directory that is no Zarr group ends the walk */
+    lb_array_free(mk("plain2/crop/mid/labels/s0", LB_FORMAT_ZARR2, LB_DTYPE_UINT8, 3, s, NULL,
+                     NULL));
+    write_text("plain2/crop/.zgroup", "{\"zarr_format\": 2}");
+    snprintf(attrs, sizeof attrs, ome_attrs, "mid/labels/s0", "x");
+    write_text("plain2/crop/.zattrs", attrs);
+    a = NULL;
+    CHECK_INT(open_rel("plain2/crop/mid/labels/s0", &a, &e), 0);
+    check_geo(__LINE__, a, 3, (int64_t[]){1, 1, 1}, (int64_t[]){0, 0, 0},
+              (int64_t[]){4, 5, 6}, "z,y,x");
+    lb_array_free(a);
+    write_text("plain2/crop/mid/labels/.zgroup", "{\"zarr_format\": 2}");
+    write_text("plain2/crop/mid/.zgroup", "{\"zarr_format\": 2}");
+    a = NULL;
+    CHECK_INT(open_rel("plain2/crop/mid/labels/s0", &a, &e), 0);
+    check_geo(__LINE__, a, 3, (int64_t[]){3, 3, 3}, (int64_t[]){30, 60, 90},
+              (int64_t[]){12, 15, 18}, "z,y,x");
+    lb_array_free(a);
+}
+
+/* funlib's F-order rule, the voxel-size/axes length message, 0/1 booleans
+ * in annotation metadata. */
+static void test_funlib_details(void) {
+    lb_error e = {0};
+    lb_array *a = NULL;
+    int64_t s[3] = {4, 5, 6};
+    char p[1024];
+    path_of("ford.zarr/a", p, sizeof p);
+    lb_create_options o;
+    lb_create_options_init(&o);
+    o.fortran_order = 1;
+    o.overwrite = 1;
+    CHECK_INT(lb_dataset_create(p, 3, s, s, &o, &a, &e), 0);
+    lb_array_free(a);
+    write_text("ford.zarr/a/.zattrs",
+               "{\"resolution\": [2, 3, 4], \"offset\": [20, 30, 40], \"axes\": [\"x\", \"y\", "
+               "\"z\"]}");
+    a = NULL;
+    CHECK_INT(open_rel("ford.zarr/a", &a, &e), 0);
+    check_geo(__LINE__, a, 3, (int64_t[]){4, 3, 2}, (int64_t[]){40, 30, 20},
+              (int64_t[]){16, 15, 12}, "z,y,x");
+    lb_array_free(a);
+    /* an "order" attribute says otherwise */
+    write_text("ford.zarr/a/.zattrs",
+               "{\"resolution\": [2, 3, 4], \"offset\": [20, 30, 40], \"order\": \"C\"}");
+    a = NULL;
+    CHECK_INT(open_rel("ford.zarr/a", &a, &e), 0);
+    check_geo(__LINE__, a, 3, (int64_t[]){2, 3, 4}, (int64_t[]){20, 30, 40},
+              (int64_t[]){8, 15, 24}, "z,y,x");
+    lb_array_free(a);
+    a = NULL;
+    CHECK_INT(geo("ford.zarr/c", LB_FORMAT_ZARR2, 3, s,
+                  "{\"resolution\": [2, 3, 4], \"order\": \"F\"}", &a, &e),
+              0);
+    check_geo(__LINE__, a, 3, (int64_t[]){4, 3, 2}, (int64_t[]){0, 0, 0},
+              (int64_t[]){16, 15, 12}, "z,y,x");
+    lb_array_free(a);
+
+    /* a channel axis first and a voxel size with one entry too many */
+    int64_t s4[4] = {2, 4, 5, 6};
+    a = NULL;
+    CHECK_INT(geo("len.zarr/a", LB_FORMAT_ZARR2, 4, s4,
+                  "{\"axes\": [\"c\", \"z\", \"y\", \"x\"], \"resolution\": [1, 2, 2, 2]}", &a,
+                  &e),
+              LB_EFORMAT);
+    CHECK_MSG(e, "len.zarr/a/.zattrs: resolution has 4 entries but ");
+    CHECK_MSG(e, "axes has 3 spatial axes (z, y, x) besides its non-spatial axes");
+    CHECK(!strstr(e.message, "must come first"));
+
+    /* annotated / present as 0 and 1 */
+    json_object *j = NULL;
+    const char *t =
+        "{\"labels\": [{\"value\": 3, \"annotationState\": {\"present\": 1, \"annotated\": 0}}, "
+        "{\"value\": 4, \"annotationState\": {\"present\": 1, \"annotated\": 1}}, "
+        "{\"value\": 5, \"annotationState\": {\"present\": 0, \"annotated\": false}}]}";
+    CHECK_INT(lb__json_parse(t, strlen(t), "t", &j, &e), 0);
+    lb_annotations kind;
+    lb_id *pna = NULL;
+    size_t n = 0;
+    CHECK_INT(lb__annotations_parse(j, &kind, &pna, &n, &e), 0);
+    CHECK_INT(kind, LB_ANNOTATIONS_BOOLEAN);
+    CHECK_INT(n, 1);
+    if (n == 1) CHECK_INT(pna[0].bits, 3);
+    free(pna);
+    json_object_put(j);
+    t = "{\"labels\": [{\"value\": 3, \"annotationState\": {\"present\": true, \"annotated\": "
+        "2}}]}";
+    CHECK_INT(lb__json_parse(t, strlen(t), "t", &j, &e), 0);
+    CHECK_INT(lb__annotations_parse(j, &kind, &pna, &n, &e), LB_EFORMAT);
+    CHECK_MSG(e, "labels[0].annotationState.annotated: expected a boolean");
+    json_object_put(j);
 }
 
 /* ---- concurrent reads ---------------------------------------------------------- */
@@ -1511,6 +1955,11 @@ int main(void) {
     test_threaded_reads();
     test_mask();
     test_annotations_parse();
+    test_ome_units();
+    test_leading_axes();
+    test_n5_pyramids();
+    test_ome_outside_container();
+    test_funlib_details();
     test_threads();
     lb_error e = {0};
     lb__store_remove_tree(tmpdir, &e);

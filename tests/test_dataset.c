@@ -1012,6 +1012,177 @@ static void test_detection(void) {
 }
 
 /* ------------------------------------------------------------------------
+ * Data other writers leave behind
+ * ------------------------------------------------------------------------ */
+
+/* zarr-python's NestedDirectoryStore before dimension_separator existed:
+ * .zarray without the key, chunks at "0/1". The layout is detected from the
+ * chunks; a directory with both layouts is refused. */
+static void test_nested_without_separator(void) {
+    lb_error e = {0};
+    lb__dataset *d = NULL;
+    int64_t shape[3] = {4, 6, 5}, chunks[3] = {2, 3, 5};
+    uint8_t data[120], back[120];
+    fill_random(data, sizeof data);
+    for (int sep = 0; sep < 2; sep++) {
+        /* written with the separator recorded, which is then removed as an
+         * old zarr-python would have written it */
+        const char *dir = P("nested.zarr/%s", sep ? "slash" : "dot");
+        lb__dataset_spec s = make_spec(LB_FORMAT_ZARR2, 3, shape, chunks, LB_DTYPE_UINT8, "zstd");
+        s.separator = sep ? '/' : '.';
+        CHECK_INT(lb__dataset_create(dir, &s, LB__CREATE_NEW, &d, &e), 0);
+        int64_t z[3] = {0, 0, 0};
+        CHECK_INT(lb__dataset_write(d, z, shape, data, &e), 0);
+        lb__dataset_free(d);
+        d = NULL;
+        char zarray[1200];
+        snprintf(zarray, sizeof zarray, "%s/.zarray", dir);
+        json_object *m = NULL;
+        CHECK_INT(lb__json_read_file(zarray, &m, &e), 0);
+        json_object_object_del(m, "dimension_separator");
+        put_text(zarray, json_object_to_json_string(m));
+        json_object_put(m);
+        CHECK(lb__store_is_dir(P("nested.zarr/slash/1")) || !sep);
+        CHECK_INT(lb__dataset_open(dir, 1, &d, &e), 0);
+        if (!d) continue;
+        CHECK_INT(d->separator, sep ? '/' : '.');
+        memset(back, 0, sizeof back);
+        CHECK_INT(lb__dataset_read(d, z, shape, back, &e), 0);
+        CHECK(memcmp(back, data, sizeof data) == 0);
+        char key[64];
+        lb__dataset_chunk_key(d, (int64_t[]){1, 1, 0}, key, sizeof key);
+        CHECK_STR(key, sep ? "1/1/0" : "1.1.0");
+        /* writes keep the layout */
+        uint8_t seven[30];
+        memset(seven, 7, sizeof seven);
+        int64_t st[3] = {2, 3, 0}, cnt[3] = {2, 3, 5};
+        CHECK_INT(lb__dataset_write(d, st, cnt, seven, &e), 0);
+        CHECK(lb__store_is_file(sep ? P("nested.zarr/slash/1/1/0") : P("nested.zarr/dot/1.1.0")));
+        CHECK(!lb__store_exists(sep ? P("nested.zarr/slash/1.1.0") : P("nested.zarr/dot/1")));
+        lb__dataset_free(d);
+        d = NULL;
+    }
+    /* no chunks at all: the default '.' (nothing to misread) */
+    lb__dataset_spec s = make_spec(LB_FORMAT_ZARR2, 3, shape, chunks, LB_DTYPE_UINT8, "raw");
+    CHECK_INT(lb__dataset_create(P("nested.zarr/none"), &s, LB__CREATE_NEW, &d, &e), 0);
+    lb__dataset_free(d);
+    d = NULL;
+    CHECK_INT(lb__dataset_open(P("nested.zarr/none"), 0, &d, &e), 0);
+    if (d) CHECK_INT(d->separator, '.');
+    lb__dataset_free(d);
+    d = NULL;
+    /* both layouts in one directory: refused, naming the path and a key of
+     * each kind */
+    CHECK_INT(lb__store_mkdirs(P("nested.zarr/dot/0/1"), &e), 0);
+    put_text(P("nested.zarr/dot/0/1/0"), "x");
+    CHECK_INT(lb__dataset_open(P("nested.zarr/dot"), 0, &d, &e), LB_EFORMAT);
+    CHECK(d == NULL);
+    CHECK_MSG(e, "nested.zarr/dot: chunks are stored both as flat keys (\"");
+    CHECK_MSG(e, "and in nested directories (\"0/\")");
+    CHECK_MSG(e, "dimension_separator");
+    /* a key recorded in .zarray wins over what lies around */
+    put_text(P("nested.zarr/dot/.zarray"),
+             "{\"zarr_format\": 2, \"shape\": [4, 6, 5], \"chunks\": [2, 3, 5], \"dtype\": "
+             "\"|u1\", \"compressor\": {\"id\": \"zstd\", \"level\": 3}, \"fill_value\": 0, "
+             "\"order\": \"C\", \"filters\": null, \"dimension_separator\": \".\"}");
+    CHECK_INT(lb__dataset_open(P("nested.zarr/dot"), 0, &d, &e), 0);
+    if (d) CHECK_INT(d->separator, '.');
+    lb__dataset_free(d);
+    d = NULL;
+    /* one dimension: both layouts give the same keys, nothing to detect */
+    lb__dataset_spec s1 = make_spec(LB_FORMAT_ZARR2, 1, (int64_t[]){6}, (int64_t[]){3},
+                                    LB_DTYPE_UINT8, "raw");
+    CHECK_INT(lb__dataset_create(P("nested.zarr/one"), &s1, LB__CREATE_NEW, &d, &e), 0);
+    CHECK_INT(lb__dataset_write(d, (int64_t[]){0}, (int64_t[]){6}, data, &e), 0);
+    lb__dataset_free(d);
+    d = NULL;
+    CHECK_INT(lb__dataset_open(P("nested.zarr/one"), 0, &d, &e), 0);
+    if (d) {
+        CHECK_INT(lb__dataset_read(d, (int64_t[]){0}, (int64_t[]){6}, back, &e), 0);
+        CHECK(memcmp(back, data, 6) == 0);
+    }
+    lb__dataset_free(d);
+}
+
+/* Bool fill values written as 0 / 1 (zarr-python 2, zarr.js); zstd levels
+ * outside 1..22 read, and writing with them says why it cannot. */
+static void test_foreign_metadata(void) {
+    lb_error e = {0};
+    lb__dataset *d = NULL;
+    for (int fill = 0; fill < 2; fill++) {
+        const char *dir = P("foreign.zarr/b%d", fill);
+        lb__store_mkdirs(dir, &e);
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"zarr_format\": 2, \"shape\": [4, 4], \"chunks\": [2, 2], \"dtype\": "
+                 "\"|b1\", \"compressor\": null, \"fill_value\": %d, \"order\": \"C\", "
+                 "\"filters\": null}",
+                 fill);
+        put_text(P("foreign.zarr/b%d/.zarray", fill), text);
+        put_bytes(P("foreign.zarr/b%d/0.0", fill), "\1\0\0\1", 4);
+        CHECK_INT(lb__dataset_open(dir, 0, &d, &e), 0);
+        if (!d) continue;
+        uint8_t got[16];
+        CHECK_INT(lb__dataset_read(d, (int64_t[]){0, 0}, (int64_t[]){4, 4}, got, &e), 0);
+        static const uint8_t stored[4] = {1, 0, 0, 1};
+        for (int i = 0; i < 16; i++) {
+            int y = i / 4, x = i % 4;
+            int want = y < 2 && x < 2 ? stored[y * 2 + x] : fill;
+            CHECK_INT(got[i], want);
+        }
+        char fj[16];
+        lb__dataset_fill_json(d, fj, sizeof fj);
+        CHECK_STR(fj, fill ? "true" : "false");
+        lb__dataset_free(d);
+        d = NULL;
+    }
+    /* other integers are not booleans */
+    lb__store_mkdirs(P("foreign.zarr/b2"), &e);
+    put_text(P("foreign.zarr/b2/.zarray"),
+             "{\"zarr_format\": 2, \"shape\": [4], \"chunks\": [2], \"dtype\": \"|b1\", "
+             "\"compressor\": null, \"fill_value\": 2, \"order\": \"C\", \"filters\": null}");
+    CHECK_INT(lb__dataset_open(P("foreign.zarr/b2"), 0, &d, &e), LB_EFORMAT);
+    CHECK_MSG(e, "fill_value: 2 is not a boolean");
+
+    /* zstd level 99 (numcodecs passes it on; zstd clamps): reads */
+    int64_t shape[2] = {6, 5}, chunks[2] = {3, 5};
+    uint16_t data[30], back[30];
+    fill_random(data, sizeof data);
+    lb__dataset_spec s = make_spec(LB_FORMAT_ZARR2, 2, shape, chunks, LB_DTYPE_UINT16, "zstd");
+    CHECK_INT(lb__dataset_create(P("foreign.zarr/z99"), &s, LB__CREATE_NEW, &d, &e), 0);
+    CHECK_INT(lb__dataset_write(d, (int64_t[]){0, 0}, shape, data, &e), 0);
+    lb__dataset_free(d);
+    d = NULL;
+    json_object *m = NULL;
+    CHECK_INT(lb__json_read_file(P("foreign.zarr/z99/.zarray"), &m, &e), 0);
+    json_object_object_add(json_object_object_get(m, "compressor"), "level",
+                           json_object_new_int(99));
+    put_text(P("foreign.zarr/z99/.zarray"), json_object_to_json_string(m));
+    json_object_put(m);
+    CHECK_INT(lb__dataset_open(P("foreign.zarr/z99"), 1, &d, &e), 0);
+    if (d) {
+        CHECK_INT(d->codec.level, 99);
+        CHECK_INT(lb__dataset_read(d, (int64_t[]){0, 0}, shape, back, &e), 0);
+        CHECK(memcmp(back, data, sizeof data) == 0);
+        /* writing needs a level zstd can use */
+        CHECK_INT(lb__dataset_write(d, (int64_t[]){0, 0}, shape, data, &e), LB_EINVAL);
+        CHECK_MSG(e, "foreign.zarr/z99/0.0: zstd level 99 cannot be used to compress: the "
+                     "valid levels are ");
+    }
+    lb__dataset_free(d);
+    d = NULL;
+    /* a new dataset with such a level is refused before anything is written */
+    s.codec.level = 99;
+    CHECK_INT(lb__dataset_create(P("foreign.zarr/z99new"), &s, LB__CREATE_NEW, &d, &e),
+              LB_EINVAL);
+    CHECK_MSG(e, "zstd level 99 cannot be used to compress");
+    CHECK(!lb__store_exists(P("foreign.zarr/z99new")));
+    s.format = LB_FORMAT_N5;
+    CHECK_INT(lb__dataset_create(P("foreign.n5/z99new"), &s, LB__CREATE_NEW, &d, &e), LB_EINVAL);
+    CHECK(!lb__store_exists(P("foreign.n5/z99new")));
+}
+
+/* ------------------------------------------------------------------------
  * Corrupt metadata
  * ------------------------------------------------------------------------ */
 
@@ -1549,6 +1720,8 @@ int main(void) {
     TIMED(test_parallel_reads);
     TIMED(test_create_modes);
     TIMED(test_detection);
+    TIMED(test_nested_without_separator);
+    TIMED(test_foreign_metadata);
     TIMED(test_bad_zarray);
     TIMED(test_bad_n5);
     TIMED(test_bad_chunks);
