@@ -206,6 +206,16 @@ LB_API int lb_id_format(lb_id id, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------
  * Groupings: ordered (name, [ids]) pairs; channel i = group i
+ *
+ * Every group names an output channel (the `channels` attribute, the
+ * summary tables, Python's `channels`), so a name must be non-empty and
+ * unique within its groupings: a second group "mito" or a group named ""
+ * is refused (LB_EINVAL from lb_groupings_add / _add_arg, LB_EFORMAT with
+ * the JSON path from _add_json), in every front end alike. DaCapo accepts
+ * both and writes indistinguishable channels. Overlapping ids between
+ * groups and repeated ids within a group are fine. An empty groupings
+ * (no group at all) can be built here but lb_binarize_new and lb_mask_new
+ * refuse it: an array without channels is never what was meant.
  * ------------------------------------------------------------------------ */
 
 typedef struct lb_groupings lb_groupings;
@@ -213,14 +223,20 @@ typedef struct lb_groupings lb_groupings;
 LB_API int lb_groupings_new(lb_groupings **out, lb_error *err);
 LB_API void lb_groupings_free(lb_groupings *g);
 /** Append a group; `ids` may be NULL when `n_ids` is 0 (empty group:
- *  "label != background"). Names are free text (copied). */
+ *  "label != background"). `name` (copied) is free text but must be
+ *  non-empty and not used by an earlier group (LB_EINVAL). */
 LB_API int lb_groupings_add(lb_groupings *g, const char *name, const lb_id *ids,
                             size_t n_ids, lb_error *err);
-/** Append from the CLI form "NAME=ID,ID,…" ("all=" is an empty group). */
+/** Append from the CLI form "NAME=ID,ID,…" ("all=" is an empty group; the
+ *  name is everything before the first '='). */
 LB_API int lb_groupings_add_arg(lb_groupings *g, const char *arg,
                                 lb_error *err);
-/** Append from DaCapo's JSON form `[["mito", [3,4,5]], …]`. Errors name the
- *  JSON path ("[2][1][0]: expected an integer"). */
+/** Append from JSON: DaCapo's form `[["mito", [3,4,5]], …]`, or an object
+ *  `{"mito": [3,4,5], …}` whose keys are taken in file order (as Python's
+ *  dicts keep them; a key given twice keeps its last value, as in Python).
+ *  `[]` and `{}` add nothing. Errors name the JSON path
+ *  ("groupings[2][1][0]: expected an integer",
+ *  "groupings[\"mito\"][0]: expected an integer"). */
 LB_API int lb_groupings_add_json(lb_groupings *g, const char *json,
                                  lb_error *err);
 /** A deep copy. */
@@ -307,6 +323,9 @@ LB_API int lb_array_writable(const lb_array *a);
 LB_API const char *lb_array_attrs_json(const lb_array *a);
 /** The wrapped source, or NULL for a stored array. */
 LB_API const lb_array *lb_array_source(const lb_array *a);
+/** The groupings a BinarizeArray or MissingAnnotationsMask was built with
+ *  (channel i = group i; lives as long as `a`), NULL for a stored array. */
+LB_API const lb_groupings *lb_array_groupings(const lb_array *a);
 
 /* Storage details of a stored array (the source for wrappers is reached
  * with lb_array_source). For virtual arrays these return NULL / 0. */
