@@ -236,7 +236,8 @@ LB_API int lb_groupings_add_arg(lb_groupings *g, const char *arg,
  *  dicts keep them; a key given twice keeps its last value, as in Python).
  *  `[]` and `{}` add nothing. Errors name the JSON path
  *  ("groupings[2][1][0]: expected an integer",
- *  "groupings[\"mito\"][0]: expected an integer"). */
+ *  "groupings[\"mito\"][0]: expected an integer"); on failure nothing is
+ *  added. */
 LB_API int lb_groupings_add_json(lb_groupings *g, const char *json,
                                  lb_error *err);
 /** A deep copy. */
