@@ -274,17 +274,48 @@ LB_API int lb_array_open(const char *path, int flags, const char *const *axes_ov
                          int n_axes, lb_array **out, lb_error *err);
 
 /** BinarizeArray over `source`; takes ownership of `source` on success AND
- *  on failure. Fails with "cannot binarize a source array with channels"
- *  (LB_EINVAL) when the source has a "c" axis, or LB_EUNSUPPORTED when its
- *  dtype is not an integer type. `groupings` is copied. */
+ *  on failure. Fails with "<path>: cannot binarize a source array with
+ *  channels (axes c, z, y, x): …" (LB_EINVAL) when the source has a "c"
+ *  axis, or "<path>: cannot binarize a source array of dtype float32: …"
+ *  (LB_EUNSUPPORTED) when its dtype is not an integer type; both messages
+ *  end with a hint at what the path probably is (an output of labelbin names
+ *  the labels it was made from). Empty groupings (no group) are LB_EINVAL:
+ *  DaCapo would build an array without channels, never what was meant.
+ *  `groupings` is copied. */
 LB_API int lb_binarize_new(lb_array *source, const lb_groupings *groupings,
                            lb_id background, lb_array **out, lb_error *err);
 
-/** MissingAnnotationsMask over `source`; ownership as lb_binarize_new.
- *  Reads the source's `labels` attribute; malformed metadata fails here
- *  (LB_EFORMAT) with the JSON path in the message. */
+/** MissingAnnotationsMask over `source`; ownership and refusals as
+ *  lb_binarize_new. Reads the source's `labels` attribute; malformed
+ *  metadata fails here (LB_EFORMAT) with the JSON path in the message. */
 LB_API int lb_mask_new(lb_array *source, const lb_groupings *groupings,
                        lb_array **out, lb_error *err);
+
+/** Why channel `channel` of the MissingAnnotationsMask `a` is 0 everywhere:
+ *  the ids of its group that the source's `labels` attribute marks present
+ *  but not annotated (each once, in group order). Returns their number and
+ *  sets *ids (may be NULL; owned by `a`); 0 when the channel is enabled or
+ *  `a` is not a mask. */
+LB_API size_t lb_mask_off_ids(const lb_array *a, int64_t channel,
+                              const lb_id **ids);
+
+/** At most this many ids are kept by lb_mask_unlisted_ids. */
+#define LB_MASK_UNLISTED_MAX 64
+
+/** Label ids > 0 that reads of the MissingAnnotationsMask `a` have met in
+ *  the data although the source's `labels` attribute does not list them as
+ *  present (no entry, or `present: false`). DaCapo's rule counts their
+ *  voxels as annotated (1 in every channel not switched off) without a
+ *  word; it often means stale or incomplete metadata, so front ends say
+ *  so. The ids are collected as reads go (one cheap pass over each slab of
+ *  labels, looking up only where the value changes), only when the source
+ *  has a `labels` attribute, and only from the voxels read so far — after
+ *  lb_array_materialize, from every block it processed. The first
+ *  LB_MASK_UNLISTED_MAX distinct ids are kept (then reads stop looking).
+ *  Copies up to `cap` of them, ascending, into `out` (may be NULL when
+ *  `cap` is 0) and returns how many are kept; 0 when `a` is not a mask.
+ *  Thread-safe. */
+LB_API size_t lb_mask_unlisted_ids(const lb_array *a, lb_id *out, size_t cap);
 
 /** Build an array from DaCapo's serialised config (a JSON object with
  *  "__type__": ZarrArrayConfig, BinarizeArrayConfig or
