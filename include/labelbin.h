@@ -449,6 +449,9 @@ typedef struct lb_write_stats {
      * (blocks skipped by --resume are not counted). */
     int64_t *positive;
     size_t positive_len;
+    int threads;            /* worker threads this run used: the requested
+                               number (all cores for 0), at most one per
+                               block                                        */
 } lb_write_stats;
 
 typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);
