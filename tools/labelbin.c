@@ -384,6 +384,8 @@ static const char help_info[] =
     "Describe the dataset SOURCE (a Zarr v2 or N5 dataset directory): format,\n"
     "dtype, shape, chunks, codec, axes, voxel size, ROI in world units,\n"
     "channels, annotation metadata (the `labels` attribute) and warnings.\n"
+    "A container or group (e.g. crop.zarr) is not a dataset: the datasets below\n"
+    "it are listed and the likeliest suggested (exit 1).\n"
     "\n"
     "Options:\n"
     "  --json         print one JSON object instead of the human form\n"
@@ -402,11 +404,12 @@ static const char help_binarize[] =
     "channel i is 1 where the label is one of the ids of group i (an empty\n"
     "group: where the label is not the background), else 0.\n"
     "\n"
-    "Groups (at least one; channels follow the command-line order):\n"
+    "Groups (at least one; channels follow the command-line order; a name\n"
+    "names its channel, so it is non-empty and used once):\n"
     "  -g, --group NAME=ID,ID,...  a group; 'all=' is an empty group; ids are\n"
     "                              decimal, may be negative, up to 2^64-1\n"
     "  --groupings FILE            groups as DaCapo JSON [[\"mito\",[3,4,5]],...]\n"
-    "                              ('-' reads standard input)\n"
+    "                              or {\"mito\":[3,4,5],...} ('-' = standard input)\n"
     "  --background ID             the label empty groups exclude (default 0)\n"
     "\n"
     "Output:\n"
@@ -420,11 +423,12 @@ static const char help_binarize[] =
     "  --ome-ngff        write an OME-NGFF 0.4 multiscale group (DEST/s0)\n"
     "  -f, --force       replace an existing DEST\n"
     "  --resume          finish an interrupted run into DEST\n"
-    "  -j, --threads N   worker threads (default 0 = all cores)\n"
+    "  -j, --threads N   worker threads (default 0 = all cores; -v prints the\n"
+    "                    number used)\n"
     "  --progress        show a progress bar (default: when stderr is a terminal)\n"
     "  --no-progress     never show a progress bar\n"
     "  -q, --quiet       print nothing but errors\n"
-    "  -v, --verbose     print what is being done\n"
+    "  -v, --verbose     print what is being done and the threads used\n"
     "  -h, --help        show this help and exit\n"
     "\n"
     "Examples:\n"
@@ -440,12 +444,14 @@ static const char help_mask[] =
     "Write DaCapo's MissingAnnotationsMask of SOURCE to the new Zarr v2 dataset\n"
     "DEST: every channel is 1 where the label is > 0, and a channel whose group\n"
     "holds an id that the `labels` attribute marks present but not annotated is\n"
-    "0 everywhere. Without a `labels` attribute the mask is label > 0 in every\n"
-    "channel. Use the same groups as for 'labelbin binarize'.\n"
+    "0 everywhere (the table names those ids). Ids in the data that `labels`\n"
+    "does not list as present count as annotated, with a warning naming them.\n"
+    "Without a `labels` attribute the mask is label > 0 in every channel. Use\n"
+    "the same groups as for 'labelbin binarize'.\n"
     "\n"
     "Groups (at least one; channels follow the command-line order):\n"
     "  -g, --group NAME=ID,ID,...  a group; 'all=' is an empty group\n"
-    "  --groupings FILE            groups as DaCapo JSON ('-' = standard input)\n"
+    "  --groupings FILE            groups as JSON, as for binarize ('-' = stdin)\n"
     "\n"
     "Output options are those of 'labelbin binarize':\n"
     "  --roi ROI, --codec CODEC, --chunks C,..., --ome-ngff, -f/--force,\n"
@@ -1516,10 +1522,10 @@ static int cmd_write(int argc, char **argv, write_kind kind)
         warn_unfit_ids(wa.groups, dt, wa.have_background ? &wa.background : NULL);
         if (kind == KIND_MASK) {
             lb_annotations ann = lb_array_annotations(src);
-            if (ann == LB_ANNOTATIONS_NONE)
+            rc = lb_mask_new(src, wa.groups, &a, &e);
+            if (rc == 0 && ann == LB_ANNOTATIONS_NONE)
                 note("%s: no annotation metadata (`labels` attribute) found: the "
                      "mask is label > 0 in every channel", wa.pos[0]);
-            rc = lb_mask_new(src, wa.groups, &a, &e);
         } else {
             lb_id bg = {0, 0};
             if (wa.have_background)
