@@ -208,6 +208,16 @@ LB_API int lb_id_format(lb_id id, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------
  * Groupings: ordered (name, [ids]) pairs; channel i = group i
+ *
+ * Every group names an output channel (the `channels` attribute, the
+ * summary tables, Python's `channels`), so a name must be non-empty and
+ * unique within its groupings: a second group "mito" or a group named ""
+ * is refused (LB_EINVAL from lb_groupings_add / _add_arg, LB_EFORMAT with
+ * the JSON path from _add_json), in every front end alike. DaCapo accepts
+ * both and writes indistinguishable channels. Overlapping ids between
+ * groups and repeated ids within a group are fine. An empty groupings
+ * (no group at all) can be built here but lb_binarize_new and lb_mask_new
+ * refuse it: an array without channels is never what was meant.
  * ------------------------------------------------------------------------ */
 
 typedef struct lb_groupings lb_groupings;
@@ -215,17 +225,23 @@ typedef struct lb_groupings lb_groupings;
 LB_API int lb_groupings_new(lb_groupings **out, lb_error *err);
 LB_API void lb_groupings_free(lb_groupings *g);
 /** Append a group; `ids` may be NULL when `n_ids` is 0 (empty group:
- *  "label != background"). Names are free text in UTF-8 (copied); a name
- *  that is not valid UTF-8 is refused (LB_EINVAL), since it becomes a
- *  channel name in JSON metadata. lb_groupings_add_arg and
- *  lb_groupings_add_json apply the same rule. */
+ *  "label != background"). `name` (copied) is free text in UTF-8 but must
+ *  be non-empty, valid UTF-8 (it becomes a channel name in JSON metadata)
+ *  and not used by an earlier group (LB_EINVAL). lb_groupings_add_arg and
+ *  lb_groupings_add_json apply the same rules. */
 LB_API int lb_groupings_add(lb_groupings *g, const char *name, const lb_id *ids,
                             size_t n_ids, lb_error *err);
-/** Append from the CLI form "NAME=ID,ID,…" ("all=" is an empty group). */
+/** Append from the CLI form "NAME=ID,ID,…" ("all=" is an empty group; the
+ *  name is everything before the first '='). */
 LB_API int lb_groupings_add_arg(lb_groupings *g, const char *arg,
                                 lb_error *err);
-/** Append from DaCapo's JSON form `[["mito", [3,4,5]], …]`. Errors name the
- *  JSON path ("[2][1][0]: expected an integer"). */
+/** Append from JSON: DaCapo's form `[["mito", [3,4,5]], …]`, or an object
+ *  `{"mito": [3,4,5], …}` whose keys are taken in file order (as Python's
+ *  dicts keep them; a key given twice keeps its last value, as in Python).
+ *  `[]` and `{}` add nothing. Errors name the JSON path
+ *  ("groupings[2][1][0]: expected an integer",
+ *  "groupings[\"mito\"][0]: expected an integer"); on failure nothing is
+ *  added. */
 LB_API int lb_groupings_add_json(lb_groupings *g, const char *json,
                                  lb_error *err);
 /** A deep copy. */
@@ -255,7 +271,7 @@ enum {
  *  directory, e.g. "crop.zarr/volumes/labels/all" or
  *  "crop.n5/volumes/groundtruth/crop1/labels/all"; the format is detected
  *  from its metadata (.zarray = Zarr v2, attributes.json with "dimensions" =
- *  N5). Geometry (voxel size, offset, axes) follows DESIGN.md §1.2.
+ *  N5). Geometry (voxel size, offset, axes): docs/semantics.md.
  *  `axes_override` (may be NULL) replaces the axes from metadata, as
  *  ZarrArrayConfig.axes does; `n_axes` is its length. */
 LB_API int lb_array_open(const char *path, int flags, const char *const *axes_override,
@@ -264,20 +280,49 @@ LB_API int lb_array_open(const char *path, int flags, const char *const *axes_ov
 /** BinarizeArray over `source`; takes ownership of `source` on success AND
  *  on failure. Leading non-spatial axes of a stored source that all have
  *  extent 1 (the t and c axes of an OME-NGFF label image) are squeezed: the
- *  output is ("c", spatial axes…). Fails with "cannot binarize a source
- *  array with channels" (LB_EINVAL) when the source has a leading axis of
- *  another extent or is itself a BinarizeArray or MissingAnnotationsMask,
- *  or LB_EUNSUPPORTED when its dtype is not an integer type. `groupings` is
- *  copied. */
+ *  output is ("c", spatial axes…). Fails with "<path>: cannot binarize a
+ *  source array with channels (axes c, z, y, x): …" (LB_EINVAL) when the
+ *  source has a leading axis of another extent or is itself a BinarizeArray
+ *  or MissingAnnotationsMask, or "<path>: cannot binarize a source array of
+ *  dtype float32: …" (LB_EUNSUPPORTED) when its dtype is not an integer
+ *  type; both messages end with a hint at what the path probably is (an
+ *  output of labelbin names the labels it was made from). Empty groupings
+ *  (no group) are LB_EINVAL: DaCapo would build an array without channels,
+ *  never what was meant. `groupings` is copied. */
 LB_API int lb_binarize_new(lb_array *source, const lb_groupings *groupings,
                            lb_id background, lb_array **out, lb_error *err);
 
-/** MissingAnnotationsMask over `source`; ownership and sources as
- *  lb_binarize_new.
- *  Reads the source's `labels` attribute; malformed metadata fails here
- *  (LB_EFORMAT) with the JSON path in the message. */
+/** MissingAnnotationsMask over `source`; ownership, sources and refusals as
+ *  lb_binarize_new. Reads the source's `labels` attribute; malformed
+ *  metadata fails here (LB_EFORMAT) with the JSON path in the message. */
 LB_API int lb_mask_new(lb_array *source, const lb_groupings *groupings,
                        lb_array **out, lb_error *err);
+
+/** Why channel `channel` of the MissingAnnotationsMask `a` is 0 everywhere:
+ *  the ids of its group that the source's `labels` attribute marks present
+ *  but not annotated (each once, in group order). Returns their number and
+ *  sets *ids (may be NULL; owned by `a`); 0 when the channel is enabled or
+ *  `a` is not a mask. */
+LB_API size_t lb_mask_off_ids(const lb_array *a, int64_t channel,
+                              const lb_id **ids);
+
+/** At most this many ids are kept by lb_mask_unlisted_ids. */
+#define LB_MASK_UNLISTED_MAX 64
+
+/** Label ids > 0 that reads of the MissingAnnotationsMask `a` have met in
+ *  the data although the source's `labels` attribute does not list them as
+ *  present (no entry, or `present: false`). DaCapo's rule counts their
+ *  voxels as annotated (1 in every channel not switched off) without a
+ *  word; it often means stale or incomplete metadata, so front ends say
+ *  so. The ids are collected as reads go (one cheap pass over each slab of
+ *  labels, looking up only where the value changes), only when the source
+ *  has a `labels` attribute, and only from the voxels read so far — after
+ *  lb_array_materialize, from every block it processed. The first
+ *  LB_MASK_UNLISTED_MAX distinct ids are kept (then reads stop looking).
+ *  Copies up to `cap` of them, ascending, into `out` (may be NULL when
+ *  `cap` is 0) and returns how many are kept; 0 when `a` is not a mask.
+ *  Thread-safe. */
+LB_API size_t lb_mask_unlisted_ids(const lb_array *a, lb_id *out, size_t cap);
 
 /** Build an array from DaCapo's serialised config (a JSON object with
  *  "__type__": ZarrArrayConfig, BinarizeArrayConfig or
@@ -317,6 +362,9 @@ LB_API int lb_array_writable(const lb_array *a);
 LB_API const char *lb_array_attrs_json(const lb_array *a);
 /** The wrapped source, or NULL for a stored array. */
 LB_API const lb_array *lb_array_source(const lb_array *a);
+/** The groupings a BinarizeArray or MissingAnnotationsMask was built with
+ *  (channel i = group i; lives as long as `a`), NULL for a stored array. */
+LB_API const lb_groupings *lb_array_groupings(const lb_array *a);
 
 /* Storage details of a stored array (the source for wrappers is reached
  * with lb_array_source). For virtual arrays these return NULL / 0. */
@@ -417,6 +465,9 @@ typedef struct lb_write_stats {
      * (blocks skipped by --resume are not counted). */
     int64_t *positive;
     size_t positive_len;
+    int threads;            /* worker threads this run used: the requested
+                               number (all cores for 0), at most one per
+                               block                                        */
 } lb_write_stats;
 
 typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);

@@ -594,12 +594,12 @@ static PyObject *stats_dict(const lb_write_stats *s) {
     PyObject *list = PySequence_List(pos);
     Py_DECREF(pos);
     if (!list) return NULL;
-    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:L,s:N}", "blocks_total",
+    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:L,s:N,s:i}", "blocks_total",
                          (long long)s->blocks_total, "blocks_done", (long long)s->blocks_done,
                          "blocks_skipped", (long long)s->blocks_skipped, "chunks_written",
                          (long long)s->chunks_written, "chunks_empty",
                          (long long)s->chunks_empty, "bytes_written",
-                         (long long)s->bytes_written, "positive", list);
+                         (long long)s->bytes_written, "positive", list, "threads", s->threads);
 }
 
 /* Wait for the job: returns 1 when done, 0 after a timeout. Without GIL. */
@@ -901,6 +901,48 @@ static PyObject *Array_get_source_path(ArrayObject *self, void *c) {
     while (s && !lb_array_path(s)) s = lb_array_source(s);
     return str_or_none(s ? lb_array_path(s) : NULL);
 }
+static PyObject *id_to_py(lb_id id) {
+    if (id.negative) return PyLong_FromLongLong((long long)(int64_t)id.bits);
+    return PyLong_FromUnsignedLongLong((unsigned long long)id.bits);
+}
+/* A list of n ids. */
+static PyObject *id_list(const lb_id *ids, size_t n) {
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    if (!l) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v = id_to_py(ids[i]);
+        if (!v) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, v);
+    }
+    return l;
+}
+/* Per channel, the ids that switched it off (lb_mask_off_ids). */
+static PyObject *Array_get_mask_off_ids(ArrayObject *self, void *c) {
+    GETARR();
+    int64_t n = lb_array_num_channels(a);
+    PyObject *l = PyList_New(n > 0 ? (Py_ssize_t)n : 0);
+    if (!l) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        const lb_id *ids = NULL;
+        size_t k = lb_mask_off_ids(a, i, &ids);
+        PyObject *v = id_list(ids, k);
+        if (!v) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, v);
+    }
+    return l;
+}
+static PyObject *Array_get_mask_unlisted_ids(ArrayObject *self, void *c) {
+    GETARR();
+    lb_id ids[LB_MASK_UNLISTED_MAX];
+    size_t n = lb_mask_unlisted_ids(a, ids, LB_MASK_UNLISTED_MAX);
+    return id_list(ids, n < LB_MASK_UNLISTED_MAX ? n : LB_MASK_UNLISTED_MAX);
+}
 static PyObject *Array_read_size(ArrayObject *self, PyObject *args) {
     PyObject *offset, *shape;
     if (!PyArg_ParseTuple(args, "OO:_read_size", &offset, &shape)) return NULL;
@@ -930,6 +972,10 @@ static PyGetSetDef Array_getset[] = {
     {"_source_path", (getter)Array_get_source_path, NULL, "stored dataset path", NULL},
     {"_warnings", (getter)Array_get_warnings, NULL, "metadata warnings", NULL},
     {"_annotations", (getter)Array_get_annotations, NULL, "annotation metadata kind", NULL},
+    {"_mask_off_ids", (getter)Array_get_mask_off_ids, NULL,
+     "per channel, the ids that switched a mask channel off", NULL},
+    {"_mask_unlisted_ids", (getter)Array_get_mask_unlisted_ids, NULL,
+     "ids > 0 met by reads that `labels` does not list as present", NULL},
     {"closed", (getter)Array_get_closed, NULL, "True once closed", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -101,6 +101,10 @@ int lb__array_wrap_geometry(lb_array *dst, const lb_array *src, int64_t n_channe
 int lb__array_squeezable(const lb_array *src) {
     if (src->ndim == src->dims) return 1;
     if (!src->ds) return 0; /* a wrapper's channels are real */
+    /* So are those of an array that names them (labelbin's targets and
+     * masks, even with one channel): binarizing those 0/1 values as label
+     * ids would be silently meaningless. */
+    if (src->channel_names || lb__json_get(src->attrs, "channels")) return 0;
     for (int i = 0; i < src->ndim - src->dims; i++)
         if (src->shape[i] != 1) return 0;
     return 1;

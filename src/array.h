@@ -121,6 +121,13 @@ int lb__array_read_slabs(const lb_array *src, const lb_roi *roi, lb__slab_fn fn,
 int lb__array_read_slabs_ex(const lb_array *src, const lb_roi *roi, size_t slab_bytes,
                             lb__slab_fn fn, void *user, lb__workspace *ws, lb_error *err);
 
+/* Refuse `src` as the label source of a wrapper (`what`: "binarize",
+ * "build a mask over"): LB_EINVAL for a channel axis, LB_EUNSUPPORTED for a
+ * non-integer dtype. The message names the path and hints at what the
+ * path probably is (a labelbin output names its own source). Returns code.
+ * binarize_array.c. */
+int lb__refuse_source(const lb_array *src, const char *what, int code, lb_error *err);
+
 /* Every wrapper's impl starts with this: what it was built from. */
 typedef struct lb__wrap_info {
     lb_groupings *groupings; /* owned copy */

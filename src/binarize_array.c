@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "array.h"
+#include "json.h"
 #include "kernels.h"
 
 typedef struct binarize_impl {
@@ -124,6 +125,42 @@ static int warn_unfit(lb_array *a, const lb_groupings *g, lb_dtype dtype, lb_id 
 static const lb__array_vtable binarize_vt = {"BinarizeArray", binarize_read,
                                              binarize_read_sparse, binarize_destroy};
 
+int lb__refuse_source(const lb_array *src, const char *what, int code, lb_error *err) {
+    const lb_array *st = lb__array_stored(src);
+    const char *path = st ? st->ds->path : "(no stored array)";
+    char where[1100], axes[256] = "", hint[700];
+    if (src->ds)
+        snprintf(where, sizeof where, "%s", path);
+    else
+        snprintf(where, sizeof where, "%s over %s", src->vt->kind, path);
+    size_t len = 0;
+    for (int i = 0; i < src->ndim && len < sizeof axes; i++)
+        len += (size_t)snprintf(axes + len, sizeof axes - len, "%s%s", i ? ", " : "",
+                                src->axes[i] ? src->axes[i] : "?");
+    /* A labelbin output names what it was made from: point there. */
+    json_object *lb = src->attrs ? lb__json_get(src->attrs, "labelbin") : NULL;
+    json_object *kind = lb ? lb__json_get(lb, "kind") : NULL;
+    json_object *from = lb ? lb__json_get(lb, "source") : NULL;
+    if (!src->ds)
+        snprintf(hint, sizeof hint, "build it over the label dataset itself");
+    else if (kind && from && json_object_is_type(kind, json_type_string) &&
+             json_object_is_type(from, json_type_string))
+        snprintf(hint, sizeof hint, "it is a %s that labelbin wrote from %s: give that label "
+                 "dataset instead", json_object_get_string(kind), json_object_get_string(from));
+    else if (lb)
+        snprintf(hint, sizeof hint, "it is an output of labelbin, not a label dataset: give "
+                 "the labels it was made from");
+    else
+        snprintf(hint, sizeof hint, "is this an output (a target, mask or prediction) or raw "
+                 "data rather than a label dataset?");
+    if (code == LB_EUNSUPPORTED)
+        return lb__err(err, code, "%s: cannot %s a source array of dtype %s: label ids must be "
+                       "integers; %s", where, what, lb_dtype_name(src->dtype), hint);
+    return lb__err(err, code, "%s: cannot %s a source array with channels (axes %s): a label "
+                   "dataset has one id per voxel and no channel axis; %s", where, what, axes,
+                   hint);
+}
+
 int lb_binarize_new(lb_array *source, const lb_groupings *groupings, lb_id background,
                     lb_array **out, lb_error *err) {
     lb_array *a = NULL;
@@ -135,13 +172,16 @@ int lb_binarize_new(lb_array *source, const lb_groupings *groupings, lb_id backg
         goto fail;
     }
     if (!lb__array_squeezable(source)) {
-        rc = lb__err(err, LB_EINVAL, "cannot binarize a source array with channels");
+        rc = lb__refuse_source(source, "binarize", LB_EINVAL, err);
         goto fail;
     }
     if (!lb_dtype_is_integer(source->dtype)) {
-        rc = lb__err(err, LB_EUNSUPPORTED,
-                     "cannot binarize a source array of dtype %s: label ids must be integers",
-                     lb_dtype_name(source->dtype));
+        rc = lb__refuse_source(source, "binarize", LB_EUNSUPPORTED, err);
+        goto fail;
+    }
+    if (lb_groupings_count(groupings) == 0) {
+        rc = lb__err(err, LB_EINVAL, "the groupings are empty: a BinarizeArray needs at least "
+                     "one group (each group is one output channel)");
         goto fail;
     }
     a = lb__array_alloc(&binarize_vt, err);

@@ -1,11 +1,14 @@
 /*
  * groupings.c — the ordered (name, [ids]) list that defines the channels of a
- * BinarizeArray / MissingAnnotationsMask, with its two textual forms: the
- * CLI's "NAME=ID,ID,…" and DaCapo's JSON `[["mito", [3,4,5]], …]`.
+ * BinarizeArray / MissingAnnotationsMask, with its textual forms: the CLI's
+ * "NAME=ID,ID,…", DaCapo's JSON `[["mito", [3,4,5]], …]` and the JSON object
+ * `{"mito": [3,4,5], …}`. Each group names an output channel, so names are
+ * non-empty and unique.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "groupings.h"
 #include "json.h"
 #include "util.h"
@@ -38,6 +41,27 @@ void lb_groupings_free(lb_groupings *g) {
     free(g);
 }
 
+/* The name of a new group must be non-empty and not used yet: it names an
+ * output channel. `where` ("groupings[2][0]") or, when NULL, the group's
+ * index names the group in the message. */
+static int check_name(const lb_groupings *g, const char *name, int code, const char *where,
+                      lb_error *err) {
+    char w[600];
+    if (where)
+        snprintf(w, sizeof w, "%s: ", where);
+    else
+        w[0] = '\0';
+    if (!*name)
+        return lb__err(err, code, "%sgroup %zu has an empty name: every group names an output "
+                       "channel, give it a name", w, g->n);
+    for (size_t i = 0; i < g->n; i++)
+        if (!strcmp(g->groups[i].name, name))
+            return lb__err(err, code, "%sgroup \"%s\" is given twice (groups %zu and %zu): "
+                           "every group names an output channel, so names must be unique; "
+                           "merge the ids into one group or rename one", w, name, i, g->n);
+    return 0;
+}
+
 int lb_groupings_add(lb_groupings *g, const char *name, const lb_id *ids, size_t n_ids,
                      lb_error *err) {
     if (!g || !name) return lb__err(err, LB_EINVAL, "group name missing");
@@ -45,6 +69,8 @@ int lb_groupings_add(lb_groupings *g, const char *name, const lb_id *ids, size_t
     if (!lb__utf8_valid(name, strlen(name)))
         return lb__err(err, LB_EINVAL, "group name \"%s\": not valid UTF-8 (names are "
                        "stored as text in the metadata; use UTF-8)", name);
+    int rc = check_name(g, name, LB_EINVAL, NULL, err);
+    if (rc) return rc;
     if (n_ids && !ids) return lb__err(err, LB_EINVAL, "group \"%s\": ids missing", name);
     if (n_ids > ((size_t)1 << 28))
         return lb__err(err, LB_ELIMIT, "group \"%s\": too many ids (%zu)", name, n_ids);
@@ -125,11 +151,49 @@ done:
     return rc;
 }
 
-/* Add groups from a parsed JSON array; `where` prefixes JSON paths. */
+/* One group from JSON: `name` and its ids `ids` (an array); `w` is the
+ * group's JSON path, `wn` its name's and `wi` its ids'. */
+static int add_json_group(lb_groupings *g, const char *name, json_object *ids, const char *wn,
+                          const char *wi, lb_error *err) {
+    int rc = check_name(g, name, LB_EFORMAT, wn, err);
+    if (rc) return rc;
+    if (!ids || !json_object_is_type(ids, json_type_array))
+        return lb__err(err, LB_EFORMAT, "%s: expected an array of label ids, found %s", wi,
+                       ids ? lb__json_type_name(ids) : "null");
+    size_t m = json_object_array_length(ids);
+    lb_id *v = m ? lb__malloc(m * sizeof *v, "group ids", err) : NULL;
+    if (m && !v) return LB_ENOMEM;
+    for (size_t j = 0; j < m; j++) {
+        char wj[700];
+        snprintf(wj, sizeof wj, "%s[%zu]", wi, j);
+        rc = lb__json_id(json_object_array_get_idx(ids, j), wj, &v[j], err);
+        if (rc) {
+            free(v);
+            return rc;
+        }
+    }
+    rc = lb_groupings_add(g, name, v, m, err);
+    free(v);
+    return rc;
+}
+
+/* Add groups from parsed JSON: an array of [name, [ids]] pairs, or an object
+ * {name: [ids], …} (its keys in file order); `where` prefixes JSON paths. */
 static int add_json_value(lb_groupings *g, json_object *arr, const char *where, lb_error *err) {
-    if (!json_object_is_type(arr, json_type_array))
-        return lb__err(err, LB_EFORMAT, "%s: expected an array of [name, [ids]] pairs, found %s",
-                       where, lb__json_type_name(arr));
+    if (arr && json_object_is_type(arr, json_type_object)) {
+        json_object_object_foreach(arr, key, val) {
+            char wn[560], wi[600];
+            snprintf(wn, sizeof wn, "%s[\"%s\"]", where, key);
+            snprintf(wi, sizeof wi, "%s", wn);
+            int rc = add_json_group(g, key, val, wn, wi, err);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    if (!arr || !json_object_is_type(arr, json_type_array))
+        return lb__err(err, LB_EFORMAT, "%s: expected an array of [name, [ids]] pairs or an "
+                       "object {name: [ids]}, found %s", where,
+                       arr ? lb__json_type_name(arr) : "null");
     size_t n = json_object_array_length(arr);
     for (size_t i = 0; i < n; i++) {
         json_object *pair = json_object_array_get_idx(arr, i);
@@ -140,37 +204,32 @@ static int add_json_value(lb_groupings *g, json_object *arr, const char *where, 
             return lb__err(err, LB_EFORMAT, "%s: expected a [name, [ids]] pair, found %s", w,
                            pair ? lb__json_type_name(pair) : "null");
         const char *name;
-        char wn[560];
+        char wn[560], wi[600];
         snprintf(wn, sizeof wn, "%s[0]", w);
+        snprintf(wi, sizeof wi, "%s[1]", w);
         int rc = lb__json_str(json_object_array_get_idx(pair, 0), wn, &name, err);
-        if (rc) return rc;
-        json_object *ids = json_object_array_get_idx(pair, 1);
-        snprintf(wn, sizeof wn, "%s[1]", w);
-        if (!ids || !json_object_is_type(ids, json_type_array))
-            return lb__err(err, LB_EFORMAT, "%s: expected an array of label ids, found %s", wn,
-                           ids ? lb__json_type_name(ids) : "null");
-        size_t m = json_object_array_length(ids);
-        lb_id *v = m ? lb__malloc(m * sizeof *v, "group ids", err) : NULL;
-        if (m && !v) return LB_ENOMEM;
-        for (size_t j = 0; j < m; j++) {
-            char wi[600];
-            snprintf(wi, sizeof wi, "%s[%zu]", wn, j);
-            rc = lb__json_id(json_object_array_get_idx(ids, j), wi, &v[j], err);
-            if (rc) {
-                free(v);
-                return rc;
-            }
-        }
-        rc = lb_groupings_add(g, name, v, m, err);
-        free(v);
+        if (!rc) rc = add_json_group(g, name, json_object_array_get_idx(pair, 1), wn, wi, err);
         if (rc) return rc;
     }
     return 0;
 }
 
+/* Drop the groups added after the first `n` (a failed JSON add adds
+ * nothing). */
+static void truncate_to(lb_groupings *g, size_t n) {
+    while (g->n > n) {
+        g->n--;
+        free(g->groups[g->n].name);
+        free(g->groups[g->n].ids);
+    }
+}
+
 int lb__groupings_add_json_object(lb_groupings *g, json_object *arr, const char *where,
                                   lb_error *err) {
-    return add_json_value(g, arr, where, err);
+    size_t n0 = g->n;
+    int rc = add_json_value(g, arr, where, err);
+    if (rc) truncate_to(g, n0);
+    return rc;
 }
 
 int lb_groupings_add_json(lb_groupings *g, const char *json, lb_error *err) {
@@ -178,7 +237,7 @@ int lb_groupings_add_json(lb_groupings *g, const char *json, lb_error *err) {
     json_object *o;
     int rc = lb__json_parse(json, strlen(json), "groupings", &o, err);
     if (rc) return rc;
-    rc = add_json_value(g, o, "groupings", err);
+    rc = lb__groupings_add_json_object(g, o, "groupings", err);
     json_object_put(o);
     return rc;
 }
@@ -211,6 +270,11 @@ size_t lb_groupings_ids(const lb_groupings *g, size_t i, const lb_id **ids) {
     }
     if (ids) *ids = g->groups[i].ids;
     return g->groups[i].n_ids;
+}
+
+const lb_groupings *lb_array_groupings(const lb_array *a) {
+    const lb_groupings *g = NULL;
+    return a && lb__array_groupings(a, &g, NULL, NULL) == 0 ? g : NULL;
 }
 
 const char *lb_groupings_json(lb_groupings *g) {

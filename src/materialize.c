@@ -764,6 +764,7 @@ static int run_workers(plan *p, const lb_write_options *opt, lb_write_stats *sta
     }
 
     if (stats) {
+        stats->threads = started;
         for (int i = 0; i < nthreads; i++) {
             stats->blocks_done += ws[i].blocks_done;
             stats->blocks_skipped += ws[i].blocks_skipped;
@@ -969,7 +970,12 @@ int lb_array_materialize(const lb_array *a, const char *dest,
                        p.nlead);
     const char *spec_text = opt.codec ? opt.codec : lb_default_codec_json();
     rc = lb__codec_parse_spec(spec_text, &codec, err);
-    if (rc < 0) return lb__err_prefix(err, "codec \"%s\"", spec_text);
+    if (rc < 0) {
+        /* The message names the spec. Whatever is wrong with it (malformed
+         * JSON, an unknown id) is wrong with the caller's argument. */
+        if (rc != LB_ENOMEM && err) err->code = LB_EINVAL;
+        return rc == LB_ENOMEM ? rc : LB_EINVAL;
+    }
     if (opt.provenance_json) {
         rc = lb__json_parse(opt.provenance_json, strlen(opt.provenance_json),
                             "provenance", &prov, err);

@@ -313,6 +313,101 @@ def test_snap_to_grid_config(volume):
     np.testing.assert_array_equal(snapped[roi], src[roi])
 
 
+def test_config_missing_keys(volume):
+    # The library's own words for the same JSON, not ".../<object object at 0x...>"
+    root, _ = volume
+    zarr_cfg = {"__type__": "ZarrArrayConfig", "name": "l", "file_name": str(root)}
+    for cfg, where in (
+            (zarr_cfg, "ZarrArrayConfig.dataset"),
+            (json.dumps(zarr_cfg), "ZarrArrayConfig.dataset"),
+            ({"__type__": "ZarrArrayConfig", "name": "l", "dataset": "labels/all"},
+             "ZarrArrayConfig.file_name"),
+            (dict(zarr_cfg, dataset=None), "ZarrArrayConfig.dataset"),
+            (ZarrArrayConfig("l", root, None), "ZarrArrayConfig.dataset"),
+            ({"__type__": "BinarizeArrayConfig", "name": "gt", "groupings": GROUPS,
+              "source_array_config": zarr_cfg},
+             "BinarizeArrayConfig.source_array_config.dataset"),
+            (BinarizeArrayConfig("gt", ZarrArrayConfig("l", root, None), GROUPS),
+             "BinarizeArrayConfig.source_array_config.dataset"),
+            ({"__type__": "MissingAnnotationsMaskConfig", "name": "m",
+              "source_array_config": dict(zarr_cfg, dataset="labels/all")},
+             "MissingAnnotationsMaskConfig.groupings"),
+            ({"__type__": "MissingAnnotationsMaskConfig", "name": "m", "groupings": GROUPS},
+             "MissingAnnotationsMaskConfig.source_array_config")):
+        with pytest.raises(labelbin.FormatError) as e:
+            labelbin.from_config(cfg)
+        assert str(e.value) == where + ": missing"
+    with pytest.raises(labelbin.FormatError) as e:
+        ZarrArray(zarr_cfg)
+    assert str(e.value) == "ZarrArrayConfig.dataset: missing"
+
+
+def test_group_names_and_empty_groupings(volume):
+    root, lab = volume
+    src = os.path.join(root, "labels/all")
+    for cls in (BinarizeArray, MissingAnnotationsMask):
+        with pytest.raises(ValueError) as e:
+            cls(src, [("a", [1]), ("b", [2]), ("a", [3])])
+        assert str(e.value) == (
+            'groupings[2][0]: group "a" is given twice (groups 0 and 2): every group names an '
+            'output channel, so names must be unique; merge the ids into one group or rename '
+            'one')
+        with pytest.raises(ValueError) as e:
+            cls(src, [("a", [1]), ("", [2])])
+        assert str(e.value).startswith("groupings[1][0]: group 1 has an empty name")
+        for empty in ([], {}):
+            with pytest.raises(ValueError) as e:
+                cls(src, empty)
+            assert "the groupings are empty" in str(e.value)
+    # a serialised config gets the same refusal from the library
+    cfg = json.dumps({"__type__": "BinarizeArrayConfig", "name": "gt",
+                      "source_array_config": {"__type__": "ZarrArrayConfig", "name": "l",
+                                              "file_name": str(root), "dataset": "labels/all"},
+                      "groupings": [["a", [1]], ["a", [2]]]})
+    with pytest.raises(ValueError) as e:
+        labelbin.from_config(cfg)
+    assert 'group "a" is given twice' in str(e.value)
+    # the object form keeps its order
+    b = BinarizeArray(src, {"mito": [3, 4, 5], "one": [1]})
+    assert b.channels == ["mito", "one"]
+    np.testing.assert_array_equal(b[b.roi], dacapo_binarize(lab, [("mito", [3, 4, 5]),
+                                                                  ("one", [1])]))
+
+
+def test_mask_says_why(volume, tmp_path):
+    root, lab = volume
+    m = MissingAnnotationsMask(os.path.join(root, "labels/all"), GROUPS)
+    # id 3 is present but not annotated: mito is off, because of 3
+    assert m.masked_off == {"mito": [3]}
+    assert m.unlisted_ids == []  # nothing read yet
+    roi = Roi((8, -4, 0), (4, 4, 4))
+    part = lab[:1, :2, :2]
+    m[roi]
+    want = sorted(set(part[part > 0].tolist()) - {3, 4})
+    assert m.unlisted_ids == want
+    m[m.roi]
+    # every id > 0 in the data but 3 and 4 is missing from `labels`
+    assert m.unlisted_ids == [1, 2, 5, 6, 1000, 2**32 - 1]
+    # the writer's reads too; and its stats say how many threads it used
+    m2 = MissingAnnotationsMask(os.path.join(root, "labels/all"), GROUPS)
+    stats = m2.to_zarr(str(tmp_path / "m.zarr" / "m"), threads=2)
+    assert m2.unlisted_ids == [1, 2, 5, 6, 1000, 2**32 - 1]
+    assert stats["threads"] == 2
+    # no `labels` attribute: nothing to say
+    write_zarr(tmp_path / "n.zarr", "l", lab, (8, 16, 10))
+    m3 = MissingAnnotationsMask(ZarrArray(tmp_path / "n.zarr", "l"), GROUPS)
+    m3[m3.roi]
+    assert m3.masked_off == {} and m3.unlisted_ids == []
+
+
+def test_refused_source_names_the_path(tmp_path):
+    write_zarr(tmp_path / "r.zarr", "pred", np.zeros((4, 4, 4), np.float32), (4, 4, 4))
+    with pytest.raises(labelbin.FormatError) as e:
+        BinarizeArray(str(tmp_path / "r.zarr" / "pred"), GROUPS)
+    assert ("%s: cannot binarize a source array of dtype float32: label ids must be integers"
+            % (tmp_path / "r.zarr" / "pred")) in str(e.value)
+
+
 def test_unknown_config_type():
     with pytest.raises(labelbin.FormatError) as e:  # LB_EUNSUPPORTED
         labelbin.from_config({"__type__": "IntensitiesArrayConfig", "name": "x"})

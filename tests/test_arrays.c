@@ -1174,7 +1174,9 @@ static void test_binarize(void) {
     lb_array *c4 = mk("bin.zarr/ch", LB_FORMAT_ZARR2, LB_DTYPE_UINT8, 4, s4, NULL,
                       "{\"axes\": [\"c\", \"z\", \"y\", \"x\"]}");
     CHECK_INT(lb_binarize_new(c4, g, (lb_id){0, 0}, &b, &e), LB_EINVAL);
-    CHECK_STR(e.message, "cannot binarize a source array with channels");
+    /* the message names the path and says what the path may be */
+    CHECK_MSG(e, "bin.zarr/ch: cannot binarize a source array with channels (axes c, z, y, x)");
+    CHECK_MSG(e, "rather than a label dataset?");
     CHECK(b == NULL);
     c4 = NULL;
     CHECK_INT(open_rel("bin.zarr/ch", &c4, &e), 0);
@@ -1194,7 +1196,30 @@ static void test_binarize(void) {
     lb_array *f = NULL;
     CHECK_INT(open_rel("bin.zarr/f32", &f, &e), 0);
     CHECK_INT(lb_binarize_new(f, g, (lb_id){0, 0}, &b, &e), LB_EUNSUPPORTED);
-    CHECK_MSG(e, "float32");
+    CHECK_MSG(e, "bin.zarr/f32: cannot binarize a source array of dtype float32: label ids "
+                 "must be integers; is this an output");
+    CHECK_INT(open_rel("bin.zarr/f32", &f, &e), 0);
+    CHECK_INT(lb_mask_new(f, g, &b, &e), LB_EUNSUPPORTED);
+    CHECK_MSG(e, "bin.zarr/f32: cannot build a mask over a source array of dtype float32");
+    /* an output of labelbin names the labels it was made from */
+    lb_array *out4 = mk("bin.zarr/made", LB_FORMAT_ZARR2, LB_DTYPE_UINT8, 4, s4, NULL,
+                        "{\"axes\": [\"c\", \"z\", \"y\", \"x\"], \"labelbin\": "
+                        "{\"kind\": \"BinarizeArray\", \"source\": \"/data/crop.zarr/labels\"}}");
+    CHECK_INT(lb_binarize_new(out4, g, (lb_id){0, 0}, &b, &e), LB_EINVAL);
+    CHECK_MSG(e, "bin.zarr/made: cannot binarize a source array with channels");
+    CHECK_MSG(e, "it is a BinarizeArray that labelbin wrote from /data/crop.zarr/labels: give "
+                 "that label dataset instead");
+    /* empty groupings: an array without channels is never what was meant */
+    lb_groupings *none = NULL;
+    CHECK_INT(lb_groupings_new(&none, &e), 0);
+    CHECK_INT(open_rel("bin.zarr/u8", &src, &e), 0);
+    CHECK_INT(lb_binarize_new(src, none, (lb_id){0, 0}, &b, &e), LB_EINVAL);
+    CHECK_MSG(e, "the groupings are empty");
+    CHECK_INT(open_rel("bin.zarr/u8", &src, &e), 0);
+    CHECK_INT(lb_mask_new(src, none, &b, &e), LB_EINVAL);
+    CHECK_MSG(e, "the groupings are empty");
+    CHECK(b == NULL);
+    lb_groupings_free(none);
     CHECK_INT(lb_binarize_new(NULL, g, (lb_id){0, 0}, &b, &e), LB_EINVAL);
     lb_groupings_free(g);
 }
@@ -1360,6 +1385,150 @@ static void test_mask(void) {
     mask_case("mask.zarr/unfit", (const char *)b.data, g, en5, LB_ANNOTATIONS_BOOLEAN);
     lb__buf_free(&b);
     lb_groupings_free(g);
+}
+
+/* A mask says why: the ids that switched a channel off, and the ids > 0
+ * met in the data that `labels` does not list as present (DaCapo counts
+ * those as annotated without a word). */
+static void test_mask_reasons(void) {
+    lb_error e = {0};
+    int64_t s[3] = {6, 8, 10}, ch[3] = {3, 4, 5};
+    size_t n = 480;
+    /* 1 annotated, 3 present not annotated, 5 annotated, 7 present: false,
+     * 40 and 41 not listed; 0 and 2 (listed, present) fill the rest. */
+    const char *attrs =
+        "{\"labels\": ["
+        "{\"value\": 1, \"annotationState\": {\"present\": true, \"annotated\": true}},"
+        "{\"value\": 2, \"annotationState\": {\"present\": true, \"annotated\": true}},"
+        "{\"value\": 3, \"annotationState\": {\"present\": true, \"annotated\": false}},"
+        "{\"value\": 5, \"annotationState\": {\"present\": true, \"annotated\": true}},"
+        "{\"value\": 7, \"annotationState\": {\"present\": false, \"annotated\": true}}]}";
+    uint16_t *lab = calloc(n, sizeof *lab);
+    for (size_t i = 0; i < n; i++) lab[i] = (uint16_t)(i % 3 ? 2 : 1);
+    lab[10] = 3;
+    lab[11] = 5;
+    lab[200] = 7;
+    lab[201] = 7;
+    lab[300] = 41;
+    lab[470] = 40; /* in the last z plane: z = 5 */
+    lab[471] = 0;
+    lb_array *a = mk("why.zarr/l", LB_FORMAT_ZARR2, LB_DTYPE_UINT16, 3, s, ch, attrs);
+    int64_t z[3] = {0, 0, 0};
+    if (a) CHECK_INT(lb_array_data_write(a, z, s, lab, n * 2, &e), 0);
+    lb_array_free(a);
+
+    lb_groupings *g = NULL;
+    CHECK_INT(lb_groupings_new(&g, &e), 0);
+    add_group(g, "mito", "4,3,5,3"); /* 3 switches it off, named once */
+    add_group(g, "ecs", "1");
+    add_group(g, "odd", "7,41");
+    add_group(g, "all", "");
+
+    lb_array *src = NULL, *m = NULL;
+    CHECK_INT(open_rel("why.zarr/l", &src, &e), 0);
+    CHECK_INT(lb_mask_new(src, g, &m, &e), 0);
+    if (!m) goto done;
+    const lb_id *ids = NULL;
+    CHECK_INT(lb_mask_off_ids(m, 0, &ids), 1);
+    CHECK(ids && ids[0].bits == 3 && !ids[0].negative);
+    for (int64_t c = 1; c < 4; c++) CHECK_INT(lb_mask_off_ids(m, c, &ids), 0);
+    CHECK(ids == NULL);
+    CHECK_INT(lb_mask_off_ids(m, 4, NULL), 0);
+    CHECK_INT(lb_mask_off_ids(m, -1, NULL), 0);
+    /* nothing read yet, nothing met */
+    CHECK_INT(lb_mask_unlisted_ids(m, NULL, 0), 0);
+    /* read the first 5 z planes: 7 and 41, not 40 */
+    int64_t off[3] = {0, 0, 0}, shp[3] = {5, 8, 10};
+    lb_roi r;
+    lb_roi_set(&r, 3, off, shp, &e);
+    size_t size = lb_array_read_size(m, &r);
+    uint8_t *buf = malloc(size);
+    CHECK_INT(lb_array_read(m, &r, buf, size, &e), 0);
+    lb_id got[8];
+    CHECK_INT(lb_mask_unlisted_ids(m, got, 8), 2);
+    CHECK(got[0].bits == 7 && got[1].bits == 41);
+    lb_array_roi(m, &r);
+    free(buf);
+    size = lb_array_read_size(m, &r);
+    buf = malloc(size);
+    CHECK_INT(lb_array_read(m, &r, buf, size, &e), 0);
+    free(buf);
+    CHECK_INT(lb_mask_unlisted_ids(m, got, 1), 3); /* copies one, says three */
+    CHECK_INT(got[0].bits, 7);
+    CHECK_INT(lb_mask_unlisted_ids(m, got, 8), 3);
+    CHECK(got[0].bits == 7 && got[1].bits == 40 && got[2].bits == 41);
+    lb_array_free(m);
+    m = NULL;
+
+    /* the writer's reads (sparse, threaded) collect them too */
+    CHECK_INT(open_rel("why.zarr/l", &src, &e), 0);
+    CHECK_INT(lb_mask_new(src, g, &m, &e), 0);
+    if (m) {
+        char dest[1024];
+        path_of("why.zarr/mask", dest, sizeof dest);
+        lb_write_options o;
+        lb_write_options_init(&o);
+        o.threads = 3;
+        CHECK_INT(lb_array_materialize(m, dest, &o, NULL, &e), 0);
+        CHECK_INT(lb_mask_unlisted_ids(m, got, 8), 3);
+        CHECK(got[0].bits == 7 && got[1].bits == 40 && got[2].bits == 41);
+        lb_array_free(m);
+        m = NULL;
+    }
+
+    /* not a mask, or no `labels` attribute: nothing to say */
+    lb_array *b = NULL;
+    CHECK_INT(open_rel("why.zarr/l", &src, &e), 0);
+    CHECK_INT(lb_binarize_new(src, g, (lb_id){0, 0}, &b, &e), 0);
+    CHECK_INT(lb_mask_off_ids(b, 0, NULL), 0);
+    CHECK_INT(lb_mask_unlisted_ids(b, got, 8), 0);
+    CHECK_INT(lb_mask_unlisted_ids(NULL, got, 8), 0);
+    lb_array_free(b);
+    a = mk("why.zarr/nolabels", LB_FORMAT_ZARR2, LB_DTYPE_UINT16, 3, s, ch, "{}");
+    if (a) CHECK_INT(lb_array_data_write(a, z, s, lab, n * 2, &e), 0);
+    CHECK_INT(lb_mask_new(a, g, &m, &e), 0);
+    if (m) {
+        lb_array_roi(m, &r);
+        size = lb_array_read_size(m, &r);
+        buf = malloc(size);
+        CHECK_INT(lb_array_read(m, &r, buf, size, &e), 0);
+        free(buf);
+        CHECK_INT(lb_mask_unlisted_ids(m, got, 8), 0);
+        CHECK_INT(lb_mask_off_ids(m, 0, NULL), 0);
+        lb_array_free(m);
+        m = NULL;
+    }
+
+    /* signed labels: negatives never count (label > 0 is the mask); at
+     * most LB_MASK_UNLISTED_MAX ids are kept, ascending */
+    int32_t *i32 = malloc(n * sizeof *i32);
+    for (size_t i = 0; i < n; i++) i32[i] = (int32_t)(i % 2 ? -(int32_t)i : 1000 + (int32_t)i);
+    a = mk("why.zarr/i32", LB_FORMAT_ZARR2, LB_DTYPE_INT32, 3, s, ch, attrs);
+    if (a) CHECK_INT(lb_array_data_write(a, z, s, i32, n * 4, &e), 0);
+    CHECK_INT(lb_mask_new(a, g, &m, &e), 0);
+    if (m) {
+        lb_array_roi(m, &r);
+        size = lb_array_read_size(m, &r);
+        buf = malloc(size);
+        CHECK_INT(lb_array_read(m, &r, buf, size, &e), 0);
+        free(buf);
+        lb_id many[LB_MASK_UNLISTED_MAX + 1];
+        CHECK_INT(lb_mask_unlisted_ids(m, many, LB_MASK_UNLISTED_MAX + 1),
+                  LB_MASK_UNLISTED_MAX);
+        int ok = 1;
+        for (int i = 0; i < LB_MASK_UNLISTED_MAX; i++) {
+            ok &= !many[i].negative && many[i].bits >= 1000 && many[i].bits % 2 == 0;
+            if (i) ok &= many[i].bits > many[i - 1].bits;
+        }
+        CHECK(ok);
+        lb_array_free(m);
+        m = NULL;
+    }
+    free(i32);
+done:
+    lb_array_free(m);
+    lb_groupings_free(g);
+    free(lab);
 }
 
 /* The parser on its own: kinds and the present-but-not-annotated list. */
@@ -1954,6 +2123,7 @@ int main(void) {
     test_binarize();
     test_threaded_reads();
     test_mask();
+    test_mask_reasons();
     test_annotations_parse();
     test_ome_units();
     test_leading_axes();

@@ -56,7 +56,9 @@ static void test_json_form(void) {
     CHECK_STR(lb_groupings_json(g), "[[\"mito\", [3, 4, 5]], [\"m \\\"q\\\"\", []], "
                                     "[\"big\", [18446744073709551615, -9223372036854775808]]]");
     struct { const char *json, *msg; } bad[] = {
-        {"{}", "groupings: expected an array"},
+        {"3", "groupings: expected an array of [name, [ids]] pairs or an object"},
+        {"{\"a\": 3}", "groupings[\"a\"]: expected an array of label ids"},
+        {"{\"a\": [1, \"2\"]}", "groupings[\"a\"][1]: expected an integer"},
         {"[[\"a\"]]", "groupings[0]: expected a [name, [ids]] pair"},
         {"[[1, [2]]]", "groupings[0][0]: expected a string"},
         {"[[\"a\", 3]]", "groupings[0][1]: expected an array of label ids"},
@@ -72,6 +74,60 @@ static void test_json_form(void) {
         CHECK(lb_groupings_add_json(g, bad[i].json, &e2) < 0);
         CHECK_MSG(e2, bad[i].msg);
     }
+    lb_groupings_free(g);
+}
+
+/* Every group names an output channel: names are non-empty and unique in
+ * every form (DaCapo accepts both and writes indistinguishable channels). */
+static void test_names_unique(void) {
+    lb_groupings *g;
+    lb_error e = {0};
+    lb_id three = {3, 0};
+    CHECK_INT(lb_groupings_new(&g, &e), 0);
+    CHECK_INT(lb_groupings_add(g, "a", &three, 1, &e), 0);
+    CHECK_INT(lb_groupings_add(g, "a", NULL, 0, &e), LB_EINVAL);
+    CHECK_MSG(e, "group \"a\" is given twice (groups 0 and 1)");
+    CHECK_MSG(e, "names must be unique");
+    CHECK_INT(lb_groupings_add(g, "", &three, 1, &e), LB_EINVAL);
+    CHECK_MSG(e, "group 1 has an empty name");
+    CHECK_INT(lb_groupings_add_arg(g, "a=4", &e), LB_EINVAL);
+    CHECK_MSG(e, "group \"a\" is given twice");
+    CHECK_INT(lb_groupings_add_arg(g, "=4", &e), LB_EINVAL);
+    CHECK_INT(lb_groupings_add_json(g, "[[\"b\", [1]], [\"a\", [2]]]", &e), LB_EFORMAT);
+    CHECK_MSG(e, "groupings[1][0]: group \"a\" is given twice (groups 0 and 2)");
+    CHECK_INT(lb_groupings_count(g), 1);
+    CHECK_INT(lb_groupings_add_json(g, "[[\"\", [1]]]", &e), LB_EFORMAT);
+    CHECK_MSG(e, "groupings[0][0]: group 1 has an empty name");
+    CHECK_INT(lb_groupings_add_json(g, "{\"\": [1]}", &e), LB_EFORMAT);
+    CHECK_MSG(e, "empty name");
+    /* case matters, as in the channels attribute */
+    CHECK_INT(lb_groupings_add_arg(g, "A=4", &e), 0);
+    CHECK_INT(lb_groupings_count(g), 2); /* a, A: a failed JSON add adds nothing */
+    CHECK_STR(lb_groupings_name(g, 1), "A");
+    lb_groupings_free(g);
+}
+
+/* The object form {"mito": [3,4,5], ...} that Python accepts: keys in
+ * file order, the JSON paths name the key. */
+static void test_json_object_form(void) {
+    lb_groupings *g;
+    lb_error e = {0};
+    CHECK_INT(lb_groupings_new(&g, &e), 0);
+    CHECK_INT(lb_groupings_add_json(g, "{\"mito\": [3, 4, 5], \"all\": [], "
+                                       "\"er\": [18446744073709551615, -2], \"b\": [1]}", &e), 0);
+    CHECK_INT(lb_groupings_count(g), 4);
+    CHECK_STR(lb_groupings_json(g), "[[\"mito\", [3, 4, 5]], [\"all\", []], "
+                                    "[\"er\", [18446744073709551615, -2]], [\"b\", [1]]]");
+    /* empty forms add nothing */
+    CHECK_INT(lb_groupings_add_json(g, "{}", &e), 0);
+    CHECK_INT(lb_groupings_add_json(g, "[]", &e), 0);
+    CHECK_INT(lb_groupings_count(g), 4);
+    /* a key given twice keeps its last value at its first place, like Python */
+    lb_groupings *h;
+    CHECK_INT(lb_groupings_new(&h, &e), 0);
+    CHECK_INT(lb_groupings_add_json(h, "{\"a\": [1], \"b\": [2], \"a\": [3]}", &e), 0);
+    CHECK_STR(lb_groupings_json(h), "[[\"a\", [3]], [\"b\", [2]]]");
+    lb_groupings_free(h);
     lb_groupings_free(g);
 }
 
@@ -122,6 +178,8 @@ static void test_json_helpers(void) {
 int main(void) {
     test_arg_form();
     test_json_form();
+    test_names_unique();
+    test_json_object_form();
     test_json_helpers();
     return tap_done();
 }

@@ -300,7 +300,9 @@ static void test_many_groups(void) {
             lb_id ids[3];
             size_t k = i % 17 == 16 ? 0 : 1 + i % 3;
             for (size_t j = 0; j < k; j++) ids[j] = id_u(1 + rndn(120));
-            CHECK_INT(lb_groupings_add(g, "x", ids, k, &err), 0);
+            char name[32]; /* group names are unique */
+            snprintf(name, sizeof name, "x%zu", i);
+            CHECK_INT(lb_groupings_add(g, name, ids, k, &err), 0);
         }
         for (size_t di = 0; di < sizeof int_dtypes / sizeof *int_dtypes; di++) {
             lb_dtype d = int_dtypes[di];
@@ -328,7 +330,9 @@ static void test_signature_overflow(void) {
         CHECK_INT(lb_groupings_new(&g, &err), 0);
         for (size_t i = 0; i < 300; i++) {
             lb_id id = id_u(bases[b] + i);
-            CHECK_INT(lb_groupings_add(g, "one", &id, 1, &err), 0);
+            char name[32]; /* group names are unique */
+            snprintf(name, sizeof name, "one%zu", i);
+            CHECK_INT(lb_groupings_add(g, name, &id, 1, &err), 0);
         }
         CHECK_INT(lb_groupings_add(g, "all", NULL, 0, &err), 0);
         for (size_t di = 0; di < sizeof int_dtypes / sizeof *int_dtypes; di++) {
@@ -598,7 +602,9 @@ static void test_large_outputs(void) {
     CHECK_INT(lb_groupings_new(&g, &err), 0);
     for (size_t i = 0; i < 17; i++) {
         lb_id ids[2] = {id_u(1 + i), id_u(40 + rndn(30))};
-        CHECK_INT(lb_groupings_add(g, "x", ids, i == 16 ? 0 : 1 + i % 2, &err), 0);
+        char name[32]; /* group names are unique */
+        snprintf(name, sizeof name, "x%zu", i);
+        CHECK_INT(lb_groupings_add(g, name, ids, i == 16 ? 0 : 1 + i % 2, &err), 0);
     }
     size_t n = ((size_t)1 << 20) + 13;
     uint32_t *lab = malloc(n * sizeof *lab);

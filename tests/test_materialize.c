@@ -714,8 +714,22 @@ static void test_validation(void) {
     o.chunks = NULL;
     /* Codec. */
     o.codec = "snappy:9";
-    CHECK(run(b, "bad.zarr/x", &o, NULL, &e) < 0);
-    CHECK_MSG(e, "snappy");
+    CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
+    CHECK_STR(e.message, "codec spec \"snappy:9\": unknown codec (expected none, zstd[:LEVEL], "
+                         "gzip[:LEVEL], zlib[:LEVEL], bz2[:LEVEL], lz4[:ACCELERATION], "
+                         "blosc[-CNAME][:CLEVEL], lzma[:PRESET] or a JSON compressor object)");
+    CHECK(!lb__store_exists(dest));
+    /* said once, not "codec \"zstd:99\": codec spec \"zstd:99\": ..." */
+    o.codec = "zstd:99";
+    CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
+    {
+        const char *want = "codec spec \"zstd:99\": level must be";
+        CHECK(strncmp(e.message, want, strlen(want)) == 0);
+    }
+    /* a malformed JSON compressor is the caller's argument too */
+    o.codec = "{\"id\": \"zstd\", \"level\": \"x\"}";
+    CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
+    CHECK_MSG(e, "codec spec.level");
     CHECK(!lb__store_exists(dest));
     o.codec = NULL;
     /* Provenance. */

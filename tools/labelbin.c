@@ -5,6 +5,7 @@
  */
 #include <labelbin.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -384,6 +385,8 @@ static const char help_info[] =
     "dtype, shape, chunks, codec, axes, voxel size, ROI in world units,\n"
     "channels, annotation metadata (the `labels` attribute) and warnings;\n"
     "an output whose labelbin run did not finish is shown as INCOMPLETE.\n"
+    "A container or group (e.g. crop.zarr) is not a dataset: the datasets below\n"
+    "it are listed and the likeliest suggested (exit 1).\n"
     "\n"
     "Options:\n"
     "  --json         print one JSON object instead of the human form\n"
@@ -402,11 +405,12 @@ static const char help_binarize[] =
     "channel i is 1 where the label is one of the ids of group i (an empty\n"
     "group: where the label is not the background), else 0.\n"
     "\n"
-    "Groups (at least one; channels follow the command-line order):\n"
+    "Groups (at least one; channels follow the command-line order; a name\n"
+    "names its channel, so it is non-empty and used once):\n"
     "  -g, --group NAME=ID,ID,...  a group; 'all=' is an empty group; ids are\n"
     "                              decimal, may be negative, up to 2^64-1\n"
     "  --groupings FILE            groups as DaCapo JSON [[\"mito\",[3,4,5]],...]\n"
-    "                              ('-' reads standard input)\n"
+    "                              or {\"mito\":[3,4,5],...} ('-' = standard input)\n"
     "  --background ID             the label empty groups exclude (default 0)\n"
     "\n"
     "Output:\n"
@@ -420,11 +424,12 @@ static const char help_binarize[] =
     "  --ome-ngff        write an OME-NGFF 0.4 multiscale group (DEST/s0)\n"
     "  -f, --force       replace an existing DEST\n"
     "  --resume          finish an interrupted run into DEST\n"
-    "  -j, --threads N   worker threads (default 0 = all cores)\n"
+    "  -j, --threads N   worker threads (default 0 = all cores; -v prints the\n"
+    "                    number used)\n"
     "  --progress        show a progress bar (default: when stderr is a terminal)\n"
     "  --no-progress     never show a progress bar\n"
     "  -q, --quiet       print nothing but errors\n"
-    "  -v, --verbose     print what is being done\n"
+    "  -v, --verbose     print what is being done and the threads used\n"
     "  -h, --help        show this help and exit\n"
     "\n"
     "Examples:\n"
@@ -440,12 +445,14 @@ static const char help_mask[] =
     "Write DaCapo's MissingAnnotationsMask of SOURCE to the new Zarr v2 dataset\n"
     "DEST: every channel is 1 where the label is > 0, and a channel whose group\n"
     "holds an id that the `labels` attribute marks present but not annotated is\n"
-    "0 everywhere. Without a `labels` attribute the mask is label > 0 in every\n"
-    "channel. Use the same groups as for 'labelbin binarize'.\n"
+    "0 everywhere (the table names those ids). Ids in the data that `labels`\n"
+    "does not list as present count as annotated, with a warning naming them.\n"
+    "Without a `labels` attribute the mask is label > 0 in every channel. Use\n"
+    "the same groups as for 'labelbin binarize'.\n"
     "\n"
     "Groups (at least one; channels follow the command-line order):\n"
     "  -g, --group NAME=ID,ID,...  a group; 'all=' is an empty group\n"
-    "  --groupings FILE            groups as DaCapo JSON ('-' = standard input)\n"
+    "  --groupings FILE            groups as JSON, as for binarize ('-' = stdin)\n"
     "\n"
     "Output options are those of 'labelbin binarize':\n"
     "  --roi ROI, --codec CODEC, --chunks C,..., --ome-ngff, -f/--force,\n"
@@ -520,8 +527,61 @@ enum {
     OPT_SEED
 };
 
-/* Report a getopt failure (opterr = 0, optstring starts with ':'). */
-static int getopt_failure(int c, char **argv)
+/* Optimal string alignment distance (edits, with adjacent transpositions
+ * counting one, as in "binarsie"), for "did you mean" suggestions. Long
+ * words are not worth comparing: SIZE_MAX. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    size_t d[40][40], i, j;
+    if (la >= 40 || lb >= 40)
+        return (size_t)-1;
+    for (i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (i = 1; i <= la; i++)
+        for (j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1], v = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+/* The candidate nearest to word[0..len) — within 1 edit for names of up to
+ * 4 characters, 2 beyond, like git's "did you mean" — or NULL when none is
+ * near or two are equally near. */
+static const char *nearest_name(const char *word, size_t len, const char *const *cands,
+                                size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1, i;
+    int tie = 0;
+    for (i = 0; i < n; i++) {
+        size_t cl = strlen(cands[i]), d = edit_distance(word, len, cands[i], cl);
+        size_t limit = cl <= 4 ? 1 : 2;
+        if (d > limit || d >= len)
+            continue;
+        if (d < best_d) {
+            best = cands[i];
+            best_d = d;
+            tie = 0;
+        } else if (d == best_d && strcmp(best, cands[i]) != 0) {
+            tie = 1;
+        }
+    }
+    return tie ? NULL : best;
+}
+
+/* Report a getopt failure (opterr = 0, optstring starts with ':'): name the
+ * option, and for a mistyped or ambiguous long option the options meant. */
+static int getopt_failure(int c, char **argv, const struct option *longopts)
 {
     const char *arg = argv[optind - 1];
     int is_long = arg && arg[0] == '-' && arg[1] == '-';
@@ -529,6 +589,29 @@ static int getopt_failure(int c, char **argv)
         if (is_long)
             return usage_error("option '%s' requires an argument", arg);
         return usage_error("option '-%c' requires an argument", optopt);
+    }
+    if (is_long && longopts) {
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name), n = 0, k, matches = 0;
+        const char *names[64];
+        char list[512] = "";
+        for (k = 0; longopts[k].name && n < 64; k++)
+            names[n++] = longopts[k].name;
+        /* getopt_long takes unambiguous prefixes: an ambiguous one lands here. */
+        for (k = 0; k < n && len > 0; k++)
+            if (strncmp(names[k], name, len) == 0) {
+                size_t l = strlen(list);
+                snprintf(list + l, sizeof list - l, "%s--%s", matches ? ", " : "", names[k]);
+                matches++;
+            }
+        if (matches > 1)
+            return usage_error("option '--%.*s' is ambiguous: %s", (int)len, name, list);
+        {
+            const char *near = nearest_name(name, len, names, n);
+            if (near)
+                return usage_error("unknown option '--%.*s'; did you mean '--%s'?", (int)len,
+                                   name, near);
+        }
     }
     if (is_long || optopt == 0)
         return usage_error("unknown option '%s'", arg ? arg : "?");
@@ -548,6 +631,7 @@ typedef enum write_kind { KIND_BINARIZE, KIND_MASK, KIND_RUN } write_kind;
 typedef struct write_args {
     lb_groupings *groups;
     int n_group_args;
+    const char *groupings_file; /* the last --groupings FILE */
     lb_id background;
     int have_background;
     lb_roi roi;
@@ -619,6 +703,7 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
                 if (rc != 0)
                     return failure("%s: %s", strcmp(optarg, "-") ? optarg : "<stdin>",
                                    e.message);
+                wa->groupings_file = strcmp(optarg, "-") ? optarg : "<stdin>";
             }
             wa->n_group_args++;
             break;
@@ -661,7 +746,7 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
         case 'q': g_verbosity = 0; break;
         case 'v': g_verbosity = 2; break;
         case 'h': fputs(help, stdout); return EXIT_OK;
-        default: return getopt_failure(c, argv);
+        default: return getopt_failure(c, argv, write_longopts);
         }
     }
     for (; optind < argc; optind++) {
@@ -674,12 +759,14 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
                                             : "expected SOURCE and DEST");
     if (kind != KIND_RUN && wa->n_group_args == 0)
         return usage_error("no groups: give -g NAME=ID,... or --groupings FILE");
-    if (kind != KIND_RUN && lb_groupings_count(wa->groups) == 0)
-        return usage_error("the groupings are empty: at least one group is needed");
     if (wa->force && wa->resume)
         return usage_error("--force and --resume exclude each other");
     if (!*wa->pos[1])
         return usage_error("DEST is empty");
+    /* Only a --groupings file can be empty (-g always adds a group). */
+    if (kind != KIND_RUN && lb_groupings_count(wa->groups) == 0)
+        return failure("%s: the groupings are empty: at least one group is needed (each "
+                       "group is one output channel)", wa->groupings_file);
     return -1;
 }
 
@@ -769,19 +856,14 @@ static int id_is_next(lb_id a, lb_id b)
     return a.negative && (int64_t)a.bits == -1 && !b.negative && b.bits == 0;
 }
 
-/* The ids of a group as "3,4,5" with runs of 3+ as "20..29"; "(all but
- * background)" for an empty group. Truncated with "..." to `size`. */
-static void ids_str(const lb_groupings *g, size_t gi, char *buf, size_t size)
+/* Ids as "3,4,5" with runs of 3+ as "20..29", truncated with ",..." to
+ * `size`. */
+static void id_list_str(const lb_id *ids, size_t n, char *buf, size_t size)
 {
-    const lb_id *ids = NULL;
-    size_t n = lb_groupings_ids(g, gi, &ids), i = 0, len = 0;
+    size_t i = 0, len = 0;
     if (size == 0)
         return;
     buf[0] = '\0';
-    if (n == 0) {
-        snprintf(buf, size, "(not background)");
-        return;
-    }
     while (i < n) {
         size_t j = i;
         char a[32], b[32], piece[80];
@@ -807,6 +889,20 @@ static void ids_str(const lb_groupings *g, size_t gi, char *buf, size_t size)
         len += (size_t)m;
         i = j + 1;
     }
+}
+
+/* The ids of group gi; an empty group is "(not background)" in a
+ * BinarizeArray and "(any label)" in a mask. */
+static void ids_str(const lb_groupings *g, size_t gi, int is_mask, char *buf, size_t size)
+{
+    const lb_id *ids = NULL;
+    size_t n = lb_groupings_ids(g, gi, &ids);
+    if (size == 0)
+        return;
+    if (n == 0)
+        snprintf(buf, size, "%s", is_mask ? "(any label)" : "(not background)");
+    else
+        id_list_str(ids, n, buf, size);
 }
 
 /* Warn about ids the source dtype cannot hold: they never match. */
@@ -884,6 +980,221 @@ static int64_t roi_voxels(const lb_roi *roi, const int64_t *vs)
 }
 
 /* ------------------------------------------------------------------------
+ * "No dataset here": what is inside instead
+ * ------------------------------------------------------------------------ */
+
+/* Bounds of the walk: a container holds a few groups of datasets; never
+ * wander through a large tree (or into the chunks of a dataset). */
+#define WALK_MAX_DEPTH 6
+#define WALK_MAX_ENTRIES 20000
+#define WALK_MAX_FOUND 200
+#define WALK_SHOW 20
+
+typedef struct found_ds {
+    char *rel;   /* path below the walk's root */
+    char desc[160];
+    int score;   /* how likely a label source: higher is likelier */
+} found_ds;
+
+typedef struct walk_state {
+    found_ds found[WALK_MAX_FOUND];
+    int n_found, more;  /* more: datasets beyond WALK_MAX_FOUND */
+    long entries;
+    int truncated;      /* a bound stopped the walk */
+} walk_state;
+
+static int path_exists(const char *dir, const char *name)
+{
+    char p[4096];
+    struct stat st;
+    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p)
+        return 0;
+    return stat(p, &st) == 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A dataset found at `path`: describe it and guess how likely it is the
+ * label source meant (integer, no channels, `labels` metadata or "label"
+ * in its path; the finest scale "s0" of a multiscale group). */
+static void walk_add(walk_state *w, const char *rel, const lb_array *a, const char *problem)
+{
+    found_ds *f;
+    if (w->n_found >= WALK_MAX_FOUND) {
+        w->more++;
+        return;
+    }
+    f = &w->found[w->n_found];
+    f->rel = strdup(rel);
+    if (!f->rel)
+        return;
+    w->n_found++;
+    f->score = 0;
+    if (!a) {
+        snprintf(f->desc, sizeof f->desc, "%s", problem);
+        return;
+    }
+    {
+        char shape[96];
+        const char *base = strrchr(rel, '/');
+        int labels_like = lb_dtype_is_integer(lb_array_dtype(a)) && lb_array_num_channels(a) < 0;
+        coord_str(lb_array_shape(a), lb_array_ndim(a), shape, sizeof shape);
+        snprintf(f->desc, sizeof f->desc, "%s %s %s%s%s", lb_array_format(a),
+                 lb_dtype_name(lb_array_dtype(a)), shape,
+                 lb_array_num_channels(a) >= 0 ? ", channels" : "",
+                 lb_array_annotations(a) != LB_ANNOTATIONS_NONE ? ", `labels` metadata" : "");
+        base = base ? base + 1 : rel;
+        if (labels_like) {
+            f->score = 2;
+            if (lb_array_annotations(a) != LB_ANNOTATIONS_NONE)
+                f->score += 4;
+            if (strstr(rel, "label") || strstr(rel, "gt") || strstr(rel, "groundtruth"))
+                f->score += 2;
+        }
+        if (strcmp(base, "s0") == 0 || strcmp(base, "0") == 0)
+            f->score += 1; /* the finest scale of a multiscale group */
+    }
+}
+
+/* Depth-first through `dir` (rel: its path below the root, "" for the
+ * root), in name order, not into datasets or hidden folders. */
+static void walk_dir(walk_state *w, const char *dir, const char *rel, int depth)
+{
+    DIR *d;
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0, i;
+
+    if (depth > WALK_MAX_DEPTH) {
+        w->truncated = 1;
+        return;
+    }
+    d = opendir(dir);
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (++w->entries > WALK_MAX_ENTRIES) {
+            w->truncated = 1;
+            break;
+        }
+        if (de->d_name[0] == '.')
+            continue; /* ".", "..", metadata files, hidden folders */
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            char **nn = realloc(names, nc * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+            cap = nc;
+        }
+        names[n] = strdup(de->d_name);
+        if (names[n])
+            n++;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(names, n, sizeof *names, name_cmp);
+    for (i = 0; i < n; i++) {
+        char path[4096], sub[4096];
+        struct stat st;
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path ||
+            snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", names[i]) >=
+                (int)sizeof sub ||
+            stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (path_exists(path, ".zarray") || path_exists(path, "attributes.json") ||
+            path_exists(path, "zarr.json")) {
+            lb_error e = {0};
+            lb_array *a = NULL;
+            int rc = lb_array_open(path, LB_OPEN_READONLY, NULL, 0, &a, &e);
+            if (rc == 0) {
+                walk_add(w, sub, a, NULL);
+                lb_array_free(a);
+                continue;
+            }
+            if (rc != LB_ENOTFOUND) {
+                /* A dataset we cannot read: list it with the reason. */
+                const char *why = rc == LB_EUNSUPPORTED && path_exists(path, "zarr.json")
+                                      ? "Zarr v3 (not supported)"
+                                      : "cannot be opened (run 'labelbin info' on it)";
+                walk_add(w, sub, NULL, why);
+                continue;
+            }
+            /* A group (N5 attributes.json without dimensions): go on. */
+        }
+        walk_dir(w, path, sub, depth + 1);
+    }
+    for (i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* After "no dataset here" for `path`: when it is a folder, list the
+ * datasets below it (a bounded walk) and suggest the likeliest, e.g. the
+ * labels of a crop or `s0` of a multiscale group. Prints to stderr. */
+static void suggest_datasets(const char *path)
+{
+    struct stat st;
+    walk_state *w;
+    int i, best = -1, width = 0;
+    char root[4096];
+    size_t len;
+
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    snprintf(root, sizeof root, "%s", path);
+    len = strlen(root);
+    while (len > 1 && root[len - 1] == '/')
+        root[--len] = '\0';
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return;
+    walk_dir(w, root, "", 1);
+    if (w->n_found == 0) {
+        fprintf(stderr, "labelbin: %s holds no Zarr v2 or N5 dataset%s: give the path of a "
+                        "dataset folder (one with .zarray, or an N5 attributes.json with "
+                        "\"dimensions\")\n",
+                root, w->truncated ? " near the top (the search stopped early)" : "");
+        free(w);
+        return;
+    }
+    for (i = 0; i < w->n_found && i < WALK_SHOW; i++)
+        if ((int)strlen(w->found[i].rel) > width)
+            width = (int)strlen(w->found[i].rel);
+    fprintf(stderr, "labelbin: %s is a group; the datasets below it:\n", root);
+    for (i = 0; i < w->n_found; i++) {
+        if (i < WALK_SHOW)
+            fprintf(stderr, "  %s/%-*s  %s\n", root, width, w->found[i].rel, w->found[i].desc);
+        if (w->found[i].score > 0 && (best < 0 || w->found[i].score > w->found[best].score))
+            best = i;
+    }
+    if (w->n_found + w->more > WALK_SHOW)
+        fprintf(stderr, "  ... and %d more\n", w->n_found + w->more - WALK_SHOW);
+    if (best >= 0)
+        fprintf(stderr, "labelbin: did you mean %s/%s?\n", root, w->found[best].rel);
+    for (i = 0; i < w->n_found; i++)
+        free(w->found[i].rel);
+    free(w);
+}
+
+/* Open SOURCE for a command; on failure print the library's message and,
+ * for a folder that is not a dataset, what is inside. */
+static int open_source(const char *path, lb_array **out)
+{
+    lb_error e = {0};
+    int rc = lb_array_open(path, LB_OPEN_READONLY, NULL, 0, out, &e);
+    if (rc == 0)
+        return 0;
+    print_lb_error(&e);
+    if (rc == LB_ENOTFOUND)
+        suggest_datasets(path);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
  * labelbin info
  * ------------------------------------------------------------------------ */
 
@@ -895,7 +1206,6 @@ static int cmd_info(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    lb_error e = {0};
     lb_array *a = NULL;
     const char *path = NULL;
     int as_json = 0, c, i, ndim, dims, nw;
@@ -914,7 +1224,7 @@ static int cmd_info(int argc, char **argv)
         case 'q': g_verbosity = 0; break;
         case 'v': g_verbosity = 2; break;
         case 'h': fputs(help_info, stdout); return EXIT_OK;
-        default: return getopt_failure(c, argv);
+        default: return getopt_failure(c, argv, longopts);
         }
     }
     if (optind >= argc)
@@ -923,8 +1233,8 @@ static int cmd_info(int argc, char **argv)
         return usage_error("unexpected argument '%s'", argv[optind + 1]);
     path = argv[optind];
 
-    if (lb_array_open(path, LB_OPEN_READONLY, NULL, 0, &a, &e) != 0)
-        return lb_failure(&e);
+    if (open_source(path, &a) != 0)
+        return EXIT_FAIL;
     if (g_verbosity == 0) {
         lb_array_free(a);
         return EXIT_OK;
@@ -1086,24 +1396,47 @@ static int check_roi(const lb_array *a, const lb_roi *roi)
                    b1, b3, b2);
 }
 
-static void print_summary(const lb_array *a, const lb_groupings *g,
-                          write_kind kind, const char *dest,
-                          const lb_write_stats *st, int64_t voxels,
-                          double seconds)
+/* The stored dataset under `a` (a itself, or the source of wrappers). */
+static const char *stored_path(const lb_array *a)
 {
-    int64_t nch = lb_array_num_channels(a), i, maxpos = 0;
+    while (a && !lb_array_path(a))
+        a = lb_array_source(a);
+    return a ? lb_array_path(a) : "?";
+}
+
+/* A mask counts ids > 0 that its `labels` attribute does not list as
+ * present as annotated (DaCapo's rule): say which ones the run met. */
+static void warn_unlisted(const lb_array *a)
+{
+    lb_id ids[LB_MASK_UNLISTED_MAX];
+    size_t n = lb_mask_unlisted_ids(a, ids, LB_MASK_UNLISTED_MAX);
+    char list[512];
+    if (n == 0)
+        return;
+    id_list_str(ids, n, list, sizeof list);
+    warning("%s: label%s %s%s occur%s in the data but the `labels` attribute does not list "
+            "%s as present: the mask counts %s voxels as annotated (1 in every channel that "
+            "is not masked off); check the annotation metadata",
+            stored_path(a), n > 1 ? "s" : "", list,
+            n >= LB_MASK_UNLISTED_MAX ? " (and maybe more)" : "", n > 1 ? "" : "s",
+            n > 1 ? "them" : "it", n > 1 ? "their" : "its");
+}
+
+static void print_summary(const lb_array *a, write_kind kind, const char *dest,
+                          const lb_write_stats *st, int64_t voxels, double seconds)
+{
+    int64_t nch = lb_array_num_channels(a), i;
     char ids[64], bytes[32], dur[32];
-    int is_mask = kind == KIND_MASK ||
-                  (kind == KIND_RUN && strcmp(lb_array_kind(a), "MissingAnnotationsMask") == 0);
+    const lb_groupings *g = lb_array_groupings(a);
+    int is_mask = strcmp(lb_array_kind(a), "MissingAnnotationsMask") == 0;
     size_t namew = 7;
 
+    (void)kind;
     for (i = 0; i < nch; i++) {
         const char *nm = lb_array_channel_name(a, i);
         size_t l = nm ? strlen(nm) : 1;
         if (l > namew)
             namew = l > 24 ? 24 : l;
-        if (st->positive[i] > maxpos)
-            maxpos = st->positive[i];
     }
     if (nch > 0) {
         printf("%3s  %-*s  %-22s  %15s  %7s%s\n", "#", (int)namew, "channel",
@@ -1114,7 +1447,7 @@ static void print_summary(const lb_array *a, const lb_groupings *g,
             double pct = voxels > 0 ? 100.0 * (double)st->positive[i] / (double)voxels : 0;
             ids[0] = '\0';
             if (g && (size_t)i < lb_groupings_count(g))
-                ids_str(g, (size_t)i, ids, 23);
+                ids_str(g, (size_t)i, is_mask, ids, 23);
             printf("%3" PRId64 "  %-*.*s  %-22s  %15" PRId64, i, (int)namew,
                    (int)namew, nm ? nm : "-", ids, st->positive[i]);
             /* After --resume the counts cover this run's blocks only. */
@@ -1122,13 +1455,19 @@ static void print_summary(const lb_array *a, const lb_groupings *g,
                 printf("  %6.2f%%", pct);
             else
                 printf("  %7s", "-");
-            /* Every unmasked channel of a mask is label > 0, so they all have
-             * the same count; a channel with none while others have some was
-             * switched off by the metadata. */
-            if (is_mask)
-                printf("  %s", maxpos == 0                ? "-"
-                               : st->positive[i] == 0 ? "masked off"
-                                                      : "enabled");
+            /* A channel is masked off by the ids of its group that the
+             * metadata marks present but not annotated: name them. */
+            if (is_mask) {
+                const lb_id *off = NULL;
+                size_t n_off = lb_mask_off_ids(a, i, &off);
+                char why[128];
+                if (n_off) {
+                    id_list_str(off, n_off, why, sizeof why);
+                    printf("  masked off: %s present, not annotated", why);
+                } else {
+                    printf("  enabled");
+                }
+            }
             putchar('\n');
         }
     } else {
@@ -1182,18 +1521,18 @@ static int cmd_write(int argc, char **argv, write_kind kind)
         }
     } else {
         lb_dtype dt;
-        if (lb_array_open(wa.pos[0], LB_OPEN_READONLY, NULL, 0, &src, &e) != 0) {
-            ret = lb_failure(&e);
+        if (open_source(wa.pos[0], &src) != 0) {
+            ret = EXIT_FAIL;
             goto done;
         }
         dt = lb_array_dtype(src);
         warn_unfit_ids(wa.groups, dt, wa.have_background ? &wa.background : NULL);
         if (kind == KIND_MASK) {
             lb_annotations ann = lb_array_annotations(src);
-            if (ann == LB_ANNOTATIONS_NONE)
+            rc = lb_mask_new(src, wa.groups, &a, &e);
+            if (rc == 0 && ann == LB_ANNOTATIONS_NONE)
                 note("%s: no annotation metadata (`labels` attribute) found: the "
                      "mask is label > 0 in every channel", wa.pos[0]);
-            rc = lb_mask_new(src, wa.groups, &a, &e);
         } else {
             lb_id bg = {0, 0};
             if (wa.have_background)
@@ -1259,8 +1598,8 @@ static int cmd_write(int argc, char **argv, write_kind kind)
         lb_roi_format(&roi, b, sizeof b);
         verbose("%s %s -> %s: ROI %s, %" PRId64 " voxels x %" PRId64 " channels",
                 lb_array_kind(a), wa.pos[0], dest, b, voxels, nch < 0 ? 1 : nch);
-        verbose("codec %s, %d threads%s%s%s", wa.codec ? wa.codec : lb_default_codec_json(),
-                wa.threads, wa.force ? ", overwrite" : "", wa.resume ? ", resume" : "",
+        verbose("codec %s%s%s%s", wa.codec ? wa.codec : lb_default_codec_json(),
+                wa.force ? ", overwrite" : "", wa.resume ? ", resume" : "",
                 wa.ome_ngff ? ", OME-NGFF" : "");
     }
 
@@ -1285,12 +1624,14 @@ static int cmd_write(int argc, char **argv, write_kind kind)
         ret = rc == LB_EINVAL ? EXIT_USAGE : EXIT_FAIL;
         goto done;
     }
+    verbose("%d worker thread%s for %" PRId64 " blocks", st.threads, st.threads == 1 ? "" : "s",
+            st.blocks_total);
     if (g_verbosity >= 1)
-        print_summary(a, kind == KIND_RUN ? NULL : wa.groups, kind, dest, &st,
-                      voxels, now_seconds() - t0);
+        print_summary(a, kind, dest, &st, voxels, now_seconds() - t0);
     ret = EXIT_OK;
     if (fflush(stdout) != 0)
         ret = failure("<stdout>: %s", strerror(errno));
+    warn_unlisted(a);
 done:
     free(positive);
     free(config);
@@ -1780,7 +2121,7 @@ static int cmd_sample(int argc, char **argv)
         case 'q': g_verbosity = 0; break;
         case 'v': g_verbosity = 2; break;
         case 'h': fputs(help_sample, stdout); return EXIT_OK;
-        default: return getopt_failure(c, argv);
+        default: return getopt_failure(c, argv, longopts);
         }
     }
     if (optind >= argc)
@@ -1893,6 +2234,20 @@ static const struct {
     {"run", help_run},       {"sample", help_sample},
 };
 
+/* "unknown command 'binarise'; did you mean 'binarize'?" (exit 2). */
+static int unknown_command(const char *context, const char *cmd)
+{
+    static const char *const names[] = {"info", "binarize", "mask", "run", "sample", "help"};
+    const char *near = nearest_name(cmd, strlen(cmd), names,
+                                    sizeof names / sizeof names[0] - (context ? 1 : 0));
+    if (near)
+        return usage_error("%s%sunknown command '%s'; did you mean '%s'?", context ? context : "",
+                           context ? ": " : "", cmd, near);
+    return usage_error("%s%sunknown command '%s' (commands: info, binarize, mask, run, sample%s)",
+                       context ? context : "", context ? ": " : "", cmd,
+                       context ? "" : ", help");
+}
+
 static int dispatch(const char *cmd, int argc, char **argv)
 {
     g_cmd = cmd;
@@ -1907,7 +2262,7 @@ static int dispatch(const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "sample") == 0)
         return cmd_sample(argc, argv);
     g_cmd = NULL;
-    return usage_error("unknown command '%s'", cmd);
+    return unknown_command(NULL, cmd);
 }
 
 int main(int argc, char **argv)
@@ -1938,7 +2293,7 @@ int main(int argc, char **argv)
             return EXIT_OK;
         case 'q': g_verbosity = 0; break;
         case 'v': g_verbosity = 2; break;
-        default: return getopt_failure(c, argv);
+        default: return getopt_failure(c, argv, longopts);
         }
     }
     if (optind >= argc)
@@ -1955,7 +2310,7 @@ int main(int argc, char **argv)
                 fputs(commands[i].help, stdout);
                 return EXIT_OK;
             }
-        return usage_error("help: unknown command '%s'", argv[optind + 1]);
+        return unknown_command("help", argv[optind + 1]);
     }
     return dispatch(cmd, argc - optind, argv + optind);
 }

@@ -517,6 +517,22 @@ class MissingAnnotationsMask(_Wrapper):
     def __init__(self, source, groupings=None, name=None):
         self._init(source, groupings, {}, name)
 
+    @property
+    def masked_off(self):
+        """{channel name: [ids]} for the channels that are 0 everywhere: the
+        ids of each such group that the `labels` metadata marks present but
+        not annotated."""
+        return {name: ids for name, ids in zip(self.channels, self._mask_off_ids) if ids}
+
+    @property
+    def unlisted_ids(self):
+        """Label ids > 0 that reads so far met in the data although the
+        `labels` metadata does not list them as present (no entry, or
+        ``present: false``). DaCapo's rule counts them as annotated (1 in
+        every channel not masked off); it often means stale metadata.
+        Ascending, at most 64; [] without a `labels` attribute."""
+        return self._mask_unlisted_ids
+
 
 _CLASSES = {ZARR: ZarrArray, BINARIZE: BinarizeArray, MASK: MissingAnnotationsMask}
 

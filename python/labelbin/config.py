@@ -73,11 +73,16 @@ def split_dataset_path(path):
 
 
 def normalise_groupings(groupings):
-    """[(name, [ids])…] or {name: ids} -> [[str, [int…]]…] (ids exact)."""
+    """[(name, [ids])…] or {name: ids} -> [[str, [int…]]…] (ids exact).
+
+    Every group names an output channel, so names must be non-empty and
+    unique (ValueError otherwise, worded as the library words it); an empty
+    groupings is refused when an array is built from it."""
     if isinstance(groupings, (str, bytes)):
         groupings = json.loads(groupings)
     items = groupings.items() if isinstance(groupings, Mapping) else groupings
     out = []
+    seen = {}
     for i, group in enumerate(items):
         try:
             name, ids = group
@@ -87,6 +92,15 @@ def normalise_groupings(groupings):
         if not isinstance(name, str):
             raise TypeError("groupings[%d][0]: the group name must be a string, got %r"
                             % (i, name))
+        if not name:
+            raise ValueError("groupings[%d][0]: group %d has an empty name: every group "
+                             "names an output channel, give it a name" % (i, i))
+        if name in seen:
+            raise ValueError("groupings[%d][0]: group %s is given twice (groups %d and %d): "
+                             "every group names an output channel, so names must be unique; "
+                             "merge the ids into one group or rename one"
+                             % (i, json.dumps(name, ensure_ascii=False), seen[name], i))
+        seen[name] = i
         if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
             raise TypeError("groupings[%d][1]: expected a list of ids, got %r" % (i, ids))
         clean = []
@@ -135,8 +149,20 @@ def _infer_type(cfg, expected):
                      "source_array_config/groupings), got %r" % (cfg,))
 
 
-def to_config_dict(cfg, expected=None):
-    """The serialised dict form of `cfg` (see the module docstring)."""
+def _required(cfg, key, where):
+    """A field the config cannot do without; missing (or None) is the
+    library's error for the same JSON: FormatError "<where>.<key>: missing"."""
+    value = _get(cfg, key, None)
+    if value is None:
+        from ._labelbin import FormatError
+        raise FormatError("%s.%s: missing" % (where, key))
+    return value
+
+
+def to_config_dict(cfg, expected=None, where=None):
+    """The serialised dict form of `cfg` (see the module docstring). `where`
+    is the config's path in messages (the type at the root, e.g.
+    "BinarizeArrayConfig.source_array_config" below it)."""
     from .arrays import Array  # circular at import time
 
     if isinstance(cfg, Array):
@@ -144,11 +170,14 @@ def to_config_dict(cfg, expected=None):
     if isinstance(cfg, (str, bytes)):
         cfg = json.loads(cfg)
     kind = _infer_type(cfg, expected)
+    here = where or kind
     name = _get(cfg, "name", None)
     if kind == ZARR:
+        file_name = _required(cfg, "file_name", here)
+        dataset = _required(cfg, "dataset", here)
         out = {"__type__": ZARR, "name": str(name) if name is not None else "zarr",
-               "file_name": _absolute(_get(cfg, "file_name")),
-               "dataset": str(_get(cfg, "dataset")).lstrip("/")}
+               "file_name": _absolute(file_name),
+               "dataset": _path_text(dataset).lstrip("/")}
         axes = _get(cfg, "axes", None)
         if axes is not None:
             out["axes"] = [str(a) for a in axes]
@@ -157,16 +186,12 @@ def to_config_dict(cfg, expected=None):
             out["snap_to_grid"] = [operator.index(v) for v in snap]
         return out
     if kind in (BINARIZE, MASK):
-        src = _get(cfg, "source_array_config", None)
-        if src is None:
-            raise ValueError("%s needs a source_array_config" % kind)
-        groupings = _get(cfg, "groupings", None)
-        if groupings is None:
-            raise ValueError("%s needs groupings" % kind)
+        src = _required(cfg, "source_array_config", here)
+        groupings = _required(cfg, "groupings", here)
         out = {"__type__": kind,
                "name": str(name) if name is not None else
                ("binarize" if kind == BINARIZE else "mask"),
-               "source_array_config": to_config_dict(src),
+               "source_array_config": to_config_dict(src, where=here + ".source_array_config"),
                "groupings": normalise_groupings(groupings)}
         if kind == BINARIZE:
             out["background"] = operator.index(_get(cfg, "background", 0) or 0)
