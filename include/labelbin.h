@@ -271,7 +271,8 @@ enum {
  *  directory, e.g. "crop.zarr/volumes/labels/all" or
  *  "crop.n5/volumes/groundtruth/crop1/labels/all"; the format is detected
  *  from its metadata (.zarray = Zarr v2, attributes.json with "dimensions" =
- *  N5). Geometry (voxel size, offset, axes): docs/semantics.md.
+ *  N5). Geometry (voxel size, offset, axes) is read from the metadata as
+ *  docs/semantics.md §1 describes.
  *  `axes_override` (may be NULL) replaces the axes from metadata, as
  *  ZarrArrayConfig.axes does; `n_axes` is its length. */
 LB_API int lb_array_open(const char *path, int flags, const char *const *axes_override,

@@ -32,6 +32,7 @@ from zarr.n5 import N5ChunkWrapper, N5FSStore, N5Store
 SOURCE_DIR = os.environ.get(
     "LB_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_DIR = os.environ.get("LB_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+CONFORMANCE_DIR = os.environ.get("LB_CONFORMANCE_DIR", os.path.join(BUILD_DIR, "conformance"))
 GOLDEN_DIR = os.environ.get(
     "LB_GOLDEN_DIR", os.path.join(SOURCE_DIR, "..", "shared", "golden"))
 TOOL = os.path.join(BUILD_DIR, "tests", "tool_lbio")
@@ -769,15 +770,17 @@ def test_partial_write_into_zarr_python_dataset(case, tmp_path):
 # ------------------------------------------------------- 3. golden inputs --
 
 def golden_cases():
-    if not os.path.isdir(GOLDEN_DIR):
-        return []
-    return sorted(d for d in os.listdir(GOLDEN_DIR)
-                  if os.path.isfile(os.path.join(GOLDEN_DIR, d, "case.json")))
+    """The repository's conformance cases, then those in GOLDEN_DIR if any."""
+    out = []
+    for root in (CONFORMANCE_DIR, GOLDEN_DIR):
+        if os.path.isdir(root):
+            out += [os.path.join(root, d) for d in sorted(os.listdir(root))
+                    if os.path.isfile(os.path.join(root, d, "case.json"))]
+    return out
 
 
-@pytest.mark.parametrize("name", golden_cases())
-def test_golden_source_reads_like_zarr_python(name, tmp_path):
-    case_dir = os.path.join(GOLDEN_DIR, name)
+@pytest.mark.parametrize("case_dir", golden_cases())
+def test_golden_source_reads_like_zarr_python(case_dir, tmp_path):
     with open(os.path.join(case_dir, "case.json")) as f:
         case = json.load(f)
     source = case["source"]
@@ -800,7 +803,7 @@ def test_golden_source_reads_like_zarr_python(name, tmp_path):
 
 
 def test_golden_cases_present():
-    assert len(golden_cases()) >= 1, f"no golden cases in {GOLDEN_DIR}"
+    assert len(golden_cases()) >= 7, f"no conformance cases in {CONFORMANCE_DIR}"
 
 
 # --------------------------------------------------------- 4. bad chunks --

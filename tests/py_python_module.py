@@ -25,9 +25,18 @@ SEED = int(os.environ.get("LB_SEED", "20240611"))
 print("seed", SEED)
 
 _SRC = pathlib.Path(os.environ.get("LB_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[1]))
+# The repository's conformance cases (tests/conformance/make_cases.py, CTest
+# fixture "conformance") and, as "extra/NAME", those in LB_GOLDEN_DIR if any.
+CONFORMANCE = pathlib.Path(os.environ.get("LB_CONFORMANCE_DIR", _SRC / "build" / "conformance"))
 GOLDEN = pathlib.Path(os.environ.get("LB_GOLDEN_DIR", _SRC.parent / "shared" / "golden"))
-CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "case.json").is_file()) \
-    if GOLDEN.is_dir() else []
+
+
+def _case_names(root, prefix=""):
+    return sorted(prefix + p.name for p in root.iterdir() if (p / "case.json").is_file()) \
+        if root.is_dir() else []
+
+
+CASES = _case_names(CONFORMANCE) + _case_names(GOLDEN, "extra/")
 
 DACAPO_VIRTUAL = ("Cannot get a writable view of this array because it is a virtual "
                   "array created by modifying another array on demand.")
@@ -37,7 +46,7 @@ INT_DTYPES = ["uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "
 # ---- helpers ------------------------------------------------------------------
 
 def load_case(name):
-    d = GOLDEN / name
+    d = GOLDEN / name[len("extra/"):] if name.startswith("extra/") else CONFORMANCE / name
     return d, json.loads((d / "case.json").read_text())
 
 
@@ -665,21 +674,3 @@ def test_create_dataset(tmp_path):
     data = np.arange(480, dtype="int16").reshape(6, 8, 10) - 200
     a[a.roi] = data
     np.testing.assert_array_equal(zarr.open(str(tmp_path / "c.zarr" / "seg"))[...], data)
-
-
-# ---- the README example ------------------------------------------------------------------
-
-README_EXAMPLE = """\
-import labelbin
-labels = labelbin.ZarrArray("crop.zarr", "volumes/labels/all")
-gt = labelbin.BinarizeArray(labels, [("mito", [3, 4, 5]), ("er", [16, 17, 18, 19])])
-batch = gt[labelbin.Roi((80, 40, 400), (64, 64, 64))]
-print(batch.shape, batch.dtype)  # (2, 8, 16, 16) uint8
-"""
-
-
-@pytest.mark.skipif("cosem_u64_blosc" not in CASES, reason="golden cases not found")
-def test_readme_example(monkeypatch, capsys):
-    monkeypatch.chdir(GOLDEN / "cosem_u64_blosc")
-    exec(compile(README_EXAMPLE, "README", "exec"), {})
-    assert capsys.readouterr().out.strip() == "(2, 8, 16, 16) uint8"

@@ -1,8 +1,10 @@
 /*
- * test_golden.c — the conformance cases in $LB_GOLDEN_DIR (../shared/golden):
- * every case's source opens with the expected geometry, and BinarizeArray /
- * MissingAnnotationsMask — built directly and from a DaCapo config — return
- * the expected bytes for every request and refuse the bad ROIs.
+ * test_golden.c — the conformance cases: the repository's own
+ * ($LB_CONFORMANCE_DIR, written by tests/conformance/make_cases.py) and, when
+ * that directory exists, those in $LB_GOLDEN_DIR. Every case's source opens
+ * with the expected geometry, and BinarizeArray / MissingAnnotationsMask —
+ * built directly and from a DaCapo config — return the expected bytes for
+ * every request and refuse the bad ROIs.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -12,18 +14,6 @@
 #include "labelbin.h"
 #include "store.h"
 #include "tap.h"
-
-static char *golden_dir(void) {
-    const char *d = getenv("LB_GOLDEN_DIR");
-    char buf[4096];
-    if (d && *d) {
-        snprintf(buf, sizeof buf, "%s", d);
-    } else {
-        const char *src = getenv("LB_SOURCE_DIR");
-        snprintf(buf, sizeof buf, "%s/../shared/golden", src && *src ? src : ".");
-    }
-    return strdup(buf);
-}
 
 static int read_file(const char *path, lb__buf *out) {
     lb_error e = {0};
@@ -248,31 +238,47 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int main(void) {
-    char *gdir = golden_dir();
-    DIR *d = opendir(gdir);
-    if (!d) {
-        fprintf(stderr, "not ok: cannot open the golden directory %s\n", gdir);
-        free(gdir);
-        return 1;
-    }
+/* Run every case of `dir` (folders holding a case.json); returns their number,
+ * or -1 when the directory cannot be opened. */
+static int run_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
     char *names[256];
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)) && n < 256) {
         if (de->d_name[0] == '.') continue;
         char p[4096];
-        snprintf(p, sizeof p, "%s/%s/case.json", gdir, de->d_name);
+        snprintf(p, sizeof p, "%s/%s/case.json", dir, de->d_name);
         if (lb__store_is_file(p)) names[n++] = strdup(de->d_name);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
-    CHECK(n >= 6);
     for (int i = 0; i < n; i++) {
-        run_case(gdir, names[i]);
+        run_case(dir, names[i]);
         free(names[i]);
     }
-    printf("# %d golden cases\n", n);
-    free(gdir);
+    printf("# %d cases in %s\n", n, dir);
+    return n;
+}
+
+static void env_dir(char *buf, size_t size, const char *var, const char *base_var,
+                    const char *rel) {
+    const char *d = getenv(var), *base = getenv(base_var);
+    if (d && *d) snprintf(buf, size, "%s", d);
+    else snprintf(buf, size, "%s/%s", base && *base ? base : ".", rel);
+}
+
+int main(void) {
+    char dir[4096];
+    /* The repository's own cases (tests/conformance/make_cases.py, run by
+     * the CTest fixture "conformance"): required. */
+    env_dir(dir, sizeof dir, "LB_CONFORMANCE_DIR", "LB_BUILD_DIR", "conformance");
+    int n = run_dir(dir);
+    if (n < 0) fprintf(stderr, "# cannot open %s: run tests/conformance/make_cases.py\n", dir);
+    CHECK(n >= 7);
+    /* More cases in the same format, when there are any. */
+    env_dir(dir, sizeof dir, "LB_GOLDEN_DIR", "LB_SOURCE_DIR", "../shared/golden");
+    if (run_dir(dir) < 0) printf("# no extra cases in %s: skipped\n", dir);
     return tap_done();
 }

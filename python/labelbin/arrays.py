@@ -1,5 +1,5 @@
 """DaCapo's arrays over labelbin's C core: ZarrArray, BinarizeArray,
-MissingAnnotationsMask (DACAPO_NOTES.md §2-5, DESIGN.md §1.3-1.6).
+MissingAnnotationsMask (docs/semantics.md §2-3).
 
 Every array is a labelbin._labelbin.Array (one lb_array) plus the
 serialised config it was built from. Wrappers are built from that config:

@@ -3,7 +3,7 @@
 Accepts what DaCapo code has at hand: a config object (attrs class, or any
 object with the config's attributes), its serialised dict with ``__type__``,
 JSON text, or a live labelbin array. The result is the plain dict form that
-lb_array_from_config reads (DESIGN.md §1.6), with relative ``file_name``s
+lb_array_from_config reads (docs/semantics.md §3), with relative ``file_name``s
 made absolute against the current directory (what DaCapo does, fixed at the
 moment the config is used so that later ``chdir``s do not change it).
 """

@@ -1,6 +1,6 @@
 """World-unit geometry with funlib.geometry's semantics: Coordinate and Roi.
 
-Kept identical to funlib.geometry v0.3 (DACAPO_NOTES.md §1) so code written
+Kept identical to funlib.geometry v0.3 (docs/semantics.md §1) so code written
 against funlib runs unchanged: ``/`` truncates toward zero, ``//`` floors,
 ``None`` entries mean "unbounded" and propagate, snapping uses floor division
 so negative coordinates are right.
