@@ -32,8 +32,9 @@ typedef struct entry {
     struct entry *hnext;       /* hash chain                                        */
 } entry;
 
-/* What an entry counts against the limit beside its slot: absent chunks are
- * cheap but not free, so a sparse volume cannot grow the cache without bound. */
+/* The bookkeeping of a remembered chunk. One entry per slot comes with the
+ * slot; entries beyond that (absent chunks) count against the limit, so a
+ * sparse volume cannot grow the cache without bound. */
 #define ENTRY_COST (sizeof(entry) + 32)
 
 /* An LRU list: head = most recently used. */
@@ -89,13 +90,12 @@ int lb__chunk_cache_new(size_t max_bytes, size_t chunk_bytes, int64_t max_chunks
     if (!c) return LB_ENOMEM;
     c->max_bytes = max_bytes;
     c->chunk_bytes = chunk_bytes;
-    /* Slots start on cache-line boundaries. */
-    c->stride = chunk_bytes + (size_t)(-chunk_bytes & 63);
-    if (c->stride < chunk_bytes) c->stride = SIZE_MAX; /* no slot fits */
-    /* As many slots as fit beside an entry each, never more than the
-     * dataset has chunks: the rest of the limit holds absent chunks. */
-    int64_t n = c->stride < SIZE_MAX - ENTRY_COST
-                    ? (int64_t)(max_bytes / (c->stride + ENTRY_COST)) : 0;
+    /* Slots back to back: chunk_bytes is a multiple of the item size, so
+     * every slot is aligned for it. As many as the limit holds, never more
+     * than the dataset has chunks (a cache of the volume's decoded size
+     * holds all of it). */
+    c->stride = chunk_bytes ? chunk_bytes : 1;
+    int64_t n = (int64_t)(max_bytes / c->stride);
     if (max_chunks >= 0 && n > max_chunks) n = max_chunks;
     c->nslots = n;
     c->arena_bytes = (size_t)n * c->stride;
@@ -179,8 +179,11 @@ static void lru_push_front(lru *l, entry *e) {
     if (!l->tail) l->tail = e;
 }
 
+/* What counts against the limit: the arena and the entries beyond one per
+ * slot. */
 static size_t bytes_used(const lb__chunk_cache *c) {
-    return c->arena_bytes + c->entries * ENTRY_COST;
+    size_t extra = c->entries > (size_t)c->nslots ? c->entries - (size_t)c->nslots : 0;
+    return c->arena_bytes + extra * ENTRY_COST;
 }
 
 static void slot_free(lb__chunk_cache *c, entry *e) {
@@ -345,7 +348,8 @@ void lb__chunk_cache_commit(lb__chunk_cache *c, lb__cache_ref *ref, int ok) {
 
 void lb__chunk_cache_put_absent(lb__chunk_cache *c, uint64_t key) {
     pthread_mutex_lock(&c->mu);
-    if (!find(c, key) && ENTRY_COST <= c->max_bytes - c->arena_bytes) {
+    if (!find(c, key) && (c->entries < (size_t)c->nslots ||
+                          ENTRY_COST <= c->max_bytes - c->arena_bytes)) {
         entry *e = insert(c, key);
         if (e) {
             e->state = READY;

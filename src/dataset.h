@@ -258,8 +258,9 @@ json_object *lb__meta_sorted_copy(json_object *o, lb_error *err);
 /* Chunk cache (chunk_cache.c): an LRU of decoded full chunks keyed by the
  * linear chunk index, bounded in bytes, guarded by its own mutex. Chunks
  * live in fixed slots of one arena mapped and touched by lb__chunk_cache_new
- * (min(max_bytes / slot, max_chunks) slots), so reads never fault in fresh
- * memory; absent chunks are remembered without a slot. A miss decodes
+ * (min(max_bytes / chunk_bytes, max_chunks) slots), so reads never fault in
+ * fresh memory; absent chunks are remembered without a slot, their
+ * bookkeeping counted against the limit. A miss decodes
  * straight into a reserved slot; no decode or copy runs under the lock.
  * `max_chunks` < 0: no cap on the slot count. */
 int lb__chunk_cache_new(size_t max_bytes, size_t chunk_bytes, int64_t max_chunks,
@@ -292,7 +293,8 @@ void lb__chunk_cache_put_absent(lb__chunk_cache *c, uint64_t key);
 void lb__chunk_cache_invalidate(lb__chunk_cache *c, uint64_t key);
 typedef struct lb__chunk_cache_stats {
     uint64_t hits, misses, evictions;
-    size_t entries, bytes; /* bytes: the arena + every entry's bookkeeping */
+    size_t entries, bytes; /* bytes: what counts against the limit (the arena,
+                              entries beyond one per slot) */
     int64_t slots, free_slots;
 } lb__chunk_cache_stats;
 void lb__chunk_cache_get_stats(lb__chunk_cache *c, lb__chunk_cache_stats *out);

@@ -762,6 +762,20 @@ static void test_cache(void) {
     CHECK_INT(st.misses, 27);
     CHECK_INT(st.hits, 27);
 
+    /* A cache of exactly the volume's decoded size (27 chunks of 1 KiB)
+     * holds all of it: the second pass only hits. */
+    CHECK_INT(lb__dataset_set_cache(d, 27 * 1024, &e), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        memset(got, 0xEE, n);
+        CHECK_INT(lb__dataset_read(d, zero, shape, got, &e), 0);
+        CHECK(memcmp(got, model, n) == 0);
+    }
+    lb__chunk_cache_get_stats(d->cache, &st);
+    CHECK_INT(st.misses, 27);
+    CHECK_INT(st.hits, 27);
+    CHECK_INT(st.evictions, 0);
+    CHECK(st.bytes <= 27 * 1024);
+
     /* A cache smaller than one chunk holds no chunk data but remembers the
      * absent chunks: the second pass hits on those 9 only. */
     CHECK_INT(lb__dataset_set_cache(d, 1000, &e), 0);
@@ -788,6 +802,23 @@ static void test_cache(void) {
         pthread_join(t[i], NULL);
         CHECK_INT(a[i].fails, 0);
     }
+    /* ... and through one slot, which the readers mostly find in use (read
+     * from or decoded into by another): they then decode into their own
+     * buffers. */
+    CHECK_INT(lb__dataset_set_cache(d, 1500, &e), 0);
+    lb__chunk_cache_get_stats(d->cache, &st);
+    CHECK_INT(st.slots, 1);
+    for (int i = 0; i < 4; i++) {
+        a[i] = (reader_arg){d, model, 0, rng_state + 11 * (uint64_t)i};
+        pthread_create(&t[i], NULL, reader, &a[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(a[i].fails, 0);
+    }
+    lb__chunk_cache_get_stats(d->cache, &st);
+    CHECK(st.bytes <= 1500);
+    CHECK(st.hits > 0);
     CHECK_INT(lb__dataset_set_cache(d, 0, &e), 0);
     CHECK(d->cache == NULL);
     lb__dataset_free(d);
