@@ -12,6 +12,7 @@
  * mutex guards the index; no decode and no copy runs under it. A slot being
  * decoded or copied out is pinned (never evicted or reused) until released.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -72,7 +73,13 @@ static uint8_t *arena_map(size_t bytes) {
 #endif
     int populated = 0;
 #ifdef MADV_POPULATE_WRITE
-    populated = madvise(p, bytes, MADV_POPULATE_WRITE) == 0; /* Linux >= 5.14 */
+    /* Linux >= 5.14; unlike touching, fails cleanly when memory runs out */
+    if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0) {
+        populated = 1;
+    } else if (errno != EINVAL) {
+        munmap(p, bytes);
+        return NULL;
+    }
 #endif
     if (!populated) {
         long ps = sysconf(_SC_PAGESIZE);
@@ -107,15 +114,16 @@ int lb__chunk_cache_new(size_t max_bytes, size_t chunk_bytes, int64_t max_chunks
         goto fail;
     }
     if (n > 0) {
+        c->arena = arena_map(c->arena_bytes);
+        if (!c->arena) {
+            rc = lb__err(err, LB_ENOMEM,
+                         "cannot reserve %zu bytes of memory for a chunk cache (%lld chunks of %zu bytes): give it fewer bytes",
+                         c->arena_bytes, (long long)n, chunk_bytes);
+            goto fail;
+        }
         c->free_slots = lb__calloc((size_t)n, sizeof *c->free_slots, "a chunk cache", err);
         if (!c->free_slots) {
             rc = LB_ENOMEM;
-            goto fail;
-        }
-        c->arena = arena_map(c->arena_bytes);
-        if (!c->arena) {
-            rc = lb__err(err, LB_ENOMEM, "cannot reserve %zu bytes for the chunk cache (%lld chunks of %zu bytes); give it less",
-                         c->arena_bytes, (long long)n, chunk_bytes);
             goto fail;
         }
         /* Pop order = slot order: the first chunks land at the arena's start. */

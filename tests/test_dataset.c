@@ -823,6 +823,25 @@ static void test_cache(void) {
     CHECK(d->cache == NULL);
     lb__dataset_free(d);
 
+    /* More memory than the system gives (a PiB, beyond any address space)
+     * for a volume that big: refused at set_cache, naming the size, and the
+     * dataset reads on without a cache. */
+    {
+        const int64_t big[3] = {1 << 20, 1 << 20, 1 << 20}, bc[3] = {64, 64, 64};
+        lb__dataset_spec bs = make_spec(LB_FORMAT_ZARR2, 3, big, bc, LB_DTYPE_UINT8, "zstd");
+        lb__dataset *h = NULL;
+        CHECK_INT(lb__dataset_create(P("cache.zarr/huge"), &bs, LB__CREATE_NEW, &h, &e), 0);
+        if (h) {
+            CHECK_INT(lb__dataset_set_cache(h, (size_t)1 << 50, &e), LB_ENOMEM);
+            CHECK_MSG(e, "cannot reserve 1125899906842624 bytes of memory for a chunk cache");
+            CHECK(h->cache == NULL);
+            uint8_t v[8];
+            CHECK_INT(lb__dataset_read(h, zero, c1, v, &e), 0); /* absent: fill */
+            CHECK(v[0] == 0 && v[7] == 0);
+        }
+        lb__dataset_free(h);
+    }
+
     /* Writes invalidate cached chunks. */
     CHECK_INT(lb__dataset_open(P("cache.zarr/a"), 1, &d, &e), 0);
     if (d) {
