@@ -847,6 +847,10 @@ static void sink_fill(const lb__dataset *d, const chunk_sink *s) {
         return;
     }
     int n = d->ndim;
+    if (n == 0) { /* one element */
+        lb__dataset_fill(d, s->dst, d->itemsize);
+        return;
+    }
     for (int k = 0; k < n; k++)
         if (s->cnt[k] <= 0) return;
     /* Runs along the last dimension, odometer over the others. */

@@ -353,6 +353,19 @@ static void test_shapes(void) {
         CHECK_STR(key, "0");
     }
     lb__dataset_free(d);
+    /* 0-d and never written: the fill value, with and without a cache. */
+    s.fill[0] = 7;
+    d = NULL;
+    CHECK_INT(lb__dataset_create(P("scalar.zarr/fill"), &s, LB__CREATE_NEW, &d, &e), 0);
+    for (int cached = 0; d && cached < 2; cached++) {
+        CHECK_INT(lb__dataset_set_cache(d, cached ? 1024 : 0, &e), 0);
+        for (int pass = 0; pass < 2; pass++) {
+            uint32_t r = 0;
+            CHECK_INT(lb__dataset_read(d, NULL, NULL, &r, &e), 0);
+            CHECK_INT(r, 7);
+        }
+    }
+    lb__dataset_free(d);
 }
 
 /* ------------------------------------------------------------------------
