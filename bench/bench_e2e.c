@@ -1,17 +1,20 @@
 /*
  * bench_e2e.c — labelbin end to end (issue 4), every ratio measured in the
  * same run: (1) random ROI reads + binarize in process against zarr-python +
- * DaCapo's numpy rule, (2) the `labelbin binarize` CLI at -j1 / -j2 against
+ * DaCapo's numpy rule, and random ROI reads with and without a chunk cache,
+ * cold (first pass over a fresh array) and warm, on zstd and blosc inputs
+ * (--only cache runs just those), (2) the `labelbin binarize` CLI at -j1 / -j2 against
  * the codec floor and the same job in zarr-python + numpy, (3) time per voxel
  * and peak memory of the CLI at three volume sizes.
  *
  *   bench_e2e [--smoke] [--data DIR] [--out DIR] [--runs R] [--seed S]
- *             [--no-python] [--only roi|e2e|scale]...
+ *             [--no-python] [--only roi|cache|e2e|scale]...
  *
  * Data: CellMap-like uint64 labels written once by `labelbin sample --chunks
  * 64,64,64 --codec zstd:3` into DIR (default: bench-data/ next to this
  * program; reused when present): 256^3 (16 Mvoxel), 256x512x512 (64 Mvoxel),
- * 1024x512x512 (256 Mvoxel). Groups: the 16 CellMap groups of the golden
+ * 1024x512x512 (256 Mvoxel); for the cache part also 256^3 and 512^3 with
+ * --codec blosc-zstd:5. Groups: the 16 CellMap groups of the golden
  * case cosem_u64_blosc (LB_GOLDEN_DIR, default ../shared/golden next to the
  * source tree). Outputs go to --out DIR (default: the data directory; e.g.
  * /dev/shm to leave the file system out). Python helpers (roi_numpy.py, e2e_numpy.py, next to this
@@ -63,7 +66,7 @@ static const char FALLBACK_GROUPS[] =
 typedef struct cfg {
     int smoke, runs;
     uint64_t seed;
-    int only_roi, only_e2e, only_scale;
+    int only_roi, only_e2e, only_scale, only_cache;
     char data[PATH_MAX];    /* data cache directory                     */
     char out[PATH_MAX];     /* where outputs are written (default: data) */
     const char *out_fs;     /* its file system: "tmpfs", "ext4", ...     */
@@ -250,11 +253,18 @@ static double jnum(json_object *o, const char *key) {
     return o && json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : -1;
 }
 
-/* Dataset directory of the sample of shape z,y,x, generated when absent. */
-static int ensure_sample(const cfg *c, int64_t z, int64_t y, int64_t x, int64_t chunk,
-                         char *out, size_t size) {
-    snprintf(out, size, "%s/v%" PRId64 "x%" PRId64 "x%" PRId64 "_c%" PRId64 ".zarr/labels",
-             c->data, z, y, x, chunk);
+/* Dataset directory of the sample of shape z,y,x written with `codec`,
+ * generated when absent. */
+static int ensure_sample_codec(const cfg *c, int64_t z, int64_t y, int64_t x, int64_t chunk,
+                               const char *codec, char *out, size_t size) {
+    char tag[64] = "";
+    if (strcmp(codec, "zstd:3") != 0) { /* zstd:3 keeps the name it always had */
+        snprintf(tag, sizeof tag, "_%s", codec);
+        for (char *p = tag; *p; p++)
+            if (*p == ':') *p = '-';
+    }
+    snprintf(out, size, "%s/v%" PRId64 "x%" PRId64 "x%" PRId64 "_c%" PRId64 "%s.zarr/labels",
+             c->data, z, y, x, chunk, tag);
     char meta[PATH_MAX + 16];
     snprintf(meta, sizeof meta, "%s/.zarray", out);
     if (file_exists(meta)) return 0;
@@ -263,12 +273,17 @@ static int ensure_sample(const cfg *c, int64_t z, int64_t y, int64_t x, int64_t 
     snprintf(chunks, sizeof chunks, "%" PRId64 ",%" PRId64 ",%" PRId64, chunk, chunk, chunk);
     fprintf(stderr, "bench_e2e: generating %s\n", out);
     char *argv[] = {(char *)c->labelbin, "sample", "-q", "-f", "--seed", "1", "--shape", shape,
-                    "--chunks", chunks, "--codec", "zstd:3", out, NULL};
+                    "--chunks", chunks, "--codec", (char *)codec, out, NULL};
     if (run_child(argv, NULL, NULL) != 0 || !file_exists(meta)) {
         fprintf(stderr, "bench_e2e: could not generate %s with %s\n", out, c->labelbin);
         return -1;
     }
     return 0;
+}
+
+static int ensure_sample(const cfg *c, int64_t z, int64_t y, int64_t x, int64_t chunk,
+                         char *out, size_t size) {
+    return ensure_sample_codec(c, z, y, x, chunk, "zstd:3", out, size);
 }
 
 static void print_json(json_object *o) {
@@ -465,6 +480,169 @@ done:
     lb_array_free(threaded);
     lb_array_free(both);
     return rc;
+}
+
+/* --------------------------------------------------------------------------
+ * 1b. The chunk cache: cold and warm ROI reads, with and without a cache
+ * -------------------------------------------------------------------------- */
+
+/* Random ROIs of edge `edge` voxels inside the array at `path`; their
+ * voxel offsets in offs. */
+static int random_rois(const char *path, int64_t edge, int n_rois, uint64_t seed, lb_roi *rois,
+                       int64_t (*offs)[3], size_t *size) {
+    lb_error e = {0};
+    lb_array *a = NULL;
+    if (lb_array_open(path, LB_OPEN_READONLY, NULL, 0, &a, &e)) {
+        fprintf(stderr, "bench_e2e: %s: %s\n", path, e.message);
+        return -1;
+    }
+    const int64_t *vs = lb_array_voxel_size(a);
+    lb_roi whole;
+    lb_array_roi(a, &whole);
+    int rc = 0;
+    for (int i = 0; i < n_rois && !rc; i++) {
+        int64_t o3[3], sh[3];
+        for (int k = 0; k < 3; k++) {
+            int64_t n = whole.shape[k] / vs[k];
+            offs[i][k] = (int64_t)(rng_next(&seed) % (uint64_t)(n - edge + 1));
+            o3[k] = whole.offset[k] + offs[i][k] * vs[k];
+            sh[k] = edge * vs[k];
+        }
+        rc = lb_roi_set(&rois[i], 3, o3, sh, &e);
+    }
+    *size = lb_array_read_size(a, &rois[0]);
+    lb_array_free(a);
+    return rc;
+}
+
+/* A fresh ZarrArray (nothing decoded yet) reading with `threads`. */
+static lb_array *open_labels(const char *path, int threads) {
+    lb_error e = {0};
+    lb_array *a = NULL;
+    if (lb_array_open(path, LB_OPEN_READONLY, NULL, 0, &a, &e) ||
+        lb_array_set_threads(a, threads, &e)) {
+        fprintf(stderr, "bench_e2e: %s: %s\n", path, e.message);
+        lb_array_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* One input of the cache benchmark: every chunk a random ROI touches in the
+ * first pass over a fresh array is a cold read (decoded from its file), and
+ * a cache must not make those slower. Per run and thread count, in turn: a
+ * fresh array without a cache (one pass), and a fresh array with a cache of
+ * the whole volume (set_cache timed apart: it maps and touches the memory;
+ * then the cold first pass and a warm second one). Medians over the runs. */
+static int cache_case(const cfg *c, int64_t n, int64_t chunk, const char *codec, int64_t edge,
+                      int n_rois) {
+    char path[PATH_MAX];
+    if (ensure_sample_codec(c, n, n, n, chunk, codec, path, sizeof path)) return -1;
+    lb_roi rois[64];
+    int64_t offs[64][3];
+    size_t size = 0;
+    if (random_rois(path, edge, n_rois, c->seed, rois, offs, &size)) return -1;
+    /* How many of the pass's chunk reads are first reads (decodes, with a
+     * cache): the rest hit even in the cold pass. */
+    int64_t g = n / chunk, visits = 0, distinct = 0;
+    uint8_t *seen = calloc((size_t)(g * g * g), 1);
+    if (!seen) return -1;
+    for (int i = 0; i < n_rois; i++)
+        for (int64_t z = offs[i][0] / chunk; z <= (offs[i][0] + edge - 1) / chunk; z++)
+            for (int64_t y = offs[i][1] / chunk; y <= (offs[i][1] + edge - 1) / chunk; y++)
+                for (int64_t x = offs[i][2] / chunk; x <= (offs[i][2] + edge - 1) / chunk; x++) {
+                    visits++;
+                    distinct += !seen[(z * g + y) * g + x];
+                    seen[(z * g + y) * g + x] = 1;
+                }
+    free(seen);
+    uint8_t *buf = malloc(size);
+    if (!buf) return -1;
+    memset(buf, 0, size); /* the caller's buffer is warm in a training loop too */
+    size_t cache_bytes = (size_t)n * (size_t)n * (size_t)n * 8; /* the whole volume */
+    int runs = c->runs, fail = 0, rc = 0;
+    for (int threads = 1; threads <= 2 && !rc; threads++) {
+        double t_unc[64], t_cold[64], t_warm[64], t_set[64];
+        double l0 = loadavg();
+        lb_array *a = open_labels(path, threads); /* warm-up: page cache, allocator */
+        if (!a) return -1;
+        roi_pass(a, rois, n_rois, buf, size, &fail);
+        lb_array_free(a);
+        for (int r = 0; r < runs && !fail; r++) {
+            if (!(a = open_labels(path, threads))) {
+                fail = 1;
+                break;
+            }
+            t_unc[r] = roi_pass(a, rois, n_rois, buf, size, &fail);
+            lb_array_free(a);
+            if (!(a = open_labels(path, threads))) {
+                fail = 1;
+                break;
+            }
+            lb_error e = {0};
+            double t0 = now_s();
+            if (lb_array_set_cache(a, cache_bytes, &e)) {
+                fprintf(stderr, "bench_e2e: set_cache: %s\n", e.message);
+                fail = 1;
+            }
+            t_set[r] = now_s() - t0;
+            t_cold[r] = roi_pass(a, rois, n_rois, buf, size, &fail);
+            t_warm[r] = roi_pass(a, rois, n_rois, buf, size, &fail);
+            lb_array_free(a);
+        }
+        if (fail) {
+            rc = -1;
+            break;
+        }
+        double unc = median(t_unc, runs), cold = median(t_cold, runs);
+        double warm = median(t_warm, runs), set = median(t_set, runs);
+        double l1 = loadavg();
+        printf("| ROI read, cache cold/warm: %d random %" PRId64 "^3 ROIs of a %" PRId64
+               "^3 u64 %s %" PRId64 "^3-chunk volume, %d thread%s | no cache %.2f ms/ROI "
+               "| cached, cold (first pass) %.2f ms/ROI = %.2fx no cache "
+               "(%" PRId64 " of %" PRId64 " chunk reads decode) "
+               "| cached, warm %.2f ms/ROI = %.2fx | set_cache %.0f ms (%.0f MB) |\n",
+               n_rois, edge, n, codec, chunk, threads, threads > 1 ? "s" : "", 1e3 * unc,
+               1e3 * cold, cold / unc, distinct, visits, 1e3 * warm, warm / unc, 1e3 * set,
+               (double)cache_bytes / 1e6);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "bench", json_object_new_string("e2e_roi_cache"));
+        json_object_object_add(o, "array", json_object_new_string("ZarrArray"));
+        json_object_object_add(o, "codec", json_object_new_string(codec));
+        json_object_object_add(o, "volume", json_object_new_int64(n));
+        json_object_object_add(o, "chunk", json_object_new_int64(chunk));
+        json_object_object_add(o, "roi_edge", json_object_new_int64(edge));
+        json_object_object_add(o, "rois", json_object_new_int(n_rois));
+        json_object_object_add(o, "threads", json_object_new_int(threads));
+        json_object_object_add(o, "runs", json_object_new_int(runs));
+        json_object_object_add(o, "seed", json_object_new_uint64(c->seed));
+        json_object_object_add(o, "uncached_s", json_object_new_double(unc));
+        json_object_object_add(o, "cached_cold_s", json_object_new_double(cold));
+        json_object_object_add(o, "cached_warm_s", json_object_new_double(warm));
+        json_object_object_add(o, "cold_vs_uncached", json_object_new_double(cold / unc));
+        json_object_object_add(o, "warm_vs_uncached", json_object_new_double(warm / unc));
+        json_object_object_add(o, "set_cache_s", json_object_new_double(set));
+        json_object_object_add(o, "chunk_reads", json_object_new_int64(visits));
+        json_object_object_add(o, "cold_decodes", json_object_new_int64(distinct));
+        json_object_object_add(o, "cache_bytes", json_object_new_int64((int64_t)cache_bytes));
+        json_object_object_add(o, "load_before", json_object_new_double(l0));
+        json_object_object_add(o, "load_after", json_object_new_double(l1));
+        json_object_object_add(o, "smoke", json_object_new_boolean(c->smoke));
+        print_json(o);
+        json_object_put(o);
+    }
+    free(buf);
+    return rc;
+}
+
+/* blosc and zstd inputs; the 512^3 blosc case with 128^3 ROIs is the one
+ * where a cache once made cold reads several times slower. */
+static int bench_roi_cache(const cfg *c) {
+    if (c->smoke) return cache_case(c, 64, 32, "blosc-zstd:5", 32, 2) ||
+                         cache_case(c, 64, 32, "zstd:3", 32, 2);
+    return cache_case(c, 256, 64, "zstd:3", 96, 8) ||
+           cache_case(c, 256, 64, "blosc-zstd:5", 96, 8) ||
+           cache_case(c, 512, 64, "blosc-zstd:5", 128, 8);
 }
 
 /* --------------------------------------------------------------------------
@@ -760,7 +938,7 @@ static int load_groups(cfg *c) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_e2e [--smoke] [--data DIR] [--runs R] [--seed S] "
-                    "[--no-python] [--out DIR] [--only roi|e2e|scale]...\n");
+                    "[--no-python] [--out DIR] [--only roi|cache|e2e|scale]...\n");
 }
 
 int main(int argc, char **argv) {
@@ -792,6 +970,7 @@ int main(int argc, char **argv) {
             if (!strcmp(w, "roi")) c.only_roi = 1;
             else if (!strcmp(w, "e2e")) c.only_e2e = 1;
             else if (!strcmp(w, "scale")) c.only_scale = 1;
+            else if (!strcmp(w, "cache")) c.only_cache = 1;
             else {
                 usage();
                 return 2;
@@ -858,6 +1037,7 @@ int main(int argc, char **argv) {
     }
     int rc = load_groups(&c);
     if (!rc && c.only_roi) rc = bench_roi(&c);
+    if (!rc && (c.only_roi || c.only_cache)) rc = bench_roi_cache(&c);
     if (!rc && c.only_e2e) rc = bench_e2e(&c);
     if (!rc && c.only_scale) rc = bench_scale(&c);
     if (c.tmp_data) rm_rf(c.data);

@@ -6,6 +6,7 @@
 #include "dataset.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -313,9 +314,12 @@ json_object *lb__meta_sorted_copy(json_object *o, lb_error *err) {
  * Opening
  * ------------------------------------------------------------------------ */
 
+static void io_pool_free(lb__io_pool *p);
+
 void lb__dataset_free(lb__dataset *d) {
     if (!d) return;
     lb__chunk_cache_free(d->cache);
+    io_pool_free(d->io_pool);
     json_object_put(d->meta);
     json_object_put(d->attrs);
     free(d->path);
@@ -741,6 +745,8 @@ void lb__dataset_fill_json(const lb__dataset *d, char *buf, size_t size) {
     }
 }
 
+static int io_pool_new(lb__io_pool **out, lb_error *err);
+
 int lb__dataset_set_threads(lb__dataset *d, int threads, lb_error *err) {
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -749,6 +755,10 @@ int lb__dataset_set_threads(lb__dataset *d, int threads, lb_error *err) {
     if (threads < 1)
         return lb__err(err, LB_EINVAL, "read threads must be >= 1 (or 0 for one per CPU), not %d",
                        threads);
+    if (threads > 1 && !d->io_pool) {
+        int rc = io_pool_new(&d->io_pool, err);
+        if (rc) return rc;
+    }
     d->read_threads = threads < LB__MAX_READ_THREADS ? threads : LB__MAX_READ_THREADS;
     return 0;
 }
@@ -757,7 +767,10 @@ int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err) {
     lb__chunk_cache_free(d->cache);
     d->cache = NULL;
     if (bytes == 0) return 0;
-    return lb__chunk_cache_new(bytes, d->chunk_bytes, &d->cache, err);
+    int64_t chunks = 1; /* the grid's chunk count; a slot more is never used */
+    for (int k = 0; k < d->ndim && chunks >= 0; k++)
+        if (lb__mul_i64(chunks, d->grid[k], &chunks)) chunks = -1;
+    return lb__chunk_cache_new(bytes, d->chunk_bytes, chunks, &d->cache, err);
 }
 
 /* ------------------------------------------------------------------------
@@ -814,47 +827,116 @@ void lb__io_free(lb__io *io) {
     lb__buf_free(&io->chunk);
 }
 
-/* `lookup` = 0: the caller has just missed in the cache (decode and insert
- * without looking again, so the miss is counted once). */
-static int read_chunk_ex(const lb__dataset *d, const int64_t *cidx, void *dst, int *present,
-                         lb__io *b, int lookup, lb_error *err) {
+/* Where one chunk's data goes: the whole chunk (chunk_bytes at `whole`), or
+ * the box `cnt` at `cstart` of the chunk into `dst` (dims dst_shape) at
+ * dst_start. */
+typedef struct chunk_sink {
+    uint8_t *whole;
+    const int64_t *cstart, *cnt;
+    uint8_t *dst;
+    const int64_t *dst_shape, *dst_start;
+} chunk_sink;
+
+/* Copy the sink's part of a decoded full chunk. */
+static void sink_copy(const lb__dataset *d, const chunk_sink *s, const uint8_t *chunk) {
+    if (s->whole) {
+        if (s->whole != chunk) memcpy(s->whole, chunk, d->chunk_bytes);
+    } else {
+        lb__copy_box(d->ndim, d->itemsize, s->cnt, chunk, d->chunks, s->cstart, s->dst,
+                     s->dst_shape, s->dst_start);
+    }
+}
+
+/* Set the sink's part to the fill value (an absent chunk). */
+static void sink_fill(const lb__dataset *d, const chunk_sink *s) {
+    if (s->whole) {
+        lb__dataset_fill(d, s->whole, d->chunk_bytes);
+        return;
+    }
+    int n = d->ndim;
+    if (n == 0) { /* one element */
+        lb__dataset_fill(d, s->dst, d->itemsize);
+        return;
+    }
+    for (int k = 0; k < n; k++)
+        if (s->cnt[k] <= 0) return;
+    /* Runs along the last dimension, odometer over the others. */
+    size_t run = (size_t)s->cnt[n - 1] * d->itemsize;
+    int64_t idx[LB_MAX_DIMS] = {0};
+    for (;;) {
+        size_t off = 0;
+        for (int k = 0; k < n; k++)
+            off = off * (size_t)s->dst_shape[k] + (size_t)(s->dst_start[k] + idx[k]);
+        lb__dataset_fill(d, s->dst + off * d->itemsize, run);
+        int j = n - 2;
+        for (; j >= 0; j--) {
+            if (++idx[j] < s->cnt[j]) break;
+            idx[j] = 0;
+        }
+        if (j < 0) return;
+    }
+}
+
+/* Deliver chunk `cidx` into the sink; *present = 0 when it is not stored
+ * (the sink then holds the fill value). With a cache: a hit copies from the
+ * cached chunk; a miss decodes straight into a cache slot and copies from
+ * there (when no slot can be had, into the sink or io->chunk as without a
+ * cache). Decoding and copying run outside the cache's lock. */
+static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_sink *s,
+                       int *present, lb__io *io, lb_error *err) {
+    lb__chunk_cache *cache = d->cache;
     uint64_t key = 0;
-    if (d->cache) {
+    lb__cache_ref ref = {NULL, NULL, 0};
+    if (cache) {
         key = lb__dataset_chunk_linear(d, cidx);
-        if (lookup && lb__chunk_cache_get(d->cache, key, dst, present)) {
-            if (!*present) lb__dataset_fill(d, dst, d->chunk_bytes);
+        if (lb__chunk_cache_lookup(cache, key, &ref)) {
+            *present = ref.present;
+            if (ref.present) sink_copy(d, s, ref.data);
+            else sink_fill(d, s);
+            lb__chunk_cache_release(cache, &ref);
             return 0;
         }
     }
     char stack[1024], *heap;
     const char *p = chunk_path(d, cidx, stack, sizeof stack, &heap, err);
     if (!p) return LB_ENOMEM;
-    int rc = lb__store_read(p, LB__MAX_CHUNK_FILE_BYTES, &b->file, err);
+    int rc = lb__store_read(p, LB__MAX_CHUNK_FILE_BYTES, &io->file, err);
     if (rc == LB_ENOTFOUND) {
         /* Absent chunk: the fill value (Zarr v2 and N5 alike). */
         *present = 0;
-        lb__dataset_fill(d, dst, d->chunk_bytes);
-        if (d->cache) lb__chunk_cache_put(d->cache, key, NULL, 0);
+        sink_fill(d, s);
+        if (cache) lb__chunk_cache_put_absent(cache, key);
         free(heap);
         return 0;
     }
-    if (!rc) {
-        rc = d->format == LB_FORMAT_N5
-                 ? lb__n5_decode(d, b->file.data, b->file.size, dst, &b->scratch, err)
-                 : lb__zarr2_decode(d, b->file.data, b->file.size, dst, &b->scratch, err);
-        if (rc && rc != LB_ENOMEM) lb__err_prefix(err, "%s", p);
+    if (rc) goto done;
+    uint8_t *out;
+    if (cache && lb__chunk_cache_reserve(cache, key, &ref)) {
+        out = ref.data;
+    } else if (s->whole) {
+        out = s->whole; /* decoders write exactly chunk_bytes */
+    } else {
+        if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
+        out = io->chunk.data;
     }
+    rc = d->format == LB_FORMAT_N5
+             ? lb__n5_decode(d, io->file.data, io->file.size, out, &io->scratch, err)
+             : lb__zarr2_decode(d, io->file.data, io->file.size, out, &io->scratch, err);
+    if (rc && rc != LB_ENOMEM) lb__err_prefix(err, "%s", p);
     if (!rc) {
         *present = 1;
-        if (d->cache) lb__chunk_cache_put(d->cache, key, dst, 1);
+        sink_copy(d, s, out); /* before commit: the slot is still ours */
     }
+    if (ref.entry) lb__chunk_cache_commit(cache, &ref, rc == 0);
+done:
     free(heap);
     return rc;
 }
 
 static int read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst, int *present,
                       lb__io *b, lb_error *err) {
-    return read_chunk_ex(d, cidx, dst, present, b, 1, err);
+    chunk_sink s = {dst, NULL, NULL, NULL, NULL, NULL};
+    return fetch_chunk(d, cidx, &s, present, b, err);
 }
 
 static int write_chunk(const lb__dataset *d, const int64_t *cidx, const void *src,
@@ -997,7 +1079,7 @@ static int for_each_chunk(const lb__dataset *d, const int64_t *start, const int6
 
 typedef struct region_ctx {
     const int64_t *count; /* region shape */
-    uint8_t *chunk;       /* one full chunk */
+    uint8_t *chunk;       /* write: one full chunk */
     lb__io *io;
     void *dst;            /* read */
     const void *src;      /* write */
@@ -1024,20 +1106,10 @@ static int read_visit(const lb__dataset *d, const int64_t *cidx, const int64_t *
                       const int64_t *rstart, const int64_t *cnt, void *vctx, lb_error *err) {
     region_ctx *c = vctx;
     int present;
-    uint8_t *direct = d->ndim > 0 ? contiguous_in_region(d, c, rstart, cnt) : NULL;
-    if (direct) /* decoders write exactly chunk_bytes: skip the copy */
-        return read_chunk(d, cidx, direct, &present, c->io, err);
-    if (d->cache && lb__chunk_cache_get_box(d->cache, lb__dataset_chunk_linear(d, cidx), d->ndim,
-                                            d->itemsize, d->chunks, cnt, cstart, c->dst,
-                                            c->count, rstart, &present)) {
-        if (present) return 0;
-        lb__dataset_fill(d, c->chunk, d->chunk_bytes); /* cached as absent */
-    } else {
-        int rc = read_chunk_ex(d, cidx, c->chunk, &present, c->io, 0, err);
-        if (rc) return rc;
-    }
-    lb__copy_box(d->ndim, d->itemsize, cnt, c->chunk, d->chunks, cstart, c->dst, c->count, rstart);
-    return 0;
+    chunk_sink s = {NULL, cstart, cnt, (uint8_t *)c->dst, c->count, rstart};
+    /* A whole chunk landing contiguously in dst is decoded straight there. */
+    s.whole = d->ndim > 0 ? contiguous_in_region(d, c, rstart, cnt) : NULL;
+    return fetch_chunk(d, cidx, &s, &present, c->io, err);
 }
 
 static int write_visit(const lb__dataset *d, const int64_t *cidx, const int64_t *cstart,
@@ -1074,7 +1146,8 @@ static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *
     c.dst = dst;
     c.src = src;
     c.io = io ? io : &local;
-    rc = lb__buf_reserve(&c.io->chunk, d->chunk_bytes, err);
+    /* Writes assemble each chunk in io->chunk; reads take it when needed. */
+    if (src) rc = lb__buf_reserve(&c.io->chunk, d->chunk_bytes, err);
     if (!rc) {
         c.chunk = c.io->chunk.data;
         rc = for_each_chunk(d, start, count, visit, &c, err);
@@ -1085,22 +1158,74 @@ static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *
 
 /* ---- parallel reads: the chunks of one region shared out between threads */
 
+/* Working memory of read workers, kept between reads. Worker threads are
+ * new for every read, and buffers they allocate and free per read are
+ * handed back to the system and faulted in again (zeroed page by page) the
+ * next time: with 2 threads that made reads slower than with one. */
+struct lb__io_pool {
+    pthread_mutex_t mu;
+    int n;
+    lb__io *free[LB__MAX_READ_THREADS];
+};
+
+static int io_pool_new(lb__io_pool **out, lb_error *err) {
+    lb__io_pool *p = lb__calloc(1, sizeof *p, "read buffers", err);
+    if (!p) return LB_ENOMEM;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        free(p);
+        return lb__err(err, LB_ENOMEM, "cannot create a mutex for read buffers");
+    }
+    *out = p;
+    return 0;
+}
+
+static void io_pool_free(lb__io_pool *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) {
+        lb__io_free(p->free[i]);
+        free(p->free[i]);
+    }
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* A kept lb__io, or a new empty one (NULL when out of memory). */
+static lb__io *io_pool_take(lb__io_pool *p) {
+    lb__io *io = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->n > 0) io = p->free[--p->n];
+    pthread_mutex_unlock(&p->mu);
+    return io ? io : calloc(1, sizeof *io);
+}
+
+/* Keep `io` for the next read (at most LB__MAX_READ_THREADS are kept). */
+static void io_pool_give(lb__io_pool *p, lb__io *io) {
+    if (!io) return;
+    pthread_mutex_lock(&p->mu);
+    int kept = p->n < LB__MAX_READ_THREADS;
+    if (kept) p->free[p->n++] = io;
+    pthread_mutex_unlock(&p->mu);
+    if (!kept) {
+        lb__io_free(io);
+        free(io);
+    }
+}
+
 typedef struct par_read {
     const lb__dataset *d;
     const int64_t *start, *count;
     const region_grid *grid;
     region_ctx ctx[LB__MAX_READ_THREADS]; /* per worker: own I/O buffers */
-    lb__io io[LB__MAX_READ_THREADS];
+    lb__io *pooled[LB__MAX_READ_THREADS]; /* taken from d->io_pool, given back */
     lb_error err[LB__MAX_READ_THREADS];
 } par_read;
 
 static int par_read_chunk(void *user, int worker, int64_t i) {
     par_read *pr = user;
     region_ctx *c = &pr->ctx[worker];
-    if (!c->chunk) {
-        int rc = lb__buf_reserve(&c->io->chunk, pr->d->chunk_bytes, &pr->err[worker]);
-        if (rc) return rc;
-        c->chunk = c->io->chunk.data;
+    if (!c->io) {
+        c->io = pr->pooled[worker] = io_pool_take(pr->d->io_pool);
+        if (!c->io) return lb__err(&pr->err[worker], LB_ENOMEM, "out of memory for read buffers");
     }
     /* Chunks cover disjoint boxes of dst; the cache locks itself. */
     return visit_chunk(pr->d, pr->start, pr->count, pr->grid, i, read_visit, c,
@@ -1108,7 +1233,8 @@ static int par_read_chunk(void *user, int worker, int64_t i) {
 }
 
 /* Read the region's chunks with up to d->read_threads threads; worker 0
- * (the caller) uses the caller's buffers. */
+ * (the caller) uses the caller's buffers when given, the others (and worker
+ * 0 otherwise) the dataset's kept ones. */
 static int read_parallel(const lb__dataset *d, const int64_t *start, const int64_t *count,
                          const region_grid *g, void *dst, lb__io *io, lb_error *err) {
     par_read *pr = lb__calloc(1, sizeof *pr, "parallel read state", err);
@@ -1120,19 +1246,19 @@ static int read_parallel(const lb__dataset *d, const int64_t *start, const int64
     for (int w = 0; w < LB__MAX_READ_THREADS; w++) {
         pr->ctx[w].count = count;
         pr->ctx[w].dst = dst;
-        pr->ctx[w].io = w == 0 && io ? io : &pr->io[w];
     }
+    pr->ctx[0].io = io; /* NULL: taken from the pool on first use */
     int failed = 0;
     int rc = lb__parallel_for(d->read_threads, g->total, par_read_chunk, pr, &failed);
     if (rc && err) *err = pr->err[failed];
-    for (int w = 0; w < LB__MAX_READ_THREADS; w++) lb__io_free(&pr->io[w]);
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++) io_pool_give(d->io_pool, pr->pooled[w]);
     free(pr);
     return rc;
 }
 
 int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
                         void *dst, lb__io *io, lb_error *err) {
-    if (d->read_threads > 1 && d->ndim > 0) {
+    if (d->read_threads > 1 && d->io_pool && d->ndim > 0) {
         int empty;
         int rc = check_region(d, start, count, &empty, err);
         if (rc || empty) return rc;

@@ -14,6 +14,7 @@
 #include "util.h"
 
 typedef struct lb__chunk_cache lb__chunk_cache;
+typedef struct lb__io_pool lb__io_pool;
 
 typedef struct lb__dataset {
     char *path;         /* normalised dataset directory                  */
@@ -38,6 +39,7 @@ typedef struct lb__dataset {
     int writable;
     lb__chunk_cache *cache; /* NULL = no cache                             */
     int read_threads;   /* threads per region read; 0 or 1 = the caller's  */
+    lb__io_pool *io_pool; /* read workers' buffers, kept between reads    */
 } lb__dataset;
 
 /* At most this many threads decode the chunks of one region read. */
@@ -149,8 +151,9 @@ int lb__dataset_chunk_path(const lb__dataset *d, const int64_t *cidx,
 int lb__group_attrs(const char *dir, lb_format format, json_object **out,
                     lb_error *err);
 
-/* Cache of decoded chunks, at most `bytes` (0 removes it). Not safe against
- * concurrent reads of the same dataset. */
+/* Cache of decoded chunks, at most `bytes` (0 removes it), never more
+ * slots than the dataset has chunks; the memory is mapped and touched here,
+ * not during reads. Not safe against concurrent reads of the same dataset. */
 int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err);
 /* Decode the chunks of each region read with up to `threads` threads (1:
  * the caller's only, the default; 0: one per online CPU; capped at
@@ -260,32 +263,46 @@ int lb__meta_write(const char *dir, const char *name, json_object *o,
 json_object *lb__meta_sorted_copy(json_object *o, lb_error *err);
 
 /* Chunk cache (chunk_cache.c): an LRU of decoded full chunks keyed by the
- * linear chunk index, bounded in bytes, guarded by its own mutex. Absent
- * chunks are remembered without data. */
-int lb__chunk_cache_new(size_t max_bytes, size_t chunk_bytes,
+ * linear chunk index, bounded in bytes, guarded by its own mutex. Chunks
+ * live in fixed slots of one arena mapped and touched by lb__chunk_cache_new
+ * (min(max_bytes / chunk_bytes, max_chunks) slots), so reads never fault in
+ * fresh memory; absent chunks are remembered without a slot, their
+ * bookkeeping counted against the limit. A miss decodes
+ * straight into a reserved slot; no decode or copy runs under the lock.
+ * `max_chunks` < 0: no cap on the slot count. */
+int lb__chunk_cache_new(size_t max_bytes, size_t chunk_bytes, int64_t max_chunks,
                         lb__chunk_cache **out, lb_error *err);
 void lb__chunk_cache_free(lb__chunk_cache *c);
-/* 1 on a hit: *present set and, when present, chunk_bytes copied to dst;
- * 0 on a miss. */
-int lb__chunk_cache_get(lb__chunk_cache *c, uint64_t key, void *dst,
-                        int *present);
-/* The same, but on a hit with data copy only the box `count` at `cstart` of
- * the cached chunk (C order, dims `chunks`) into dst (dims dst_shape) at
- * dst_start, as lb__copy_box does: region reads then copy each cached byte
- * once instead of twice (a full-chunk copy was most of a cached ROI read).
- * On a hit without data (absent chunk) dst is left untouched. */
-int lb__chunk_cache_get_box(lb__chunk_cache *c, uint64_t key, int ndim, size_t itemsize,
-                            const int64_t *chunks, const int64_t *count, const int64_t *cstart,
-                            void *dst, const int64_t *dst_shape, const int64_t *dst_start,
-                            int *present);
-/* Insert (copies src when present); evicts least recently used entries.
- * Failing to allocate just means not caching. */
-void lb__chunk_cache_put(lb__chunk_cache *c, uint64_t key, const void *src,
-                         int present);
+/* A reader's hold on one cached chunk: `data` stays valid (never evicted,
+ * reused or invalidated under it) until released or committed. */
+typedef struct lb__cache_ref {
+    void *entry;   /* NULL: nothing held */
+    uint8_t *data; /* the chunk (lookup hit with data) or the slot to decode into (reserve) */
+    int present;   /* lookup hit: 0 = the chunk is not stored (no data) */
+} lb__cache_ref;
+/* 1 on a hit: ref->present set and, when present, ref->data holds the
+ * chunk until lb__chunk_cache_release(ref). 0 on a miss (also while another
+ * reader is still decoding the chunk). */
+int lb__chunk_cache_lookup(lb__chunk_cache *c, uint64_t key, lb__cache_ref *ref);
+void lb__chunk_cache_release(lb__chunk_cache *c, lb__cache_ref *ref);
+/* After a miss on a stored chunk: reserve a slot for `key` (evicting the
+ * least recently used chunk when none is free) and return 1 with ref->data
+ * = chunk_bytes to decode into; then lb__chunk_cache_commit(ref, ok) makes it
+ * visible (ok) or drops it (the decode failed). 0 when no slot can be had
+ * (the cache holds no slot, all are in use, or another reader is decoding
+ * the chunk): decode elsewhere, nothing is cached. */
+int lb__chunk_cache_reserve(lb__chunk_cache *c, uint64_t key, lb__cache_ref *ref);
+void lb__chunk_cache_commit(lb__chunk_cache *c, lb__cache_ref *ref, int ok);
+/* Remember that chunk `key` is not stored. */
+void lb__chunk_cache_put_absent(lb__chunk_cache *c, uint64_t key);
+/* Forget chunk `key` (its file is about to change); a reader holding it
+ * keeps its bytes until it lets go. */
 void lb__chunk_cache_invalidate(lb__chunk_cache *c, uint64_t key);
 typedef struct lb__chunk_cache_stats {
     uint64_t hits, misses, evictions;
-    size_t entries, bytes;
+    size_t entries, bytes; /* bytes: what counts against the limit (the arena,
+                              entries beyond one per slot) */
+    int64_t slots, free_slots;
 } lb__chunk_cache_stats;
 void lb__chunk_cache_get_stats(lb__chunk_cache *c, lb__chunk_cache_stats *out);
 /* The linear cache key of a chunk index (row-major over d->grid). */

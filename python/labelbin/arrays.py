@@ -173,7 +173,9 @@ class Array(_labelbin.Array):
 
     def set_cache(self, nbytes):
         """Cache up to `nbytes` of decoded chunks of the stored array (0 = off).
-        Waits for reads in other threads to finish."""
+        The memory (at most the array's decoded size) is reserved here, once,
+        so that reads that miss cost no more than without a cache. Waits for
+        reads in other threads to finish."""
         super().set_cache(int(nbytes))
         self._cache_bytes = int(nbytes)
 
