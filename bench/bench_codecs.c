@@ -49,7 +49,7 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* CellMap ids (reference/cellmap_classes.csv). */
+/* CellMap ids (CellMap's published class table). */
 enum {
     ECS = 1, PM = 2, MITO_MEM = 3, MITO_LUM = 4, MITO_RIBO = 5, VES_MEM = 8,
     VES_LUM = 9, ER_MEM = 16, ER_LUM = 17, NE_MEM = 20, HCHROM = 24,

@@ -1,5 +1,5 @@
 /*
- * bench_e2e.c — labelbin end to end (issue 4), every ratio measured in the
+ * bench_e2e.c — labelbin end to end, every ratio measured in the
  * same run: (1) random ROI reads + binarize in process against zarr-python +
  * DaCapo's numpy rule, and random ROI reads with and without a chunk cache,
  * cold (first pass over a fresh array) and warm, on zstd and blosc inputs

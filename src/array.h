@@ -154,7 +154,7 @@ int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err);
  * overflow. Fills vox[] (dims entries) when not NULL. */
 int64_t lb__roi_voxels(const lb_array *a, const lb_roi *roi, int64_t *vox);
 
-/* Geometry from metadata (DESIGN.md §1.2) for the dataset at `path`:
+/* Geometry from metadata (docs/semantics.md §1) for the dataset at `path`:
  * fills a->dims, voxel_size, roi, axes (all ndim axes), shape, num_channels
  * and warnings. Implemented in geometry_meta.c. */
 int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,

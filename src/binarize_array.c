@@ -1,6 +1,6 @@
 /*
  * binarize_array.c — DaCapo's BinarizeArray: one uint8 0/1 channel per group
- * of label ids over a label source, computed on read (DESIGN.md §1.4) by the
+ * of label ids over a label source, computed on read (docs/semantics.md §2) by the
  * binarize kernel, slab by slab so memory stays bounded.
  */
 #include <stdio.h>

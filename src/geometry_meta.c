@@ -1,11 +1,11 @@
 /*
  * geometry_meta.c — voxel size, offset and axis names of a stored dataset from
- * its metadata (DESIGN.md §1.2): OME-NGFF multiscales on an enclosing group,
+ * its metadata (docs/semantics.md §1): OME-NGFF multiscales on an enclosing group,
  * else funlib's attribute keys on the array and its parent group, else
  * defaults; N5 / F-order reversal, funlib's truncation and offset rounding
  * (done right for negative offsets), and validation against the array's rank.
  *
- * Decisions beyond DESIGN.md, in one place:
+ * Decisions beyond docs/semantics.md, in one place:
  *  - OME-NGFF multiscales are looked up on Zarr groups only (funlib does the
  *    same). Inside a `*.zarr` container every enclosing group up to the
  *    container root is tried; elsewhere the enclosing directories are tried

@@ -1,7 +1,7 @@
 /*
  * mask_array.c — DaCapo's MissingAnnotationsMask: per group, `label > 0`,
  * or all 0 when the group lists an id that the crop's `labels` metadata marks
- * present but not annotated (DESIGN.md §1.5). Computed on read, slab by slab.
+ * present but not annotated (docs/semantics.md §2). Computed on read, slab by slab.
  * Says why: which ids switched a channel off, and which ids > 0 the reads
  * met that the metadata does not list as present (DaCapo's rule counts them
  * as annotated without a word).

@@ -1645,7 +1645,7 @@ done:
  * labelbin sample: a synthetic CellMap-like crop
  * ------------------------------------------------------------------------ */
 
-/* CellMap ids used by the sample (reference/cellmap_classes.csv). */
+/* CellMap ids used by the sample (CellMap's published class table). */
 static const struct {
     int id;
     const char *shrt, *lng;
