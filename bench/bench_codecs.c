@@ -26,9 +26,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "kernels.h"
-#include "util.h"
+#include "codec/codec.h"
+#include "kernels/kernels.h"
+#include "core/util.h"
 
 typedef struct rng {
     uint64_t s;

@@ -49,10 +49,10 @@
 
 static char self_exe[PATH_MAX];
 
-#include "codec.h"
-#include "dataset.h"
-#include "store.h"
-#include "util.h"
+#include "codec/codec.h"
+#include "dataset/dataset.h"
+#include "store/store.h"
+#include "core/util.h"
 
 /* The 16 groups of golden/cosem_u64_blosc/case.json, for when the golden
  * directory is not there. */

@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #define MAX_RESULTS 64
 

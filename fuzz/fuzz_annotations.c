@@ -4,9 +4,9 @@
  */
 #include <json-c/json.h>
 
-#include "array.h"
+#include "array/array.h"
 #include "fuzz.h"
-#include "json.h"
+#include "core/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_object *attrs = NULL;

@@ -5,7 +5,7 @@
  *   [5] typesize selector (1, 2, 4, 8)
  * the rest is the frame. Decoded output must fit the declared size.
  */
-#include "codec.h"
+#include "codec/codec.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -5,9 +5,9 @@
  */
 #include <json-c/json.h>
 
-#include "dataset.h"
+#include "dataset/dataset.h"
 #include "fuzz.h"
-#include "json.h"
+#include "core/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_object *meta = NULL;

@@ -9,9 +9,9 @@
 
 #include <json-c/json.h>
 
-#include "dataset.h"
+#include "dataset/dataset.h"
 #include "fuzz.h"
-#include "json.h"
+#include "core/json.h"
 
 static const char *const dtypes[] = {"uint8",  "uint16", "uint32",  "uint64", "int8",
                                      "int16",  "int32",  "int64",   "float32", "float64"};

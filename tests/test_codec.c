@@ -19,8 +19,8 @@
 #include <lzma.h>
 #include <zstd.h>
 
-#include "codec.h"
-#include "json.h"
+#include "codec/codec.h"
+#include "core/json.h"
 #include "tap.h"
 
 /* ---- deterministic data ------------------------------------------------- */

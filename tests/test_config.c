@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "labelbin.h"
-#include "store.h"
+#include "store/store.h"
 #include "tap.h"
 
 static char tmpdir[256];

@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dataset.h"
-#include "json.h"
-#include "store.h"
+#include "dataset/dataset.h"
+#include "core/json.h"
+#include "store/store.h"
 #include "tap.h"
 
 static char root[256];

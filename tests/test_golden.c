@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "json.h"
+#include "core/json.h"
 #include "labelbin.h"
-#include "store.h"
+#include "store/store.h"
 #include "tap.h"
 
 static int read_file(const char *path, lb__buf *out) {

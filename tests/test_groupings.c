@@ -1,7 +1,7 @@
 /* test_groupings.c — CLI and DaCapo JSON forms of groupings; JSON helpers. */
 #include <stdlib.h>
 
-#include "json.h"
+#include "core/json.h"
 #include "labelbin.h"
 #include "tap.h"
 

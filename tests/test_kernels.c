@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "tap.h"
 
 static uint64_t rng_state;

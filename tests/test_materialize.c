@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "array.h"
-#include "json.h"
+#include "array/array.h"
+#include "core/json.h"
 #include "labelbin.h"
-#include "store.h"
+#include "store/store.h"
 #include "tap.h"
 
 static char tmpdir[256];

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#include "store.h"
+#include "store/store.h"
 #include "tap.h"
 
 static char root[256];

@@ -5,14 +5,14 @@
  * It never writes where an input lives, and an output says it is unfinished
  * ("labelbin": {"complete": false}) until the run that completes it.
  */
-#include "array.h"
-#include "codec.h"
-#include "dataset.h"
-#include "json.h"
-#include "kernels.h"
-#include "materialize.h"
-#include "store.h"
-#include "util.h"
+#include "array/array.h"
+#include "codec/codec.h"
+#include "dataset/dataset.h"
+#include "core/json.h"
+#include "kernels/kernels.h"
+#include "write/materialize.h"
+#include "store/store.h"
+#include "core/util.h"
 
 #include <dirent.h>
 #include <errno.h>

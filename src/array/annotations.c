@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "array.h"
-#include "json.h"
+#include "array/array.h"
+#include "core/json.h"
 
 #define W 96
 

@@ -3,13 +3,13 @@
  * C order), block keys, and big-endian blocks with their header (truncated
  * edge blocks as Java writes them, padded ones as zarr-python writes them).
  */
-#include "dataset.h"
+#include "dataset/dataset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "json.h"
-#include "store.h"
+#include "core/json.h"
+#include "store/store.h"
 
 static const char *const dataset_keys[] = {"dimensions", "blockSize", "dataType", "compression",
                                            "compressionType"};

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "util.h"
+#include "core/util.h"
 
 /* Append groups from a parsed `[["name", [ids…]], …]` value; `where` is its
  * JSON path for messages (e.g. "config.groupings"). */

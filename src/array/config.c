@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "array.h"
-#include "groupings.h"
-#include "json.h"
-#include "store.h"
+#include "array/array.h"
+#include "array/groupings.h"
+#include "core/json.h"
+#include "store/store.h"
 
 #define PATH_SIZE 512
 #define MAX_NESTING 16

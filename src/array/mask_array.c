@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array.h"
-#include "json.h"
-#include "kernels.h"
+#include "array/array.h"
+#include "core/json.h"
+#include "kernels/kernels.h"
 
 typedef struct mask_impl {
     lb__wrap_info info; /* first: see array.h */

@@ -2,7 +2,7 @@
  * util.c — error records, growable buffers, byte swapping, a parallel loop
  * and the other small helpers every module shares (see util.h).
  */
-#include "util.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * JSON path. json-c keeps integers exact up to 2^64-1 (int64 and uint64
  * storage), which label ids need.
  */
-#include "json.h"
+#include "core/json.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store/store.h"
 
 #define LB__JSON_MAX_DEPTH 64
 

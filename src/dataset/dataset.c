@@ -3,7 +3,7 @@
  * creation (new / overwrite / resume), region and chunk I/O in element
  * space, and the layout helpers (box copies, F/C transposes).
  */
-#include "dataset.h"
+#include "dataset/dataset.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "store.h"
+#include "core/json.h"
+#include "store/store.h"
 
 /* ------------------------------------------------------------------------
  * Layout helpers

@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "util.h"
+#include "core/util.h"
 
 typedef enum lb__codec_id {
     LB__CODEC_RAW = 0, /* no compression                               */

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "array.h"
-#include "groupings.h"
-#include "json.h"
-#include "util.h"
+#include "array/array.h"
+#include "array/groupings.h"
+#include "core/json.h"
+#include "core/util.h"
 
 typedef struct group {
     char *name;

@@ -9,8 +9,8 @@
 
 #include <json-c/json.h>
 
-#include "dataset.h"
-#include "util.h"
+#include "dataset/dataset.h"
+#include "core/util.h"
 
 /* Working memory of array reads, kept by a caller that reads many times
  * (a writer's worker thread) so that nothing is allocated per block: the

@@ -6,7 +6,7 @@
 #ifndef LB_STORE_H
 #define LB_STORE_H
 
-#include "util.h"
+#include "core/util.h"
 
 /* Read the whole file at `path` into `out` (replacing its contents). A file
  * larger than `max_bytes` is LB_ELIMIT; a missing file LB_ENOTFOUND (no

@@ -26,7 +26,7 @@
  * all scratch lives on lb__binarize's stack, so one plan serves any number
  * of threads. Large outputs are written with non-temporal stores.
  */
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #ifndef LB_KERNELS_H
 #define LB_KERNELS_H
 
-#include "util.h"
+#include "core/util.h"
 
 /* A compiled grouping for one label dtype: every label value maps to a
  * "signature" (the set of channels it switches on). Immutable once built;

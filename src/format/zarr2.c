@@ -3,7 +3,7 @@
  * style), .zgroup parents, chunk keys, and the on-disk chunk layout (F
  * order, byte order, full-size edge chunks) around the codec.
  */
-#include "dataset.h"
+#include "dataset/dataset.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "json.h"
-#include "store.h"
+#include "core/json.h"
+#include "store/store.h"
 
 /* ------------------------------------------------------------------------
  * dtype and fill value

@@ -8,7 +8,7 @@
 
 #include <json-c/json.h>
 
-#include "util.h"
+#include "core/util.h"
 
 /* Parse `len` bytes of `text` (need not be NUL-terminated) as exactly one
  * JSON value; trailing non-space is an error. `what` names the source in

@@ -3,14 +3,14 @@
  * validation with messages that name both ROIs and the voxel size, the read /
  * write / data-view entry points and the helpers the wrappers build on.
  */
-#include "array.h"
+#include "array/array.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "json.h"
-#include "kernels.h"
+#include "core/json.h"
+#include "kernels/kernels.h"
 
 static const char virtual_msg[] =
     "cannot get a writable view of this array because it is a virtual array "

@@ -65,9 +65,9 @@
 #include <stdlib.h>
 #include <strings.h>
 
-#include "array.h"
-#include "json.h"
-#include "store.h"
+#include "array/array.h"
+#include "core/json.h"
+#include "store/store.h"
 
 #define WHERE_SIZE 768
 

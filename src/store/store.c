@@ -3,7 +3,7 @@
  * (temporary file in the same folder + rename), directory helpers and the
  * dataset path rules (no ".." below the container directory).
  */
-#include "store.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "array.h"
-#include "json.h"
-#include "kernels.h"
+#include "array/array.h"
+#include "core/json.h"
+#include "kernels/kernels.h"
 
 typedef struct binarize_impl {
     lb__wrap_info info; /* first: see array.h */

@@ -10,8 +10,8 @@
 
 #include <json-c/json.h>
 
-#include "codec.h"
-#include "util.h"
+#include "codec/codec.h"
+#include "core/util.h"
 
 typedef struct lb__chunk_cache lb__chunk_cache;
 typedef struct lb__io_pool lb__io_pool;

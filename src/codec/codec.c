@@ -11,7 +11,7 @@
  * deviate in ways their readers accept, so do we: padding after a complete
  * blosc frame, and gzip and zlib streams under each other's names.
  */
-#include "codec.h"
+#include "codec/codec.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -27,7 +27,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#include "json.h"
+#include "core/json.h"
 
 /* ------------------------------------------------------------------------
  * Per-thread codec contexts

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util.h"
+#include "core/util.h"
 
 /* ---- ROIs ---------------------------------------------------------------- */
 

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "array.h"
-#include "json.h"
-#include "materialize.h"
-#include "store.h"
+#include "array/array.h"
+#include "core/json.h"
+#include "write/materialize.h"
+#include "store/store.h"
 
 typedef struct zarr_impl {
     /* World coordinate of element 0 along each spatial axis. Equal to the

@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dataset.h"
+#include "dataset/dataset.h"
 
 enum { LOADING = 0, READY = 1 };
 
