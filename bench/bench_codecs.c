@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "codec/codec.h"
+#include "format/format.h"
 #include "kernels/kernels.h"
 #include "core/util.h"
 

@@ -51,7 +51,8 @@ static char self_exe[PATH_MAX];
 
 #include "codec/codec.h"
 #include "dataset/dataset.h"
-#include "store/store.h"
+#include "core/path.h"
+#include "store/fs.h"
 #include "core/util.h"
 
 /* The 16 groups of golden/cosem_u64_blosc/case.json, for when the golden
@@ -674,7 +675,7 @@ static int cli_binarize(const cfg *c, const char *src, const char *dest_base, in
  * chunk that labelbin wrote, with the output codec (the chunk bytes are
  * taken untimed from labelbin's own output). Not included: the binarize
  * kernel, the all-zero test, writing files, metadata. Single thread.
- * Reported beside it, not in it: write = lb__store_write_atomic of each
+ * Reported beside it, not in it: write = lb__fs_write_atomic of each
  * encoded chunk into a fresh folder next to dest (temporary file, write,
  * close, rename: what any Zarr v2 writer that leaves no torn chunk does),
  * the file-system part of the job that no codec choice removes. */
@@ -717,13 +718,16 @@ static int codec_floor(const cfg *c, const char *src, const char *dest, double *
                 int present;
                 if (lb__dataset_read_chunk(out, idx, buf, &present, &e)) goto fail;
                 double t1 = now_s();
-                if (lb__codec_encode(&out->codec, buf, out->chunk_bytes, out->itemsize, &enc, &e))
-                    goto fail;
+                lb__codec_scratch cs;
+                memset(&cs, 0, sizeof cs);
+                int erc = lb__chain_encode(out->m.chain, &out->srepr, NULL, buf, &enc, &cs, &e);
+                lb__codec_scratch_free(&cs);
+                if (erc) goto fail;
                 t_enc += now_s() - t1;
                 lb__dataset_chunk_key(out, idx, key, sizeof key);
                 snprintf(wpath, sizeof wpath, "%s/%s", wdir, key);
                 t1 = now_s();
-                if (lb__store_write_atomic(wpath, enc.data, enc.size, &e)) goto fail;
+                if (lb__fs_write_atomic(wpath, enc.data, enc.size, &e)) goto fail;
                 t_wr += now_s() - t1;
                 (*n_out)++;
             }

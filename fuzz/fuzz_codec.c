@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 6) return 0;
     lb__codec c;
     memset(&c, 0, sizeof c);
-    c.id = (lb__codec_id)(data[0] % (LB__CODEC_XZ + 1));
+    c.id = (lb__codec_id)(data[0] % (LB__CODEC_CRC32C + 1));
     int exact = !(data[1] & 1);
     c.n5_use_zlib = (data[1] >> 1) & 1;
     size_t cap = ((size_t)data[2] | (size_t)data[3] << 8 | (size_t)data[4] << 16) % (FUZZ_MAX_OUT + 1);

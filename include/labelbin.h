@@ -370,13 +370,23 @@ LB_API const lb_groupings *lb_array_groupings(const lb_array *a);
 /* Storage details of a stored array (the source for wrappers is reached
  * with lb_array_source). For virtual arrays these return NULL / 0. */
 
-/** "zarr2", "n5", NULL for virtual arrays. */
+/** "zarr2", "n5" or "zarr3"; NULL for virtual arrays. */
 LB_API const char *lb_array_format(const lb_array *a);
-/** Chunk shape in elements (`ndim` entries), NULL for virtual arrays. */
+/** Chunk shape in elements (`ndim` entries), NULL for virtual arrays. For a
+ *  sharded Zarr v3 array this is the inner chunk shape (as zarr-python 3's
+ *  `Array.chunks`): the unit that one decode reads. */
 LB_API const int64_t *lb_array_chunks(const lb_array *a);
-/** The compressor as JSON in the format's own words (Zarr v2 compressor
- *  object, N5 compression object; "null" for none). */
+/** The shard shape of a sharded Zarr v3 array (`ndim` entries; what is
+ *  stored under one key), else NULL. */
+LB_API const int64_t *lb_array_shard_shape(const lb_array *a);
+/** The codecs as JSON in the format's own words: a Zarr v2 compressor
+ *  object ("null" for none), an N5 compression object, the Zarr v3
+ *  "codecs" list. */
 LB_API const char *lb_array_codec_json(const lb_array *a);
+/** The codec chain in words, e.g. "bytes(little) | zstd(3)" or
+ *  "sharding_indexed(chunk_shape [64, 64, 64], codecs [bytes(little),
+ *  zstd(3)], index at the end)". */
+LB_API const char *lb_array_codec_description(const lb_array *a);
 /** The dataset path as opened. */
 LB_API const char *lb_array_path(const lb_array *a);
 /** Warnings raised while reading metadata (truncated non-integer voxel
@@ -460,12 +470,22 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  * Materialisation: write an array out as a new dataset
  * ------------------------------------------------------------------------ */
 
+/** The on-disk formats: Zarr v2, N5 (read and write) and Zarr v3 (with
+ *  sharding). */
+typedef enum lb_format {
+    LB_FORMAT_ZARR2 = 0,
+    LB_FORMAT_N5 = 1,
+    LB_FORMAT_ZARR3 = 2
+} lb_format;
+
 typedef struct lb_write_stats {
     int64_t blocks_total;   /* spatial blocks of the output grid            */
     int64_t blocks_done;    /* processed in this run                        */
     int64_t blocks_skipped; /* already complete (resume)                    */
-    int64_t chunks_written; /* output chunk files written                   */
-    int64_t chunks_empty;   /* all-zero chunks not written                  */
+    int64_t chunks_written; /* output chunk files written (shards, for a
+                               sharded output)                              */
+    int64_t chunks_empty;   /* all-zero chunks not written (inner chunks of
+                               a sharded output, each left out of its shard) */
     int64_t bytes_written;  /* compressed bytes written                     */
     /* In: an array of `positive_len` counters, or NULL. Out: the number of
      * non-zero voxels per channel among the blocks processed in this run
@@ -482,16 +502,19 @@ typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);
 typedef struct lb_write_options {
     int struct_size;       /* set by lb_write_options_init                    */
     int threads;           /* worker threads, 0 = all cores                    */
-    const char *codec;     /* Zarr v2 compressor JSON or short form
-                              ("zstd:3", "blosc-lz4", "gzip:6", "none");
+    const char *codec;     /* a short form ("zstd:3", "blosc-lz4", "gzip:6",
+                              "none") or JSON in any format's words (a Zarr v2
+                              compressor object, a Zarr v3 codec object);
                               NULL = the documented default                    */
     const int64_t *chunks; /* spatial chunk shape in voxels (dims entries);
-                              NULL = the source's chunks                        */
+                              NULL = the source's (inner) chunks; with
+                              `shard`, the inner chunks of each shard          */
     const lb_roi *roi;     /* world units; NULL = the array's whole ROI         */
     int overwrite;         /* replace an existing DEST                          */
     int resume;            /* finish an interrupted run into DEST               */
-    int ome_ngff;          /* DEST is an OME-NGFF 0.4 multiscale group; the
-                              array goes to DEST/s0                             */
+    int ome_ngff;          /* DEST is an OME-NGFF multiscale group (0.4 for
+                              Zarr v2, 0.5 for Zarr v3); the array goes to
+                              DEST/s0                                           */
     const char *provenance_json; /* extra JSON object merged into the
                               "labelbin" provenance attribute (may be NULL)     */
     lb_progress_fn progress;     /* called from one thread at a time          */
@@ -500,7 +523,18 @@ typedef struct lb_write_options {
                               another thread with an atomic store such as
                               __atomic_store_n) to stop after the chunks in
                               flight: LB_ECANCELED                              */
+    lb_format format;      /* LB_FORMAT_ZARR2 (the default) or LB_FORMAT_ZARR3 */
+    const int64_t *shard;  /* Zarr v3: spatial shard shape in voxels (dims
+                              entries, each a multiple of the chunk): each
+                              shard of inner chunks is one file; NULL = none  */
+    int channel_chunks;    /* how channels share a chunk: 0 = the default
+                              (LB_CHANNELS_SEPARATE), LB_CHANNELS_SEPARATE
+                              (chunks (1, spatial…): one file per channel per
+                              block), LB_CHANNELS_TOGETHER (chunks (channels,
+                              spatial…): all channels of a block in one)      */
 } lb_write_options;
+
+enum { LB_CHANNELS_DEFAULT = 0, LB_CHANNELS_SEPARATE = 1, LB_CHANNELS_TOGETHER = 2 };
 
 /** Defaults: all cores, default codec, source chunks, whole ROI, refuse an
  *  existing DEST. */
@@ -556,11 +590,6 @@ LB_API int lb_array_materialize(const lb_array *a, const char *dest,
  * Creating and writing stored datasets
  * ------------------------------------------------------------------------ */
 
-typedef enum lb_format {
-    LB_FORMAT_ZARR2 = 0,
-    LB_FORMAT_N5 = 1
-} lb_format;
-
 typedef struct lb_create_options {
     int struct_size;       /* set by lb_create_options_init                 */
     lb_format format;      /* default LB_FORMAT_ZARR2                        */
@@ -573,6 +602,9 @@ typedef struct lb_create_options {
     const char *fill_value_json; /* Zarr v2 fill_value JSON, NULL = "0"      */
     const char *attrs_json;      /* attributes (JSON object), may be NULL    */
     int overwrite;         /* replace an existing dataset                    */
+    const int64_t *shard;  /* Zarr v3: the shard shape (ndim entries, each a
+                              multiple of `chunks`); NULL = no sharding      */
+    const char *const *dimension_names; /* Zarr v3: ndim names, may be NULL */
 } lb_create_options;
 
 LB_API void lb_create_options_init(lb_create_options *opt);

@@ -96,8 +96,8 @@ def test_info_on_container_lists_datasets(crop):
     rc, out, err = lb("info", root)
     assert rc == 1 and out == ""
     lines = err.splitlines()
-    assert lines[0] == "labelbin: %s: no Zarr v2 (.zarray) or N5 (attributes.json with " \
-                       "dimensions) dataset here" % root
+    assert lines[0] == "labelbin: %s: no Zarr v2 (.zarray), N5 (attributes.json with " \
+                       "dimensions) or Zarr v3 (zarr.json) array here" % root
     assert lines[1] == "labelbin: %s is a group; the datasets below it:" % root
     listed = [l.split()[0] for l in lines[2:-1]]
     assert listed == ["%s/volumes/labels/all" % root, "%s/volumes/raw/s0" % root,
@@ -121,7 +121,7 @@ def test_multiscale_group_suggests_s0(crop, tmp_path):
     assert not (tmp_path / "o.zarr").exists()
 
 
-def test_n5_container_and_zarr3(tmp_path):
+def test_n5_container_and_broken_zarr3(tmp_path):
     n5 = tmp_path / "c.n5"
     g = zarr.open_group(N5Store(str(n5)), mode="w")
     g.create_dataset("labels/s0", shape=(8, 8), chunks=(4, 4), dtype="u4", compressor=None)
@@ -130,12 +130,12 @@ def test_n5_container_and_zarr3(tmp_path):
     assert rc == 1
     assert "%s/labels/s0  n5 uint32 (8, 8)" % n5 in err
     assert err.splitlines()[-1] == "labelbin: did you mean %s/labels/s0?" % n5
-    # a Zarr v3 array is named, not opened
+    # a Zarr v3 array that cannot be opened is named with the way to see why
     v3 = tmp_path / "v3.zarr" / "arr"
     v3.mkdir(parents=True)
     (v3 / "zarr.json").write_text('{"zarr_format": 3, "node_type": "array"}')
     rc, _, err = lb("info", tmp_path / "v3.zarr")
-    assert rc == 1 and "%s  Zarr v3 (not supported)" % v3 in err
+    assert rc == 1 and "%s  cannot be opened (run 'labelbin info' on it)" % v3 in err
     assert "did you mean" not in err
 
 
@@ -144,7 +144,7 @@ def test_no_dataset_below(tmp_path):
     rc, _, err = lb("info", tmp_path / "empty")
     assert rc == 1
     assert err.splitlines()[-1].startswith(
-        "labelbin: %s holds no Zarr v2 or N5 dataset: give the path of a dataset folder"
+        "labelbin: %s holds no Zarr or N5 dataset: give the path of a dataset folder"
         % (tmp_path / "empty"))
     # a missing path says so and lists nothing
     rc, _, err = lb("info", tmp_path / "nope.zarr")
@@ -157,7 +157,7 @@ def test_walk_is_bounded(tmp_path):
     zarr.open_group(str(deep), mode="a").create_dataset(
         "/".join("d%d" % i for i in range(9)) + "/arr", shape=(2,), chunks=(2,), dtype="u1")
     rc, _, err = lb("info", deep)
-    assert rc == 1 and "holds no Zarr v2 or N5 dataset near the top" in err
+    assert rc == 1 and "holds no Zarr or N5 dataset near the top" in err
     many = zarr.open_group(str(tmp_path / "many.zarr"), mode="a")
     for i in range(25):
         many.create_dataset("a%02d" % i, shape=(2,), chunks=(2,), dtype="u1")

@@ -285,9 +285,9 @@ def blosc_claiming(nbytes):
 
 
 CHUNK_CASES = [
-    ("raw_truncated", None, b"\0" * 10, "raw chunk holds 10 bytes, expected 128"),
-    ("raw_too_long", None, b"\0" * 200, "raw chunk holds 200 bytes, expected 128"),
-    ("raw_empty", None, b"", "raw chunk holds 0 bytes, expected 128"),
+    ("raw_truncated", None, b"\0" * 10, "chunk holds 10 bytes, expected 128 (64 elements of 2 bytes)"),
+    ("raw_too_long", None, b"\0" * 200, "chunk holds 200 bytes, expected 128"),
+    ("raw_empty", None, b"", "chunk holds 0 bytes, expected 128"),
     ("chunk_is_directory", None, None, "is a directory"),
     ("zstd_garbage", ZSTD, b"garbagegarbage", "zstd data is truncated or corrupt"),
     ("zstd_truncated", ZSTD, None, "zstd"),

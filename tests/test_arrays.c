@@ -13,7 +13,8 @@
 #include "array/array.h"
 #include "core/json.h"
 #include "labelbin.h"
-#include "store/store.h"
+#include "core/path.h"
+#include "store/fs.h"
 #include "tap.h"
 
 static char tmpdir[256];
@@ -27,9 +28,9 @@ static void write_text(const char *rel, const char *text) {
     path_of(rel, p, sizeof p);
     lb_error e = {0};
     char *dir = lb__path_parent(p, &e);
-    if (dir) lb__store_mkdirs(dir, &e);
+    if (dir) lb__fs_mkdirs(dir, &e);
     free(dir);
-    if (lb__store_write_atomic(p, text, strlen(text), &e)) {
+    if (lb__fs_write_atomic(p, text, strlen(text), &e)) {
         fprintf(stderr, "# write %s: %s\n", p, e.message);
         CHECK(0);
     }
@@ -501,10 +502,10 @@ static void test_geometry_errors(void) {
     CHECK_INT(lb_dataset_create(p, 3, s, s, &o, &a, &e), LB_EFORMAT);
     CHECK_MSG(e, "resolution[1]");
     CHECK(a == NULL);
-    CHECK(!lb__store_exists(p));
+    CHECK(!lb__fs_exists(p));
     o.attrs_json = "[1, 2]";
     CHECK_INT(lb_dataset_create(p, 3, s, s, &o, &a, &e), LB_EINVAL);
-    CHECK(!lb__store_exists(p));
+    CHECK(!lb__fs_exists(p));
 }
 
 static void test_channels_and_override(void) {
@@ -747,7 +748,7 @@ static void test_create(void) {
     CHECK_MSG(e, "fill_value");
     char p[1024];
     path_of("cr.zarr/fbig", p, sizeof p);
-    CHECK(!lb__store_exists(p));
+    CHECK(!lb__fs_exists(p));
     o.fill_value_json = NULL;
     o.codec = "nonsense-codec";
     CHECK(create_read("cr.zarr/badcodec", &o, i8, sizeof i8, &e) < 0);
@@ -2132,6 +2133,6 @@ int main(void) {
     test_funlib_details();
     test_threads();
     lb_error e = {0};
-    lb__store_remove_tree(tmpdir, &e);
+    lb__fs_remove_tree(tmpdir, &e);
     return tap_done();
 }

@@ -21,6 +21,9 @@
 
 #include "codec/codec.h"
 #include "core/json.h"
+#include "codec/lz4.h"
+#include "format/format.h"
+#include "format/numcodecs.h"
 #include "tap.h"
 
 /* ---- deterministic data ------------------------------------------------- */
@@ -577,7 +580,7 @@ static void test_foreign_frames(void) {
                                        : "{\"id\":\"zstd\",\"level\":%s}",
                      levels[i]);
             json_object *o = parse_json(js);
-            int rc = n5 ? lb__codec_from_n5(o, "c", &c, &e) : lb__codec_from_zarr2(o, "c", &c, &e);
+            int rc = n5 ? lb__format_n5.parse_codec(o, "c", &c, &e) : lb__numcodecs_parse(o, NULL, "c", &c, &e);
             json_object_put(o);
             CHECK_INT(rc, 0);
             if (rc) fprintf(stderr, "  %s: %s\n", js, e.message);
@@ -607,7 +610,7 @@ static void test_foreign_frames(void) {
     /* beyond an int it is out of range */
     json_object *big = parse_json("{\"id\":\"zstd\",\"level\":4294967296}");
     lb__codec c;
-    CHECK_INT(lb__codec_from_zarr2(big, "c", &c, &e), LB_EFORMAT);
+    CHECK_INT(lb__numcodecs_parse(big, NULL, "c", &c, &e), LB_EFORMAT);
     CHECK_MSG(e, "c.level: 4294967296 is out of range");
     json_object_put(big);
     lb__buf_free(&enc);
@@ -781,13 +784,13 @@ static void check_zarr2_roundtrip(const char *json, const char *describe, const 
     json_object *o = parse_json(json);
     lb__codec c;
     lb_error e = {0};
-    int rc = lb__codec_from_zarr2(o, "x/.zarray: compressor", &c, &e);
+    int rc = lb__numcodecs_parse(o, NULL, "x/.zarray: compressor", &c, &e);
     CHECK_INT(rc, 0);
     if (rc) fprintf(stderr, "  %s: %s\n", json, e.message);
     char d[128];
     lb__codec_describe(&c, d, sizeof d);
     CHECK_STR(d, describe);
-    json_object *p = lb__codec_to_zarr2(&c, &e);
+    json_object *p = lb__numcodecs_json(&c, &e);
     CHECK_STR(lb__json_string(p, 0), back);
     json_object_put(p);
     json_object_put(o);
@@ -837,9 +840,9 @@ static void test_zarr2_parse(void) {
     /* null compressor = raw, and raw prints as JSON null */
     lb__codec c;
     lb_error e = {0};
-    CHECK_INT(lb__codec_from_zarr2(NULL, "c", &c, &e), 0);
+    CHECK_INT(lb__numcodecs_parse(NULL, NULL, "c", &c, &e), 0);
     CHECK_INT(c.id, LB__CODEC_RAW);
-    CHECK(lb__codec_to_zarr2(&c, &e) == NULL);
+    CHECK(lb__numcodecs_json(&c, &e) == NULL);
     char d[64];
     lb__codec_describe(&c, d, sizeof d);
     CHECK_STR(d, "raw");
@@ -879,13 +882,13 @@ static void test_zarr2_parse(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_object *o = parse_json(bad[i].json);
         lb_error e2 = {0};
-        CHECK_INT(lb__codec_from_zarr2(o, "a/.zarray: compressor", &c, &e2), bad[i].code);
+        CHECK_INT(lb__numcodecs_parse(o, NULL, "a/.zarray: compressor", &c, &e2), bad[i].code);
         CHECK_MSG(e2, bad[i].msg);
         json_object_put(o);
     }
     /* N5-only framing has no Zarr v2 name */
     lb__codec n5 = spec("{\"type\":\"lz4\"}");
-    CHECK(lb__codec_to_zarr2(&n5, &e) == NULL);
+    CHECK(lb__numcodecs_json(&n5, &e) == NULL);
     CHECK_INT(e.code, LB_EUNSUPPORTED);
 }
 
@@ -893,14 +896,14 @@ static void check_n5(const char *json, lb__codec_id id, const char *describe, co
     json_object *o = parse_json(json);
     lb__codec c;
     lb_error e = {0};
-    int rc = lb__codec_from_n5(o, "ds/attributes.json: compression", &c, &e);
+    int rc = lb__format_n5.parse_codec(o, "ds/attributes.json: compression", &c, &e);
     CHECK_INT(rc, 0);
     if (rc) fprintf(stderr, "  %s: %s\n", json, e.message);
     CHECK_INT(c.id, id);
     char d[128];
     lb__codec_describe(&c, d, sizeof d);
     CHECK_STR(d, describe);
-    json_object *p = lb__codec_to_n5(&c, &e);
+    json_object *p = lb__format_n5.codec_words(&c, &e);
     CHECK_STR(lb__json_string(p, 0), back);
     json_object_put(p);
     json_object_put(o);
@@ -958,18 +961,18 @@ static void test_n5_parse(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_object *o = parse_json(bad[i].json);
         lb_error e2 = {0};
-        CHECK_INT(lb__codec_from_n5(o, "d: compression", &c, &e2), bad[i].code);
+        CHECK_INT(lb__format_n5.parse_codec(o, "d: compression", &c, &e2), bad[i].code);
         CHECK_MSG(e2, bad[i].msg);
         json_object_put(o);
     }
     lb_error e = {0};
-    CHECK_INT(lb__codec_from_n5(NULL, "d: compression", &c, &e), LB_EFORMAT);
+    CHECK_INT(lb__format_n5.parse_codec(NULL, "d: compression", &c, &e), LB_EFORMAT);
     /* what N5 cannot say */
     lb__codec l = spec("lz4");
-    CHECK(lb__codec_to_n5(&l, &e) == NULL);
+    CHECK(lb__format_n5.codec_words(&l, &e) == NULL);
     CHECK_INT(e.code, LB_EUNSUPPORTED);
     lb__codec a = spec("{\"id\":\"blosc\",\"shuffle\":-1}");
-    CHECK(lb__codec_to_n5(&a, &e) == NULL);
+    CHECK(lb__format_n5.codec_words(&a, &e) == NULL);
     CHECK_MSG(e, "shuffle -1");
 }
 

@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 #include "labelbin.h"
-#include "store/store.h"
+#include "core/path.h"
+#include "store/fs.h"
 #include "tap.h"
 
 static char tmpdir[256];
@@ -312,6 +313,6 @@ int main(void) {
     test_snap();
     test_wrappers();
     lb_error e = {0};
-    lb__store_remove_tree(tmpdir, &e);
+    lb__fs_remove_tree(tmpdir, &e);
     return tap_done();
 }

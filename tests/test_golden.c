@@ -12,12 +12,14 @@
 
 #include "core/json.h"
 #include "labelbin.h"
-#include "store/store.h"
+#include "core/path.h"
+#include "store/fs.h"
+#include "support.h"
 #include "tap.h"
 
 static int read_file(const char *path, lb__buf *out) {
     lb_error e = {0};
-    int rc = lb__store_read(path, (size_t)1 << 30, out, &e);
+    int rc = lb__fs_read(path, (size_t)1 << 30, out, &e);
     if (rc) fprintf(stderr, "# %s\n", e.message);
     return rc;
 }
@@ -250,7 +252,7 @@ static int run_dir(const char *dir) {
         if (de->d_name[0] == '.') continue;
         char p[4096];
         snprintf(p, sizeof p, "%s/%s/case.json", dir, de->d_name);
-        if (lb__store_is_file(p)) names[n++] = strdup(de->d_name);
+        if (lb__fs_is_file(p)) names[n++] = strdup(de->d_name);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);

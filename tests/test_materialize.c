@@ -19,7 +19,9 @@
 #include "array/array.h"
 #include "core/json.h"
 #include "labelbin.h"
-#include "store/store.h"
+#include "core/path.h"
+#include "store/fs.h"
+#include "support.h"
 #include "tap.h"
 
 static char tmpdir[256];
@@ -229,7 +231,7 @@ static size_t count_chunks(const tree *t) {
 static int file_equal(const char *a, const char *b) {
     lb__buf x = {0}, y = {0};
     lb_error e = {0};
-    int same = lb__store_read(a, 1u << 26, &x, &e) == 0 && lb__store_read(b, 1u << 26, &y, &e) == 0 &&
+    int same = lb__fs_read(a, 1u << 26, &x, &e) == 0 && lb__fs_read(b, 1u << 26, &y, &e) == 0 &&
                x.size == y.size && (x.size == 0 || memcmp(x.data, y.data, x.size) == 0);
     lb__buf_free(&x);
     lb__buf_free(&y);
@@ -359,9 +361,9 @@ static void test_binarize_threads(void) {
         /* The z < 8 row is all zero: no chunk 0.*.*.* exists. */
         char p[1200];
         snprintf(p, sizeof p, "%s/1.0.0.0", dest);
-        CHECK(!lb__store_exists(p));
+        CHECK(!lb__fs_exists(p));
         snprintf(p, sizeof p, "%s/2.1.0.0", dest);
-        CHECK(lb__store_exists(p)); /* "all" is on wherever label != 0 */
+        CHECK(lb__fs_exists(p)); /* "all" is on wherever label != 0 */
 
         json_object *za = read_json(dest, ".zarray");
         CHECK_STR(json_at(za, "shape"), "[4,24,20,28]");
@@ -399,7 +401,7 @@ static void test_binarize_threads(void) {
     /* Parent group. */
     char zg[1024];
     path_of("out1.zarr/.zgroup", zg, sizeof zg);
-    CHECK(lb__store_is_file(zg));
+    CHECK(lb__fs_is_file(zg));
     lb_array_free(b);
 }
 
@@ -530,13 +532,13 @@ static void test_existing(void) {
     /* A directory that is not a dataset is never removed. */
     char p[1200];
     path_of("notds/precious", p, sizeof p);
-    lb__store_mkdirs(p, &e);
+    lb__fs_mkdirs(p, &e);
     snprintf(p, sizeof p, "%s/notds/precious/keep.txt", tmpdir);
-    lb__store_write_atomic(p, "x", 1, &e);
+    lb__fs_write_atomic(p, "x", 1, &e);
     rc = run(b, "notds/precious", &o, NULL, &e);
     CHECK(rc < 0);
     CHECK_MSG(e, "not a dataset");
-    CHECK(lb__store_is_file(p));
+    CHECK(lb__fs_is_file(p));
     /* Without -f the refusal does not suggest -f, which would be refused. */
     o.overwrite = 0;
     CHECK_INT(run(b, "notds/precious", &o, NULL, &e), LB_EEXIST);
@@ -552,7 +554,7 @@ static void test_existing(void) {
     o.ome_ngff = 1;
     rc = run(b, "notds/precious", &o, NULL, &e);
     CHECK(rc < 0);
-    CHECK(lb__store_is_file(p));
+    CHECK(lb__fs_is_file(p));
     lb_array_free(b);
 }
 
@@ -617,8 +619,8 @@ static void test_resume(void) {
     lb_array_free(half);
     /* A stale temporary of a writer killed mid-chunk. */
     snprintf(p, sizeof p, "%s/.2.2.2.3.lbtmp.999.1", dest);
-    lb__store_write_atomic(p, "garbage", 7, &e);
-    CHECK(lb__store_exists(p));
+    lb__fs_write_atomic(p, "garbage", 7, &e);
+    CHECK(lb__fs_exists(p));
 
     /* Without --resume: refused. Different chunks: refused. */
     o.cancel = NULL;
@@ -650,7 +652,7 @@ static void test_resume(void) {
     CHECK(st.blocks_skipped >= 15);
     CHECK_INT(st.blocks_skipped + st.blocks_done, N_BLOCKS);
     CHECK_INT(cc.last_done, N_BLOCKS);
-    CHECK(!lb__store_exists(p));
+    CHECK(!lb__fs_exists(p));
     tr = list_tree(dest);
     CHECK_INT(count_matching(&tr, ".lbtmp"), 0);
     CHECK_INT(count_matching(&tr, ".labelbin-done"), 0);
@@ -695,22 +697,22 @@ static void test_validation(void) {
     lb_roi_set(&r, 3, (int64_t[]){16, 8, 2}, (int64_t[]){64, 32, 32}, &e);
     o.roi = &r;
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EROI);
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     /* Outside. */
     lb_roi_set(&r, 3, (int64_t[]){0, 8, 0}, (int64_t[]){64, 32, 32}, &e);
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EROI);
     CHECK_MSG(e, "outside");
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     /* Wrong rank. */
     lb_roi_set(&r, 2, (int64_t[]){16, 8}, (int64_t[]){64, 32}, &e);
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EROI);
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     o.roi = NULL;
     /* Chunks. */
     o.chunks = (const int64_t[]){8, 0, 8};
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
     CHECK_MSG(e, "chunks[1]");
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     o.chunks = NULL;
     /* Codec. */
     o.codec = "snappy:9";
@@ -718,7 +720,7 @@ static void test_validation(void) {
     CHECK_STR(e.message, "codec spec \"snappy:9\": unknown codec (expected none, zstd[:LEVEL], "
                          "gzip[:LEVEL], zlib[:LEVEL], bz2[:LEVEL], lz4[:ACCELERATION], "
                          "blosc[-CNAME][:CLEVEL], lzma[:PRESET] or a JSON compressor object)");
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     /* said once, not "codec \"zstd:99\": codec spec \"zstd:99\": ..." */
     o.codec = "zstd:99";
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
@@ -730,14 +732,14 @@ static void test_validation(void) {
     o.codec = "{\"id\": \"zstd\", \"level\": \"x\"}";
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
     CHECK_MSG(e, "codec spec.level");
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     o.codec = NULL;
     /* Provenance. */
     o.provenance_json = "[1]";
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
     o.provenance_json = "{bad";
     CHECK(run(b, "bad.zarr/x", &o, NULL, &e) < 0);
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     o.provenance_json = NULL;
     /* Options. */
     o.threads = -1;
@@ -745,7 +747,7 @@ static void test_validation(void) {
     o.threads = 0;
     o.overwrite = o.resume = 1;
     CHECK_INT(run(b, "bad.zarr/x", &o, NULL, &e), LB_EINVAL);
-    CHECK(!lb__store_exists(dest));
+    CHECK(!lb__fs_exists(dest));
     CHECK_INT(lb_array_materialize(NULL, dest, NULL, NULL, &e), LB_EINVAL);
     CHECK_INT(lb_array_materialize(b, NULL, NULL, NULL, &e), LB_EINVAL);
     /* NULL options = defaults. */
@@ -800,7 +802,7 @@ static void test_ome(void) {
     CHECK_STR(json_at(at, "axes"), "[\"c\",\"z\",\"y\",\"x\"]");
     json_object_put(at);
     snprintf(p, sizeof p, "%s/2/1/0/0", s0); /* nested chunk keys */
-    CHECK(lb__store_is_file(p));
+    CHECK(lb__fs_is_file(p));
     check_same(b, &r, s0);
 
     /* Overwrite an OME group; and overwrite a plain output with one. */
@@ -828,10 +830,10 @@ static void copy_tree(const char *from, const char *to) {
         snprintf(a, sizeof a, "%s%s", from, t.names[i]);
         snprintf(b, sizeof b, "%s%s", to, t.names[i]);
         char *dir = lb__path_parent(b, &e);
-        CHECK(dir && lb__store_mkdirs(dir, &e) == 0);
+        CHECK(dir && lb__fs_mkdirs(dir, &e) == 0);
         free(dir);
-        CHECK(lb__store_read(a, 1u << 26, &x, &e) == 0);
-        CHECK(lb__store_write_atomic(b, x.data, x.size, &e) == 0);
+        CHECK(lb__fs_read(a, 1u << 26, &x, &e) == 0);
+        CHECK(lb__fs_write_atomic(b, x.data, x.size, &e) == 0);
         lb__buf_free(&x);
     }
     tree_free(&t);
@@ -867,7 +869,7 @@ static void test_overlap(void) {
     snprintf(dest, sizeof dest, "%s/labels", src);
     CHECK_INT(symlink(dest, p), 0);
     path_of("somewhere/deeper", p, sizeof p);
-    CHECK_INT(lb__store_mkdirs(p, &e), 0);
+    CHECK_INT(lb__fs_mkdirs(p, &e), 0);
 
     static const struct {
         const char *dest; /* relative to tmpdir */
@@ -911,39 +913,39 @@ static void test_overlap(void) {
     }
     CHECK(trees_equal(src, snap));
     snprintf(p, sizeof p, "%s/labels/out", src);
-    CHECK(!lb__store_exists(p));
+    CHECK(!lb__fs_exists(p));
     snprintf(p, sizeof p, "%s/labels/a", src);
-    CHECK(!lb__store_exists(p));
+    CHECK(!lb__fs_exists(p));
     path_of("missing", p, sizeof p);
-    CHECK(!lb__store_exists(p));
+    CHECK(!lb__fs_exists(p));
     CHECK_STR(lb_strerror(LB_EOVERLAP), "the destination overlaps an input dataset");
 
     /* The helpers underneath: resolved names and relations. */
-    char *r = lb__path_resolve("/nonexistent-lb/./a//b/../c/", &e);
+    char *r = lb__fs_resolve("/nonexistent-lb/./a//b/../c/", &e);
     CHECK_STR(r, "/nonexistent-lb/a/c");
     free(r);
-    r = lb__path_resolve("/../..", &e);
+    r = lb__fs_resolve("/../..", &e);
     CHECK_STR(r, "/");
     free(r);
     path_of("link.zarr/labels/new/../x", p, sizeof p);
-    r = lb__path_resolve(p, &e);
+    r = lb__fs_resolve(p, &e);
     snprintf(dest, sizeof dest, "%s/labels/x", src);
     char *real_src = realpath(src, NULL);
     CHECK(r && real_src && strncmp(r, real_src, strlen(real_src)) == 0 &&
           strcmp(r + strlen(real_src), "/labels/x") == 0);
     free(r);
     free(real_src);
-    lb__path_rel rel;
-    CHECK_INT(lb__path_relation("/a/b", "/a/b/", &rel, &e), 0);
-    CHECK_INT(rel, LB__PATHS_SAME);
-    CHECK_INT(lb__path_relation("/a/b/c", "/a/b", &rel, &e), 0);
-    CHECK_INT(rel, LB__PATH_A_IN_B);
-    CHECK_INT(lb__path_relation("/a", "/a/b", &rel, &e), 0);
-    CHECK_INT(rel, LB__PATH_B_IN_A);
-    CHECK_INT(lb__path_relation("/a/b2", "/a/b", &rel, &e), 0);
-    CHECK_INT(rel, LB__PATHS_APART);
-    CHECK_INT(lb__path_relation("/", "/a", &rel, &e), 0);
-    CHECK_INT(rel, LB__PATH_B_IN_A);
+    lb__fs_rel rel;
+    CHECK_INT(lb__fs_relation("/a/b", "/a/b/", &rel, &e), 0);
+    CHECK_INT(rel, LB__FS_SAME);
+    CHECK_INT(lb__fs_relation("/a/b/c", "/a/b", &rel, &e), 0);
+    CHECK_INT(rel, LB__FS_A_IN_B);
+    CHECK_INT(lb__fs_relation("/a", "/a/b", &rel, &e), 0);
+    CHECK_INT(rel, LB__FS_B_IN_A);
+    CHECK_INT(lb__fs_relation("/a/b2", "/a/b", &rel, &e), 0);
+    CHECK_INT(rel, LB__FS_APART);
+    CHECK_INT(lb__fs_relation("/", "/a", &rel, &e), 0);
+    CHECK_INT(rel, LB__FS_B_IN_A);
 
     /* A relative DEST from inside the container, as a user in a shell. */
     char cwd[1024];
@@ -983,8 +985,8 @@ static void test_unfinished(void) {
     if (!s) return;
     snprintf(chunk, sizeof chunk, "%s/2.1.1", dest);
     lb__buf good = {0};
-    CHECK_INT(lb__store_read(chunk, 1u << 26, &good, &e), 0);
-    CHECK_INT(lb__store_write_atomic(chunk, "garbage", 7, &e), 0);
+    CHECK_INT(lb__fs_read(chunk, 1u << 26, &good, &e), 0);
+    CHECK_INT(lb__fs_write_atomic(chunk, "garbage", 7, &e), 0);
 
     lb_write_options o;
     lb_write_options_init(&o);
@@ -1010,13 +1012,13 @@ static void test_unfinished(void) {
     CHECK_INT(run(w, "from_unfinished.zarr/bin", &o, NULL, &e), LB_EFORMAT);
     CHECK_MSG(e, "unfinished labelbin output");
     path_of("from_unfinished.zarr", chunk + 600, 600);
-    CHECK(!lb__store_exists(chunk + 600));
+    CHECK(!lb__fs_exists(chunk + 600));
     lb_array_free(w);
 
     /* Repaired source: resume finishes and clears the mark; the result is
      * the same as a fresh run's. */
     snprintf(chunk, sizeof chunk, "%s/2.1.1", dest);
-    CHECK_INT(lb__store_write_atomic(chunk, good.data, good.size, &e), 0);
+    CHECK_INT(lb__fs_write_atomic(chunk, good.data, good.size, &e), 0);
     lb__buf_free(&good);
     o.resume = 1;
     rc = run(s, "unfinished.zarr/copy", &o, NULL, &e);
@@ -1056,7 +1058,7 @@ static void test_ascii_metadata(void) {
     path_of("ascii.zarr/bin", dest, sizeof dest);
     snprintf(p, sizeof p, "%s/.zattrs", dest);
     lb__buf raw = {0};
-    CHECK_INT(lb__store_read(p, 1u << 20, &raw, &e), 0);
+    CHECK_INT(lb__fs_read(p, 1u << 20, &raw, &e), 0);
     int ascii = 1;
     for (size_t i = 0; i < raw.size; i++) ascii &= raw.data[i] < 0x80;
     CHECK(ascii);

@@ -1117,9 +1117,7 @@ static void walk_dir(walk_state *w, const char *dir, const char *rel, int depth)
             }
             if (rc != LB_ENOTFOUND) {
                 /* A dataset we cannot read: list it with the reason. */
-                const char *why = rc == LB_EUNSUPPORTED && path_exists(path, "zarr.json")
-                                      ? "Zarr v3 (not supported)"
-                                      : "cannot be opened (run 'labelbin info' on it)";
+                const char *why = "cannot be opened (run 'labelbin info' on it)";
                 walk_add(w, sub, NULL, why);
                 continue;
             }
@@ -1154,9 +1152,9 @@ static void suggest_datasets(const char *path)
         return;
     walk_dir(w, root, "", 1);
     if (w->n_found == 0) {
-        fprintf(stderr, "labelbin: %s holds no Zarr v2 or N5 dataset%s: give the path of a "
-                        "dataset folder (one with .zarray, or an N5 attributes.json with "
-                        "\"dimensions\")\n",
+        fprintf(stderr, "labelbin: %s holds no Zarr or N5 dataset%s: give the path of a "
+                        "dataset folder (one with .zarray or zarr.json, or an N5 "
+                        "attributes.json with \"dimensions\")\n",
                 root, w->truncated ? " near the top (the search stopped early)" : "");
         free(w);
         return;

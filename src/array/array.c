@@ -125,6 +125,7 @@ void lb_array_free(lb_array *a) {
     lb_array_free(a->source);
     lb__dataset_free(a->ds);
     free(a->codec_text);
+    free(a->codec_desc);
     free(a);
 }
 
@@ -152,9 +153,22 @@ const char *lb_array_attrs_json(const lb_array *a) {
 const lb_array *lb_array_source(const lb_array *a) { return a->source; }
 const char *lb_array_format(const lb_array *a) {
     if (!a->ds) return NULL;
-    return a->ds->format == LB_FORMAT_N5 ? "n5" : "zarr2";
+    return a->ds->format->name;
 }
-const int64_t *lb_array_chunks(const lb_array *a) { return a->ds ? a->ds->chunks : NULL; }
+/* The array→bytes codec of a stored array when it is sharding_indexed. */
+static const lb__codec *sharding_of(const lb_array *a) {
+    if (!a->ds) return NULL;
+    const lb__codec *ab = lb__chain_ab(a->ds->m.chain);
+    return ab->id == LB__CODEC_SHARDING ? ab : NULL;
+}
+const int64_t *lb_array_chunks(const lb_array *a) {
+    const lb__codec *sh = sharding_of(a);
+    return sh ? sh->inner_shape : a->ds ? a->ds->schunks : NULL;
+}
+const int64_t *lb_array_shard_shape(const lb_array *a) {
+    return sharding_of(a) ? a->ds->schunks : NULL;
+}
+const char *lb_array_codec_description(const lb_array *a) { return a->ds ? a->codec_desc : NULL; }
 const char *lb_array_codec_json(const lb_array *a) { return a->ds ? a->codec_text : NULL; }
 const char *lb_array_path(const lb_array *a) { return a->ds ? a->ds->path : NULL; }
 int lb_array_warning_count(const lb_array *a) { return a->n_warnings; }

@@ -67,6 +67,7 @@ struct lb_array {
     lb_array *source;                   /* owned; NULL for stored arrays     */
     lb__dataset *ds;                    /* stored arrays only                */
     char *codec_text;                   /* stored arrays only                */
+    char *codec_desc;                   /* stored arrays only                */
     lb_annotations annotations;
     void *impl;                         /* kind-specific state               */
 };
@@ -154,12 +155,6 @@ int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err);
  * overflow. Fills vox[] (dims entries) when not NULL. */
 int64_t lb__roi_voxels(const lb_array *a, const lb_roi *roi, int64_t *vox);
 
-/* Geometry from metadata (docs/semantics.md §1) for the dataset at `path`:
- * fills a->dims, voxel_size, roi, axes (all ndim axes), shape, num_channels
- * and warnings. Implemented in geometry_meta.c. */
-int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
-                                 const char *const *axes_override, int n_axes,
-                                 lb_error *err);
 
 /* Parse the `labels` annotation attribute (fibsem-tools LabelList, boolean
  * or 2023 string form) of `attrs`. Sets *kind; on success *pna / *n_pna

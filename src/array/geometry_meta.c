@@ -65,9 +65,13 @@
 #include <stdlib.h>
 #include <strings.h>
 
-#include "array/array.h"
+#include "array/geometry_meta.h"
+
+#include <stdarg.h>
+
 #include "core/json.h"
-#include "store/store.h"
+#include "core/path.h"
+#include "format/ome.h"
 
 #define WHERE_SIZE 768
 
@@ -98,8 +102,30 @@ typedef struct names {
     char where[WHERE_SIZE];
 } names;
 
-static const char *attrs_file(lb_format f) {
-    return f == LB_FORMAT_N5 ? "attributes.json" : ".zattrs";
+static const char *attrs_file(const lb__dataset *ds) { return ds->format->attrs_file; }
+
+/* Append a warning (funlib's truncation and rounding are reported). */
+static int warn(lb__geometry *g, lb_error *err, const char *fmt, ...) LB__PRINTF(3, 4);
+static int warn(lb__geometry *g, lb_error *err, const char *fmt, ...) {
+    char msg[LB_ERROR_MESSAGE_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char **w = realloc(g->warnings, ((size_t)g->n_warnings + 1) * sizeof *w);
+    if (!w) return lb__err(err, LB_ENOMEM, "out of memory recording a warning");
+    g->warnings = w;
+    w[g->n_warnings] = lb__strdup(msg, err);
+    if (!w[g->n_warnings]) return LB_ENOMEM;
+    g->n_warnings++;
+    return 0;
+}
+
+void lb__geometry_clear(lb__geometry *g) {
+    if (!g) return;
+    for (int i = 0; i < g->n_warnings; i++) free(g->warnings[i]);
+    free(g->warnings);
+    memset(g, 0, sizeof *g);
 }
 
 /* Parse an array of numbers into v (n <= LB_MAX_DIMS). */
@@ -227,11 +253,11 @@ static int read_names(json_object *o, const char *where, names *a, lb_error *err
     return 0;
 }
 
-/* lb__group_attrs, leaving `err` untouched unless it fails: a group without
- * attributes is normal. */
-static int group_attrs(const char *dir, lb_format fmt, json_object **out, lb_error *err) {
+/* The group's attributes, leaving `err` untouched unless it fails: a group
+ * without attributes is normal. */
+static int group_attrs(const lb__dataset *ds, const char *dir, json_object **out, lb_error *err) {
     lb_error local = {0};
-    int rc = lb__group_attrs(dir, fmt, out, &local);
+    int rc = lb__dataset_group_attrs(ds, dir, out, &local);
     if (rc && err) *err = local;
     return rc;
 }
@@ -363,7 +389,7 @@ static int read_transforms(json_object *ct, const char *where, vec *scale, vec *
 static int ome_match(json_object *gattrs, const char *file, const char *rel, ome_hit *h,
                      int *hit, lb_error *err) {
     *hit = 0;
-    json_object *ms = lb__json_get(gattrs, "multiscales");
+    json_object *ms = lb__ome_multiscales(gattrs, NULL);
     if (!ms) return 0;
     if (!json_object_is_type(ms, json_type_array))
         return lb__err(err, LB_EFORMAT, "%s: multiscales: expected an array, found %s", file,
@@ -441,16 +467,12 @@ static int ome_match(json_object *gattrs, const char *file, const char *rel, ome
     return 0;
 }
 
-/* 1 if `dir` is a Zarr v2 group (or array) directory. */
-static int is_zarr_node(const char *dir) {
-    static const char *const files[] = {".zgroup", ".zattrs", ".zarray"};
-    int yes = 0;
-    for (size_t i = 0; i < 3 && !yes; i++) {
-        char *p = lb__path_join(dir, files[i], NULL);
-        yes = p && lb__store_is_file(p);
-        free(p);
-    }
-    return yes;
+/* 1 if `dir` is a Zarr group (or array). */
+static int is_zarr_node(const lb__dataset *ds, const char *dir) {
+    const lb__format *f = lb__format_detect_group(ds->store, dir);
+    if (f && f->ome) return 1;
+    lb_error ignored = {0};
+    return lb__format_detect(ds->store, dir, &f, &ignored) == 0 && f && f->ome;
 }
 
 /* Walk the enclosing groups of the dataset: up to the container root when
@@ -459,7 +481,7 @@ static int is_zarr_node(const char *dir) {
 static int ome_lookup(const lb__dataset *ds, ome_hit *h, int *hit, lb_error *err) {
     *hit = 0;
     memset(h, 0, sizeof *h);
-    if (ds->format != LB_FORMAT_ZARR2) return 0;
+    if (!ds->format->ome) return 0;
     const char *p = ds->path;
     size_t clen = lb__path_container_len(p);
     size_t cut = strlen(p);
@@ -476,14 +498,14 @@ static int ome_lookup(const lb__dataset *ds, ome_hit *h, int *hit, lb_error *err
         memcpy(dir, p, k);
         dir[k] = '\0';
         json_object *g = NULL;
-        rc = group_attrs(dir, ds->format, &g, err);
+        rc = group_attrs(ds, dir, &g, err);
         if (!rc && g) {
             char file[WHERE_SIZE];
-            snprintf(file, sizeof file, "%s/%s", dir, attrs_file(ds->format));
+            snprintf(file, sizeof file, "%s/%s", dir, attrs_file(ds));
             rc = ome_match(g, file, p + k + 1, h, hit, err);
         }
         /* Outside a container, go further up only from a Zarr group. */
-        int more = clen > 0 || is_zarr_node(dir);
+        int more = clen > 0 || is_zarr_node(ds, dir);
         json_object_put(g);
         free(dir);
         if (rc) return rc;
@@ -581,7 +603,7 @@ static int zarr_order_f(const lb__dataset *ds) {
     json_object *o = lb__json_get(ds->attrs, "order");
     if (o && json_object_is_type(o, json_type_string))
         return strcmp(json_object_get_string(o), "F") == 0;
-    return ds->order_f;
+    return ds->m.reverse_attrs;
 }
 
 /* ---- N5 scale pyramids (n5-viewer / neuroglancer layout) ------------------- */
@@ -674,7 +696,7 @@ static int apply_factors(vec *vs, const vec *f, lb_error *err) {
 /* ---- conversion and validation --------------------------------------------- */
 
 /* Integer value of entry i, truncated toward zero like funlib's int(). */
-static int to_int(lb_array *a, const vec *v, int i, const char *what, int64_t *out,
+static int to_int(lb__geometry *a, const vec *v, int i, const char *what, int64_t *out,
                   lb_error *err) {
     if (v->is_int[i]) {
         *out = v->ival[i];
@@ -685,7 +707,7 @@ static int to_int(lb_array *a, const vec *v, int i, const char *what, int64_t *o
         return lb__err(err, LB_EFORMAT, "%s[%d]: %g is out of range", v->where, i, d);
     *out = (int64_t)t;
     if (t != d)
-        return lb__array_warn(a, err, "%s %g truncated to %" PRId64 ", as funlib does (%s[%d])",
+        return warn(a, err, "%s %g truncated to %" PRId64 ", as funlib does (%s[%d])",
                               what, d, *out, v->where, i);
     return 0;
 }
@@ -722,10 +744,11 @@ static void spatial_list(const names *a, char *buf, size_t size) {
     }
 }
 
-int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
-                                 const char *const *axes_override, int n_axes, lb_error *err) {
+int lb__geometry_from_meta(const lb__dataset *ds, const char *const *axes_override, int n_axes,
+                           lb__geometry *a, lb_error *err) {
     const int ndim = ds->ndim;
-    const int n5 = ds->format == LB_FORMAT_N5;
+    const int n5 = ds->format->n5_conventions;
+    memset(a, 0, sizeof *a);
     ome_hit ome;
     attr_hit at;
     names axes;
@@ -807,7 +830,7 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
             if (off) at.off = *off;
             if (meta_axes) at.axes = *meta_axes;
         }
-        snprintf(file, sizeof file, "%s/%s", ds->path, attrs_file(ds->format));
+        snprintf(file, sizeof file, "%s/%s", ds->path, attrs_file(ds));
         rc = attrs_lookup(ds->attrs, file, reverse, 0, &at, err);
         if (rc) goto fail;
         size_t clen = lb__path_container_len(ds->path);
@@ -818,10 +841,10 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
                 rc = LB_ENOMEM;
                 goto fail;
             }
-            rc = group_attrs(pdir, ds->format, &parent, err);
+            rc = group_attrs(ds, pdir, &parent, err);
             if (rc) goto fail;
             if (parent) {
-                snprintf(pfile, sizeof pfile, "%s/%s", pdir, attrs_file(ds->format));
+                snprintf(pfile, sizeof pfile, "%s/%s", pdir, attrs_file(ds));
                 rc = attrs_lookup(parent, pfile, reverse, 1, &at, err);
                 if (rc) goto fail;
             }
@@ -831,6 +854,24 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
             rc = n5_factors(ds, parent, pfile, &at, &f, err);
             if (!rc && f.found) rc = apply_factors(&at.vs, &f, err);
             if (rc) goto fail;
+        }
+        /* Zarr v3 names its dimensions in zarr.json. */
+        if (!at.axes.found && ndim > 0) {
+            int all = 1;
+            for (int k = 0; k < ndim; k++)
+                all &= ds->m.dim_names[k] && *ds->m.dim_names[k] &&
+                       strlen(ds->m.dim_names[k]) < sizeof at.axes.name[0];
+            if (all) {
+                at.axes.found = 1;
+                at.axes.n = ndim;
+                snprintf(at.axes.where, sizeof at.axes.where, "%s/%s: dimension_names",
+                         ds->path, ds->format->meta_file);
+                for (int k = 0; k < ndim; k++) {
+                    at.axes.kind[k] = kind_of_name(ds->m.dim_names[k]);
+                    snprintf(at.axes.name[k], sizeof at.axes.name[k], "%s",
+                             at.axes.kind[k] == AXIS_CHANNEL ? "c" : ds->m.dim_names[k]);
+                }
+            }
         }
         vs = at.vs.found ? &at.vs : NULL;
         off = at.off.found ? &at.off : NULL;
@@ -972,7 +1013,7 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
         lb_coord_format(o, dims, ob, sizeof ob);
         lb_coord_format(v, dims, vb, sizeof vb);
         lb_coord_format(rounded, dims, rb, sizeof rb);
-        rc = lb__array_warn(a, err, "offset %s is not a multiple of the voxel size %s; rounded "
+        rc = warn(a, err, "offset %s is not a multiple of the voxel size %s; rounded "
                             "to the nearest multiple %s (%s)", ob, vb, rb, off->where);
         if (rc) goto fail;
     }
@@ -994,15 +1035,7 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
     /* Commit. */
     a->ndim = ndim;
     a->dims = dims;
-    for (int i = 0; i < ndim; i++) {
-        free(a->axes[i]);
-        a->axes[i] = lb__strdup(axes.name[i], err);
-        if (!a->axes[i]) {
-            rc = LB_ENOMEM;
-            goto fail;
-        }
-        a->shape[i] = ds->shape[i];
-    }
+    for (int i = 0; i < ndim; i++) snprintf(a->axes[i], sizeof a->axes[i], "%s", axes.name[i]);
     memcpy(a->voxel_size, v, (size_t)dims * sizeof *v);
     a->roi = roi;
     a->num_channels = -1;
@@ -1015,5 +1048,6 @@ int lb__array_geometry_from_meta(lb_array *a, const lb__dataset *ds,
 fail:
     json_object_put(parent);
     free(pdir);
+    if (rc) lb__geometry_clear(a);
     return rc;
 }

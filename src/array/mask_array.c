@@ -290,7 +290,7 @@ int lb_mask_new(lb_array *source, const lb_groupings *groupings, lb_array **out,
         const lb_array *st = lb__array_stored(source);
         if (st)
             lb__err_prefix(err, "%s/%s", st->ds->path,
-                           st->ds->format == LB_FORMAT_N5 ? "attributes.json" : ".zattrs");
+                           st->ds->format->attrs_file);
         goto fail;
     }
     a = lb__array_alloc(&mask_vt, err);

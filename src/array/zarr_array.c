@@ -1,17 +1,21 @@
 /*
- * zarr_array.c — DaCapo's ZarrArray: a stored Zarr v2 / N5 dataset seen as an
- * lb_array (geometry from metadata, world-unit reads and writes), plus
+ * zarr_array.c — DaCapo's ZarrArray: a stored array (Zarr v2, N5 or Zarr v3)
+ * seen as an lb_array (geometry from metadata, world-unit reads and writes), plus
  * lb_dataset_create, which makes a new dataset and opens it the same way.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "array/array.h"
+#include "array/geometry_meta.h"
 #include "core/json.h"
-#include "write/materialize.h"
+#include "core/path.h"
+#include "format/format.h"
 #include "store/store.h"
+#include "write/materialize.h"
 
 typedef struct zarr_impl {
     /* World coordinate of element 0 along each spatial axis. Equal to the
@@ -67,16 +71,29 @@ int lb__zarr_array_set_roi(lb_array *a, const lb_roi *roi, lb_error *err) {
     return 0;
 }
 
-/* The compressor in the format's own words, serialised. */
+/* The codecs in the format's own words, serialised, and in words. */
 static int codec_text(lb_array *a, lb_error *err) {
     const lb__dataset *d = a->ds;
-    json_object *o = d->format == LB_FORMAT_N5 ? lb__codec_to_n5(&d->codec, err)
-                                               : lb__codec_to_zarr2(&d->codec, err);
-    if (!o && !(d->format == LB_FORMAT_ZARR2 && d->codec.id == LB__CODEC_RAW))
-        return lb__err_prefix(err, "%s: compressor", d->path);
+    lb_error local = {0};
+    json_object *o = d->format->codec_json(&d->m, &local);
+    if (!o && local.code) {
+        if (err) *err = local;
+        return lb__err_prefix(err, "%s: codecs", d->path);
+    }
     a->codec_text = lb__strdup(o ? lb__json_string(o, 0) : "null", err);
     json_object_put(o);
-    return a->codec_text ? 0 : LB_ENOMEM;
+    if (!a->codec_text) return LB_ENOMEM;
+    char desc[2048];
+    size_t len = 0;
+    desc[0] = '\0';
+    const lb__chain *c = d->m.chain;
+    for (int i = 0; i < c->n && len < sizeof desc; i++) {
+        char one[1024];
+        lb__codec_describe(&c->codec[i], one, sizeof one);
+        len += (size_t)snprintf(desc + len, sizeof desc - len, "%s%s", i ? " | " : "", one);
+    }
+    a->codec_desc = lb__strdup(desc, err);
+    return a->codec_desc ? 0 : LB_ENOMEM;
 }
 
 /* Channel names of a stored channel axis from a `channels` attribute (what
@@ -99,6 +116,29 @@ static int stored_channel_names(lb_array *a, lb_error *err) {
     return 0;
 }
 
+/* The array's geometry from its metadata (geometry_meta.c). */
+static int apply_geometry(lb_array *a, const lb__dataset *ds,
+                                    const char *const *axes_override, int n_axes,
+                                    lb_error *err) {
+    lb__geometry g;
+    int rc = lb__geometry_from_meta(ds, axes_override, n_axes, &g, err);
+    if (rc) return rc;
+    a->ndim = g.ndim;
+    a->dims = g.dims;
+    for (int i = 0; i < g.ndim && !rc; i++) {
+        free(a->axes[i]);
+        a->axes[i] = lb__strdup(g.axes[i], err);
+        if (!a->axes[i]) rc = LB_ENOMEM;
+        a->shape[i] = ds->shape[i];
+    }
+    memcpy(a->voxel_size, g.voxel_size, sizeof a->voxel_size);
+    a->roi = g.roi;
+    a->num_channels = g.num_channels;
+    for (int i = 0; i < g.n_warnings && !rc; i++) rc = lb__array_warn(a, err, "%s", g.warnings[i]);
+    lb__geometry_clear(&g);
+    return rc;
+}
+
 /* Wrap an open dataset (ownership passes to the array, also on failure). */
 static int wrap_dataset(lb__dataset *ds, const char *const *axes_override, int n_axes,
                         lb_array **out, lb_error *err) {
@@ -118,7 +158,7 @@ static int wrap_dataset(lb__dataset *ds, const char *const *axes_override, int n
     if (rc) goto fail;
     rc = codec_text(a, err);
     if (rc) goto fail;
-    rc = lb__array_geometry_from_meta(a, ds, axes_override, n_axes, err);
+    rc = apply_geometry(a, ds, axes_override, n_axes, err);
     if (rc) goto fail;
     memcpy(z->data_offset, a->roi.offset, sizeof z->data_offset);
     rc = stored_channel_names(a, err);
@@ -157,12 +197,8 @@ int lb_array_open(const char *path, int flags, const char *const *axes_override,
         return lb__err(err, LB_EINVAL, "%s: unknown open flags %d", path, flags);
     if (n_axes < 0 || n_axes > LB_MAX_DIMS || (n_axes > 0 && !axes_override))
         return lb__err(err, LB_EINVAL, "%s: bad axes override (%d names)", path, n_axes);
-    char *norm = NULL;
-    int rc = lb__path_normalize(path, &norm, err);
-    if (rc) return rc;
     lb__dataset *ds = NULL;
-    rc = lb__dataset_open(norm, flags == LB_OPEN_WRITE, &ds, err);
-    free(norm);
+    int rc = lb__dataset_open(path, flags == LB_OPEN_WRITE, &ds, err);
     if (rc) return rc;
     return wrap_dataset(ds, axes_override, n_axes, out, err);
 }
@@ -259,42 +295,37 @@ static int parse_fill(const char *text, lb__dataset_spec *s, lb_error *err) {
     return rc;
 }
 
-/* A codec given as the format's own JSON or as a short form. */
-static int parse_codec(const char *spec, lb_format format, lb__codec *out, lb_error *err) {
-    memset(out, 0, sizeof *out);
-    out->id = LB__CODEC_RAW;
+/* A codec given as JSON (any format's words) or as a short form. */
+static int parse_codec(const char *spec, lb__codec *out, lb_error *err) {
+    lb__codec_init(out, LB__CODEC_RAW);
     if (!spec) return 0;
     const char *p = spec;
     while (*p == ' ' || *p == '\t' || *p == '\n') p++;
     if (is_null_literal(p)) return 0; /* raw */
-    if (*p != '{') return lb__codec_parse_spec(spec, out, err);
-    json_object *o = NULL;
-    int rc = lb__json_parse(spec, strlen(spec) + 1, "codec", &o, err);
-    if (rc) return rc;
-    if (format == LB_FORMAT_N5)
-        rc = lb__codec_from_n5(o, "codec", out, err);
-    else
-        rc = lb__codec_from_zarr2(o, "codec", out, err);
-    json_object_put(o);
-    return rc;
+    return lb__codec_parse_spec(spec, out, err);
 }
 
 /* Refuse attributes whose geometry would not open, before writing anything. */
-static int probe_geometry(const char *path, const lb__dataset_spec *spec, lb_error *err) {
+static int probe_geometry(const char *url, const lb__dataset_spec *spec, lb_error *err) {
     lb__dataset probe;
     memset(&probe, 0, sizeof probe);
-    probe.path = (char *)path;
-    probe.format = spec->format;
-    probe.ndim = spec->ndim;
+    int rc = lb__store_open(url, &probe.store, &probe.path, err);
+    if (rc) return rc;
+    probe.format = lb__format_of(spec->format);
+    probe.ndim = probe.m.ndim = spec->ndim;
     memcpy(probe.shape, spec->shape, sizeof probe.shape);
-    memcpy(probe.chunks, spec->chunks, sizeof probe.chunks);
+    memcpy(probe.m.shape, spec->shape, sizeof probe.shape);
     probe.dtype = spec->dtype;
-    probe.attrs = spec->attrs ? json_object_get(spec->attrs) : json_object_new_object();
-    if (!probe.attrs) return lb__err(err, LB_ENOMEM, "out of memory (attributes)");
-    lb_array *a = lb__array_alloc(&zarr_vt, err);
-    int rc = a ? lb__array_geometry_from_meta(a, &probe, NULL, 0, err) : LB_ENOMEM;
-    lb_array_free(a);
-    json_object_put(probe.attrs);
+    probe.m.reverse_attrs = spec->format == LB_FORMAT_ZARR2 && spec->order_f;
+    for (int k = 0; spec->dim_names && k < spec->ndim; k++) probe.m.dim_names[k] = (char *)spec->dim_names[k];
+    probe.attrs = spec->attrs ? spec->attrs : json_object_new_object();
+    lb__geometry g;
+    if (!probe.attrs) rc = lb__err(err, LB_ENOMEM, "out of memory (attributes)");
+    else rc = lb__geometry_from_meta(&probe, NULL, 0, &g, err);
+    if (!rc) lb__geometry_clear(&g);
+    if (!spec->attrs) json_object_put(probe.attrs);
+    lb__store_free(probe.store);
+    free(probe.path);
     return rc;
 }
 
@@ -306,15 +337,23 @@ int lb_dataset_create(const char *path, int ndim, const int64_t *shape, const in
     lb_create_options defaults;
     lb_create_options_init(&defaults);
     if (!opt) opt = &defaults;
-    if (opt->struct_size != (int)sizeof *opt)
+    /* struct_size lets an older caller pass a shorter struct. */
+    lb_create_options o;
+    lb_create_options_init(&o);
+    if (opt->struct_size < (int)offsetof(lb_create_options, shard) ||
+        opt->struct_size > (int)sizeof *opt)
         return lb__err(err, LB_EINVAL,
                        "%s: options not initialised with lb_create_options_init", path);
+    memcpy(&o, opt, (size_t)opt->struct_size);
+    opt = &o;
     if (ndim < 1 || ndim > LB_MAX_DIMS)
         return lb__err(err, LB_EINVAL, "%s: %d dimensions, expected 1 to %d", path, ndim,
                        LB_MAX_DIMS);
     if (!shape || !chunks) return lb__err(err, LB_EINVAL, "%s: no shape or chunks given", path);
-    if (opt->format != LB_FORMAT_ZARR2 && opt->format != LB_FORMAT_N5)
+    if (!lb__format_of(opt->format))
         return lb__err(err, LB_EINVAL, "%s: unknown format %d", path, (int)opt->format);
+    if (opt->shard && opt->format != LB_FORMAT_ZARR3)
+        return lb__err(err, LB_EINVAL, "%s: only Zarr v3 arrays have shards", path);
     if (lb_dtype_size(opt->dtype) == 0)
         return lb__err(err, LB_EINVAL, "%s: unknown dtype %d", path, (int)opt->dtype);
     for (int i = 0; i < ndim; i++) {
@@ -335,6 +374,17 @@ int lb_dataset_create(const char *path, int ndim, const int64_t *shape, const in
     spec.ndim = ndim;
     memcpy(spec.shape, shape, (size_t)ndim * sizeof *shape);
     memcpy(spec.chunks, chunks, (size_t)ndim * sizeof *chunks);
+    if (opt->shard) {
+        for (int i = 0; i < ndim; i++) {
+            if (opt->shard[i] <= 0 || opt->shard[i] % chunks[i] != 0)
+                return lb__err(err, LB_EINVAL, "%s: shard[%d] = %" PRId64 " is not a positive "
+                               "multiple of chunks[%d] = %" PRId64, path, i, opt->shard[i], i,
+                               chunks[i]);
+            spec.inner[i] = chunks[i];
+            spec.chunks[i] = opt->shard[i];
+        }
+    }
+    spec.dim_names = opt->dimension_names;
     spec.dtype = opt->dtype;
     spec.big_endian = opt->format == LB_FORMAT_N5 ? 1 : (opt->big_endian ? 1 : 0);
     spec.order_f = opt->fortran_order ? 1 : 0;
@@ -345,7 +395,7 @@ int lb_dataset_create(const char *path, int ndim, const int64_t *shape, const in
     lb__dataset *ds = NULL;
     int rc = parse_fill(opt->fill_value_json, &spec, err);
     if (rc) goto fail;
-    rc = parse_codec(opt->codec, opt->format, &spec.codec, err);
+    rc = parse_codec(opt->codec, &spec.codec, err);
     if (rc) goto fail;
     if (opt->attrs_json) {
         rc = lb__json_parse(opt->attrs_json, strlen(opt->attrs_json), "attributes", &attrs, err);
@@ -357,8 +407,11 @@ int lb_dataset_create(const char *path, int ndim, const int64_t *shape, const in
         }
         spec.attrs = attrs;
     }
-    rc = lb__path_normalize(path, &norm, err);
-    if (rc) goto fail;
+    norm = lb__strdup(path, err);
+    if (!norm) {
+        rc = LB_ENOMEM;
+        goto fail;
+    }
     rc = probe_geometry(norm, &spec, err);
     if (rc) goto fail;
     rc = lb__dataset_create(norm, &spec, opt->overwrite ? LB__CREATE_OVERWRITE : LB__CREATE_NEW,

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
 
 #define LB__JSON_MAX_DEPTH 64
 
@@ -360,13 +359,4 @@ int lb__json_require(json_object *obj, const char *key, const char *where,
     if (!json_object_object_get_ex(obj, key, out))
         return lb__err(err, LB_EFORMAT, "%s: missing key \"%s\"", where, key);
     return 0;
-}
-
-int lb__json_read_file(const char *path, json_object **out, lb_error *err) {
-    lb__buf b = {0};
-    *out = NULL;
-    int rc = lb__store_read(path, LB__MAX_META_BYTES, &b, err);
-    if (rc == 0) rc = lb__json_parse((const char *)b.data, b.size, path, out, err);
-    lb__buf_free(&b);
-    return rc;
 }

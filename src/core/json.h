@@ -67,8 +67,5 @@ json_object *lb__json_int64_list(const int64_t *v, int n, int reversed);
 /* JSON type name for messages: "an object", "a string", "null", … */
 const char *lb__json_type_name(json_object *o);
 
-/* Read a whole file (at most LB__MAX_META_BYTES) and parse it. Returns
- * LB_ENOTFOUND if the file does not exist. */
-int lb__json_read_file(const char *path, json_object **out, lb_error *err);
 
 #endif /* LB_JSON_H */

@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dataset/dataset.h"
+#include "dataset/chunk_cache.h"
 
 enum { LOADING = 0, READY = 1 };
 

@@ -1,193 +1,54 @@
 /*
- * dataset.c — one stored chunked dataset (Zarr v2 or N5): format detection,
- * creation (new / overwrite / resume), region and chunk I/O in element
- * space, and the layout helpers (box copies, F/C transposes).
+ * dataset.c — one stored array of any format: opening by probing the
+ * formats, creation (new / overwrite / resume), chunk I/O through the store
+ * and the codec chain (sharded arrays read by byte ranges: the shard's index,
+ * then the inner chunks a read needs), region reads (in parallel, through an
+ * optional cache of decoded chunks) and region writes.
  */
 #include "dataset/dataset.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "codec/sharding.h"
 #include "core/json.h"
-#include "store/store.h"
+#include "core/nd.h"
+#include "core/path.h"
+#include "dataset/chunk_cache.h"
+#include "format/common.h"
+
+static void io_pool_free(lb__io_pool *p);
+static void index_cache_free(lb__index_cache *c);
+static int index_cache_new(lb__index_cache **out, lb_error *err);
 
 /* ------------------------------------------------------------------------
- * Layout helpers
+ * Small helpers
  * ------------------------------------------------------------------------ */
 
-void lb__copy_box(int ndim, size_t itemsize, const int64_t *count, const void *src,
-                  const int64_t *src_shape, const int64_t *src_start, void *dst,
-                  const int64_t *dst_shape, const int64_t *dst_start) {
-    if (ndim == 0) {
-        memcpy(dst, src, itemsize);
-        return;
+const lb__format *lb__format_of(lb_format f) {
+    switch (f) {
+    case LB_FORMAT_ZARR2: return &lb__format_zarr2;
+    case LB_FORMAT_N5: return &lb__format_n5;
+    case LB_FORMAT_ZARR3: return &lb__format_zarr3;
     }
-    for (int k = 0; k < ndim; k++)
-        if (count[k] <= 0) return;
-    size_t ss[LB_MAX_DIMS], ds[LB_MAX_DIMS]; /* byte strides */
-    ss[ndim - 1] = ds[ndim - 1] = itemsize;
-    for (int k = ndim - 2; k >= 0; k--) {
-        ss[k] = ss[k + 1] * (size_t)src_shape[k + 1];
-        ds[k] = ds[k + 1] * (size_t)dst_shape[k + 1];
-    }
-    const uint8_t *s = (const uint8_t *)src;
-    uint8_t *d = (uint8_t *)dst;
-    for (int k = 0; k < ndim; k++) {
-        s += (size_t)src_start[k] * ss[k];
-        d += (size_t)dst_start[k] * ds[k];
-    }
-    /* Dimensions spanned whole in both buffers merge into one contiguous
-     * run with the dimension outside them. */
-    int k = ndim - 1;
-    size_t run = (size_t)count[k] * itemsize;
-    while (k > 0 && count[k] == src_shape[k] && count[k] == dst_shape[k]) {
-        k--;
-        run *= (size_t)count[k];
-    }
-    if (k == 0) {
-        memcpy(d, s, run);
-        return;
-    }
-    /* Odometer over dimensions 0..k-1. */
-    int64_t idx[LB_MAX_DIMS] = {0};
-    for (;;) {
-        memcpy(d, s, run);
-        int j = k - 1;
-        for (; j >= 0; j--) {
-            s += ss[j];
-            d += ds[j];
-            if (++idx[j] < count[j]) break;
-            s -= (size_t)count[j] * ss[j];
-            d -= (size_t)count[j] * ds[j];
-            idx[j] = 0;
-        }
-        if (j < 0) return;
-    }
-}
-
-/* Copy every element of `shape`, reading with byte strides ss and writing
- * with ds; the last dimension is innermost. */
-static void strided_copy(int ndim, size_t itemsize, const int64_t *shape, const uint8_t *src,
-                         const size_t *ss, uint8_t *dst, const size_t *ds) {
-    for (int k = 0; k < ndim; k++)
-        if (shape[k] <= 0) return;
-    int64_t idx[LB_MAX_DIMS] = {0};
-    int last = ndim - 1;
-    size_t n = (size_t)shape[last], sst = ss[last], dst_ = ds[last];
-    for (;;) {
-        const uint8_t *s = src;
-        uint8_t *d = dst;
-        switch (itemsize) {
-        case 1:
-            for (size_t i = 0; i < n; i++, s += sst, d += dst_) *d = *s;
-            break;
-        case 2:
-            for (size_t i = 0; i < n; i++, s += sst, d += dst_) memcpy(d, s, 2);
-            break;
-        case 4:
-            for (size_t i = 0; i < n; i++, s += sst, d += dst_) memcpy(d, s, 4);
-            break;
-        case 8:
-            for (size_t i = 0; i < n; i++, s += sst, d += dst_) memcpy(d, s, 8);
-            break;
-        default:
-            for (size_t i = 0; i < n; i++, s += sst, d += dst_) memcpy(d, s, itemsize);
-        }
-        int j = last - 1;
-        for (; j >= 0; j--) {
-            src += ss[j];
-            dst += ds[j];
-            if (++idx[j] < shape[j]) break;
-            src -= (size_t)shape[j] * ss[j];
-            dst -= (size_t)shape[j] * ds[j];
-            idx[j] = 0;
-        }
-        if (j < 0) return;
-    }
-}
-
-static void strides_c(int ndim, size_t itemsize, const int64_t *shape, size_t *st) {
-    size_t s = itemsize;
-    for (int k = ndim - 1; k >= 0; k--) {
-        st[k] = s;
-        s *= (size_t)shape[k];
-    }
-}
-
-static void strides_f(int ndim, size_t itemsize, const int64_t *shape, size_t *st) {
-    size_t s = itemsize;
-    for (int k = 0; k < ndim; k++) {
-        st[k] = s;
-        s *= (size_t)shape[k];
-    }
-}
-
-/* With at most one dimension C and F order coincide: copy and return 1. */
-static int copy_if_1d(int ndim, size_t itemsize, const int64_t *shape, const void *src, void *dst) {
-    if (ndim > 1) return 0;
-    size_t n = itemsize;
-    for (int k = 0; k < ndim; k++) n *= (size_t)shape[k];
-    memcpy(dst, src, n);
-    return 1;
-}
-
-void lb__transpose_f_to_c(int ndim, size_t itemsize, const int64_t *shape, const void *src,
-                          void *dst) {
-    size_t fs[LB_MAX_DIMS], cs[LB_MAX_DIMS];
-    if (copy_if_1d(ndim, itemsize, shape, src, dst)) return;
-    strides_f(ndim, itemsize, shape, fs);
-    strides_c(ndim, itemsize, shape, cs);
-    /* Writes are sequential (C order over dst). */
-    strided_copy(ndim, itemsize, shape, src, fs, dst, cs);
-}
-
-void lb__transpose_c_to_f(int ndim, size_t itemsize, const int64_t *shape, const void *src,
-                          void *dst) {
-    size_t fs[LB_MAX_DIMS], cs[LB_MAX_DIMS];
-    if (copy_if_1d(ndim, itemsize, shape, src, dst)) return;
-    strides_f(ndim, itemsize, shape, fs);
-    strides_c(ndim, itemsize, shape, cs);
-    /* Walk the dimensions reversed so that writes (F order) are sequential. */
-    int64_t rshape[LB_MAX_DIMS];
-    size_t rfs[LB_MAX_DIMS], rcs[LB_MAX_DIMS];
-    for (int k = 0; k < ndim; k++) {
-        rshape[k] = shape[ndim - 1 - k];
-        rfs[k] = fs[ndim - 1 - k];
-        rcs[k] = cs[ndim - 1 - k];
-    }
-    strided_copy(ndim, itemsize, rshape, src, rcs, dst, rfs);
+    return NULL;
 }
 
 void lb__dataset_fill(const lb__dataset *d, void *dst, size_t nbytes) {
-    int zero = 1;
-    for (size_t i = 0; i < d->itemsize; i++) zero &= d->fill[i] == 0;
-    if (zero || d->fill_null) {
-        memset(dst, 0, nbytes);
-        return;
-    }
-    uint8_t *p = dst;
-    if (nbytes < d->itemsize) return;
-    memcpy(p, d->fill, d->itemsize);
-    size_t done = d->itemsize;
-    while (done < nbytes) { /* doubling copies */
-        size_t k = done < nbytes - done ? done : nbytes - done;
-        memcpy(p + done, p, k);
-        done += k;
-    }
+    lb__nd_fill(dst, nbytes, d->fill, d->itemsize);
 }
 
 int lb__dataset_chunk_extent(const lb__dataset *d, const int64_t *cidx, int64_t *ext) {
     int edge = 0;
     for (int k = 0; k < d->ndim; k++) {
-        int64_t o = cidx[k] * d->chunks[k];
+        int64_t o = cidx[k] * d->schunks[k];
         int64_t e = d->shape[k] - o;
-        if (e > d->chunks[k]) e = d->chunks[k];
+        if (e > d->schunks[k]) e = d->schunks[k];
         if (e < 0) e = 0;
         ext[k] = e;
-        edge |= e < d->chunks[k];
+        edge |= e < d->schunks[k];
     }
     return edge;
 }
@@ -198,260 +59,15 @@ uint64_t lb__dataset_chunk_linear(const lb__dataset *d, const int64_t *cidx) {
     return key;
 }
 
-/* ------------------------------------------------------------------------
- * Metadata helpers shared by zarr2.c and n5.c
- * ------------------------------------------------------------------------ */
-
-int lb__meta_dims(json_object *meta, const char *key, const char *where, int64_t *out,
-                  int *n_out, lb_error *err) {
-    json_object *a;
-    int rc = lb__json_require(meta, key, where, &a, err);
-    if (rc) return rc;
-    if (!json_object_is_type(a, json_type_array))
-        return lb__err(err, LB_EFORMAT, "%s: %s: expected an array of integers, found %s", where,
-                       key, lb__json_type_name(a));
-    size_t n = json_object_array_length(a);
-    if (n > LB_MAX_DIMS)
-        return lb__err(err, LB_ELIMIT, "%s: %s: %zu dimensions, more than the limit of %d", where,
-                       key, n, LB_MAX_DIMS);
-    for (size_t i = 0; i < n; i++) {
-        char w[1200];
-        snprintf(w, sizeof w, "%s: %s[%zu]", where, key, i);
-        rc = lb__json_int64(json_object_array_get_idx(a, i), w, &out[i], err);
-        if (rc) return rc;
-    }
-    *n_out = (int)n;
-    return 0;
+static uint64_t shard_linear(const lb__dataset *d, const int64_t *sidx) {
+    uint64_t key = 0;
+    for (int k = 0; k < d->ndim; k++) key = key * (uint64_t)d->sgrid[k] + (uint64_t)sidx[k];
+    return key;
 }
 
-int lb__dataset_check_geometry(lb__dataset *d, const char *where, const char *shape_key,
-                               const char *chunks_key, int reversed, lb_error *err) {
-    int nd = d->ndim;
-    if (nd < 0 || nd > LB_MAX_DIMS)
-        return lb__err(err, LB_ELIMIT, "%s: %s: %d dimensions, the limit is %d", where, shape_key,
-                       nd, LB_MAX_DIMS);
-    for (int k = 0; k < nd; k++) {
-        int fk = reversed ? nd - 1 - k : k; /* index as written in the file */
-        if (d->shape[k] < 0)
-            return lb__err(err, LB_EFORMAT, "%s: %s[%d]: expected a non-negative integer, found %lld",
-                           where, shape_key, fk, (long long)d->shape[k]);
-        if (d->chunks[k] <= 0)
-            return lb__err(err, LB_EFORMAT, "%s: %s[%d]: expected a positive integer, found %lld",
-                           where, chunks_key, fk, (long long)d->chunks[k]);
-    }
-    int64_t elems = 1;
-    for (int k = 0; k < nd; k++) {
-        if (lb__mul_i64(elems, d->chunks[k], &elems) || (uint64_t)elems > LB__MAX_CHUNK_BYTES)
-            return lb__err(err, LB_ELIMIT, "%s: %s: one chunk exceeds the limit of %zu bytes", where,
-                           chunks_key, LB__MAX_CHUNK_BYTES);
-    }
-    size_t cb;
-    if (lb__mul_size((size_t)elems, d->itemsize, &cb) || cb > LB__MAX_CHUNK_BYTES)
-        return lb__err(err, LB_ELIMIT, "%s: %s: one chunk is %lld elements of %zu bytes, more than the limit of %zu bytes",
-                       where, chunks_key, (long long)elems, d->itemsize, LB__MAX_CHUNK_BYTES);
-    /* The array's byte size must fit int64 and size_t (zero-length
-     * dimensions do not excuse the others). */
-    int64_t total = (int64_t)d->itemsize;
-    for (int k = 0; k < nd; k++) {
-        int64_t s = d->shape[k] > 0 ? d->shape[k] : 1;
-        if (lb__mul_i64(total, s, &total) || (uint64_t)total > SIZE_MAX)
-            return lb__err(err, LB_ELIMIT, "%s: %s: the array's size in bytes overflows", where,
-                           shape_key);
-    }
-    for (int k = 0; k < nd; k++) d->grid[k] = lb__ceildiv(d->shape[k], d->chunks[k]);
-    d->chunk_bytes = cb;
-    return 0;
+const lb__chain *lb__dataset_read_chain(const lb__dataset *d) {
+    return d->sharding ? d->sharding->inner : d->m.chain;
 }
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-json_object *lb__meta_sorted_copy(json_object *o, lb_error *err) {
-    if (!o) return NULL;
-    json_object *out = NULL;
-    if (json_object_is_type(o, json_type_object)) {
-        size_t n = (size_t)json_object_object_length(o);
-        const char **keys = lb__calloc(n, sizeof *keys, "JSON keys", err);
-        if (!keys) return NULL;
-        size_t i = 0;
-        json_object_object_foreach(o, key, val) {
-            (void)val;
-            keys[i++] = key;
-        }
-        qsort(keys, n, sizeof *keys, cmp_str);
-        out = json_object_new_object();
-        for (i = 0; out && i < n; i++) {
-            json_object *child = json_object_object_get(o, keys[i]);
-            json_object *c = lb__meta_sorted_copy(child, err);
-            if ((child && !c) || json_object_object_add(out, keys[i], c) != 0) {
-                json_object_put(c);
-                json_object_put(out);
-                out = NULL;
-            }
-        }
-        free(keys);
-    } else if (json_object_is_type(o, json_type_array)) {
-        size_t n = json_object_array_length(o);
-        out = json_object_new_array();
-        for (size_t i = 0; out && i < n; i++) {
-            json_object *child = json_object_array_get_idx(o, i);
-            json_object *c = lb__meta_sorted_copy(child, err);
-            if ((child && !c) || json_object_array_add(out, c) != 0) {
-                json_object_put(c);
-                json_object_put(out);
-                out = NULL;
-            }
-        }
-    } else {
-        return json_object_get(o); /* scalars are immutable: share */
-    }
-    if (!out) lb__err(err, LB_ENOMEM, "out of memory copying JSON");
-    return out;
-}
-
-/* ------------------------------------------------------------------------
- * Opening
- * ------------------------------------------------------------------------ */
-
-static void io_pool_free(lb__io_pool *p);
-
-void lb__dataset_free(lb__dataset *d) {
-    if (!d) return;
-    lb__chunk_cache_free(d->cache);
-    io_pool_free(d->io_pool);
-    json_object_put(d->meta);
-    json_object_put(d->attrs);
-    free(d->path);
-    free(d);
-}
-
-/* Read an optional JSON object file; *out = NULL when absent. */
-static int read_object(const char *dir, const char *name, json_object **out, lb_error *err) {
-    *out = NULL;
-    char *p = lb__path_join(dir, name, err);
-    if (!p) return LB_ENOMEM;
-    json_object *o = NULL;
-    /* A missing file is not an error here, and a successful call must leave
-     * the caller's error record untouched: read into a scratch record. */
-    lb_error local = {0};
-    int rc = lb__json_read_file(p, &o, &local);
-    if (rc == LB_ENOTFOUND && !lb__store_exists(p)) {
-        rc = 0;
-    } else if (rc) {
-        if (err) *err = local;
-    } else if (!rc && !json_object_is_type(o, json_type_object)) {
-        rc = lb__err(err, LB_EFORMAT, "%s: expected a JSON object, found %s", p,
-                     lb__json_type_name(o));
-        json_object_put(o);
-    } else if (!rc) {
-        *out = o;
-    }
-    free(p);
-    return rc;
-}
-
-/* 1 if `dir` holds a dataset's metadata (any format we know, v3 arrays
- * included) — what OVERWRITE may remove. */
-static int holds_dataset(const char *dir) {
-    static const char *const names[] = {".zarray", "zarr.json", "attributes.json"};
-    int yes = 0;
-    for (size_t i = 0; i < 3 && !yes; i++) {
-        char *p = lb__path_join(dir, names[i], NULL);
-        if (!p) return 0;
-        if (i == 0) {
-            yes = lb__store_exists(p);
-        } else {
-            json_object *o = NULL;
-            if (lb__json_read_file(p, &o, NULL) == 0 && json_object_is_type(o, json_type_object)) {
-                if (i == 2) {
-                    yes = lb__json_get(o, "dimensions") != NULL;
-                } else {
-                    json_object *t = lb__json_get(o, "node_type");
-                    yes = t && json_object_is_type(t, json_type_string) &&
-                          strcmp(json_object_get_string(t), "array") == 0;
-                }
-            }
-            json_object_put(o);
-        }
-        free(p);
-    }
-    return yes;
-}
-
-static int open_at(char *path, int writable, lb__dataset **out, lb_error *err) {
-    *out = NULL;
-    lb__dataset *d = lb__calloc(1, sizeof *d, "a dataset", err);
-    if (!d) {
-        free(path);
-        return LB_ENOMEM;
-    }
-    d->path = path;
-    d->writable = writable;
-    int rc = 0;
-    char *zarray = lb__path_join(path, ".zarray", err);
-    char *attrs = lb__path_join(path, "attributes.json", err);
-    char *zjson = lb__path_join(path, "zarr.json", err);
-    if (!zarray || !attrs || !zjson) {
-        rc = LB_ENOMEM;
-        goto done;
-    }
-    if (lb__store_exists(zarray)) {
-        d->format = LB_FORMAT_ZARR2;
-        if ((rc = lb__json_read_file(zarray, &d->meta, err))) goto done;
-        if ((rc = lb__zarr2_parse(d, d->meta, zarray, err))) goto done;
-        /* Without the key the layout is the store's, not the metadata's:
-         * look at the chunks rather than read nested ones as absent. */
-        if (!lb__json_get(d->meta, "dimension_separator") &&
-            (rc = lb__zarr2_detect_separator(d, err)))
-            goto done;
-        if ((rc = read_object(path, ".zattrs", &d->attrs, err))) goto done;
-        if (!d->attrs && !(d->attrs = json_object_new_object())) {
-            rc = lb__err(err, LB_ENOMEM, "out of memory");
-            goto done;
-        }
-        goto done;
-    }
-    if (lb__store_exists(attrs)) {
-        json_object *m = NULL;
-        if ((rc = lb__json_read_file(attrs, &m, err))) goto done;
-        if (json_object_is_type(m, json_type_object) && lb__json_get(m, "dimensions")) {
-            d->format = LB_FORMAT_N5;
-            d->meta = m;
-            rc = lb__n5_parse(d, m, attrs, err);
-            goto done;
-        }
-        json_object_put(m);
-    }
-    if (lb__store_exists(zjson)) {
-        rc = lb__err(err, LB_EUNSUPPORTED, "%s: Zarr v3 is not supported yet", path);
-        goto done;
-    }
-    rc = lb__err(err, LB_ENOTFOUND,
-                 "%s: no Zarr v2 (.zarray) or N5 (attributes.json with dimensions) dataset here%s",
-                 path, lb__store_exists(path) ? "" : " (the path does not exist)");
-done:
-    free(zarray);
-    free(attrs);
-    free(zjson);
-    if (rc) lb__dataset_free(d);
-    else *out = d;
-    return rc;
-}
-
-int lb__dataset_open(const char *path, int writable, lb__dataset **out, lb_error *err) {
-    *out = NULL;
-    char *p = NULL;
-    int rc = lb__path_normalize(path, &p, err);
-    if (rc) return rc;
-    return open_at(p, writable, out, err);
-}
-
-/* ------------------------------------------------------------------------
- * Creating
- * ------------------------------------------------------------------------ */
-
-static const char *format_name(lb_format f) { return f == LB_FORMAT_N5 ? "N5" : "Zarr v2"; }
 
 static void dims_text(const int64_t *v, int n, char *buf, size_t size) {
     size_t len = 0;
@@ -461,137 +77,274 @@ static void dims_text(const int64_t *v, int n, char *buf, size_t size) {
     if (len < size) snprintf(buf + len, size - len, "]");
 }
 
-static int codec_text(const lb__dataset *d, char *buf, size_t size) {
-    if (d->codec.id == LB__CODEC_RAW) {
-        snprintf(buf, size, "raw");
-        return 0;
-    }
-    json_object *o = d->format == LB_FORMAT_N5 ? lb__codec_to_n5(&d->codec, NULL)
-                                               : lb__codec_to_zarr2(&d->codec, NULL);
-    json_object *s = lb__meta_sorted_copy(o, NULL);
-    const char *t = s ? lb__json_string(s, 0) : NULL;
-    snprintf(buf, size, "%s", t ? t : "?");
-    json_object_put(s);
-    json_object_put(o);
-    return t ? 0 : -1;
+void lb__dataset_fill_json(const lb__dataset *d, char *buf, size_t size) {
+    if (!size) return;
+    if (d->m.fill_null) snprintf(buf, size, "null");
+    else lb__fill_text(d->dtype, d->fill, buf, size);
 }
 
-/* Describe the first difference between an existing dataset and the one
- * asked for (empty when they agree). */
-static void describe_difference(const lb__dataset *have, const lb__dataset *want, char *buf,
-                                size_t size) {
-    char a[400], b[400];
-    buf[0] = '\0';
-    if (have->format != want->format) {
-        snprintf(buf, size, "format %s, requested %s", format_name(have->format),
-                 format_name(want->format));
-        return;
-    }
-    if (have->ndim != want->ndim ||
-        memcmp(have->shape, want->shape, sizeof have->shape[0] * (size_t)want->ndim) != 0) {
-        dims_text(have->shape, have->ndim, a, sizeof a);
-        dims_text(want->shape, want->ndim, b, sizeof b);
-        snprintf(buf, size, "shape %s, requested %s", a, b);
-        return;
-    }
-    if (memcmp(have->chunks, want->chunks, sizeof have->chunks[0] * (size_t)want->ndim) != 0) {
-        dims_text(have->chunks, have->ndim, a, sizeof a);
-        dims_text(want->chunks, want->ndim, b, sizeof b);
-        snprintf(buf, size, "chunks %s, requested %s", a, b);
-        return;
-    }
-    if (have->dtype != want->dtype || have->big_endian != want->big_endian) {
-        snprintf(buf, size, "a different dtype or byte order");
-        return;
-    }
-    if (have->format == LB_FORMAT_ZARR2) {
-        if (have->order_f != want->order_f) {
-            snprintf(buf, size, "order %s, requested %s", have->order_f ? "F" : "C",
-                     want->order_f ? "F" : "C");
-            return;
-        }
-        if (have->separator != want->separator) {
-            snprintf(buf, size, "dimension_separator \"%c\", requested \"%c\"", have->separator,
-                     want->separator);
-            return;
-        }
-        lb__dataset_fill_json(have, a, sizeof a);
-        lb__dataset_fill_json(want, b, sizeof b);
-        if (strcmp(a, b) != 0) {
-            snprintf(buf, size, "fill_value %s, requested %s", a, b);
-            return;
-        }
-    }
-    codec_text(have, a, sizeof a);
-    codec_text(want, b, sizeof b);
-    if (strcmp(a, b) != 0) snprintf(buf, size, "compressor %s, requested %s", a, b);
+void lb__io_free(lb__io *io) {
+    if (!io) return;
+    lb__buf_free(&io->file);
+    lb__buf_free(&io->chunk);
+    lb__buf_free(&io->index);
+    lb__codec_scratch_free(&io->codec);
 }
 
-int lb__dataset_create(const char *path, const lb__dataset_spec *spec, lb__create_mode mode,
-                       lb__dataset **out, lb_error *err) {
+/* ------------------------------------------------------------------------
+ * Opening
+ * ------------------------------------------------------------------------ */
+
+void lb__dataset_free(lb__dataset *d) {
+    if (!d) return;
+    lb__chunk_cache_free(d->cache);
+    index_cache_free(d->index_cache);
+    io_pool_free(d->io_pool);
+    lb__array_meta_clear(&d->m);
+    lb__store_free(d->store);
+    free(d->path);
+    free(d);
+}
+
+/* Fill the grids from the format's description. */
+static int setup_grids(lb__dataset *d, lb_error *err) {
+    const lb__array_meta *m = &d->m;
+    char where[1200];
+    snprintf(where, sizeof where, "%s/%s", d->path, d->format->meta_file);
+    d->ndim = m->ndim;
+    d->dtype = m->dtype;
+    d->itemsize = m->itemsize;
+    memcpy(d->shape, m->shape, sizeof d->shape);
+    memcpy(d->fill, m->fill, sizeof d->fill);
+    d->attrs = m->attrs;
+    d->meta = m->meta;
+    int rc = lb__chunk_repr_set(&d->srepr, d->ndim, m->chunks, d->itemsize, d->fill, err);
+    if (rc) return lb__err_prefix(err, "%s", where);
+    memcpy(d->schunks, m->chunks, sizeof d->schunks);
+    d->schunk_bytes = d->srepr.nbytes;
+    for (int k = 0; k < d->ndim; k++) d->sgrid[k] = lb__ceildiv(d->shape[k], d->schunks[k]);
+    d->sharding = lb__chain_partial_sharding(m->chain);
+    if (d->sharding) {
+        memcpy(d->chunks, d->sharding->inner_shape, sizeof d->chunks);
+        rc = lb__shard_grid(d->sharding, &d->srepr, d->per_shard, &d->shard_count, err);
+        if (!rc) rc = lb__shard_index_size(d->sharding, d->shard_count, &d->index_bytes, err);
+        if (rc) return lb__err_prefix(err, "%s", where);
+    } else {
+        memcpy(d->chunks, d->schunks, sizeof d->chunks);
+    }
+    rc = lb__chunk_repr_set(&d->rrepr, d->ndim, d->chunks, d->itemsize, d->fill, err);
+    if (rc) return lb__err_prefix(err, "%s", where);
+    d->chunk_bytes = d->rrepr.nbytes;
+    for (int k = 0; k < d->ndim; k++) d->grid[k] = lb__ceildiv(d->shape[k], d->chunks[k]);
+    return 0;
+}
+
+/* Open the array at `path` of `s`; takes `path`. */
+static int open_at(lb__store *s, char *path, int writable, lb__dataset **out, lb_error *err) {
+    *out = NULL;
+    lb__dataset *d = lb__calloc(1, sizeof *d, "a dataset", err);
+    if (!d) {
+        free(path);
+        return LB_ENOMEM;
+    }
+    d->store = lb__store_ref(s);
+    d->path = path;
+    d->writable = writable;
+    if (writable && !lb__store_writable(s)) {
+        int rc = lb__err(err, LB_EINVAL, "%s: %s stores are read-only", path,
+                         lb__store_scheme(s));
+        lb__dataset_free(d);
+        return rc;
+    }
+    const lb__format *f = NULL;
+    int rc = lb__format_detect(s, path, &f, err);
+    if (!rc && !f) {
+        int kind = lb__store_kind(s, path);
+        rc = lb__err(err, LB_ENOTFOUND,
+                     "%s: no Zarr v2 (.zarray), N5 (attributes.json with dimensions) or Zarr v3 "
+                     "(zarr.json) array here%s",
+                     path, kind == LB__KEY_NONE ? " (the path does not exist)" : "");
+    }
+    if (!rc) {
+        d->format = f;
+        rc = f->open(s, path, &d->m, err);
+    }
+    if (!rc) rc = setup_grids(d, err);
+    if (!rc && d->sharding) rc = index_cache_new(&d->index_cache, err);
+    if (rc) {
+        lb__dataset_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+int lb__dataset_open_at(lb__store *s, const char *path, int writable, lb__dataset **out,
+                        lb_error *err) {
     *out = NULL;
     char *p = NULL;
-    json_object *meta = NULL;
-    lb__dataset want;
-    memset(&want, 0, sizeof want);
     int rc = lb__path_normalize(path, &p, err);
     if (rc) return rc;
+    return open_at(s, p, writable, out, err);
+}
+
+int lb__dataset_open(const char *url, int writable, lb__dataset **out, lb_error *err) {
+    *out = NULL;
+    lb__store *s = NULL;
+    char *path = NULL;
+    int rc = lb__store_open(url, &s, &path, err);
+    if (rc) return rc;
+    rc = open_at(s, path, writable, out, err);
+    lb__store_free(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Creating
+ * ------------------------------------------------------------------------ */
+
+/* The keys of a metadata document that describe the array (not its user
+ * attributes). */
+static int array_key(const lb__format *f, const char *key) {
+    static const char *const n5[] = {"dimensions", "blockSize", "dataType", "compression", NULL};
+    if (f == &lb__format_n5) {
+        for (int i = 0; n5[i]; i++)
+            if (strcmp(key, n5[i]) == 0) return 1;
+        return 0;
+    }
+    return strcmp(key, "attributes") != 0;
+}
+
+/* A value for a message: lists of numbers as "[2, 4]", the rest as compact
+ * JSON. */
+static void json_text(json_object *v, char *buf, size_t size) {
+    if (!v) {
+        snprintf(buf, size, "absent");
+        return;
+    }
+    if (json_object_is_type(v, json_type_array)) {
+        size_t n = json_object_array_length(v), len = 0;
+        int numbers = 1;
+        for (size_t i = 0; i < n; i++)
+            numbers &= json_object_is_type(json_object_array_get_idx(v, i), json_type_int);
+        if (numbers) {
+            len += (size_t)snprintf(buf, size, "[");
+            for (size_t i = 0; i < n && len < size; i++)
+                len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+                                        lb__json_string(json_object_array_get_idx(v, i), 0));
+            if (len < size) snprintf(buf + len, size - len, "]");
+            return;
+        }
+    }
+    snprintf(buf, size, "%s", lb__json_string(v, 0));
+}
+
+/* The first difference between an existing array's metadata and the one a
+ * spec would write (empty when they agree). */
+static void describe_difference(const lb__format *f, json_object *have, json_object *want,
+                                char *buf, size_t size) {
+    buf[0] = '\0';
+    json_object *h = lb__meta_sorted_copy(have, NULL), *w = lb__meta_sorted_copy(want, NULL);
+    for (int pass = 0; pass < 2 && !buf[0] && h && w; pass++) {
+        json_object *a = pass ? w : h;
+        json_object_object_foreach(a, key, val) {
+            (void)val;
+            if (!array_key(f, key)) continue;
+            json_object *x = lb__json_get(h, key), *y = lb__json_get(w, key);
+            if (json_object_equal(x, y)) continue;
+            char xs[400], ys[400];
+            json_text(x, xs, sizeof xs);
+            json_text(y, ys, sizeof ys);
+            snprintf(buf, size, "%s %s, requested %s", key, xs, ys);
+            break;
+        }
+    }
+    json_object_put(h);
+    json_object_put(w);
+}
+
+static void to_create_spec(const lb__dataset_spec *in, lb__create_spec *out) {
+    memset(out, 0, sizeof *out);
+    out->ndim = in->ndim;
+    memcpy(out->shape, in->shape, sizeof out->shape);
+    memcpy(out->chunks, in->chunks, sizeof out->chunks);
+    memcpy(out->inner, in->inner, sizeof out->inner);
+    out->dtype = in->dtype;
+    memcpy(out->fill, in->fill, sizeof out->fill);
+    out->fill_null = in->fill_null;
+    out->big_endian = in->big_endian;
+    out->order_f = in->order_f;
+    out->separator = in->separator;
+    out->compressor = in->codec.id == LB__CODEC_RAW ? NULL : &in->codec;
+    out->attrs = in->attrs;
+    out->dim_names = in->dim_names;
+}
+
+int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create_mode mode,
+                       lb__dataset **out, lb_error *err) {
+    *out = NULL;
+    lb__store *s = NULL;
+    char *p = NULL;
+    json_object *want = NULL;
+    const lb__format *f = lb__format_of(spec->format);
+    int rc = lb__store_open(url, &s, &p, err);
+    if (rc) return rc;
+    if (!f) {
+        rc = lb__err(err, LB_EINVAL, "%s: unknown format %d", p, (int)spec->format);
+        goto done;
+    }
     if (spec->attrs && !json_object_is_type(spec->attrs, json_type_object)) {
         rc = lb__err(err, LB_EINVAL, "%s: attributes must be a JSON object", p);
         goto done;
     }
-    /* Build the metadata and parse it back: the one validation path for
-     * files we read and files we write. */
-    char where[1200];
-    if (spec->format == LB_FORMAT_ZARR2) {
-        snprintf(where, sizeof where, "%s/.zarray", p);
-        rc = lb__zarr2_build(spec, &meta, err);
-        if (!rc) rc = lb__zarr2_parse(&want, meta, where, err);
-    } else if (spec->format == LB_FORMAT_N5) {
-        snprintf(where, sizeof where, "%s/attributes.json", p);
-        rc = lb__n5_build(spec, &meta, err);
-        if (!rc) rc = lb__n5_parse(&want, meta, where, err);
-        json_object_put(want.attrs);
-        want.attrs = NULL;
-    } else {
-        rc = lb__err(err, LB_EINVAL, "%s: unknown format %d", p, (int)spec->format);
-    }
+    lb__create_spec cs;
+    to_create_spec(spec, &cs);
+    /* The metadata document is built (and so validated) before anything is
+     * written. */
+    rc = f->build(&cs, &want, err);
     if (rc) {
         if (err && rc != LB_ENOMEM && !strstr(err->message, p)) lb__err_prefix(err, "%s", p);
         goto done;
     }
-    want.format = spec->format;
 
-    if (lb__store_exists(p)) {
-        int dataset = holds_dataset(p);
-        int empty = lb__store_is_empty_dir(p);
+    int kind = lb__store_kind(s, p);
+    if (kind != LB__KEY_NONE) {
+        const lb__format *have_f = NULL;
+        lb_error ignored = {0};
+        lb__format_detect(s, p, &have_f, &ignored);
+        int empty = kind == LB__KEY_PREFIX && lb__store_empty(s, p);
         if (mode == LB__CREATE_NEW) {
             rc = lb__err(err, LB_EEXIST, "%s: already exists", p);
             goto done;
         }
-        if (!dataset && !empty) {
-            rc = lb__err(err, LB_EEXIST, "%s: exists and is not a dataset; refusing to replace it", p);
+        if (!have_f && !empty) {
+            rc = lb__err(err, LB_EEXIST, "%s: exists and is not a dataset; refusing to replace it",
+                         p);
             goto done;
         }
-        if (mode == LB__CREATE_OVERWRITE && dataset) {
-            if ((rc = lb__store_remove_tree(p, err))) goto done;
-        } else if (mode == LB__CREATE_RESUME && dataset) {
+        if (mode == LB__CREATE_OVERWRITE && have_f) {
+            if ((rc = lb__store_erase_tree(s, p, err))) goto done;
+        } else if (mode == LB__CREATE_RESUME && have_f) {
             lb__dataset *have = NULL;
             char *q = lb__strdup(p, err);
             if (!q) {
                 rc = LB_ENOMEM;
                 goto done;
             }
-            if ((rc = open_at(q, 1, &have, err))) goto done;
-            char diff[1024];
-            describe_difference(have, &want, diff, sizeof diff);
+            if ((rc = open_at(s, q, 1, &have, err))) goto done;
+            char diff[1024] = "";
+            if (have->format != f)
+                snprintf(diff, sizeof diff, "format %s, requested %s", have->format->title,
+                         f->title);
+            else
+                describe_difference(f, have->m.meta, want, diff, sizeof diff);
             if (diff[0]) {
                 lb__dataset_free(have);
                 rc = lb__err(err, LB_EEXIST, "%s: exists with different metadata (%s)", p, diff);
                 goto done;
             }
             /* Temporaries of the interrupted run are garbage now. */
-            if ((rc = lb__store_remove_temps(p, err))) {
+            if ((rc = lb__store_cleanup(s, p, err))) {
                 lb__dataset_free(have);
                 goto done;
             }
@@ -599,14 +352,12 @@ int lb__dataset_create(const char *path, const lb__dataset_spec *spec, lb__creat
             goto done;
         }
     }
-    if (spec->format == LB_FORMAT_ZARR2) rc = lb__zarr2_write_meta(p, meta, spec->attrs, err);
-    else rc = lb__n5_write_meta(p, meta, err);
-    if (rc) goto done;
-    rc = open_at(p, 1, out, err);
+    if ((rc = f->create(s, p, &cs, err))) goto done;
+    rc = open_at(s, p, 1, out, err);
     p = NULL; /* owned by the dataset (or freed) now */
 done:
-    json_object_put(meta);
-    json_object_put(want.attrs);
+    json_object_put(want);
+    lb__store_free(s);
     free(p);
     return rc;
 }
@@ -615,171 +366,27 @@ done:
  * Attributes
  * ------------------------------------------------------------------------ */
 
-int lb__meta_write(const char *dir, const char *name, json_object *o, lb_error *err) {
-    char *p = lb__path_join(dir, name, err);
-    if (!p) return LB_ENOMEM;
-    lb__buf b = {0};
-    int rc = 0;
-    const char *text = json_object_is_type(o, json_type_object) && json_object_object_length(o) == 0
-                           ? "{}" /* json-c would print "{\n}" */
-                           : lb__json_string(o, 1);
-    if (!text) rc = lb__err(err, LB_ENOMEM, "out of memory serialising %s", p);
-    /* json-c indents by two spaces; strings never hold a raw newline, so
-     * the leading spaces of each line are indentation and can be doubled.
-     * The text is written as pure ASCII (\u escapes, as zarr-python writes
-     * it): zarr-python 2 decodes metadata as ASCII and fails on raw UTF-8. */
-    while (!rc && *text) {
-        size_t sp = strspn(text, " ");
-        size_t len = strcspn(text + sp, "\n");
-        for (size_t i = 0; i < 2 * sp && !rc; i++) rc = lb__buf_append(&b, " ", 1, err);
-        if (!rc) rc = lb__json_append_ascii(&b, text + sp, len, err);
-        text += sp + len;
-        if (!rc && *text == '\n') {
-            rc = lb__buf_append(&b, "\n", 1, err);
-            text++;
-        }
-    }
-    if (!rc) rc = lb__store_write_atomic(p, b.data, b.size, err);
-    lb__buf_free(&b);
-    free(p);
-    return rc;
-}
-
 int lb__dataset_set_attrs(lb__dataset *d, json_object *attrs, lb_error *err) {
     if (!d->writable) return lb__err(err, LB_EINVAL, "%s: the dataset was opened read-only", d->path);
     if (attrs && !json_object_is_type(attrs, json_type_object))
         return lb__err(err, LB_EINVAL, "%s: attributes must be a JSON object", d->path);
-    json_object *user = attrs ? lb__meta_sorted_copy(attrs, err) : json_object_new_object();
-    if (!user) return err && err->code ? err->code : LB_ENOMEM;
-    int rc = 0;
-    if (d->format == LB_FORMAT_ZARR2) {
-        rc = lb__meta_write(d->path, ".zattrs", user, err);
-        if (rc) {
-            json_object_put(user);
-            return rc;
-        }
-        json_object_put(d->attrs);
-        d->attrs = user;
-        return 0;
-    }
-    /* N5: one file holds both; keep the dataset keys, replace the rest. */
-    json_object *merged = json_object_new_object();
-    if (!merged) rc = lb__err(err, LB_ENOMEM, "out of memory");
-    if (!rc) {
-        json_object_object_foreach(user, key, val) {
-            if (lb__n5_is_dataset_key(key)) {
-                rc = lb__err(err, LB_EINVAL, "%s: attribute \"%s\" is reserved by N5", d->path, key);
-                break;
-            }
-            if (json_object_object_add(merged, key, json_object_get(val)) != 0) {
-                json_object_put(val);
-                rc = lb__err(err, LB_ENOMEM, "out of memory");
-                break;
-            }
-        }
-    }
-    if (!rc) {
-        json_object_object_foreach(d->meta, key, val) {
-            if (!lb__n5_is_dataset_key(key)) continue;
-            if (json_object_object_add(merged, key, json_object_get(val)) != 0) {
-                json_object_put(val);
-                rc = lb__err(err, LB_ENOMEM, "out of memory");
-                break;
-            }
-        }
-    }
-    json_object *sorted = rc ? NULL : lb__meta_sorted_copy(merged, err);
-    if (!rc && !sorted) rc = err && err->code ? err->code : LB_ENOMEM;
-    if (!rc) rc = lb__meta_write(d->path, "attributes.json", sorted, err);
-    json_object_put(merged);
-    if (rc) {
-        json_object_put(sorted);
-        json_object_put(user);
-        return rc;
-    }
-    json_object_put(d->meta);
-    d->meta = sorted;
-    json_object_put(d->attrs);
-    d->attrs = user;
-    return 0;
+    int rc = d->format->set_attrs(d->store, d->path, &d->m, attrs, err);
+    d->attrs = d->m.attrs;
+    d->meta = d->m.meta;
+    return rc;
 }
 
-int lb__group_attrs(const char *dir, lb_format format, json_object **out, lb_error *err) {
-    return read_object(dir, format == LB_FORMAT_N5 ? "attributes.json" : ".zattrs", out, err);
-}
-
-void lb__dataset_fill_json(const lb__dataset *d, char *buf, size_t size) {
-    if (!size) return;
-    if (d->fill_null) {
-        snprintf(buf, size, "null");
-        return;
-    }
-    uint8_t u8;
-    uint16_t u16;
-    uint32_t u32;
-    uint64_t u64;
-    float f;
-    double x;
-    switch (d->dtype) {
-    case LB_DTYPE_UINT8: memcpy(&u8, d->fill, 1); snprintf(buf, size, "%u", u8); break;
-    case LB_DTYPE_UINT16: memcpy(&u16, d->fill, 2); snprintf(buf, size, "%u", u16); break;
-    case LB_DTYPE_UINT32: memcpy(&u32, d->fill, 4); snprintf(buf, size, "%lu", (unsigned long)u32); break;
-    case LB_DTYPE_UINT64: memcpy(&u64, d->fill, 8); snprintf(buf, size, "%llu", (unsigned long long)u64); break;
-    case LB_DTYPE_INT8: memcpy(&u8, d->fill, 1); snprintf(buf, size, "%d", (int8_t)u8); break;
-    case LB_DTYPE_INT16: memcpy(&u16, d->fill, 2); snprintf(buf, size, "%d", (int16_t)u16); break;
-    case LB_DTYPE_INT32: memcpy(&u32, d->fill, 4); snprintf(buf, size, "%ld", (long)(int32_t)u32); break;
-    case LB_DTYPE_INT64: memcpy(&u64, d->fill, 8); snprintf(buf, size, "%lld", (long long)(int64_t)u64); break;
-    case LB_DTYPE_BOOL: snprintf(buf, size, "%s", d->fill[0] ? "true" : "false"); break;
-    case LB_DTYPE_FLOAT32:
-    case LB_DTYPE_FLOAT64:
-        if (d->dtype == LB_DTYPE_FLOAT32) {
-            memcpy(&f, d->fill, 4);
-            x = f;
-        } else {
-            memcpy(&x, d->fill, 8);
-        }
-        if (isnan(x)) snprintf(buf, size, "\"NaN\"");
-        else if (isinf(x)) snprintf(buf, size, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-        else snprintf(buf, size, "%.17g", x);
-        break;
-    }
-}
-
-static int io_pool_new(lb__io_pool **out, lb_error *err);
-
-int lb__dataset_set_threads(lb__dataset *d, int threads, lb_error *err) {
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (int)n : 1;
-    }
-    if (threads < 1)
-        return lb__err(err, LB_EINVAL, "read threads must be >= 1 (or 0 for one per CPU), not %d",
-                       threads);
-    if (threads > 1 && !d->io_pool) {
-        int rc = io_pool_new(&d->io_pool, err);
-        if (rc) return rc;
-    }
-    d->read_threads = threads < LB__MAX_READ_THREADS ? threads : LB__MAX_READ_THREADS;
-    return 0;
-}
-
-int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err) {
-    lb__chunk_cache_free(d->cache);
-    d->cache = NULL;
-    if (bytes == 0) return 0;
-    int64_t chunks = 1; /* the grid's chunk count; a slot more is never used */
-    for (int k = 0; k < d->ndim && chunks >= 0; k++)
-        if (lb__mul_i64(chunks, d->grid[k], &chunks)) chunks = -1;
-    return lb__chunk_cache_new(bytes, d->chunk_bytes, chunks, &d->cache, err);
+int lb__dataset_group_attrs(const lb__dataset *d, const char *dir, json_object **out,
+                            lb_error *err) {
+    return d->format->group_attrs(d->store, dir, out, err);
 }
 
 /* ------------------------------------------------------------------------
- * Chunks
+ * Keys
  * ------------------------------------------------------------------------ */
 
 int lb__dataset_chunk_key(const lb__dataset *d, const int64_t *cidx, char *buf, size_t size) {
-    return d->format == LB_FORMAT_N5 ? lb__n5_chunk_key(d, cidx, buf, size)
-                                     : lb__zarr2_chunk_key(d, cidx, buf, size);
+    return d->format->chunk_key(&d->m, cidx, buf, size);
 }
 
 int lb__dataset_chunk_path(const lb__dataset *d, const int64_t *cidx, char *buf, size_t size) {
@@ -790,46 +397,170 @@ int lb__dataset_chunk_path(const lb__dataset *d, const int64_t *cidx, char *buf,
     return n + k;
 }
 
-/* The chunk path in `stack` when it fits, else in a new allocation (*heap,
- * freed by the caller). */
-static const char *chunk_path(const lb__dataset *d, const int64_t *cidx, char *stack,
-                              size_t size, char **heap, lb_error *err) {
+/* The stored chunk's key in `stack` when it fits, else in a new allocation
+ * (*heap, freed by the caller). */
+static const char *chunk_path(const lb__dataset *d, const int64_t *cidx, char *stack, size_t size,
+                              char **heap, lb_error *err) {
     *heap = NULL;
     int n = lb__dataset_chunk_path(d, cidx, stack, size);
     if ((size_t)n < size) return stack;
-    *heap = lb__malloc((size_t)n + 1, "a chunk path", err);
+    *heap = lb__malloc((size_t)n + 1, "a chunk key", err);
     if (!*heap) return NULL;
     lb__dataset_chunk_path(d, cidx, *heap, (size_t)n + 1);
     return *heap;
 }
 
+static int check_sidx(const lb__dataset *d, const int64_t *cidx, lb_error *err) {
+    for (int k = 0; k < d->ndim; k++)
+        if (cidx[k] < 0 || cidx[k] >= d->sgrid[k])
+            return lb__err(err, LB_EINVAL, "%s: chunk index %lld in dimension %d is outside the "
+                           "grid (0..%lld)", d->path, (long long)cidx[k], k,
+                           (long long)d->sgrid[k] - 1);
+    return 0;
+}
+
 static int check_cidx(const lb__dataset *d, const int64_t *cidx, lb_error *err) {
     for (int k = 0; k < d->ndim; k++)
         if (cidx[k] < 0 || cidx[k] >= d->grid[k])
-            return lb__err(err, LB_EINVAL, "%s: chunk index %lld in dimension %d is outside the grid (0..%lld)",
-                           d->path, (long long)cidx[k], k, (long long)d->grid[k] - 1);
+            return lb__err(err, LB_EINVAL, "%s: chunk index %lld in dimension %d is outside the "
+                           "grid (0..%lld)", d->path, (long long)cidx[k], k,
+                           (long long)d->grid[k] - 1);
     return 0;
 }
 
 int lb__dataset_chunk_exists(const lb__dataset *d, const int64_t *cidx) {
     char stack[1024], *heap;
     const char *p = chunk_path(d, cidx, stack, sizeof stack, &heap, NULL);
-    int yes = p && lb__store_is_file(p);
+    int yes = p && lb__store_exists(d->store, p);
     free(heap);
     return yes;
 }
 
-void lb__io_free(lb__io *io) {
-    if (!io) return;
-    lb__buf_free(&io->file);
-    lb__buf_free(&io->scratch);
-    lb__buf_free(&io->scratch2);
-    lb__buf_free(&io->chunk);
+/* ------------------------------------------------------------------------
+ * Shard indexes: a small cache of decoded ones, so that a read touching
+ * several inner chunks of a shard (or repeated reads) fetch its index once
+ * ------------------------------------------------------------------------ */
+
+#define INDEX_CACHE_SLOTS 64
+
+typedef struct index_entry {
+    uint64_t key;
+    uint64_t *entries; /* 2 × shard_count, NULL for an absent shard */
+    uint64_t used;     /* LRU clock; 0 = empty slot */
+} index_entry;
+
+struct lb__index_cache {
+    pthread_mutex_t mu;
+    uint64_t clock;
+    index_entry slot[INDEX_CACHE_SLOTS];
+};
+
+static void index_cache_free(lb__index_cache *c) {
+    if (!c) return;
+    for (int i = 0; i < INDEX_CACHE_SLOTS; i++) free(c->slot[i].entries);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
 }
 
-/* Where one chunk's data goes: the whole chunk (chunk_bytes at `whole`), or
- * the box `cnt` at `cstart` of the chunk into `dst` (dims dst_shape) at
- * dst_start. */
+/* Copy inner chunk i's entry of shard `key` when cached: 1 hit, 0 miss. */
+static int index_cache_get(lb__index_cache *c, uint64_t key, int64_t i, uint64_t *off,
+                           uint64_t *nb, int *absent) {
+    int hit = 0;
+    pthread_mutex_lock(&c->mu);
+    for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
+        index_entry *e = &c->slot[s];
+        if (!e->used || e->key != key) continue;
+        e->used = ++c->clock;
+        *absent = !e->entries;
+        if (e->entries) {
+            *off = e->entries[2 * i];
+            *nb = e->entries[2 * i + 1];
+        }
+        hit = 1;
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+/* Keep `entries` (taken; NULL = absent shard) for shard `key`. */
+static void index_cache_put(lb__index_cache *c, uint64_t key, uint64_t *entries) {
+    pthread_mutex_lock(&c->mu);
+    index_entry *victim = &c->slot[0];
+    for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
+        index_entry *e = &c->slot[s];
+        if (e->used && e->key == key) { /* another reader got there first */
+            victim = NULL;
+            break;
+        }
+        if (e->used < victim->used) victim = e;
+    }
+    if (victim) {
+        free(victim->entries);
+        victim->key = key;
+        victim->entries = entries;
+        victim->used = ++c->clock;
+        entries = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(entries);
+}
+
+static void index_cache_drop(lb__index_cache *c, uint64_t key) {
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
+        index_entry *e = &c->slot[s];
+        if (e->used && e->key == key) {
+            free(e->entries);
+            memset(e, 0, sizeof *e);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The entry of inner chunk `inner` of shard `sidx` (key `p`): *absent when
+ * the shard is not stored. */
+static int shard_entry(const lb__dataset *d, const int64_t *sidx, const char *p, int64_t inner,
+                       uint64_t *off, uint64_t *nb, int *absent, lb__io *io, lb_error *err) {
+    uint64_t key = shard_linear(d, sidx);
+    if (d->index_cache && index_cache_get(d->index_cache, key, inner, off, nb, absent)) return 0;
+    /* The index by one range read: the last (or first) index_bytes. */
+    lb__range r = {0, d->index_bytes, !d->sharding->index_at_start};
+    uint64_t total = UINT64_MAX;
+    int rc = lb__store_get(d->store, p, &r, d->index_bytes, &io->index, &total, err);
+    if (rc == LB_ENOTFOUND) {
+        *absent = 1;
+        if (d->index_cache) index_cache_put(d->index_cache, key, NULL);
+        return 0;
+    }
+    if (rc) return rc;
+    if (io->index.size < d->index_bytes)
+        return lb__err(err, LB_EFORMAT, "%s: shard is %zu bytes, shorter than its %zu-byte index",
+                       p, io->index.size, d->index_bytes);
+    uint64_t *entries = malloc((size_t)d->shard_count * 16);
+    if (!entries) return lb__err(err, LB_ENOMEM, "out of memory reading a shard index");
+    rc = lb__shard_index_decode(d->sharding, io->index.data, io->index.size, d->shard_count, total,
+                                entries, &io->codec, err);
+    if (rc) {
+        free(entries);
+        return lb__err_prefix(err, "%s", p);
+    }
+    *absent = 0;
+    *off = entries[2 * inner];
+    *nb = entries[2 * inner + 1];
+    if (d->index_cache) index_cache_put(d->index_cache, key, entries);
+    else free(entries);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Chunks
+ * ------------------------------------------------------------------------ */
+
+/* Where one read chunk's data goes: the whole chunk (chunk_bytes at
+ * `whole`), or the box `cnt` at `cstart` of the chunk into `dst` (dims
+ * dst_shape) at dst_start. */
 typedef struct chunk_sink {
     uint8_t *whole;
     const int64_t *cstart, *cnt;
@@ -842,8 +573,8 @@ static void sink_copy(const lb__dataset *d, const chunk_sink *s, const uint8_t *
     if (s->whole) {
         if (s->whole != chunk) memcpy(s->whole, chunk, d->chunk_bytes);
     } else {
-        lb__copy_box(d->ndim, d->itemsize, s->cnt, chunk, d->chunks, s->cstart, s->dst,
-                     s->dst_shape, s->dst_start);
+        lb__nd_copy_box(d->ndim, d->itemsize, s->cnt, chunk, d->chunks, s->cstart, s->dst,
+                        s->dst_shape, s->dst_start);
     }
 }
 
@@ -877,11 +608,57 @@ static void sink_fill(const lb__dataset *d, const chunk_sink *s) {
     }
 }
 
-/* Deliver chunk `cidx` into the sink; *present = 0 when it is not stored
- * (the sink then holds the fill value). With a cache: a hit copies from the
- * cached chunk; a miss decodes straight into a cache slot and copies from
- * there (when no slot can be had, into the sink or io->chunk as without a
- * cache). Decoding and copying run outside the cache's lock. */
+/* The stored bytes of read chunk `cidx` into io->file; *present = 0 when
+ * they are not stored. *key receives the stored chunk's key (freed by the
+ * caller through *heap when it did not fit `stack`). */
+static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, lb__io *io,
+                       char *stack, size_t size, char **heap, const char **key, lb_error *err) {
+    int64_t sidx[LB_MAX_DIMS];
+    int64_t inner = 0;
+    for (int k = 0; k < d->ndim; k++) {
+        if (d->sharding) {
+            sidx[k] = cidx[k] / d->per_shard[k];
+            inner = inner * d->per_shard[k] + cidx[k] % d->per_shard[k];
+        } else {
+            sidx[k] = cidx[k];
+        }
+    }
+    *key = chunk_path(d, sidx, stack, size, heap, err);
+    if (!*key) return LB_ENOMEM;
+    int rc;
+    if (!d->sharding) {
+        rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+        if (rc == LB_ENOTFOUND) {
+            *present = 0;
+            return 0;
+        }
+        *present = !rc;
+        return rc;
+    }
+    uint64_t off = 0, nb = 0;
+    int absent = 0;
+    rc = shard_entry(d, sidx, *key, inner, &off, &nb, &absent, io, err);
+    if (rc) return rc;
+    if (absent || off == LB__SHARD_EMPTY) {
+        *present = 0;
+        return 0;
+    }
+    if (nb > LB__MAX_CHUNK_FILE_BYTES)
+        return lb__err(err, LB_ELIMIT, "%s: inner chunk %lld is %llu bytes, more than the limit",
+                       *key, (long long)inner, (unsigned long long)nb);
+    lb__range r = {off, nb, 0};
+    rc = lb__store_get(d->store, *key, &r, (size_t)nb, &io->file, NULL, err);
+    if (rc == LB_ENOTFOUND) /* the shard vanished since its index was read */
+        return lb__err(err, LB_EIO, "%s: the shard disappeared while it was read", *key);
+    *present = !rc;
+    return rc;
+}
+
+/* Deliver read chunk `cidx` into the sink; *present = 0 when it is not
+ * stored (the sink then holds the fill value). With a cache: a hit copies
+ * from the cached chunk; a miss decodes straight into a cache slot and
+ * copies from there (when no slot can be had, into the sink or io->chunk as
+ * without a cache). Decoding and copying run outside the cache's lock. */
 static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_sink *s,
                        int *present, lb__io *io, lb_error *err) {
     lb__chunk_cache *cache = d->cache;
@@ -897,19 +674,18 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
             return 0;
         }
     }
-    char stack[1024], *heap;
-    const char *p = chunk_path(d, cidx, stack, sizeof stack, &heap, err);
-    if (!p) return LB_ENOMEM;
-    int rc = lb__store_read(p, LB__MAX_CHUNK_FILE_BYTES, &io->file, err);
-    if (rc == LB_ENOTFOUND) {
-        /* Absent chunk: the fill value (Zarr v2 and N5 alike). */
+    char stack[1024], *heap = NULL;
+    const char *p = NULL;
+    int stored = 0;
+    int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
+    if (rc) goto done;
+    if (!stored) {
+        /* Absent: the fill value, in every format. */
         *present = 0;
         sink_fill(d, s);
         if (cache) lb__chunk_cache_put_absent(cache, key);
-        free(heap);
-        return 0;
+        goto done;
     }
-    if (rc) goto done;
     uint8_t *out;
     if (cache && lb__chunk_cache_reserve(cache, key, &ref)) {
         out = ref.data;
@@ -919,10 +695,17 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
         out = io->chunk.data;
     }
-    rc = d->format == LB_FORMAT_N5
-             ? lb__n5_decode(d, io->file.data, io->file.size, out, &io->scratch, err)
-             : lb__zarr2_decode(d, io->file.data, io->file.size, out, &io->scratch, err);
-    if (rc && rc != LB_ENOMEM) lb__err_prefix(err, "%s", p);
+    rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size, out,
+                          &io->codec, err);
+    if (rc && rc != LB_ENOMEM) {
+        if (d->sharding) {
+            char ix[256];
+            dims_text(cidx, d->ndim, ix, sizeof ix);
+            lb__err_prefix(err, "%s: inner chunk %s", p, ix);
+        } else {
+            lb__err_prefix(err, "%s", p);
+        }
+    }
     if (!rc) {
         *present = 1;
         sink_copy(d, s, out); /* before commit: the slot is still ours */
@@ -939,36 +722,80 @@ static int read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst, int 
     return fetch_chunk(d, cidx, &s, present, b, err);
 }
 
-static int write_chunk(const lb__dataset *d, const int64_t *cidx, const void *src,
-                       size_t *out_bytes, lb__io *b, lb_error *err) {
+/* A whole stored chunk, decoded (read-modify-write of region writes). */
+static int read_stored(const lb__dataset *d, const int64_t *sidx, void *dst, lb__io *io,
+                       lb_error *err) {
+    if (!d->sharding) {
+        int present;
+        return read_chunk(d, sidx, dst, &present, io, err);
+    }
+    char stack[1024], *heap;
+    const char *p = chunk_path(d, sidx, stack, sizeof stack, &heap, err);
+    if (!p) return LB_ENOMEM;
+    int rc = lb__store_get(d->store, p, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+    if (rc == LB_ENOTFOUND) {
+        lb__dataset_fill(d, dst, d->schunk_bytes);
+        rc = 0;
+    } else if (!rc) {
+        rc = lb__chain_decode(d->m.chain, &d->srepr, io->file.data, io->file.size, dst,
+                              &io->codec, err);
+        if (rc && rc != LB_ENOMEM) lb__err_prefix(err, "%s", p);
+    }
+    free(heap);
+    return rc;
+}
+
+/* The read chunks of stored chunk `sidx` are stale from now on. */
+static void forget_stored(const lb__dataset *d, const int64_t *sidx) {
+    if (d->index_cache) index_cache_drop(d->index_cache, shard_linear(d, sidx));
+    if (!d->cache) return;
+    if (!d->sharding) {
+        lb__chunk_cache_invalidate(d->cache, lb__dataset_chunk_linear(d, sidx));
+        return;
+    }
+    int64_t r[LB_MAX_DIMS];
+    for (int64_t i = 0; i < d->shard_count; i++) {
+        int64_t j = i, ok = 1;
+        for (int k = d->ndim - 1; k >= 0; k--) {
+            r[k] = sidx[k] * d->per_shard[k] + j % d->per_shard[k];
+            j /= d->per_shard[k];
+            ok &= r[k] < d->grid[k];
+        }
+        if (ok) lb__chunk_cache_invalidate(d->cache, lb__dataset_chunk_linear(d, r));
+    }
+}
+
+int lb__dataset_put_chunk(const lb__dataset *d, const int64_t *cidx, const void *bytes,
+                          size_t n, lb_error *err) {
     if (!d->writable) return lb__err(err, LB_EINVAL, "%s: the dataset was opened read-only", d->path);
+    int rc = check_sidx(d, cidx, err);
+    if (rc) return rc;
     char stack[1024], *heap;
     const char *p = chunk_path(d, cidx, stack, sizeof stack, &heap, err);
     if (!p) return LB_ENOMEM;
-    int rc = d->format == LB_FORMAT_N5
-                 ? lb__n5_encode(d, cidx, src, &b->file, &b->scratch, err)
-                 : lb__zarr2_encode(d, cidx, src, &b->file, &b->scratch, &b->scratch2, err);
-    if (rc) {
-        if (rc != LB_ENOMEM) lb__err_prefix(err, "%s", p);
-        goto done;
-    }
-    /* The cached copy is stale from now on, whatever happens below. */
-    if (d->cache) lb__chunk_cache_invalidate(d->cache, lb__dataset_chunk_linear(d, cidx));
-    rc = lb__store_write_atomic(p, b->file.data, b->file.size, err);
-    if (rc == LB_ENOTFOUND) {
-        /* Nested keys ("1/0/3", N5): create the folders on first use only. */
-        char *dir = lb__path_parent(p, err);
-        if (!dir) {
-            rc = LB_ENOMEM;
-            goto done;
-        }
-        rc = lb__store_mkdirs(dir, err);
-        free(dir);
-        if (!rc) rc = lb__store_write_atomic(p, b->file.data, b->file.size, err);
-    }
-    if (!rc && out_bytes) *out_bytes = b->file.size;
-done:
+    forget_stored(d, cidx);
+    rc = lb__store_put(d->store, p, bytes, n, err);
     free(heap);
+    return rc;
+}
+
+static int write_chunk(const lb__dataset *d, const int64_t *cidx, const void *src,
+                       size_t *out_bytes, lb__io *b, lb_error *err) {
+    if (!d->writable) return lb__err(err, LB_EINVAL, "%s: the dataset was opened read-only", d->path);
+    int64_t ext[LB_MAX_DIMS];
+    lb__dataset_chunk_extent(d, cidx, ext);
+    int rc = lb__chain_encode(d->m.chain, &d->srepr, ext, src, &b->file, &b->codec, err);
+    if (rc) {
+        if (rc != LB_ENOMEM) {
+            char stack[1024], *heap;
+            const char *p = chunk_path(d, cidx, stack, sizeof stack, &heap, NULL);
+            lb__err_prefix(err, "%s", p ? p : d->path);
+            free(heap);
+        }
+        return rc;
+    }
+    rc = lb__dataset_put_chunk(d, cidx, b->file.data, b->file.size, err);
+    if (!rc && out_bytes) *out_bytes = b->file.size;
     return rc;
 }
 
@@ -976,7 +803,8 @@ int lb__dataset_read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst,
                            lb_error *err) {
     int rc = check_cidx(d, cidx, err);
     if (rc) return rc;
-    lb__io b = {{0}, {0}, {0}, {0}};
+    lb__io b;
+    memset(&b, 0, sizeof b);
     rc = read_chunk(d, cidx, dst, present, &b, err);
     lb__io_free(&b);
     return rc;
@@ -984,9 +812,10 @@ int lb__dataset_read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst,
 
 int lb__dataset_write_chunk_io(const lb__dataset *d, const int64_t *cidx, const void *src,
                                size_t *out_bytes, lb__io *io, lb_error *err) {
-    int rc = check_cidx(d, cidx, err);
+    int rc = check_sidx(d, cidx, err);
     if (rc) return rc;
-    lb__io local = {{0}, {0}, {0}, {0}};
+    lb__io local;
+    memset(&local, 0, sizeof local);
     rc = write_chunk(d, cidx, src, out_bytes, io ? io : &local, err);
     lb__io_free(&local);
     return rc;
@@ -1018,37 +847,26 @@ static int check_region(const lb__dataset *d, const int64_t *start, const int64_
     return 0;
 }
 
-/* Visit every chunk the region touches: for each, the chunk index, the box
- * inside the chunk (cstart, cnt) and its place in the region (rstart). */
+/* Visit every chunk of a grid (chunk shape `cs`) the region touches: for
+ * each, the chunk index, the box inside the chunk (cstart, cnt) and its
+ * place in the region (rstart). */
 typedef int (*chunk_visit)(const lb__dataset *d, const int64_t *cidx, const int64_t *cstart,
                            const int64_t *rstart, const int64_t *cnt, void *ctx, lb_error *err);
 
-/* The box of chunk cidx that the region covers. */
-static void chunk_box(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                      const int64_t *cidx, int64_t *cstart, int64_t *rstart, int64_t *cnt) {
-    for (int k = 0; k < d->ndim; k++) {
-        int64_t o = cidx[k] * d->chunks[k];
-        int64_t lo = start[k] > o ? start[k] : o;
-        int64_t end = start[k] + count[k], cend = o + d->chunks[k];
-        int64_t hi = end < cend ? end : cend;
-        cstart[k] = lo - o;
-        rstart[k] = lo - start[k];
-        cnt[k] = hi - lo;
-    }
-}
-
-/* The chunks a region touches: the first chunk index and the number of
- * chunks per dimension, numbered 0 .. total - 1 in C order. */
+/* The chunks a region touches: the chunk shape, the first chunk index and
+ * the number of chunks per dimension, numbered 0 .. total - 1 in C order. */
 typedef struct region_grid {
+    const int64_t *cs;
     int64_t c0[LB_MAX_DIMS], nc[LB_MAX_DIMS], total;
 } region_grid;
 
-static void region_chunks(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                          region_grid *g) {
+static void region_chunks(const lb__dataset *d, const int64_t *cs, const int64_t *start,
+                          const int64_t *count, region_grid *g) {
+    g->cs = cs;
     g->total = 1;
     for (int k = 0; k < d->ndim; k++) {
-        g->c0[k] = start[k] / d->chunks[k];
-        g->nc[k] = (start[k] + count[k] - 1) / d->chunks[k] - g->c0[k] + 1;
+        g->c0[k] = start[k] / cs[k];
+        g->nc[k] = (start[k] + count[k] - 1) / cs[k] - g->c0[k] + 1;
         g->total *= g->nc[k]; /* <= the grid's chunk count, which fits */
     }
 }
@@ -1062,33 +880,30 @@ static int visit_chunk(const lb__dataset *d, const int64_t *start, const int64_t
         cidx[k] = g->c0[k] + i % g->nc[k];
         i /= g->nc[k];
     }
-    chunk_box(d, start, count, cidx, cstart, rstart, cnt);
-    return fn(d, cidx, cstart, rstart, cnt, ctx, err);
-}
-
-static int for_each_chunk(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                          chunk_visit fn, void *ctx, lb_error *err) {
-    region_grid g;
-    region_chunks(d, start, count, &g);
-    for (int64_t i = 0; i < g.total; i++) {
-        int rc = visit_chunk(d, start, count, &g, i, fn, ctx, err);
-        if (rc) return rc;
+    for (int k = 0; k < d->ndim; k++) {
+        int64_t o = cidx[k] * g->cs[k];
+        int64_t lo = start[k] > o ? start[k] : o;
+        int64_t end = start[k] + count[k], cend = o + g->cs[k];
+        int64_t hi = end < cend ? end : cend;
+        cstart[k] = lo - o;
+        rstart[k] = lo - start[k];
+        cnt[k] = hi - lo;
     }
-    return 0;
+    return fn(d, cidx, cstart, rstart, cnt, ctx, err);
 }
 
 typedef struct region_ctx {
     const int64_t *count; /* region shape */
-    uint8_t *chunk;       /* write: one full chunk */
+    uint8_t *chunk;       /* write: one full stored chunk */
     lb__io *io;
     void *dst;            /* read */
     const void *src;      /* write */
 } region_ctx;
 
-/* Where the whole chunk at rstart (cnt == chunks) starts in the region
+/* Where the whole read chunk at rstart (cnt == chunks) starts in the region
  * buffer, when it lands there as one contiguous run of bytes: every
- * dimension after the first spans the chunk, the region and the chunk alike.
- * NULL otherwise. */
+ * dimension after the first spans the chunk, the region and the chunk
+ * alike. NULL otherwise. */
 static uint8_t *contiguous_in_region(const lb__dataset *d, const region_ctx *c,
                                      const int64_t *rstart, const int64_t *cnt) {
     size_t offset = (size_t)rstart[0];
@@ -1120,37 +935,40 @@ static int write_visit(const lb__dataset *d, const int64_t *cidx, const int64_t 
     int whole = 1;
     for (int k = 0; k < d->ndim; k++) whole &= cstart[k] == 0 && cnt[k] == ext[k];
     int rc = 0;
-    if (!whole) {
-        int present;
-        rc = read_chunk(d, cidx, c->chunk, &present, c->io, err); /* read-modify-write */
-    } else if (edge) {
-        lb__dataset_fill(d, c->chunk, d->chunk_bytes);
-    }
+    if (!whole) rc = read_stored(d, cidx, c->chunk, c->io, err); /* read-modify-write */
+    else if (edge) lb__dataset_fill(d, c->chunk, d->schunk_bytes);
     if (rc) return rc;
-    lb__copy_box(d->ndim, d->itemsize, cnt, c->src, c->count, rstart, c->chunk, d->chunks, cstart);
+    lb__nd_copy_box(d->ndim, d->itemsize, cnt, c->src, c->count, rstart, c->chunk, d->schunks,
+                    cstart);
     return write_chunk(d, cidx, c->chunk, NULL, c->io, err);
 }
 
-/* Walk the chunks of a region with `visit`, with the scratch chunk and
- * buffers of `io` (NULL: this call's own). */
+/* Walk the chunks of a region with `visit` (reads: the read grid; writes:
+ * the stored grid), with the scratch chunk and buffers of `io` (NULL: this
+ * call's own). */
 static int region_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
                      void *dst, const void *src, chunk_visit visit, lb__io *io,
                      lb_error *err) {
     int empty;
     int rc = check_region(d, start, count, &empty, err);
     if (rc || empty) return rc;
-    lb__io local = {{0}, {0}, {0}, {0}};
+    lb__io local;
+    memset(&local, 0, sizeof local);
     region_ctx c;
     memset(&c, 0, sizeof c);
     c.count = count;
     c.dst = dst;
     c.src = src;
     c.io = io ? io : &local;
-    /* Writes assemble each chunk in io->chunk; reads take it when needed. */
-    if (src) rc = lb__buf_reserve(&c.io->chunk, d->chunk_bytes, err);
+    /* Writes assemble each stored chunk in io->chunk; reads take it when
+     * needed. */
+    if (src) rc = lb__buf_reserve(&c.io->chunk, d->schunk_bytes, err);
     if (!rc) {
         c.chunk = c.io->chunk.data;
-        rc = for_each_chunk(d, start, count, visit, &c, err);
+        region_grid g;
+        region_chunks(d, src ? d->schunks : d->chunks, start, count, &g);
+        for (int64_t i = 0; i < g.total && !rc; i++)
+            rc = visit_chunk(d, start, count, &g, i, visit, &c, err);
     }
     lb__io_free(&local);
     return rc;
@@ -1227,7 +1045,7 @@ static int par_read_chunk(void *user, int worker, int64_t i) {
         c->io = pr->pooled[worker] = io_pool_take(pr->d->io_pool);
         if (!c->io) return lb__err(&pr->err[worker], LB_ENOMEM, "out of memory for read buffers");
     }
-    /* Chunks cover disjoint boxes of dst; the cache locks itself. */
+    /* Chunks cover disjoint boxes of dst; the caches lock themselves. */
     return visit_chunk(pr->d, pr->start, pr->count, pr->grid, i, read_visit, c,
                        &pr->err[worker]);
 }
@@ -1263,7 +1081,7 @@ int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_
         int rc = check_region(d, start, count, &empty, err);
         if (rc || empty) return rc;
         region_grid g;
-        region_chunks(d, start, count, &g);
+        region_chunks(d, d->chunks, start, count, &g);
         if (g.total > 1) return read_parallel(d, start, count, &g, dst, io, err);
     }
     return region_io(d, start, count, dst, NULL, read_visit, io, err);
@@ -1278,4 +1096,44 @@ int lb__dataset_write(lb__dataset *d, const int64_t *start, const int64_t *count
                       lb_error *err) {
     if (!d->writable) return lb__err(err, LB_EINVAL, "%s: the dataset was opened read-only", d->path);
     return region_io(d, start, count, NULL, src, write_visit, NULL, err);
+}
+
+/* ------------------------------------------------------------------------
+ * Settings
+ * ------------------------------------------------------------------------ */
+
+int lb__dataset_set_threads(lb__dataset *d, int threads, lb_error *err) {
+    if (threads == 0) threads = lb__ncpu();
+    if (threads < 1)
+        return lb__err(err, LB_EINVAL, "read threads must be >= 1 (or 0 for one per CPU), not %d",
+                       threads);
+    if (threads > 1 && !d->io_pool) {
+        int rc = io_pool_new(&d->io_pool, err);
+        if (rc) return rc;
+    }
+    d->read_threads = threads < LB__MAX_READ_THREADS ? threads : LB__MAX_READ_THREADS;
+    return 0;
+}
+
+int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err) {
+    lb__chunk_cache_free(d->cache);
+    d->cache = NULL;
+    if (bytes == 0) return 0;
+    int64_t n = 1;
+    for (int k = 0; k < d->ndim; k++)
+        if (lb__mul_i64(n, d->grid[k], &n)) n = -1;
+    return lb__chunk_cache_new(bytes, d->chunk_bytes, n, &d->cache, err);
+}
+
+/* Shard indexes are kept from the start: a few KiB each, at most
+ * INDEX_CACHE_SLOTS of them, and every sharded read needs them. */
+static int index_cache_new(lb__index_cache **out, lb_error *err) {
+    lb__index_cache *c = lb__calloc(1, sizeof *c, "a shard index cache", err);
+    if (!c) return LB_ENOMEM;
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return lb__err(err, LB_ENOMEM, "cannot create a mutex");
+    }
+    *out = c;
+    return 0;
 }

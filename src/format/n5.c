@@ -1,20 +1,27 @@
 /*
- * n5.c — the N5 format: attributes.json (dimensions/blockSize reversed into
- * C order), block keys, and big-endian blocks with their header (truncated
- * edge blocks as Java writes them, padded ones as zarr-python writes them).
+ * n5.c — the N5 format: attributes.json (dimensions and blockSize reversed
+ * into C order; the dataset keys and the user attributes share the file),
+ * block keys (the last dimension's index first), groups marked with
+ * "n5": "2.0.0", and its blocks as one codec: n5_block{compression}.
  */
-#include "dataset/dataset.h"
-
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "codec/blosc.h"
 #include "core/json.h"
-#include "store/store.h"
+#include "core/path.h"
+#include "format/common.h"
+#include "format/format.h"
+#include "format/numcodecs.h"
+
+#define META "attributes.json"
+#define N5_TYPES "raw, gzip, bzip2, xz, lz4, blosc, zstd"
 
 static const char *const dataset_keys[] = {"dimensions", "blockSize", "dataType", "compression",
                                            "compressionType"};
 
-int lb__n5_is_dataset_key(const char *key) {
+static int is_dataset_key(const char *key) {
     for (size_t i = 0; i < sizeof dataset_keys / sizeof *dataset_keys; i++)
         if (strcmp(key, dataset_keys[i]) == 0) return 1;
     return 0;
@@ -32,22 +39,175 @@ static const struct {
     {"float32", LB_DTYPE_FLOAT32, 4}, {"float64", LB_DTYPE_FLOAT64, 8},
 };
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void put16(uint8_t *p, uint16_t v) {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+/* ---- compression --------------------------------------------------------------- */
+
+static int codec_from_n5(json_object *compression, const char *where, lb__codec *out,
+                         lb_error *err) {
+    lb__codec c;
+    const char *type = NULL;
+    json_object *o = NULL; /* the parameters object, NULL for the legacy string */
+    char path[512];
+    int rc;
+    if (compression && json_object_is_type(compression, json_type_string)) {
+        type = json_object_get_string(compression);
+        snprintf(path, sizeof path, "%s", where);
+    } else if (compression && json_object_is_type(compression, json_type_object)) {
+        json_object *tv = NULL;
+        o = compression;
+        snprintf(path, sizeof path, "%s.type", where);
+        if ((rc = lb__json_require(o, "type", where, &tv, err))) return rc;
+        if ((rc = lb__json_str(tv, path, &type, err))) return rc;
+    } else {
+        return lb__err(err, LB_EFORMAT, "%s: expected a compression object, found %s", where,
+                       compression ? lb__json_type_name(compression) : "null");
+    }
+
+    /* Absent keys take the Java defaults; the legacy string form has no
+     * parameters at all (params == NULL). */
+    json_object *params = o;
+    rc = 0;
+    if (strcmp(type, "raw") == 0) {
+        lb__codec_init(&c, LB__CODEC_RAW);
+    } else if (strcmp(type, "gzip") == 0) {
+        int use_zlib = 0;
+        lb__codec_init(&c, LB__CODEC_GZIP);
+        c.level = -1;
+        if (params) {
+            rc = lb__cfg_int(params, "level", where, -1, 9, &c.level, err);
+            if (!rc) rc = lb__cfg_bool(params, "useZlib", where, &use_zlib, err);
+        }
+        /* gzip with useZlib is a zlib stream: decode it as one. */
+        if (use_zlib) {
+            c.id = LB__CODEC_ZLIB;
+            c.n5_use_zlib = 1;
+        }
+    } else if (strcmp(type, "bzip2") == 0) {
+        lb__codec_init(&c, LB__CODEC_BZ2);
+        if (params) rc = lb__cfg_int(params, "blockSize", where, 1, 9, &c.n5_block_size, err);
+        c.level = c.n5_block_size;
+    } else if (strcmp(type, "xz") == 0) {
+        lb__codec_init(&c, LB__CODEC_XZ);
+        if (params) rc = lb__cfg_int(params, "preset", where, 0, 9, &c.level, err);
+    } else if (strcmp(type, "lz4") == 0) {
+        lb__codec_init(&c, LB__CODEC_LZ4_N5);
+        if (params)
+            rc = lb__cfg_int(params, "blockSize", where, 64, 1 << 25,
+                         &c.n5_block_size, err);
+    } else if (strcmp(type, "blosc") == 0) {
+        lb__codec_init(&c, LB__CODEC_BLOSC);
+        if (params) {
+            int nthreads = 1;
+            rc = lb__numcodecs_blosc_fields(params, where, &c, err);
+            if (!rc) rc = lb__cfg_int(params, "nthreads", where, 0, INT_MAX, &nthreads, err);
+        }
+    } else if (strcmp(type, "zstd") == 0) {
+        lb__codec_init(&c, LB__CODEC_ZSTD);
+        if (params) {
+            rc = lb__cfg_int(params, "level", where, INT_MIN, INT_MAX, &c.level, err);
+            if (!rc) rc = lb__cfg_bool(params, "useChecksums", where, &c.checksum, err);
+        }
+    } else {
+        return lb__err(err, LB_EUNSUPPORTED,
+                       "%s: unsupported N5 compression \"%s\" (supported: " N5_TYPES ")", path,
+                       type);
+    }
+    if (rc) return rc;
+    *out = c;
+    return 0;
 }
 
-int lb__n5_parse(lb__dataset *d, json_object *meta, const char *where, lb_error *err) {
+/* json-c object builders that report ENOMEM once at the end. */
+/* json-c object builders that report ENOMEM once at the end. */
+static void put_int(json_object *o, const char *key, int64_t v, int *bad) {
+    json_object *x = json_object_new_int64(v);
+    if (!x || json_object_object_add(o, key, x)) {
+        json_object_put(x);
+        *bad = 1;
+    }
+}
+static void put_str(json_object *o, const char *key, const char *v, int *bad) {
+    json_object *x = json_object_new_string(v);
+    if (!x || json_object_object_add(o, key, x)) {
+        json_object_put(x);
+        *bad = 1;
+    }
+}
+static void put_bool(json_object *o, const char *key, int v, int *bad) {
+    json_object *x = json_object_new_boolean(v);
+    if (!x || json_object_object_add(o, key, x)) {
+        json_object_put(x);
+        *bad = 1;
+    }
+}
+static json_object *finish_obj(json_object *o, int bad, lb_error *err) {
+    if (!o || bad) {
+        json_object_put(o);
+        lb__err(err, LB_ENOMEM, "out of memory building codec JSON");
+        return NULL;
+    }
+    return o;
+}
+
+static json_object *codec_to_n5(const lb__codec *c, lb_error *err) {
+    if (c->id == LB__CODEC_LZ4) {
+        lb__err(err, LB_EUNSUPPORTED,
+                "numcodecs' lz4 framing cannot be written as N5 compression; N5's lz4 is the "
+                "lz4-java block stream");
+        return NULL;
+    }
+    if (c->id == LB__CODEC_BLOSC && c->blosc_shuffle < 0) {
+        lb__err(err, LB_EUNSUPPORTED,
+                "blosc shuffle -1 (auto) cannot be written as N5 compression; use 0, 1 or 2");
+        return NULL;
+    }
+    json_object *o = json_object_new_object();
+    int bad = 0;
+    if (!o) return finish_obj(NULL, 1, err);
+    switch (c->id) {
+    case LB__CODEC_RAW: put_str(o, "type", "raw", &bad); break;
+    case LB__CODEC_GZIP:
+    case LB__CODEC_ZLIB:
+        put_str(o, "type", "gzip", &bad);
+        put_int(o, "level", c->level, &bad);
+        put_bool(o, "useZlib", c->id == LB__CODEC_ZLIB, &bad);
+        break;
+    case LB__CODEC_BZ2:
+        put_str(o, "type", "bzip2", &bad);
+        put_int(o, "blockSize", c->level, &bad);
+        break;
+    case LB__CODEC_XZ:
+        put_str(o, "type", "xz", &bad);
+        put_int(o, "preset", c->level, &bad);
+        break;
+    case LB__CODEC_LZ4_N5:
+        put_str(o, "type", "lz4", &bad);
+        put_int(o, "blockSize", c->n5_block_size, &bad);
+        break;
+    case LB__CODEC_BLOSC:
+        put_str(o, "type", "blosc", &bad);
+        put_str(o, "cname", (lb__blosc_cname(c->blosc_cname) ? lb__blosc_cname(c->blosc_cname) : "lz4"), &bad);
+        put_int(o, "clevel", c->level, &bad);
+        put_int(o, "shuffle", c->blosc_shuffle, &bad);
+        put_int(o, "blocksize", c->blosc_blocksize, &bad);
+        put_int(o, "nthreads", 1, &bad);
+        break;
+    case LB__CODEC_ZSTD:
+        put_str(o, "type", "zstd", &bad);
+        put_int(o, "level", c->level, &bad);
+        break;
+    default:
+        json_object_put(o);
+        lb__err(err, LB_EUNSUPPORTED, "%s cannot be written as N5 compression",
+                lb__codec_name(c->id));
+        return NULL;
+    }
+    return finish_obj(o, bad, err);
+}
+
+/* ---- attributes.json ----------------------------------------------------------- */
+
+static int parse_attributes(lb__array_meta *d, json_object *meta, const char *where,
+                            lb__codec *comp, lb_error *err) {
     if (!json_object_is_type(meta, json_type_object))
         return lb__err(err, LB_EFORMAT, "%s: expected a JSON object, found %s", where,
                        lb__json_type_name(meta));
@@ -88,31 +248,32 @@ int lb__n5_parse(lb__dataset *d, json_object *meta, const char *where, lb_error 
     }
     d->dtype = types[ti].dtype;
     d->itemsize = types[ti].size;
-    if ((rc = lb__dataset_check_geometry(d, where, "dimensions", "blockSize", 1, err))) return rc;
+    if ((rc = lb__meta_check_geometry(d->ndim, d->shape, d->chunks, d->itemsize, where,
+                                      "dimensions", "blockSize", 1, err)))
+        return rc;
 
-    memset(&d->codec, 0, sizeof d->codec);
+    lb__codec_init(comp, LB__CODEC_RAW);
     char w[1200];
     json_object *c = lb__json_get(meta, "compression");
     if (c) {
         snprintf(w, sizeof w, "%s: compression", where);
-        if ((rc = lb__codec_from_n5(c, w, &d->codec, err))) return rc;
+        if ((rc = codec_from_n5(c, w, comp, err))) return rc;
     } else if ((c = lb__json_get(meta, "compressionType"))) {
         snprintf(w, sizeof w, "%s: compressionType", where);
-        if ((rc = lb__codec_from_n5(c, w, &d->codec, err))) return rc;
+        if ((rc = codec_from_n5(c, w, comp, err))) return rc;
     } else {
-        d->codec.id = LB__CODEC_RAW; /* N5 before 1.0 defaulted to raw */
+        comp->id = LB__CODEC_RAW; /* N5 before 1.0 defaulted to raw */
     }
 
-    d->big_endian = d->itemsize > 1;
-    d->order_f = 0;
-    d->separator = '/';
-    d->fill_null = 0;
+    d->key_separator = '/';
+    d->key_reversed = 1;
+    d->reverse_attrs = 1;
     memset(d->fill, 0, sizeof d->fill); /* N5 has no fill value: 0 */
 
     json_object *attrs = json_object_new_object();
     if (!attrs) return lb__err(err, LB_ENOMEM, "out of memory");
     json_object_object_foreach(meta, key, val) {
-        if (lb__n5_is_dataset_key(key)) continue;
+        if (is_dataset_key(key)) continue;
         if (json_object_object_add(attrs, key, json_object_get(val)) != 0) {
             json_object_put(val);
             json_object_put(attrs);
@@ -124,10 +285,87 @@ int lb__n5_parse(lb__dataset *d, json_object *meta, const char *where, lb_error 
     return 0;
 }
 
-int lb__n5_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
+static int make_chain(lb__array_meta *m, const lb__codec *comp, const char *where,
+                      lb_error *err) {
+    lb__codec block;
+    lb__codec_init(&block, LB__CODEC_N5_BLOCK);
+    int rc = 0;
+    if (comp->id != LB__CODEC_RAW && !(block.compression = lb__codec_dup(comp, err)))
+        return LB_ENOMEM;
+    lb__chunk_repr repr;
+    rc = lb__chunk_repr_set(&repr, m->ndim, m->chunks, m->itemsize, m->fill, err);
+    if (!rc) rc = lb__chain_new(&block, 1, &repr, where, &m->chain, err);
+    lb__codec_clear(&block);
+    return rc;
+}
+
+static json_object *read_attributes(lb__store *s, const char *dir, lb_error *err, int *rc) {
+    json_object *m = NULL;
+    *rc = lb__meta_read(s, dir, META, &m, err);
+    return m;
+}
+
+static int n5_probe(lb__store *s, const char *dir, lb_error *err) {
+    int rc;
+    lb_error local = {0};
+    json_object *m = read_attributes(s, dir, &local, &rc);
+    /* An attributes.json that does not parse: open says what is wrong. */
+    int yes = rc == LB_EFORMAT || (m && lb__json_get(m, "dimensions") != NULL);
+    json_object_put(m);
+    (void)err;
+    return yes;
+}
+
+static int n5_probe_group(lb__store *s, const char *dir) {
+    int rc;
+    json_object *m = read_attributes(s, dir, NULL, &rc);
+    int yes = m && !lb__json_get(m, "dimensions");
+    json_object_put(m);
+    return yes;
+}
+
+static int n5_open(lb__store *s, const char *dir, lb__array_meta *m, lb_error *err) {
+    memset(m, 0, sizeof *m);
+    char where[1200];
+    snprintf(where, sizeof where, "%s/%s", dir, META);
+    lb__codec comp;
+    int rc;
+    m->meta = read_attributes(s, dir, err, &rc);
+    if (!rc && !m->meta) rc = lb__err(err, LB_ENOTFOUND, "%s: not found", where);
+    if (!rc) rc = parse_attributes(m, m->meta, where, &comp, err);
+    if (!rc) rc = make_chain(m, &comp, where, err);
+    if (rc) lb__array_meta_clear(m);
+    return rc;
+}
+
+static int n5_chunk_key(const lb__array_meta *d, const int64_t *cidx, char *buf, size_t size) {
+    size_t len = 0;
+    for (int i = d->ndim - 1; i >= 0; i--) {
+        char part[32];
+        int k = i != d->ndim - 1 ? snprintf(part, sizeof part, "/%lld", (long long)cidx[i])
+                                 : snprintf(part, sizeof part, "%lld", (long long)cidx[i]);
+        if (len + (size_t)k < size) memcpy(buf + len, part, (size_t)k);
+        len += (size_t)k;
+    }
+    if (size) buf[len < size ? len : size - 1] = '\0';
+    return (int)len;
+}
+
+static int n5_group_attrs(lb__store *s, const char *dir, json_object **out, lb_error *err) {
+    return lb__meta_read(s, dir, META, out, err);
+}
+
+/* ---- writing --------------------------------------------------------------------- */
+
+static int n5_build(const lb__create_spec *s, json_object **out, lb_error *err) {
     *out = NULL;
-    int crc = lb__codec_check_encode(&s->codec, err); /* a new dataset is for writing */
-    if (crc) return crc;
+    for (int k = 0; k < s->ndim; k++)
+        if (s->inner[k])
+            return lb__err(err, LB_EUNSUPPORTED, "N5 has no shards (use --format zarr3)");
+    if (s->compressor) {
+        int crc = lb__codec_check_encode(s->compressor, err);
+        if (crc) return crc;
+    }
     size_t ti;
     for (ti = 0; ti < 8; ti++)
         if (types[ti].dtype == s->dtype) break;
@@ -143,7 +381,9 @@ int lb__n5_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
         return lb__err(err, LB_EINVAL, "attributes must be a JSON object");
 
     json_object *m = json_object_new_object();
-    json_object *comp = lb__codec_to_n5(&s->codec, err);
+    lb__codec raw;
+    lb__codec_init(&raw, LB__CODEC_RAW);
+    json_object *comp = codec_to_n5(s->compressor ? s->compressor : &raw, err);
     if (!m || !comp) {
         json_object_put(m);
         json_object_put(comp);
@@ -153,7 +393,7 @@ int lb__n5_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
     int rc = 0;
     if (s->attrs) {
         json_object_object_foreach(s->attrs, key, val) {
-            if (lb__n5_is_dataset_key(key)) {
+            if (is_dataset_key(key)) {
                 rc = lb__err(err, LB_EINVAL, "attribute \"%s\" is reserved by N5", key);
                 break;
             }
@@ -189,183 +429,159 @@ int lb__n5_build(const lb__dataset_spec *s, json_object **out, lb_error *err) {
 }
 
 /* Make `dir` an N5 group: attributes.json gets "n5": "2.0.0" unless it has
- * a version already; other attributes are kept. */
-static int ensure_group(const char *dir, lb_error *err) {
-    char *p = lb__path_join(dir, "attributes.json", err);
+ * a version already (and `extra`'s keys when given); other attributes are
+ * kept. */
+static int ensure_group(lb__store *st, const char *dir, json_object *extra, lb_error *err) {
+    char *p = lb__path_join(dir, META, err);
     if (!p) return LB_ENOMEM;
     json_object *a = NULL;
-    lb__store_remove_stale_temps_of(p); /* a killed writer's */
-    int rc = lb__store_mkdirs(dir, err);
-    if (!rc) {
-        rc = lb__json_read_file(p, &a, err);
-        if (rc == LB_ENOTFOUND) {
-            rc = 0;
-            a = json_object_new_object();
-            if (!a) rc = lb__err(err, LB_ENOMEM, "out of memory");
-        }
-    }
-    if (!rc && !json_object_is_type(a, json_type_object))
-        rc = lb__err(err, LB_EFORMAT, "%s: expected a JSON object, found %s", p,
-                     lb__json_type_name(a));
+    lb__store_cleanup_key(st, p); /* a killed writer's */
+    int rc = lb__meta_read(st, dir, META, &a, err);
+    if (!rc && !a && !(a = json_object_new_object())) rc = lb__err(err, LB_ENOMEM, "out of memory");
     if (!rc && lb__json_get(a, "dimensions"))
         rc = lb__err(err, LB_EEXIST, "%s: is a dataset; cannot create a dataset inside it", dir);
+    int changed = 0;
     if (!rc && !lb__json_get(a, "n5")) {
         json_object *v = json_object_new_string("2.0.0");
         if (!v || json_object_object_add(a, "n5", v) != 0) {
             json_object_put(v);
             rc = lb__err(err, LB_ENOMEM, "out of memory");
-        } else {
-            rc = lb__meta_write(dir, "attributes.json", a, err);
         }
+        changed = 1;
+    }
+    if (!rc && extra) {
+        json_object_object_foreach(extra, key, val) {
+            json_object_object_add(a, key, json_object_get(val));
+            changed = 1;
+        }
+    }
+    if (!rc && changed) {
+        json_object *sorted = lb__meta_sorted_copy(a, err);
+        rc = sorted ? lb__meta_write(st, dir, META, sorted, 4, err) : LB_ENOMEM;
+        json_object_put(sorted);
     }
     json_object_put(a);
     free(p);
     return rc;
 }
 
-int lb__n5_write_meta(const char *path, json_object *attributes, lb_error *err) {
+/* The N5 groups from the container root down to the parent of `path`. */
+static int write_groups(lb__store *st, const char *path, lb_error *err) {
     size_t clen = lb__path_container_len(path);
     size_t n = strlen(path);
     int rc = 0;
-    json_object *own = NULL;
+    if (clen == 0 || clen >= n) return 0;
+    char *p = lb__strdup(path, err);
+    if (!p) return LB_ENOMEM;
+    for (size_t i = clen; i < n && !rc; i++) {
+        if (i != clen && p[i] != '/') continue;
+        if (i != clen && p[i - 1] == '/') continue;
+        char c = p[i];
+        p[i] = '\0';
+        rc = ensure_group(st, p, NULL, err);
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
+static int n5_create(lb__store *st, const char *path, const lb__create_spec *spec, lb_error *err) {
+    json_object *attributes = NULL, *own = NULL;
+    int rc = n5_build(spec, &attributes, err);
+    if (rc) return rc;
+    size_t clen = lb__path_container_len(path), n = strlen(path);
     if (clen > 0 && clen < n) {
-        char *p = lb__strdup(path, err);
-        if (!p) return LB_ENOMEM;
-        for (size_t i = clen; i < n && !rc; i++) {
-            if (i != clen && p[i] != '/') continue;
-            if (i != clen && p[i - 1] == '/') continue;
-            char c = p[i];
-            p[i] = '\0';
-            rc = ensure_group(p, err);
-            p[i] = c;
-        }
-        free(p);
+        rc = write_groups(st, path, err);
     } else if (clen == n && !lb__json_get(attributes, "n5")) {
         /* The dataset is the container root: it carries the version too. */
         own = lb__meta_sorted_copy(attributes, err);
         json_object *v = json_object_new_string("2.0.0");
         if (!own || !v || json_object_object_add(own, "n5", v) != 0) {
             json_object_put(v);
-            json_object_put(own);
-            return lb__err(err, LB_ENOMEM, "out of memory");
+            rc = lb__err(err, LB_ENOMEM, "out of memory");
+        } else {
+            json_object *sorted = lb__meta_sorted_copy(own, err);
+            json_object_put(attributes);
+            attributes = sorted;
+            if (!sorted) rc = lb__err(err, LB_ENOMEM, "out of memory");
         }
-        json_object *sorted = lb__meta_sorted_copy(own, err);
-        json_object_put(own);
-        if (!sorted) return lb__err(err, LB_ENOMEM, "out of memory");
-        own = sorted;
-        attributes = own;
     }
-    if (!rc) rc = lb__store_mkdirs(path, err);
-    if (!rc) {
-        rc = lb__meta_write(path, "attributes.json", attributes, err);
-    }
+    if (!rc) rc = lb__meta_write(st, path, META, attributes, 4, err);
     json_object_put(own);
+    json_object_put(attributes);
     return rc;
 }
 
-int lb__n5_chunk_key(const lb__dataset *d, const int64_t *cidx, char *buf, size_t size) {
-    size_t len = 0;
-    for (int i = d->ndim - 1; i >= 0; i--) {
-        char part[32];
-        int k = i != d->ndim - 1 ? snprintf(part, sizeof part, "/%lld", (long long)cidx[i])
-                                 : snprintf(part, sizeof part, "%lld", (long long)cidx[i]);
-        if (len + (size_t)k < size) memcpy(buf + len, part, (size_t)k);
-        len += (size_t)k;
-    }
-    if (size) buf[len < size ? len : size - 1] = '\0';
-    return (int)len;
+static int n5_create_group(lb__store *s, const char *dir, json_object *attrs, lb_error *err) {
+    int rc = write_groups(s, dir, err);
+    return rc ? rc : ensure_group(s, dir, attrs, err);
 }
 
-int lb__n5_decode(const lb__dataset *d, const void *src, size_t n, void *dst, lb__buf *scratch,
-                  lb_error *err) {
-    const uint8_t *p = src;
-    int nd = d->ndim;
-    if (n < 4)
-        return lb__err(err, LB_EFORMAT, "block is %zu bytes, too short for an N5 block header", n);
-    unsigned mode = be16(p), hnd = be16(p + 2);
-    if (mode == 2)
-        return lb__err(err, LB_EUNSUPPORTED, "N5 object blocks (mode 2) are not supported");
-    if (mode > 2) return lb__err(err, LB_EFORMAT, "unknown N5 block mode %u", mode);
-    if ((int)hnd != nd)
-        return lb__err(err, LB_EFORMAT, "block header has %u dimensions, the dataset has %d", hnd,
-                       nd);
-    size_t hdr = 4 + 4 * (size_t)nd + (mode == 1 ? 4 : 0);
-    if (n < hdr)
-        return lb__err(err, LB_EFORMAT, "block is %zu bytes, its header needs %zu", n, hdr);
-    int64_t bshape[LB_MAX_DIMS]; /* C order */
-    int full = 1;
-    size_t elems = 1;
-    for (int k = 0; k < nd; k++) {
-        int c = nd - 1 - k;
-        uint32_t v = be32(p + 4 + 4 * (size_t)k);
-        if (v == 0 || (int64_t)v > d->chunks[c])
-            return lb__err(err, LB_EFORMAT,
-                           "block header dimension %d is %u, outside 1..%lld (the block size)", k,
-                           v, (long long)d->chunks[c]);
-        bshape[c] = v;
-        full &= (int64_t)v == d->chunks[c];
-        elems *= v; /* <= chunk elements: cannot overflow */
-    }
-    if (mode == 1) {
-        uint32_t ne = be32(p + 4 + 4 * (size_t)nd);
-        if (ne != elems)
-            return lb__err(err, LB_EFORMAT,
-                           "varlength block declares %u elements, its dimensions give %zu", ne,
-                           elems);
-    }
-    size_t bytes = elems * d->itemsize;
-    void *target = dst;
-    if (!full) {
-        int rc = lb__buf_reserve(scratch, bytes, err);
-        if (rc) return rc;
-        target = scratch->data;
-    }
-    size_t got = 0;
-    int rc = lb__codec_decode_upto(&d->codec, p + hdr, n - hdr, target, bytes, &got, d->itemsize,
-                                   err);
-    if (rc) return rc;
-    if (got != bytes)
-        return lb__err(err, LB_EFORMAT, "block decodes to %zu bytes, its header says %zu", got,
-                       bytes);
-    if (d->itemsize > 1 && !lb__host_is_big_endian()) lb__byteswap(target, elems, d->itemsize);
-    if (!full) {
-        static const int64_t zero[LB_MAX_DIMS];
-        lb__dataset_fill(d, dst, d->chunk_bytes);
-        lb__copy_box(nd, d->itemsize, bshape, target, bshape, zero, dst, d->chunks, zero);
-    }
-    return 0;
-}
-
-int lb__n5_encode(const lb__dataset *d, const int64_t *cidx, const void *src, lb__buf *out,
-                  lb__buf *scratch, lb_error *err) {
-    int nd = d->ndim;
-    int64_t ext[LB_MAX_DIMS];
-    /* Edge blocks are truncated to the array, as the Java reference does. */
-    int edge = lb__dataset_chunk_extent(d, cidx, ext);
-    size_t elems = 1;
-    for (int k = 0; k < nd; k++) elems *= (size_t)ext[k];
-    size_t bytes = elems * d->itemsize;
-    int swap = d->itemsize > 1 && !lb__host_is_big_endian();
-    const void *cur = src;
-    int rc;
-    if (edge || swap) {
-        if ((rc = lb__buf_reserve(scratch, bytes, err))) return rc;
-        if (edge) {
-            static const int64_t zero[LB_MAX_DIMS];
-            lb__copy_box(nd, d->itemsize, ext, src, d->chunks, zero, scratch->data, ext, zero);
-        } else {
-            memcpy(scratch->data, src, bytes);
+static int n5_set_attrs(lb__store *st, const char *dir, lb__array_meta *m, json_object *attrs,
+                        lb_error *err) {
+    json_object *user = attrs ? lb__meta_sorted_copy(attrs, err) : json_object_new_object();
+    if (!user) return err && err->code ? err->code : LB_ENOMEM;
+    /* One file holds both: keep the dataset keys, replace the rest. */
+    int rc = 0;
+    json_object *merged = json_object_new_object();
+    if (!merged) rc = lb__err(err, LB_ENOMEM, "out of memory");
+    if (!rc) {
+        json_object_object_foreach(user, key, val) {
+            if (is_dataset_key(key)) {
+                rc = lb__err(err, LB_EINVAL, "%s: attribute \"%s\" is reserved by N5", dir, key);
+                break;
+            }
+            json_object_object_add(merged, key, json_object_get(val));
         }
-        if (swap) lb__byteswap(scratch->data, elems, d->itemsize);
-        cur = scratch->data;
     }
-    if ((rc = lb__codec_encode(&d->codec, cur, bytes, d->itemsize, out, err))) return rc;
-    size_t hdr = 4 + 4 * (size_t)nd;
-    if ((rc = lb__buf_reserve(out, out->size + hdr, err))) return rc;
-    memmove(out->data + hdr, out->data, out->size);
-    put16(out->data, 0);
-    put16(out->data + 2, (uint16_t)nd);
-    for (int k = 0; k < nd; k++) put32(out->data + 4 + 4 * (size_t)k, (uint32_t)ext[nd - 1 - k]);
-    out->size += hdr;
+    if (!rc) {
+        json_object_object_foreach(m->meta, key, val) {
+            if (is_dataset_key(key)) json_object_object_add(merged, key, json_object_get(val));
+        }
+    }
+    json_object *sorted = rc ? NULL : lb__meta_sorted_copy(merged, err);
+    if (!rc && !sorted) rc = err && err->code ? err->code : LB_ENOMEM;
+    if (!rc) rc = lb__meta_write(st, dir, META, sorted, 4, err);
+    json_object_put(merged);
+    if (rc) {
+        json_object_put(sorted);
+        json_object_put(user);
+        return rc;
+    }
+    json_object_put(m->meta);
+    m->meta = sorted;
+    json_object_put(m->attrs);
+    m->attrs = user;
     return 0;
 }
+
+static json_object *n5_codec_json(const lb__array_meta *m, lb_error *err) {
+    const lb__codec *b = &m->chain->codec[m->chain->ab];
+    lb__codec raw;
+    lb__codec_init(&raw, LB__CODEC_RAW);
+    return codec_to_n5(b->compression ? b->compression : &raw, err);
+}
+
+static int n5_parse_codec(json_object *o, const char *where, lb__codec *out, lb_error *err) {
+    return codec_from_n5(o, where, out, err);
+}
+
+const lb__format lb__format_n5 = {
+    .name = "n5",
+    .title = "N5",
+    .meta_file = META,
+    .attrs_file = META,
+    .n5_conventions = 1,
+    .probe = n5_probe,
+    .probe_group = n5_probe_group,
+    .open = n5_open,
+    .chunk_key = n5_chunk_key,
+    .group_attrs = n5_group_attrs,
+    .build = n5_build,
+    .create = n5_create,
+    .create_group = n5_create_group,
+    .set_attrs = n5_set_attrs,
+    .codec_json = n5_codec_json,
+    .codec_words = codec_to_n5,
+    .parse_codec = n5_parse_codec,
+};

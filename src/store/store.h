@@ -1,81 +1,90 @@
 /*
- * store.h — the file-system store: bounded whole-file reads, atomic writes
- * (temporary file in the same folder + rename), directory creation, and the
- * path rules (no ".." segments inside a container).
+ * store.h — where bytes live. A store handle is opened from a URL or a path;
+ * the URL's scheme picks the back end from a static table (a plain path is
+ * the file system; http(s) and s3 drop in beside it). Keys are paths inside
+ * the store, '/'-separated. Reads may ask for a byte range, including a
+ * suffix ("the last n bytes"), which is how a shard's index at the end is
+ * read without knowing the shard's size.
+ *
+ * Absence is an answer, not an error: every read returns LB_ENOTFOUND only
+ * when the back end is sure the key does not exist, so that a failed request
+ * is never taken for a missing chunk (read as the fill value).
  */
-#ifndef LB_STORE_H
-#define LB_STORE_H
+#ifndef LB_STORE_STORE_H
+#define LB_STORE_STORE_H
 
 #include "core/util.h"
 
-/* Read the whole file at `path` into `out` (replacing its contents). A file
- * larger than `max_bytes` is LB_ELIMIT; a missing file LB_ENOTFOUND (no
- * message prefix beyond the path); a directory where a file is expected is
- * LB_EFORMAT ("<path>: is a directory, expected a file"). */
-int lb__store_read(const char *path, size_t max_bytes, lb__buf *out, lb_error *err);
+typedef struct lb__store lb__store;
 
-/* Write `n` bytes to `path` atomically: a temporary file
- * "<dir>/.<name>.lbtmp.<pid>.<counter>" is written, flushed and renamed over
- * `path`. On any failure the temporary file is removed and `path` is left
- * as it was. The parent directory must exist. */
-int lb__store_write_atomic(const char *path, const void *data, size_t n, lb_error *err);
+/* A byte range: `length` bytes from `offset`, or with `suffix` the last
+ * `length` bytes. length = LB__RANGE_TO_END reads to the end. */
+typedef struct lb__range {
+    uint64_t offset;
+    uint64_t length;
+    int suffix;
+} lb__range;
+#define LB__RANGE_TO_END UINT64_MAX
 
-/* Remove stale temporary files left in `dir` by an interrupted writer
- * (names matching ".*.lbtmp.*"), recursively. Missing dir is fine. */
-int lb__store_remove_temps(const char *dir, lb_error *err);
-/* Remove the temporaries of one file (`dir/name` -> `dir/.name.lbtmp.<pid>.*`)
- * left by writers that died: only those whose <pid> is no live process,
- * so a concurrent writer's file in flight is never touched. For group
- * metadata in parent directories, which no run's own cleanup covers. */
-void lb__store_remove_stale_temps_of(const char *path);
+/* Open the store behind `url` and return in *path (malloc'd, normalised,
+ * no ".." below a *.zarr / *.n5 container) the location inside it that the
+ * URL names. A plain path opens the file-system store. */
+int lb__store_open(const char *url, lb__store **out, char **path, lb_error *err);
+/* A new reference to the same store; lb__store_free drops one. */
+lb__store *lb__store_ref(lb__store *s);
+void lb__store_free(lb__store *s);
 
-/* mkdir -p. */
-int lb__store_mkdirs(const char *path, lb_error *err);
+/* "file", "http", "s3", … */
+const char *lb__store_scheme(const lb__store *s);
+/* 1 when keys can be written. */
+int lb__store_writable(const lb__store *s);
+/* The URL of `key` as a user should see it (no credentials), into buf. */
+int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t size);
 
-/* 1 if a regular file / directory exists at path, else 0. */
-int lb__store_is_file(const char *path);
-int lb__store_is_dir(const char *path);
-/* 1 if anything exists at path (file, dir, link). */
-int lb__store_exists(const char *path);
-/* 1 if path is a directory with no entries, else 0. */
-int lb__store_is_empty_dir(const char *path);
+/* Read `key` (range NULL = all of it) into `out`, at most max_bytes;
+ * *total (may be NULL) receives the object's full size when the back end
+ * learns it (UINT64_MAX otherwise). A range past the end is LB_EFORMAT.
+ * out->data is NUL-terminated one byte past out->size. */
+int lb__store_get(lb__store *s, const char *key, const lb__range *range, size_t max_bytes,
+                  lb__buf *out, uint64_t *total, lb_error *err);
+/* The size of `key`; LB_ENOTFOUND when absent. */
+int lb__store_size(lb__store *s, const char *key, uint64_t *size, lb_error *err);
+/* What is at `key`: LB__KEY_NONE, LB__KEY_OBJECT (a file) or LB__KEY_PREFIX
+ * (a directory: a prefix of other keys); errors read as none. */
+enum { LB__KEY_NONE = 0, LB__KEY_OBJECT = 1, LB__KEY_PREFIX = 2, LB__KEY_OTHER = 3 };
+int lb__store_kind(lb__store *s, const char *key);
+/* 1 if `key` exists as an object (a file), 0 if not (errors read as 0). */
+int lb__store_exists(lb__store *s, const char *key);
+/* 1 if `prefix` holds no keys at all (an empty or missing directory). */
+int lb__store_empty(lb__store *s, const char *prefix);
+/* Replace `key` atomically (readers see the old bytes or the new ones,
+ * never a mix); parents are created as needed. */
+int lb__store_put(lb__store *s, const char *key, const void *data, size_t n, lb_error *err);
+/* Remove `key` (absent is fine). */
+int lb__store_erase(lb__store *s, const char *key, lb_error *err);
+/* Remove everything under `prefix` and the prefix itself. */
+int lb__store_erase_tree(lb__store *s, const char *prefix, lb_error *err);
+/* Call fn for each direct child of `prefix` (name, 1 for a "directory" —
+ * a prefix of further keys); fn returns non-zero to stop. */
+typedef int (*lb__store_list_fn)(void *user, const char *name, int is_dir);
+int lb__store_list(lb__store *s, const char *prefix, lb__store_list_fn fn, void *user,
+                   lb_error *err);
+/* Remove temporaries that interrupted writers left under `prefix`. */
+int lb__store_cleanup(lb__store *s, const char *prefix, lb_error *err);
+/* Remove the temporaries of `key` alone that writers which died left (a
+ * live writer's are kept). */
+void lb__store_cleanup_key(lb__store *s, const char *key);
 
-/* Remove a file if it exists (missing is fine). */
-int lb__store_unlink(const char *path, lb_error *err);
+/* How two locations lie: the same place, one inside the other, or apart —
+ * through symlinks, ".." and bind mounts where the back end has them.
+ * Locations in different stores are apart. */
+typedef enum lb__store_rel {
+    LB__STORE_APART = 0,
+    LB__STORE_SAME = 1,
+    LB__STORE_A_IN_B = 2,
+    LB__STORE_B_IN_A = 3
+} lb__store_rel;
+int lb__store_relation(lb__store *sa, const char *a, lb__store *sb, const char *b,
+                       lb__store_rel *rel, lb_error *err);
 
-/* Remove a directory tree. Refuses (LB_EINVAL) paths that are "", "/", ".",
- * or end in "..". Missing is fine. */
-int lb__store_remove_tree(const char *path, lb_error *err);
-
-/* Join "a" + "/" + "b" into a new string (NULL + LB_ENOMEM on failure). */
-char *lb__path_join(const char *a, const char *b, lb_error *err);
-/* Parent directory of a path as a new string ("." for a bare name). */
-char *lb__path_parent(const char *path, lb_error *err);
-/* Normalise: collapse "//", strip trailing "/" and "./" segments. Fails
- * (LB_EINVAL) when a segment after the container directory (the last
- * segment ending in ".zarr" or ".n5") is "..". */
-int lb__path_normalize(const char *path, char **out, lb_error *err);
-/* Index of the path segment that is the container root (the last segment
- * ending in ".zarr", ".n5" or ".zarr/"…), as a byte length of the prefix
- * that ends with it; 0 if there is none. */
-size_t lb__path_container_len(const char *path);
-
-/* The place `path` names, as a new absolute string without symlinks, "."
- * or ".." segments: the realpath of its deepest existing ancestor followed
- * by the remaining (not existing) segments, normalised. NULL on failure
- * (LB_ENOMEM; LB_EIO when even "/" or the working directory cannot be
- * resolved). */
-char *lb__path_resolve(const char *path, lb_error *err);
-
-/* How two paths lie in the file system, by resolved names and, where they
- * exist, by device and inode along their ancestry (a bind mount is seen
- * through). Neither needs to exist. */
-typedef enum lb__path_rel {
-    LB__PATHS_APART = 0, /* neither is or contains the other           */
-    LB__PATHS_SAME = 1,  /* the same place                             */
-    LB__PATH_A_IN_B = 2, /* a lies inside b                            */
-    LB__PATH_B_IN_A = 3  /* b lies inside a                            */
-} lb__path_rel;
-int lb__path_relation(const char *a, const char *b, lb__path_rel *rel, lb_error *err);
-
-#endif /* LB_STORE_H */
+#endif /* LB_STORE_STORE_H */

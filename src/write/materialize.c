@@ -5,18 +5,8 @@
  * It never writes where an input lives, and an output says it is unfinished
  * ("labelbin": {"complete": false}) until the run that completes it.
  */
-#include "array/array.h"
-#include "codec/codec.h"
-#include "dataset/dataset.h"
-#include "core/json.h"
-#include "kernels/kernels.h"
 #include "write/materialize.h"
-#include "store/store.h"
-#include "core/util.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "array/array.h"
+#include "codec/sharding.h"
+#include "core/json.h"
+#include "core/nd.h"
+#include "core/path.h"
+#include "core/util.h"
+#include "dataset/dataset.h"
+#include "format/format.h"
+#include "format/ome.h"
+#include "kernels/kernels.h"
+#include "store/store.h"
 
 /* The completion journal of an unfinished run, inside the output dataset
  * directory: one empty marker file per finished block that left at least one
@@ -94,16 +96,21 @@ typedef struct plan {
     int ndim;                     /* nlead + dims                           */
     int64_t lead_shape[LB_MAX_DIMS];
     int64_t planes;               /* Π lead_shape (channels)                */
+    int64_t group;                /* planes per stored chunk: 1 or planes   */
     int64_t vox[LB_MAX_DIMS];     /* output spatial extent, voxels          */
-    int64_t chunk[LB_MAX_DIMS];   /* spatial chunk, voxels                  */
+    int64_t chunk[LB_MAX_DIMS];   /* spatial (inner) chunk, voxels          */
+    int64_t block[LB_MAX_DIMS];   /* spatial stored chunk (shard), voxels   */
     int64_t grid[LB_MAX_DIMS];    /* blocks per spatial dim                 */
+    int64_t sub[LB_MAX_DIMS];     /* chunks per block per spatial dim       */
+    int64_t n_sub;                /* chunks per block                       */
     int64_t n_blocks;
+    int sharded;
     size_t itemsize;
     size_t chunk_elems;           /* Π chunk                                */
     size_t chunk_bytes;           /* chunk_elems × itemsize                 */
     size_t read_bytes;            /* planes × chunk_bytes                   */
     lb__dataset *ds;              /* the output                             */
-    char *journal;                /* journal directory                      */
+    char *journal;                /* journal prefix                         */
     const char *dest;             /* as the caller named it, for messages   */
     int resume;
 } plan;
@@ -127,7 +134,11 @@ typedef struct shared {
 typedef struct worker {
     shared *sh;
     uint8_t *rbuf;                /* planes × block voxels                  */
-    uint8_t *cbuf;                /* one full chunk (edge padding)          */
+    uint8_t *cbuf;                /* one full stored-or-inner chunk          */
+    lb__buf *shard;               /* per plane group: its shard's inner chunks */
+    uint64_t **entries;           /* per plane group: the shard's index      */
+    int *shard_used;              /* per plane group: some inner chunk stored */
+    lb__buf enc;                  /* one encoded inner chunk                 */
     int64_t *positive;            /* planes counters                        */
     uint64_t *counts;             /* the block's non-zero voxels per plane  */
     lb__workspace ws;             /* reused by every read and chunk write   */
@@ -146,9 +157,9 @@ static void block_geometry(const plan *p, int64_t b, int64_t *bidx,
     }
     broi->ndim = p->dims;
     for (int d = 0; d < p->dims; d++) {
-        int64_t start = bidx[d] * p->chunk[d];
+        int64_t start = bidx[d] * p->block[d];
         int64_t n = p->vox[d] - start;
-        if (n > p->chunk[d]) n = p->chunk[d];
+        if (n > p->block[d]) n = p->block[d];
         bvox[d] = n;
         /* No overflow: start + n <= vox and vox × vs is the ROI shape. */
         broi->offset[d] = p->roi.offset[d] + start * vs[d];
@@ -156,51 +167,96 @@ static void block_geometry(const plan *p, int64_t b, int64_t *bidx,
     }
 }
 
-/* Full chunk index of plane `plane` of block `bidx`. */
-static void chunk_index(const plan *p, int64_t plane, const int64_t *bidx,
-                        int64_t *cidx) {
+/* Stored chunk index of plane group `g` of block `bidx`. */
+static void chunk_index(const plan *p, int64_t g, const int64_t *bidx, int64_t *cidx) {
+    if (p->group > 1) g = 0; /* every plane in one chunk */
     for (int d = p->nlead - 1; d >= 0; d--) {
-        cidx[d] = plane % p->lead_shape[d];
-        plane /= p->lead_shape[d];
+        cidx[d] = g % p->lead_shape[d];
+        g /= p->lead_shape[d];
     }
     for (int d = 0; d < p->dims; d++) cidx[p->nlead + d] = bidx[d];
 }
 
-static int marker_path(const plan *p, int64_t b, char *buf, size_t size) {
+static int64_t n_groups(const plan *p) { return p->group > 1 ? 1 : p->planes; }
+
+static int marker_key(const plan *p, int64_t b, char *buf, size_t size) {
     return snprintf(buf, size, "%s/%" PRId64, p->journal, b);
 }
 
 /* A block is complete when its journal marker exists or every one of its
- * chunk files does (chunks are written atomically and a recomputation gives
- * the same bytes, so either way nothing is left to do). */
+ * stored chunks does (chunks are written atomically and a recomputation
+ * gives the same bytes, so either way nothing is left to do). */
 static int block_complete(const plan *p, int64_t b, const int64_t *bidx) {
-    char path[4096];
-    int n = marker_path(p, b, path, sizeof path);
-    if (n > 0 && (size_t)n < sizeof path && lb__store_exists(path)) return 1;
+    char key[4096];
+    int n = marker_key(p, b, key, sizeof key);
+    if (n > 0 && (size_t)n < sizeof key && lb__store_exists(p->ds->store, key)) return 1;
     int64_t cidx[LB_MAX_DIMS];
-    for (int64_t c = 0; c < p->planes; c++) {
-        chunk_index(p, c, bidx, cidx);
+    for (int64_t g = 0; g < n_groups(p); g++) {
+        chunk_index(p, g, bidx, cidx);
         if (!lb__dataset_chunk_exists(p->ds, cidx)) return 0;
     }
     return 1;
 }
 
 static int write_marker(const plan *p, int64_t b, lb_error *err) {
-    char path[4096];
-    int n = marker_path(p, b, path, sizeof path);
-    if (n < 0 || (size_t)n >= sizeof path)
+    char key[4096];
+    int n = marker_key(p, b, key, sizeof key);
+    if (n < 0 || (size_t)n >= sizeof key)
         return lb__err(err, LB_ELIMIT, "%s: path too long", p->journal);
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return lb__err_errno(err, errno, "cannot create", path);
-    close(fd);
-    return 0;
+    return lb__store_put(p->ds->store, key, "", 0, err);
 }
 
-/* Process block b: read, then one chunk per plane. */
+/* Copy plane group g's box `bvox` of one sub-block (planes × bvox in rbuf)
+ * into a full chunk (group planes × chunk) at w->cbuf, the overhang 0. */
+static const uint8_t *group_chunk(worker *w, int64_t g, const int64_t *bvox, int edge) {
+    const plan *p = w->sh->p;
+    size_t bel = 1;
+    for (int d = 0; d < p->dims; d++) bel *= (size_t)bvox[d];
+    size_t plane_bytes = bel * p->itemsize;
+    int64_t first = p->group > 1 ? 0 : g;
+    const uint8_t *src = w->rbuf + (size_t)first * plane_bytes;
+    if (!edge) return src; /* the planes lie one after the other already */
+    static const int64_t zero[LB_MAX_DIMS];
+    memset(w->cbuf, 0, (size_t)p->group * p->chunk_bytes);
+    for (int64_t k = 0; k < p->group; k++)
+        lb__nd_copy_box(p->dims, p->itemsize, bvox, src + (size_t)k * plane_bytes, bvox, zero,
+                        w->cbuf + (size_t)k * p->chunk_bytes, p->chunk, zero);
+    return w->cbuf;
+}
+
+/* Sub-block s of block bidx: its ROI, voxels, chunk index inside the shard
+ * (linear) and whether it lies inside the output at all. */
+static int sub_geometry(const plan *p, const int64_t *bidx, int64_t s, int64_t *svox,
+                        lb_roi *sroi, int64_t *inner) {
+    const int64_t *vs = p->a->voxel_size;
+    int64_t sidx[LB_MAX_DIMS];
+    for (int d = p->dims - 1; d >= 0; d--) {
+        sidx[d] = s % p->sub[d];
+        s /= p->sub[d];
+    }
+    /* The inner chunk's linear index in the shard's grid, which has the
+     * lead dimensions first (one chunk along them). */
+    *inner = 0;
+    sroi->ndim = p->dims;
+    for (int d = 0; d < p->dims; d++) {
+        *inner = *inner * p->sub[d] + sidx[d];
+        int64_t start = bidx[d] * p->block[d] + sidx[d] * p->chunk[d];
+        int64_t n = p->vox[d] - start;
+        if (n <= 0) return 0;
+        if (n > p->chunk[d]) n = p->chunk[d];
+        svox[d] = n;
+        sroi->offset[d] = p->roi.offset[d] + start * vs[d];
+        sroi->shape[d] = n * vs[d];
+    }
+    return 1;
+}
+
+/* Process block b: for each of its (inner) chunks, read every plane, then
+ * write each plane group's chunk — or, sharded, encode it into the group's
+ * shard, written whole at the end. All-zero chunks are not written. */
 static int do_block(worker *w, int64_t b, lb_error *err) {
     const plan *p = w->sh->p;
     int64_t bidx[LB_MAX_DIMS], bvox[LB_MAX_DIMS], cidx[LB_MAX_DIMS];
-    int64_t chunk_full[LB_MAX_DIMS], zero[LB_MAX_DIMS] = {0};
     lb_roi broi;
     block_geometry(p, b, bidx, bvox, &broi);
 
@@ -208,52 +264,91 @@ static int do_block(worker *w, int64_t b, lb_error *err) {
         w->blocks_skipped++;
         return 1;
     }
+    int64_t groups = n_groups(p);
+    if (p->sharded)
+        for (int64_t g = 0; g < groups; g++) {
+            w->shard[g].size = 0;
+            w->shard_used[g] = 0;
+            for (int64_t i = 0; i < p->n_sub; i++)
+                w->entries[g][2 * i] = w->entries[g][2 * i + 1] = LB__SHARD_EMPTY;
+        }
 
-    size_t bel = 1;
-    int edge = 0;
-    for (int d = 0; d < p->dims; d++) {
-        bel *= (size_t)bvox[d]; /* <= chunk_elems, checked in the plan */
-        if (bvox[d] != p->chunk[d]) edge = 1;
-        chunk_full[d] = p->chunk[d];
+    int skipped_any = 0, rc = 0;
+    for (int64_t s = 0; s < p->n_sub; s++) {
+        int64_t svox[LB_MAX_DIMS], inner = 0;
+        lb_roi sroi;
+        if (!sub_geometry(p, bidx, s, svox, &sroi, &inner)) continue; /* past the edge */
+        size_t bel = 1;
+        int edge = 0;
+        for (int d = 0; d < p->dims; d++) {
+            bel *= (size_t)svox[d];
+            edge |= svox[d] != p->chunk[d];
+        }
+        size_t rsize = (size_t)p->planes * bel * p->itemsize;
+        /* Planes that stay all zero are neither computed nor written. */
+        rc = lb__array_read_sparse(p->a, &sroi, w->rbuf, rsize, w->counts, &w->ws, err);
+        if (rc < 0) {
+            char r[512];
+            lb_roi_format(&sroi, r, sizeof r);
+            return lb__err_prefix(err, "reading block %s", r);
+        }
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t first = p->group > 1 ? 0 : g, any = 0;
+            for (int64_t k = 0; k < p->group; k++) {
+                any |= w->counts[first + k] != 0;
+                w->positive[first + k] += (int64_t)w->counts[first + k];
+            }
+            if (!any) {
+                w->chunks_empty++;
+                skipped_any = 1;
+                continue;
+            }
+            const uint8_t *src = group_chunk(w, g, svox, edge);
+            chunk_index(p, g, bidx, cidx);
+            if (!p->sharded) {
+                size_t nbytes = 0;
+                rc = lb__dataset_write_chunk_io(p->ds, cidx, src, &nbytes, &w->ws.io, err);
+                if (rc < 0) {
+                    char key[256];
+                    lb__dataset_chunk_key(p->ds, cidx, key, sizeof key);
+                    return lb__err_prefix(err, "%s: chunk %s", p->ds->path, key);
+                }
+                w->chunks_written++;
+                w->bytes_written += (int64_t)nbytes;
+                continue;
+            }
+            /* The inner chunk, into its group's shard. */
+            int64_t ext[LB_MAX_DIMS];
+            for (int d = 0; d < p->nlead; d++) ext[d] = p->ds->chunks[d];
+            for (int d = 0; d < p->dims; d++) ext[p->nlead + d] = svox[d];
+            rc = lb__chain_encode(lb__dataset_read_chain(p->ds), &p->ds->rrepr, ext, src,
+                                  &w->enc, &w->ws.io.codec, err);
+            if (!rc) {
+                w->entries[g][2 * inner] = w->shard[g].size;
+                w->entries[g][2 * inner + 1] = w->enc.size;
+                rc = lb__buf_append(&w->shard[g], w->enc.data, w->enc.size, err);
+            }
+            if (rc < 0) return lb__err_prefix(err, "%s: encoding an inner chunk", p->ds->path);
+            w->shard_used[g] = 1;
+        }
     }
-    size_t plane_bytes = bel * p->itemsize;
-    size_t rsize = (size_t)p->planes * plane_bytes;
-    /* Planes that stay all zero are neither computed nor written. */
-    int rc = lb__array_read_sparse(p->a, &broi, w->rbuf, rsize, w->counts, &w->ws, err);
-    if (rc < 0) {
-        char r[512];
-        lb_roi_format(&broi, r, sizeof r);
-        return lb__err_prefix(err, "reading block %s", r);
-    }
-
-    int skipped_any = 0;
-    for (int64_t c = 0; c < p->planes; c++) {
-        const uint8_t *plane_data = w->rbuf + (size_t)c * plane_bytes;
-        if (w->counts[c] == 0) {
-            w->chunks_empty++;
+    for (int64_t g = 0; p->sharded && g < groups; g++) {
+        if (!w->shard_used[g]) { /* all zero: no shard at all */
             skipped_any = 1;
             continue;
         }
-        w->positive[c] += (int64_t)w->counts[c];
-        const void *src = plane_data;
-        if (edge) {
-            /* Zarr v2 stores edge chunks full size; the overhang holds the
-             * fill value (0). */
-            memset(w->cbuf, 0, p->chunk_bytes);
-            lb__copy_box(p->dims, p->itemsize, bvox, plane_data, bvox, zero,
-                         w->cbuf, chunk_full, zero);
-            src = w->cbuf;
-        }
-        chunk_index(p, c, bidx, cidx);
-        size_t nbytes = 0;
-        rc = lb__dataset_write_chunk_io(p->ds, cidx, src, &nbytes, &w->ws.io, err);
+        chunk_index(p, g, bidx, cidx);
+        rc = lb__shard_assemble(p->ds->sharding, p->n_sub, w->entries[g], w->shard[g].data,
+                                w->shard[g].size, &w->ws.io.file, &w->ws.io.codec, err);
+        if (!rc) rc = lb__dataset_put_chunk(p->ds, cidx, w->ws.io.file.data, w->ws.io.file.size,
+                                            err);
         if (rc < 0) {
             char key[256];
             lb__dataset_chunk_key(p->ds, cidx, key, sizeof key);
-            return lb__err_prefix(err, "%s: chunk %s", p->ds->path, key);
+            return lb__err_prefix(err, "%s: shard %s", p->ds->path, key);
         }
         w->chunks_written++;
-        w->bytes_written += (int64_t)nbytes;
+        w->bytes_written += (int64_t)w->ws.io.file.size;
     }
     if (skipped_any) {
         rc = write_marker(p, b, err);
@@ -301,6 +396,16 @@ static void *worker_main(void *arg) {
 
 static void worker_free(worker *w) {
     if (!w) return;
+    int64_t groups = w->sh && w->sh->p ? n_groups(w->sh->p) : 0;
+    for (int64_t g = 0; w->shard && g < groups; g++) lb__buf_free(&w->shard[g]);
+    for (int64_t g = 0; w->entries && g < groups; g++) free(w->entries[g]);
+    free(w->shard);
+    free(w->entries);
+    free(w->shard_used);
+    lb__buf_free(&w->enc);
+    w->shard = NULL;
+    w->entries = NULL;
+    w->shard_used = NULL;
     free(w->rbuf);
     free(w->cbuf);
     free(w->positive);
@@ -317,13 +422,25 @@ static int worker_init(worker *w, shared *sh, lb_error *err) {
     const plan *p = sh->p;
     /* +1: malloc(0) may return NULL for an empty plan. */
     w->rbuf = lb__malloc(p->read_bytes + 1, "block buffer", err);
-    w->cbuf = lb__malloc(p->chunk_bytes + 1, "chunk buffer", err);
+    w->cbuf = lb__malloc((size_t)p->group * p->chunk_bytes + 1, "chunk buffer", err);
     w->positive = lb__calloc((size_t)p->planes + 1, sizeof *w->positive,
                              "counters", err);
     w->counts = lb__calloc((size_t)p->planes + 1, sizeof *w->counts, "counters", err);
     if (!w->rbuf || !w->cbuf || !w->positive || !w->counts) {
         worker_free(w);
         return LB_ENOMEM;
+    }
+    if (p->sharded) {
+        int64_t groups = n_groups(p);
+        w->shard = lb__calloc((size_t)groups, sizeof *w->shard, "shard buffers", err);
+        w->entries = lb__calloc((size_t)groups, sizeof *w->entries, "shard indexes", err);
+        w->shard_used = lb__calloc((size_t)groups, sizeof *w->shard_used, "shard flags", err);
+        for (int64_t g = 0; w->entries && g < groups; g++)
+            if (!(w->entries[g] = lb__malloc((size_t)p->n_sub * 16, "a shard index", err))) break;
+        if (!w->shard || !w->entries || !w->shard_used || !w->entries[groups - 1]) {
+            worker_free(w);
+            return LB_ENOMEM;
+        }
     }
     return 0;
 }
@@ -374,7 +491,7 @@ static int add_groupings(json_object *lb, const lb_array *a, lb_error *err) {
 static const char *const fixed_keys[] = {"kind", "source", "groupings",
                                          "background", "roi", "codec"};
 
-static int build_attrs(const plan *p, const lb__codec *codec,
+static int build_attrs(const plan *p, const lb__format *f, const lb__codec *codec,
                        json_object *provenance, json_object **out, lb_error *err) {
     const lb_array *a = p->a;
     json_object *attrs = json_object_new_object();
@@ -421,8 +538,10 @@ static int build_attrs(const plan *p, const lb__codec *codec,
     char roi_text[2048];
     lb_roi_format(&p->roi, roi_text, sizeof roi_text);
     json_object_object_add(lb, "roi", json_object_new_string(roi_text));
-    json_object *cj = lb__codec_to_zarr2(codec, err);
-    if (!cj && codec->id != LB__CODEC_RAW) {
+    lb_error cerr = {0};
+    json_object *cj = f->codec_words(codec, &cerr);
+    if (!cj && cerr.code) {
+        if (err) *err = cerr;
         json_object_put(lb);
         json_object_put(attrs);
         return err ? err->code : LB_EUNSUPPORTED;
@@ -486,56 +605,21 @@ static int attrs_match(json_object *have, json_object *want_mem, const char *pat
     return rc;
 }
 
-/* The OME-NGFF 0.4 group attributes for DEST. */
-static json_object *ome_attrs(const plan *p, const char *dest) {
+/* The OME-NGFF group attributes for DEST (0.4 for Zarr v2, 0.5 for v3). */
+static json_object *ome_attrs(const plan *p, const lb__format *f, const char *dest,
+                              lb_error *err) {
     const lb_array *a = p->a;
     const char *base = dest + strlen(dest);
     while (base > dest && base[-1] == '/') base--;
     const char *end = base;
     while (base > dest && base[-1] != '/') base--;
-
-    json_object *root = json_object_new_object();
-    json_object *ms = json_object_new_array();
-    json_object *m = json_object_new_object();
-    json_object *axes = json_object_new_array();
-    json_object *scale = json_object_new_array();
-    json_object *trans = json_object_new_array();
-    json_object_object_add(root, "multiscales", ms);
-    json_object_array_add(ms, m);
-    json_object_object_add(m, "version", json_object_new_string("0.4"));
-    json_object_object_add(m, "name", json_object_new_string_len(base, (int)(end - base)));
-    json_object_object_add(m, "axes", axes);
-    for (int i = 0; i < a->ndim; i++) {
-        json_object *ax = json_object_new_object();
-        json_object_object_add(ax, "name", json_object_new_string(lb_array_axis(a, i)));
-        if (i < p->nlead) {
-            json_object_object_add(ax, "type", json_object_new_string("channel"));
-            json_object_array_add(scale, json_object_new_int64(1));
-            json_object_array_add(trans, json_object_new_int64(0));
-        } else {
-            int d = i - p->nlead;
-            json_object_object_add(ax, "type", json_object_new_string("space"));
-            json_object_object_add(ax, "unit", json_object_new_string("nanometer"));
-            json_object_array_add(scale, json_object_new_int64(a->voxel_size[d]));
-            json_object_array_add(trans, json_object_new_int64(p->roi.offset[d]));
-        }
-        json_object_array_add(axes, ax);
-    }
-    json_object *datasets = json_object_new_array();
-    json_object *ds = json_object_new_object();
-    json_object *cts = json_object_new_array();
-    json_object *s = json_object_new_object(), *t = json_object_new_object();
-    json_object_object_add(s, "type", json_object_new_string("scale"));
-    json_object_object_add(s, "scale", scale);
-    json_object_object_add(t, "type", json_object_new_string("translation"));
-    json_object_object_add(t, "translation", trans);
-    json_object_array_add(cts, s);
-    json_object_array_add(cts, t);
-    json_object_object_add(ds, "path", json_object_new_string("s0"));
-    json_object_object_add(ds, "coordinateTransformations", cts);
-    json_object_array_add(datasets, ds);
-    json_object_object_add(m, "datasets", datasets);
-    return root;
+    char name[512];
+    snprintf(name, sizeof name, "%.*s", (int)(end - base), base);
+    const char *axes[LB_MAX_DIMS];
+    for (int i = 0; i < a->ndim; i++) axes[i] = lb_array_axis(a, i);
+    lb__ome_image img = {f == &lb__format_zarr3 ? "0.5" : "0.4", name, a->ndim, axes,
+                         p->nlead, a->voxel_size, p->roi.offset, "s0"};
+    return lb__ome_group_attrs(&img, err);
 }
 
 /* ------------------------------------------------------------------------
@@ -560,28 +644,29 @@ int lb_array_incomplete(const lb_array *a) {
  * an input that is itself an unfinished output, whose missing chunks would
  * read as zeros into an output that says it is complete. Nothing has been
  * created or removed yet. */
-static int check_inputs(const lb_array *a, const char *dest, lb_error *err) {
+static int check_inputs(const lb_array *a, lb__store *ds, const char *dest, const char *shown,
+                        lb_error *err) {
     for (const lb_array *x = a; x; x = x->source) {
         if (!x->ds) continue;
         const char *src = x->ds->path;
-        lb__path_rel rel = LB__PATHS_APART;
-        int rc = lb__path_relation(dest, src, &rel, err);
+        lb__store_rel rel = LB__STORE_APART;
+        int rc = lb__store_relation(ds, dest, x->ds->store, src, &rel, err);
         if (rc < 0) return lb__err_prefix(err, "cannot compare \"%s\" with the source \"%s\"",
-                                          dest, src);
+                                          shown, src);
         switch (rel) {
-        case LB__PATHS_SAME:
+        case LB__STORE_SAME:
             return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it is the source "
                            "dataset \"%s\" (the output would replace its input); choose "
-                           "another destination", dest, src);
-        case LB__PATH_A_IN_B:
+                           "another destination", shown, src);
+        case LB__STORE_A_IN_B:
             return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it lies inside "
                            "the source dataset \"%s\" (the output would alter its input); "
-                           "choose a destination outside it", dest, src);
-        case LB__PATH_B_IN_A:
+                           "choose a destination outside it", shown, src);
+        case LB__STORE_B_IN_A:
             return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": the source "
                            "dataset \"%s\" lies inside it (the output would replace or "
-                           "alter its input); choose a destination outside it", dest, src);
-        case LB__PATHS_APART: break;
+                           "alter its input); choose a destination outside it", shown, src);
+        case LB__STORE_APART: break;
         }
         if (lb__attrs_incomplete(x->ds->attrs))
             return lb__err(err, LB_EFORMAT, "%s: the source is an unfinished labelbin output "
@@ -666,6 +751,8 @@ static int make_plan(const lb_array *a, const lb_write_options *opt, plan *p,
      * does not, the output grid still starts at the ROI begin (output chunk
      * 0 must start at the output origin) and each block straddles up to 2^dims
      * source chunks, which neighbouring blocks decode again. */
+    p->sharded = opt->shard != NULL;
+    p->group = opt->channel_chunks == LB_CHANNELS_TOGETHER && p->planes > 0 ? p->planes : 1;
     for (int d = 0; d < p->dims; d++) {
         int64_t c = DEFAULT_CHUNK, origin = 0, step = 0;
         if (opt->chunks) {
@@ -677,14 +764,34 @@ static int make_plan(const lb_array *a, const lb_write_options *opt, plan *p,
             c = step / a->voxel_size[d];
             if (c < 1) c = 1;
         }
-        if (c > p->vox[d]) c = p->vox[d];
-        if (c < 1) c = 1;
+        int64_t b = c;
+        if (opt->shard) {
+            b = opt->shard[d];
+            if (b <= 0 || b % c != 0)
+                return lb__err(err, LB_EINVAL, "shard[%d] = %" PRId64 ": expected a positive "
+                               "multiple of the chunk, %" PRId64 " voxels", d, b, c);
+        }
+        /* Chunks larger than the output shrink to it; a shard keeps its
+         * shape (a multiple of the chunk) unless it would hold no more than
+         * the output. */
+        if (c > p->vox[d]) c = p->vox[d] < 1 ? 1 : p->vox[d];
+        if (!opt->shard) b = c;
+        else if (b >= p->vox[d] && p->vox[d] % c == 0 && p->vox[d] > 0) b = p->vox[d];
         p->chunk[d] = c;
-        p->grid[d] = lb__ceildiv(p->vox[d], c);
+        p->block[d] = b;
+        p->sub[d] = b / c;
+        p->grid[d] = lb__ceildiv(p->vox[d] > 0 ? p->vox[d] : 1, b);
     }
+    p->n_sub = 1;
+    for (int d = 0; d < p->dims; d++)
+        if (lb__mul_i64(p->n_sub, p->sub[d], &p->n_sub) || p->n_sub > LB__SHARD_MAX_INNER)
+            return lb__err(err, LB_ELIMIT, "a shard of %" PRId64 " chunks is more than the limit "
+                           "of %" PRId64, p->n_sub, (int64_t)LB__SHARD_MAX_INNER);
+    size_t group_bytes;
     if (lb__prod_size(p->chunk, p->dims, &p->chunk_elems) ||
         lb__mul_size(p->chunk_elems, p->itemsize, &p->chunk_bytes) ||
-        p->chunk_bytes > LB__MAX_CHUNK_BYTES ||
+        lb__mul_size(p->chunk_bytes, (size_t)p->group, &group_bytes) ||
+        group_bytes > LB__MAX_CHUNK_BYTES ||
         lb__mul_size(p->chunk_bytes, (size_t)p->planes, &p->read_bytes))
         return lb__err(err, LB_ELIMIT, "output chunk too large (limit %zu bytes per "
                        "chunk)", (size_t)LB__MAX_CHUNK_BYTES);
@@ -713,6 +820,14 @@ static int options_copy(const lb_write_options *in, lb_write_options *out,
                        out->threads);
     if (out->overwrite && out->resume)
         return lb__err(err, LB_EINVAL, "overwrite and resume exclude each other");
+    if (out->format != LB_FORMAT_ZARR2 && out->format != LB_FORMAT_ZARR3)
+        return lb__err(err, LB_EINVAL, "format %d: outputs are Zarr v2 or Zarr v3",
+                       (int)out->format);
+    if (out->shard && out->format != LB_FORMAT_ZARR3)
+        return lb__err(err, LB_EINVAL, "shards need Zarr v3 output (--format zarr3)");
+    if (out->channel_chunks < 0 || out->channel_chunks > LB_CHANNELS_TOGETHER)
+        return lb__err(err, LB_EINVAL, "channel_chunks = %d: expected LB_CHANNELS_SEPARATE or "
+                       "LB_CHANNELS_TOGETHER", out->channel_chunks);
     return 0;
 }
 
@@ -792,92 +907,78 @@ done:
     return rc;
 }
 
-/* A run killed while creating the dataset's metadata leaves a folder with
- * .zattrs (written before .zarray) and perhaps temporaries, but no
+/* A run killed while creating a Zarr v2 dataset's metadata leaves a folder
+ * with .zattrs (written before .zarray) and perhaps temporaries, but no
  * .zarray. On --resume that is an unfinished start, not someone else's
- * data: clear it so the run starts over. Anything else in the folder
- * keeps it refused. */
-static int clear_unfinished_start(const char *path, lb_error *err) {
-    int rc = lb__store_remove_temps(path, err);
+ * data: clear it so the run starts over. Anything else in the folder keeps
+ * it refused. */
+typedef struct only_zattrs_scan {
+    int others;
+} only_zattrs_scan;
+
+static int scan_only_zattrs(void *user, const char *name, int is_dir) {
+    only_zattrs_scan *o = user;
+    if (is_dir || strcmp(name, ".zattrs") != 0) o->others = 1;
+    return o->others;
+}
+
+static int clear_unfinished_start(lb__store *s, const char *path, lb_error *err) {
+    int rc = lb__store_cleanup(s, path, err);
     if (rc < 0) return rc;
-    DIR *dir = opendir(path);
-    if (!dir) return 0; /* vanished or unreadable: lb__dataset_create reports it */
-    int only_zattrs = 1;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        const char *nm = de->d_name;
-        if (strcmp(nm, ".") && strcmp(nm, "..") && strcmp(nm, ".zattrs")) only_zattrs = 0;
-    }
-    closedir(dir);
-    if (!only_zattrs) return 0;
+    only_zattrs_scan o = {0};
+    lb_error ignored = {0};
+    if (lb__store_list(s, path, scan_only_zattrs, &o, &ignored) != 0 || o.others) return 0;
     char *zattrs = lb__path_join(path, ".zattrs", err);
     if (!zattrs) return LB_ENOMEM;
-    if (lb__store_is_file(zattrs)) rc = lb__store_unlink(zattrs, err);
+    if (lb__store_exists(s, zattrs)) rc = lb__store_erase(s, zattrs, err);
     free(zattrs);
     return rc;
 }
 
-/* 1 when `name` in `dir` is a JSON object file whose `key` is present. */
-static int json_file_has(const char *dir, const char *name, const char *key) {
-    char *p = lb__path_join(dir, name, NULL);
-    json_object *o = NULL;
-    int yes = p && lb__json_read_file(p, &o, NULL) == 0 && lb__json_get(o, key) != NULL;
-    json_object_put(o);
-    free(p);
-    return yes;
-}
-
 /* 1 when -f could replace what is at DEST (so the refusal may suggest it):
- * a dataset (Zarr v2, v3 or N5) or an empty folder; for OME-NGFF a
- * dataset or a Zarr group. Anything else is refused with -f too. */
-static int replaceable(const char *dest, int ome_ngff) {
-    char *zarray = lb__path_join(dest, ".zarray", NULL);
-    char *zgroup = lb__path_join(dest, ".zgroup", NULL);
-    int yes = (zarray && lb__store_exists(zarray)) ||
-              (ome_ngff ? zgroup && lb__store_is_file(zgroup)
-                        : lb__store_is_empty_dir(dest) ||
-                              json_file_has(dest, "attributes.json", "dimensions") ||
-                              json_file_has(dest, "zarr.json", "node_type"));
-    free(zarray);
-    free(zgroup);
-    return yes;
+ * an array of any format or an empty folder; for OME-NGFF an array or a
+ * group. Anything else is refused with -f too. */
+static int replaceable(lb__store *s, const char *dest, int ome_ngff) {
+    const lb__format *f = NULL;
+    lb_error ignored = {0};
+    if (lb__format_detect(s, dest, &f, &ignored) == 0 && f) return 1;
+    if (ome_ngff) return lb__format_detect_group(s, dest) != NULL;
+    return lb__store_kind(s, dest) == LB__KEY_PREFIX && lb__store_empty(s, dest);
 }
 
 /* Prepare DEST for the array (per the overwrite/resume options) and open
  * the output dataset. For OME-NGFF the group metadata is written too. */
-static int open_output(plan *p, const char *dest, const lb_write_options *opt,
-                       lb__dataset_spec *spec, json_object *attrs,
+static int open_output(plan *p, lb__store *s, const char *dest, const lb__format *f,
+                       const lb_write_options *opt, lb__dataset_spec *spec, json_object *attrs,
                        json_object *group_attrs, lb_error *err) {
     int rc = 0;
     char *apath = NULL;
     lb__dataset *old = NULL;
     lb__create_mode mode = LB__CREATE_NEW;
 
-    if (lb__store_exists(dest)) {
-        if (!opt->overwrite && !opt->resume && !replaceable(dest, opt->ome_ngff))
+    if (lb__store_kind(s, dest) != LB__KEY_NONE) {
+        if (!opt->overwrite && !opt->resume && !replaceable(s, dest, opt->ome_ngff))
             return lb__err(err, LB_EEXIST, "%s: already exists and is not a Zarr dataset%s; "
-                           "refusing to replace it: choose another destination", dest,
+                           "refusing to replace it: choose another destination", p->dest,
                            opt->ome_ngff ? " or group" : "");
         if (!opt->overwrite && !opt->resume)
             return lb__err(err, LB_EEXIST, "%s: already exists (use -f to overwrite or "
-                           "--resume to finish an interrupted run)", dest);
+                           "--resume to finish an interrupted run)", p->dest);
         mode = opt->overwrite ? LB__CREATE_OVERWRITE : LB__CREATE_RESUME;
     }
     if (opt->ome_ngff) {
         apath = lb__path_join(dest, "s0", err);
         if (!apath) return LB_ENOMEM;
         if (mode == LB__CREATE_OVERWRITE) {
-            /* DEST must be something we may replace: a dataset (a previous
-             * run without --ome-ngff) or a Zarr group. */
-            char *zarray = lb__path_join(dest, ".zarray", err);
-            char *zgroup = lb__path_join(dest, ".zgroup", err);
-            if (!zarray || !zgroup) rc = LB_ENOMEM;
-            else if (lb__store_is_file(zarray)) rc = lb__store_remove_tree(dest, err);
-            else if (!lb__store_is_file(zgroup))
+            /* DEST must be something we may replace: an array (a previous
+             * run without --ome-ngff) or a group. */
+            const lb__format *have = NULL;
+            lb_error ignored = {0};
+            if (lb__format_detect(s, dest, &have, &ignored) == 0 && have)
+                rc = lb__store_erase_tree(s, dest, err);
+            else if (!lb__format_detect_group(s, dest))
                 rc = lb__err(err, LB_EEXIST, "%s: not a Zarr dataset or group; refusing "
-                             "to overwrite it", dest);
-            free(zarray);
-            free(zgroup);
+                             "to overwrite it", p->dest);
             if (rc < 0) goto fail;
         }
     } else {
@@ -885,17 +986,13 @@ static int open_output(plan *p, const char *dest, const lb_write_options *opt,
         if (!apath) return LB_ENOMEM;
     }
 
-    char *zarray = lb__path_join(apath, ".zarray", err);
-    if (!zarray) {
-        rc = LB_ENOMEM;
-        goto fail;
-    }
-    int have_dataset = lb__store_is_file(zarray);
-    free(zarray);
-    if (mode == LB__CREATE_RESUME && have_dataset) {
+    const lb__format *have_f = NULL;
+    lb_error ignored = {0};
+    lb__format_detect(s, apath, &have_f, &ignored);
+    if (mode == LB__CREATE_RESUME && have_f) {
         /* lb__dataset_create compares the array metadata; the attributes
          * (geometry, provenance) are compared here. */
-        rc = lb__dataset_open(apath, 0, &old, err);
+        rc = lb__dataset_open_at(s, apath, 0, &old, err);
         if (rc < 0) {
             lb__err_prefix(err, "cannot resume");
             goto fail;
@@ -905,8 +1002,8 @@ static int open_output(plan *p, const char *dest, const lb_write_options *opt,
         /* Keep the first run's (volatile) provenance. */
         spec->attrs = old->attrs;
     } else {
-        if (mode == LB__CREATE_RESUME && lb__store_is_dir(apath)) {
-            rc = clear_unfinished_start(apath, err);
+        if (mode == LB__CREATE_RESUME && lb__store_kind(s, apath) == LB__KEY_PREFIX) {
+            rc = clear_unfinished_start(s, apath, err);
             if (rc < 0) goto fail;
         }
         spec->attrs = attrs;
@@ -914,18 +1011,13 @@ static int open_output(plan *p, const char *dest, const lb_write_options *opt,
     rc = lb__dataset_create(apath, spec, mode, &p->ds, err);
     if (rc < 0) goto fail;
     if (opt->ome_ngff) {
-        json_object *zg = json_object_new_object();
-        json_object_object_add(zg, "zarr_format", json_object_new_int(2));
-        rc = lb__meta_write(dest, ".zgroup", zg, err);
-        json_object_put(zg);
-        if (rc < 0) goto fail;
-        rc = lb__meta_write(dest, ".zattrs", group_attrs, err);
+        rc = f->create_group(s, dest, group_attrs, err);
         if (rc < 0) goto fail;
     }
     /* LB__CREATE_RESUME already removed the interrupted run's temporaries
      * inside the dataset; the group's own files may have some too. */
     if (mode == LB__CREATE_RESUME && opt->ome_ngff) {
-        rc = lb__store_remove_temps(dest, err);
+        rc = lb__store_cleanup(s, dest, err);
         if (rc < 0) goto fail;
     }
 fail:
@@ -934,18 +1026,21 @@ fail:
     return rc;
 }
 
-int lb_array_materialize(const lb_array *a, const char *dest,
+int lb_array_materialize(const lb_array *a, const char *dest_url,
                          const lb_write_options *opt_in, lb_write_stats *stats,
                          lb_error *err) {
     lb_write_options opt;
     plan p;
     lb__dataset_spec spec;
     lb__codec codec;
+    lb__store *store = NULL;
+    char *dest = NULL;
     json_object *prov = NULL, *attrs = NULL, *group_attrs = NULL;
     int rc, unfinished = 0; /* a failure now leaves an unfinished DEST */
 
     memset(&p, 0, sizeof p);
-    if (!a || !dest || !*dest)
+    p.dest = dest_url;
+    if (!a || !dest_url || !*dest_url)
         return lb__err(err, LB_EINVAL, "lb_array_materialize: %s is NULL or empty",
                        !a ? "the array" : "the destination");
     if (stats) {
@@ -960,67 +1055,79 @@ int lb_array_materialize(const lb_array *a, const char *dest,
     /* Everything is validated before anything is created. */
     rc = options_copy(opt_in, &opt, err);
     if (rc < 0) return rc;
-    rc = check_inputs(a, dest, err);
+    const lb__format *f = lb__format_of(opt.format);
+    rc = lb__store_open(dest_url, &store, &dest, err);
     if (rc < 0) return rc;
+    if (!lb__store_writable(store)) {
+        rc = lb__err(err, LB_EINVAL, "%s: outputs go to the file system (%s URLs are read-only)",
+                     dest_url, lb__store_scheme(store));
+        goto fail;
+    }
+    rc = check_inputs(a, store, dest, dest_url, err);
+    if (rc < 0) goto fail;
     rc = make_plan(a, &opt, &p, err);
-    if (rc < 0) return rc;
-    if (opt.ome_ngff && (p.nlead > 1 || p.dims < 2 || p.dims > 3))
-        return lb__err(err, LB_EUNSUPPORTED, "OME-NGFF 0.4 needs 2 or 3 spatial axes and "
-                       "at most one channel axis (the array has %d and %d)", p.dims,
-                       p.nlead);
+    p.dest = dest_url;
+    if (rc < 0) goto fail;
+    if (opt.ome_ngff && (p.nlead > 1 || p.dims < 2 || p.dims > 3)) {
+        rc = lb__err(err, LB_EUNSUPPORTED, "OME-NGFF needs 2 or 3 spatial axes and at most one "
+                     "channel axis (the array has %d and %d)", p.dims, p.nlead);
+        goto fail;
+    }
     const char *spec_text = opt.codec ? opt.codec : lb_default_codec_json();
     rc = lb__codec_parse_spec(spec_text, &codec, err);
     if (rc < 0) {
         /* The message names the spec. Whatever is wrong with it (malformed
          * JSON, an unknown id) is wrong with the caller's argument. */
         if (rc != LB_ENOMEM && err) err->code = LB_EINVAL;
-        return rc == LB_ENOMEM ? rc : LB_EINVAL;
+        rc = rc == LB_ENOMEM ? rc : LB_EINVAL;
+        goto fail;
     }
     if (opt.provenance_json) {
         rc = lb__json_parse(opt.provenance_json, strlen(opt.provenance_json),
                             "provenance", &prov, err);
-        if (rc < 0) return rc;
+        if (rc < 0) goto fail;
         if (!json_object_is_type(prov, json_type_object)) {
-            json_object_put(prov);
-            return lb__err(err, LB_EINVAL, "provenance: expected a JSON object, got %s",
-                           lb__json_type_name(prov));
+            rc = lb__err(err, LB_EINVAL, "provenance: expected a JSON object, got %s",
+                         lb__json_type_name(prov));
+            goto fail;
         }
     }
-    rc = build_attrs(&p, &codec, prov, &attrs, err);
+    rc = build_attrs(&p, f, &codec, prov, &attrs, err);
     if (rc < 0) goto fail;
     if (opt.ome_ngff) {
-        group_attrs = ome_attrs(&p, dest);
+        group_attrs = ome_attrs(&p, f, dest, err);
         if (!group_attrs) {
-            rc = lb__err(err, LB_ENOMEM, "out of memory building OME-NGFF metadata");
+            rc = err && err->code ? err->code : LB_ENOMEM;
             goto fail;
         }
     }
 
     memset(&spec, 0, sizeof spec);
-    spec.format = LB_FORMAT_ZARR2;
+    spec.format = opt.format;
     spec.ndim = p.ndim;
     for (int i = 0; i < p.nlead; i++) {
         spec.shape[i] = p.lead_shape[i];
-        spec.chunks[i] = 1;
+        spec.chunks[i] = p.group > 1 ? p.lead_shape[i] : 1;
+        if (p.sharded) spec.inner[i] = spec.chunks[i];
     }
     for (int d = 0; d < p.dims; d++) {
         spec.shape[p.nlead + d] = p.vox[d];
-        spec.chunks[p.nlead + d] = p.chunk[d];
+        spec.chunks[p.nlead + d] = p.block[d];
+        if (p.sharded) spec.inner[p.nlead + d] = p.chunk[d];
     }
     spec.dtype = a->dtype;
     spec.big_endian = 0;
     spec.order_f = 0;
-    spec.separator = opt.ome_ngff ? '/' : '.';
+    spec.separator = opt.ome_ngff || opt.format == LB_FORMAT_ZARR3 ? '/' : '.';
     spec.fill_null = 0;
     spec.codec = codec;
     p.resume = opt.resume;
-    p.dest = dest;
 
-    int existed = lb__store_exists(dest);
-    rc = open_output(&p, dest, &opt, &spec, attrs, group_attrs, err);
+    int existed = lb__store_kind(store, dest) != LB__KEY_NONE;
+    rc = open_output(&p, store, dest, f, &opt, &spec, attrs, group_attrs, err);
     /* The system refused a write of a new DEST's metadata (a full disk):
      * what is there is an unfinished start that --resume clears. */
-    unfinished = rc == LB_EIO && !existed && lb__store_exists(dest);
+    unfinished = rc == LB_EIO && !existed && lb__store_kind(store, dest) != LB__KEY_NONE;
     if (rc < 0) goto fail;
     /* From here on a failure leaves DEST unfinished, and it says so: a
      * fresh output is marked in the metadata just written; a resumed one
@@ -1034,25 +1141,25 @@ int lb_array_materialize(const lb_array *a, const char *dest,
         rc = LB_ENOMEM;
         goto fail;
     }
-    rc = lb__store_mkdirs(p.journal, err);
-    if (rc < 0) goto fail;
 
     if (stats) stats->blocks_total = p.n_blocks;
     rc = run_workers(&p, &opt, stats, err);
     if (rc < 0) goto fail;
     /* Finished: a complete DEST holds only metadata and chunks, and the
      * mark goes last, once nothing is left to do. */
-    rc = lb__store_remove_tree(p.journal, err);
+    rc = lb__store_erase_tree(p.ds->store, p.journal, err);
     if (rc < 0) goto fail;
     rc = mark_complete(&p, 1, err);
 
 fail:
     /* The canceled message already says how to finish. */
-    if (rc < 0 && unfinished && rc != LB_ECANCELED) hint_unfinished(err, dest);
+    if (rc < 0 && unfinished && rc != LB_ECANCELED) hint_unfinished(err, dest_url);
     json_object_put(prov);
     json_object_put(attrs);
     json_object_put(group_attrs);
     lb__dataset_free(p.ds);
+    lb__store_free(store);
+    free(dest);
     free(p.journal);
     return rc;
 }

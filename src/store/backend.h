@@ -1,0 +1,44 @@
+/*
+ * backend.h — what a store back end provides (internal to src/store/). The
+ * back ends are listed in one static table in store.c, chosen by a URL's
+ * scheme; nothing registers itself at run time. `version` lets the table
+ * grow new operations without touching existing back ends.
+ */
+#ifndef LB_STORE_BACKEND_H
+#define LB_STORE_BACKEND_H
+
+#include "store/store.h"
+
+typedef struct lb__store_backend {
+    int version;        /* 1 */
+    const char *scheme; /* "file", …                                          */
+    int writable;
+    /* Open the store `url` names (the whole URL, scheme included, or a plain
+     * path for the file system); *path receives the location inside it. */
+    int (*open)(const char *url, void **state, char **path, lb_error *err);
+    void (*close)(void *state);
+    int (*get)(void *state, const char *key, const lb__range *range, size_t max_bytes,
+               lb__buf *out, uint64_t *total, lb_error *err);
+    int (*size)(void *state, const char *key, uint64_t *size, lb_error *err);
+    int (*kind)(void *state, const char *key);
+    int (*empty)(void *state, const char *prefix);
+    int (*put)(void *state, const char *key, const void *data, size_t n, lb_error *err);
+    int (*erase)(void *state, const char *key, lb_error *err);
+    int (*erase_tree)(void *state, const char *prefix, lb_error *err);
+    int (*list)(void *state, const char *prefix, lb__store_list_fn fn, void *user,
+                lb_error *err);
+    int (*cleanup)(void *state, const char *prefix, lb_error *err);
+    void (*cleanup_key)(void *state, const char *key);
+    int (*describe)(void *state, const char *key, char *buf, size_t size);
+    int (*relation)(void *state, const char *a, const char *b, lb__store_rel *rel,
+                    lb_error *err);
+} lb__store_backend;
+
+extern const lb__store_backend lb__store_file;
+
+/* A store handle over a back end and its state (taken: the back end's
+ * close frees it with the handle). For back ends made directly, not from a
+ * URL (the memory store). */
+int lb__store_new(const lb__store_backend *be, void *state, lb__store **out, lb_error *err);
+
+#endif /* LB_STORE_BACKEND_H */
