@@ -395,6 +395,16 @@ LB_API const char *lb_array_path(const lb_array *a);
 LB_API int lb_array_warning_count(const lb_array *a);
 LB_API const char *lb_array_warning(const lb_array *a, int i);
 
+/** What reading the stored array (under `a`, for wrappers) has fetched from
+ *  its store since it was opened: the number of reads (whole objects or byte
+ *  ranges, absent keys included) and the bytes they returned. A sharded
+ *  array's reads fetch its shard indexes and the inner chunks they need. */
+typedef struct lb_io_stats {
+    uint64_t requests;
+    uint64_t bytes;
+} lb_io_stats;
+LB_API void lb_array_io_stats(const lb_array *a, lb_io_stats *out);
+
 /** 1 when the stored array (under `a`, for wrappers) is an output of
  *  lb_array_materialize that no run has finished — its attributes hold
  *  `"labelbin": {…, "complete": false}` — else 0. Chunks not yet written
@@ -596,7 +606,8 @@ typedef struct lb_create_options {
     lb_dtype dtype;        /* default uint8                                  */
     int big_endian;        /* Zarr v2: ">" dtypes (N5 is always big-endian)  */
     int fortran_order;     /* Zarr v2: order "F"                             */
-    char separator;        /* Zarr v2: '.' (default) or '/'                  */
+    char separator;        /* chunk key separator '.' or '/'; 0 = the format's
+                              default ('.' for Zarr v2, '/' for Zarr v3)     */
     const char *codec;     /* compressor JSON in the format's own words, or a
                               short form; NULL = none (raw)                  */
     const char *fill_value_json; /* Zarr v2 fill_value JSON, NULL = "0"      */

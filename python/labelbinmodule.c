@@ -277,14 +277,14 @@ static PyObject *Array_create(ArrayObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"path",      "shape",      "chunks",    "dtype",
                              "format",    "codec",      "fill_value", "attrs",
                              "overwrite", "big_endian", "order",     "separator",
-                             NULL};
+                             "shard",     NULL};
     const char *path, *dtype = "uint8", *format = "zarr2", *codec = NULL, *fill = NULL,
-                      *attrs = NULL, *order = "C", *sep = ".";
-    PyObject *shape_o, *chunks_o;
+                      *attrs = NULL, *order = "C", *sep = NULL;
+    PyObject *shape_o, *chunks_o, *shard_o = Py_None;
     int overwrite = 0, big_endian = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "sOO|szzzzppss:_create", kwlist, &path,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "sOO|szzzzppszO:_create", kwlist, &path,
                                      &shape_o, &chunks_o, &dtype, &format, &codec, &fill,
-                                     &attrs, &overwrite, &big_endian, &order, &sep))
+                                     &attrs, &overwrite, &big_endian, &order, &sep, &shard_o))
         return NULL;
     int64_t shape[LB_MAX_DIMS], chunks[LB_MAX_DIMS];
     int n = int64_seq(shape_o, shape, LB_MAX_DIMS, "shape");
@@ -300,15 +300,25 @@ static PyObject *Array_create(ArrayObject *self, PyObject *args, PyObject *kw) {
         opt.format = LB_FORMAT_ZARR2;
     else if (strcmp(format, "n5") == 0)
         opt.format = LB_FORMAT_N5;
+    else if (strcmp(format, "zarr3") == 0)
+        opt.format = LB_FORMAT_ZARR3;
     else
-        return PyErr_Format(PyExc_ValueError, "unknown format '%s' (expected 'zarr2' or 'n5')",
-                            format);
+        return PyErr_Format(PyExc_ValueError,
+                            "unknown format '%s' (expected 'zarr2', 'n5' or 'zarr3')", format);
     if (strcmp(order, "C") != 0 && strcmp(order, "F") != 0)
         return PyErr_Format(PyExc_ValueError, "order must be 'C' or 'F', not '%s'", order);
-    if (strcmp(sep, ".") != 0 && strcmp(sep, "/") != 0)
+    if (sep && strcmp(sep, ".") != 0 && strcmp(sep, "/") != 0)
         return PyErr_Format(PyExc_ValueError, "separator must be '.' or '/', not '%s'", sep);
+    int64_t shard[LB_MAX_DIMS];
+    if (shard_o != Py_None) {
+        int k = int64_seq(shard_o, shard, LB_MAX_DIMS, "shard");
+        if (k < 0) return NULL;
+        if (k != n)
+            return PyErr_Format(PyExc_ValueError, "shape has %d entries but shard %d", n, k);
+        opt.shard = shard;
+    }
     opt.fortran_order = order[0] == 'F';
-    opt.separator = sep[0];
+    opt.separator = sep ? sep[0] : 0;
     opt.big_endian = big_endian;
     opt.codec = codec;
     opt.fill_value_json = fill;
@@ -653,13 +663,16 @@ static void python_words(lb_error *e) {
 static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"dest",   "offset",    "shape",   "threads",
                              "codec",  "chunks",    "overwrite", "resume",
-                             "ome_ngff", "provenance", "progress", NULL};
-    const char *dest, *codec = NULL, *prov = NULL;
+                             "ome_ngff", "provenance", "progress", "format",
+                             "shard", "channel_chunks", NULL};
+    const char *dest, *codec = NULL, *prov = NULL, *format = NULL;
     PyObject *offset = Py_None, *shape = Py_None, *chunks_o = Py_None, *progress = Py_None;
-    int threads = 0, overwrite = 0, resume = 0, ome = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOizOpppzO:_materialize", kwlist, &dest,
+    PyObject *shard_o = Py_None;
+    int threads = 0, overwrite = 0, resume = 0, ome = 0, channel_chunks = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOizOpppzOzOi:_materialize", kwlist, &dest,
                                      &offset, &shape, &threads, &codec, &chunks_o, &overwrite,
-                                     &resume, &ome, &prov, &progress))
+                                     &resume, &ome, &prov, &progress, &format, &shard_o,
+                                     &channel_chunks))
         return NULL;
     lb_array *a = get_arr(self);
     if (!a) return NULL;
@@ -670,7 +683,7 @@ static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *
     mat_job *j = PyMem_Calloc(1, sizeof *j);
     if (!j) return PyErr_NoMemory();
     lb_roi roi;
-    int64_t chunks[LB_MAX_DIMS];
+    int64_t chunks[LB_MAX_DIMS], shard[LB_MAX_DIMS];
     int64_t *positive = NULL;
     PyObject *result = NULL;
     lb_write_options_init(&j->opt);
@@ -701,6 +714,26 @@ static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *
         }
         j->opt.chunks = chunks;
     }
+    if (format && strcmp(format, "zarr2") == 0) {
+        j->opt.format = LB_FORMAT_ZARR2;
+    } else if (format && strcmp(format, "zarr3") == 0) {
+        j->opt.format = LB_FORMAT_ZARR3;
+    } else if (format) {
+        PyErr_Format(PyExc_ValueError, "format must be \"zarr2\" or \"zarr3\", not \"%s\"",
+                     format);
+        goto fail;
+    }
+    if (shard_o != Py_None) {
+        int n = int64_seq(shard_o, shard, LB_MAX_DIMS, "shard");
+        if (n < 0) goto fail;
+        if (n != lb_array_dims(a)) {
+            PyErr_Format(PyExc_ValueError, "shard needs %d entries (one per spatial "
+                                           "dimension), got %d", lb_array_dims(a), n);
+            goto fail;
+        }
+        j->opt.shard = shard;
+    }
+    j->opt.channel_chunks = channel_chunks;
     int64_t nch = lb_array_num_channels(a);
     size_t plen = nch > 0 ? (size_t)nch : 1;
     positive = PyMem_Calloc(plen, sizeof *positive);
@@ -870,6 +903,24 @@ static PyObject *Array_get_chunks(ArrayObject *self, void *c) {
     GETARR();
     return tuple_i64(lb_array_chunks(a), lb_array_ndim(a));
 }
+static PyObject *Array_get_shards(ArrayObject *self, void *c) {
+    GETARR();
+    const int64_t *s = lb_array_shard_shape(a);
+    if (!s) Py_RETURN_NONE;
+    return tuple_i64(s, lb_array_ndim(a));
+}
+static PyObject *Array_get_codecs(ArrayObject *self, void *c) {
+    GETARR();
+    return str_or_none(lb_array_codec_description(a));
+}
+static PyObject *Array_io_stats(ArrayObject *self, PyObject *unused) {
+    (void)unused;
+    GETARR();
+    lb_io_stats st;
+    lb_array_io_stats(a, &st);
+    return Py_BuildValue("{s:K,s:K}", "requests", (unsigned long long)st.requests, "bytes",
+                         (unsigned long long)st.bytes);
+}
 static PyObject *Array_get_codec_json(ArrayObject *self, void *c) {
     GETARR();
     return str_or_none(lb_array_codec_json(a));
@@ -967,7 +1018,9 @@ static PyGetSetDef Array_getset[] = {
     {"_attrs_json", (getter)Array_get_attrs_json, NULL, "attributes as JSON", NULL},
     {"_format", (getter)Array_get_format, NULL, "zarr2, n5 or None", NULL},
     {"_chunks", (getter)Array_get_chunks, NULL, "chunk shape or None", NULL},
-    {"_codec_json", (getter)Array_get_codec_json, NULL, "compressor JSON", NULL},
+    {"_codec_json", (getter)Array_get_codec_json, NULL, "codecs JSON", NULL},
+    {"_shards", (getter)Array_get_shards, NULL, "shard shape or None", NULL},
+    {"_codecs", (getter)Array_get_codecs, NULL, "codec chain in words", NULL},
     {"_path", (getter)Array_get_path, NULL, "dataset path or None", NULL},
     {"_source_path", (getter)Array_get_source_path, NULL, "stored dataset path", NULL},
     {"_warnings", (getter)Array_get_warnings, NULL, "metadata warnings", NULL},
@@ -991,6 +1044,8 @@ static PyMethodDef Array_methods[] = {
      "close(): free the array now (waits for reads in other threads)"},
     {"_read", (PyCFunction)Array_read, METH_VARARGS,
      "_read(offset, shape) -> ndarray (GIL released)"},
+    {"io_stats", (PyCFunction)Array_io_stats, METH_NOARGS,
+     "io_stats() -> {'requests', 'bytes'} read from the store since opening"},
     {"_read_size", (PyCFunction)Array_read_size, METH_VARARGS,
      "_read_size(offset, shape) -> bytes"},
     {"_write", (PyCFunction)Array_write, METH_VARARGS,

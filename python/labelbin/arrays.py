@@ -138,19 +138,33 @@ class Array(_labelbin.Array):
 
     @property
     def format(self):
-        """"zarr2" / "n5" for stored arrays, None for virtual ones."""
+        """"zarr2", "n5" or "zarr3" for stored arrays, None for virtual ones."""
         return self._format
 
     @property
     def chunks(self):
-        """Chunk shape in elements (stored arrays), else None."""
+        """Chunk shape in elements (stored arrays), else None; for a sharded
+        Zarr v3 array the inner chunk shape, as zarr-python 3's
+        ``Array.chunks``."""
         return self._chunks
 
     @property
+    def shards(self):
+        """The shard shape of a sharded Zarr v3 array, else None."""
+        return self._shards
+
+    @property
     def codec(self):
-        """The compressor in the format's own words (dict), None if raw or virtual."""
+        """The codecs in the format's own words: a Zarr v2 compressor (dict,
+        None if raw), an N5 compression (dict), the Zarr v3 codecs (list);
+        None for virtual arrays."""
         text = self._codec_json
         return None if text is None else json.loads(text)
+
+    @property
+    def codecs(self):
+        """The codec chain in words, e.g. "bytes(little) | zstd(3)"."""
+        return self._codecs
 
     @property
     def path(self):
@@ -199,12 +213,18 @@ class Array(_labelbin.Array):
         return self[self.roi if roi is None else roi]
 
     def to_zarr(self, dest, roi=None, threads=0, codec=None, chunks=None, overwrite=False,
-                resume=False, ome_ngff=False, progress=None, provenance=None):
-        """Materialise the array (over `roi`, default all) as a new Zarr v2
+                resume=False, ome_ngff=False, progress=None, provenance=None, format=None,
+                shard=None, channel_chunks=None):
+        """Materialise the array (over `roi`, default all) as a new Zarr
         dataset at `dest`, in parallel, atomically, resumably — the CLI's
-        writer. `codec`: a short form ("zstd:3", "blosc-lz4", "gzip:6",
-        "none") or a Zarr v2 compressor dict; `chunks`: spatial chunk shape in
-        voxels; `progress(done, total)` is called from this thread. Ctrl-C
+        writer. `format`: "zarr2" (the default) or "zarr3"; `shard` (Zarr
+        v3): spatial shard shape in voxels, a multiple of the chunks, each
+        shard one file; `channel_chunks`: "separate" (the default, one
+        chunk per channel) or "together" (all channels of a block in one
+        chunk). `codec`: a short form ("zstd:3", "blosc-lz4", "gzip:6",
+        "none"), a Zarr v2 compressor dict or a Zarr v3 codec dict; `chunks`:
+        spatial (inner) chunk shape in voxels; `progress(done, total)` is
+        called from this thread. Ctrl-C
         stops after the chunks in flight (KeyboardInterrupt). Returns the
         write statistics as a dict.
 
@@ -224,9 +244,17 @@ class Array(_labelbin.Array):
             chunks = tuple(operator.index(c) for c in chunks)
         if provenance is not None and not isinstance(provenance, str):
             provenance = json.dumps(provenance)
+        if shard is not None:
+            if isinstance(shard, numbers.Integral):
+                shard = (int(shard),) * self.dims
+            shard = tuple(operator.index(c) for c in shard)
+        layouts = {None: 0, "separate": 1, "together": 2}
+        if channel_chunks not in layouts:
+            raise ValueError('channel_chunks must be "separate" or "together", not %r'
+                             % (channel_chunks,))
         return self._materialize(_absolute(dest), offset, shape, int(threads), codec, chunks,
                                  bool(overwrite), bool(resume), bool(ome_ngff), provenance,
-                                 progress)
+                                 progress, format, shard, layouts[channel_chunks])
 
     # -- context manager --
     def __enter__(self):
@@ -556,11 +584,13 @@ def from_config(cfg, mode=None):
 
 
 def create_dataset(path, shape, chunks, dtype="uint8", codec=None, fill_value=0,
-                   attrs=None, overwrite=False, format="zarr2", order="C", separator=".",
-                   big_endian=False):
-    """Create a stored dataset (Zarr v2 or N5) and return it as a writable
-    ZarrArray. `codec`: short form or compressor dict, None = raw; `attrs`:
-    a dict (e.g. {"resolution": [8, 4, 4], "offset": [0, 0, 0]})."""
+                   attrs=None, overwrite=False, format="zarr2", order="C", separator=None,
+                   big_endian=False, shard=None):
+    """Create a stored dataset (Zarr v2, N5 or Zarr v3) and return it as a
+    writable ZarrArray. `codec`: short form or compressor dict, None = raw;
+    `attrs`: a dict (e.g. {"resolution": [8, 4, 4], "offset": [0, 0, 0]});
+    `separator`: the chunk key separator, None = the format's default;
+    `shard` (Zarr v3): the shard shape, a multiple of `chunks`."""
     a = ZarrArray.__new__(ZarrArray)
     if isinstance(codec, dict):
         codec = json.dumps(codec)
@@ -569,7 +599,8 @@ def create_dataset(path, shape, chunks, dtype="uint8", codec=None, fill_value=0,
     a._create(path, tuple(shape), tuple(chunks), dtype=dtype, format=format, codec=codec,
               fill_value=json.dumps(fill_value),
               attrs=None if attrs is None else json.dumps(attrs), overwrite=bool(overwrite),
-              big_endian=bool(big_endian), order=order, separator=separator)
+              big_endian=bool(big_endian), order=order, separator=separator,
+              shard=None if shard is None else tuple(shard))
     file_name, dataset = split_dataset_path(path)
     a._config = {"__type__": ZARR, "name": dataset, "file_name": file_name,
                  "dataset": dataset}

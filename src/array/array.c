@@ -169,6 +169,12 @@ const int64_t *lb_array_shard_shape(const lb_array *a) {
     return sharding_of(a) ? a->ds->schunks : NULL;
 }
 const char *lb_array_codec_description(const lb_array *a) { return a->ds ? a->codec_desc : NULL; }
+
+void lb_array_io_stats(const lb_array *a, lb_io_stats *out) {
+    const lb_array *st = lb__array_stored(a);
+    memset(out, 0, sizeof *out);
+    if (st) lb__store_stats(st->ds->store, &out->requests, &out->bytes);
+}
 const char *lb_array_codec_json(const lb_array *a) { return a->ds ? a->codec_text : NULL; }
 const char *lb_array_path(const lb_array *a) { return a->ds ? a->ds->path : NULL; }
 int lb_array_warning_count(const lb_array *a) { return a->n_warnings; }

@@ -211,7 +211,7 @@ void lb_create_options_init(lb_create_options *opt) {
     opt->struct_size = (int)sizeof *opt;
     opt->format = LB_FORMAT_ZARR2;
     opt->dtype = LB_DTYPE_UINT8;
-    opt->separator = '.';
+    opt->separator = 0; /* the format's own: '.' for Zarr v2, '/' for Zarr v3 */
 }
 
 /* Store `v` (fits the dtype) as `size` native-endian bytes. */
@@ -364,7 +364,7 @@ int lb_dataset_create(const char *path, int ndim, const int64_t *shape, const in
             return lb__err(err, LB_EINVAL, "%s: chunks[%d] is %" PRId64 ", must be > 0", path,
                            i, chunks[i]);
     }
-    char sep = opt->separator ? opt->separator : '.';
+    char sep = opt->separator ? opt->separator : opt->format == LB_FORMAT_ZARR3 ? '/' : '.';
     if (sep != '.' && sep != '/')
         return lb__err(err, LB_EINVAL, "%s: dimension separator must be '.' or '/'", path);
 

@@ -16,6 +16,7 @@ struct lb__store {
     const lb__store_backend *be;
     void *state;
     atomic_int refs;
+    atomic_ullong gets, bytes_read; /* reads since the store was opened */
 };
 
 static const lb__store_backend *const backends[] = {&lb__store_file};
@@ -48,6 +49,8 @@ int lb__store_open(const char *url, lb__store **out, char **path, lb_error *err)
     if (!s) return LB_ENOMEM;
     s->be = be;
     atomic_init(&s->refs, 1);
+    atomic_init(&s->gets, 0);
+    atomic_init(&s->bytes_read, 0);
     int rc = be->open(url, &s->state, path, err);
     if (rc) {
         free(s);
@@ -63,6 +66,8 @@ int lb__store_new(const lb__store_backend *be, void *state, lb__store **out, lb_
     s->be = be;
     s->state = state;
     atomic_init(&s->refs, 1);
+    atomic_init(&s->gets, 0);
+    atomic_init(&s->bytes_read, 0);
     *out = s;
     return 0;
 }
@@ -93,7 +98,15 @@ static int read_only(const lb__store *s, const char *key, lb_error *err) {
 int lb__store_get(lb__store *s, const char *key, const lb__range *range, size_t max_bytes,
                   lb__buf *out, uint64_t *total, lb_error *err) {
     if (total) *total = UINT64_MAX;
-    return s->be->get(s->state, key, range, max_bytes, out, total, err);
+    int rc = s->be->get(s->state, key, range, max_bytes, out, total, err);
+    atomic_fetch_add(&s->gets, 1);
+    if (!rc) atomic_fetch_add(&s->bytes_read, out->size);
+    return rc;
+}
+
+void lb__store_stats(const lb__store *s, uint64_t *gets, uint64_t *bytes) {
+    *gets = atomic_load(&((lb__store *)s)->gets);
+    *bytes = atomic_load(&((lb__store *)s)->bytes_read);
 }
 
 int lb__store_size(lb__store *s, const char *key, uint64_t *size, lb_error *err) {

@@ -47,6 +47,9 @@ int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t si
  * out->data is NUL-terminated one byte past out->size. */
 int lb__store_get(lb__store *s, const char *key, const lb__range *range, size_t max_bytes,
                   lb__buf *out, uint64_t *total, lb_error *err);
+/* Reads (lb__store_get calls, absent keys included) and bytes read since
+ * the store was opened. */
+void lb__store_stats(const lb__store *s, uint64_t *gets, uint64_t *bytes);
 /* The size of `key`; LB_ENOTFOUND when absent. */
 int lb__store_size(lb__store *s, const char *key, uint64_t *size, lb_error *err);
 /* What is at `key`: LB__KEY_NONE, LB__KEY_OBJECT (a file) or LB__KEY_PREFIX

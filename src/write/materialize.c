@@ -214,7 +214,11 @@ static const uint8_t *group_chunk(worker *w, int64_t g, const int64_t *bvox, int
     for (int d = 0; d < p->dims; d++) bel *= (size_t)bvox[d];
     size_t plane_bytes = bel * p->itemsize;
     int64_t first = p->group > 1 ? 0 : g;
-    const uint8_t *src = w->rbuf + (size_t)first * plane_bytes;
+    uint8_t *src = w->rbuf + (size_t)first * plane_bytes;
+    /* A sparse read leaves all-zero planes unwritten: a chunk that holds
+     * several planes needs them zeroed. */
+    for (int64_t k = 0; p->group > 1 && k < p->group; k++)
+        if (w->counts[first + k] == 0) memset(src + (size_t)k * plane_bytes, 0, plane_bytes);
     if (!edge) return src; /* the planes lie one after the other already */
     static const int64_t zero[LB_MAX_DIMS];
     memset(w->cbuf, 0, (size_t)p->group * p->chunk_bytes);
@@ -1121,6 +1125,11 @@ int lb_array_materialize(const lb_array *a, const char *dest_url,
     spec.separator = opt.ome_ngff || opt.format == LB_FORMAT_ZARR3 ? '/' : '.';
     spec.fill_null = 0;
     spec.codec = codec;
+    const char *names[LB_MAX_DIMS];
+    if (opt.format == LB_FORMAT_ZARR3) { /* zarr-python 3 and xarray read these */
+        for (int i = 0; i < a->ndim; i++) names[i] = lb_array_axis(a, i);
+        spec.dim_names = names;
+    }
     p.resume = opt.resume;
 
     int existed = lb__store_kind(store, dest) != LB__KEY_NONE;
