@@ -37,7 +37,7 @@ const char help_sample[] =
     "  labelbin sample demo-out/crop.zarr/volumes/labels/all\n"
     "  labelbin sample --shape 128,256,256 --seed 7 big.zarr/labels\n";
 
-
+/* The attributes: geometry + fibsem-tools LabelList with exact counts. */
 static char *sample_attrs(const int64_t *offset, const int64_t *res,
                           const uint64_t *counts, uint64_t seed)
 {

@@ -388,8 +388,6 @@ void sample_fill(const sample_model *m, int64_t z0, int64_t z1, uint64_t *buf)
     }
 }
 
-/* The attributes: geometry + fibsem-tools LabelList with exact counts. */
-
 sample_model *sample_model_new(const int64_t shape[3], uint64_t seed)
 {
     sample_model *m = malloc(sizeof *m);
