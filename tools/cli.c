@@ -281,6 +281,51 @@ fail:
     return NULL;
 }
 
+/* --format: the formats labelbin writes. N5 is read, never written. */
+int parse_format(const char *s, lb_format *out)
+{
+    static const char *const names[] = {"zarr2", "zarr3"};
+    const char *near;
+    if (strcmp(s, "zarr2") == 0) {
+        *out = LB_FORMAT_ZARR2;
+        return 0;
+    }
+    if (strcmp(s, "zarr3") == 0) {
+        *out = LB_FORMAT_ZARR3;
+        return 0;
+    }
+    if (strcmp(s, "n5") == 0)
+        return usage_error("--format n5: labelbin reads N5 but writes zarr2 or zarr3");
+    near = nearest_name(s, strlen(s), names, 2);
+    if (near)
+        return usage_error("--format '%s': expected zarr2 or zarr3; did you mean '%s'?", s, near);
+    return usage_error("--format '%s': expected zarr2 (the default) or zarr3", s);
+}
+
+int check_shard(const int64_t *shard, const int64_t *chunk, int n, const char *chunk_from)
+{
+    char sbuf[256] = "", cbuf[256], fix[256] = "";
+    size_t ls = 0, lf = 0;
+    int i, bad = 0;
+    for (i = 0; i < n; i++) {
+        /* The nearest valid shard at least as large: round up. */
+        int64_t c = chunk[i], up = c > 0 && shard[i] % c ? (shard[i] / c + 1) * c : shard[i];
+        if (c > 0 && shard[i] % c != 0)
+            bad = 1;
+        if (ls < sizeof sbuf)
+            ls += (size_t)snprintf(sbuf + ls, sizeof sbuf - ls, "%s%" PRId64, i ? "," : "",
+                                   shard[i]);
+        if (lf < sizeof fix)
+            lf += (size_t)snprintf(fix + lf, sizeof fix - lf, "%s%" PRId64, i ? "," : "", up);
+    }
+    if (!bad)
+        return 0;
+    coord_str(chunk, n, cbuf, sizeof cbuf);
+    return usage_error("--shard %s: each entry must be a multiple of the chunk shape %s "
+                       "(%s), e.g. --shard %s",
+                       sbuf, cbuf, chunk_from, fix);
+}
+
 double now_seconds(void)
 {
     struct timespec ts;

@@ -42,7 +42,10 @@ enum {
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
     OPT_SHAPE,
-    OPT_SEED
+    OPT_SEED,
+    OPT_FORMAT,
+    OPT_SHARD,
+    OPT_CHANNEL_CHUNKS
 };
 
 #if defined(__GNUC__)
@@ -81,6 +84,14 @@ int parse_i64_list(const char *s, int64_t lo, int64_t hi, int64_t *out, int max,
 /* A whole file ("-" = stdin) as a NUL-terminated malloc'd string; on
  * failure prints "labelbin: <path>: <why>" and returns NULL. */
 char *read_text_file(const char *path);
+/* The output format named by --format: "zarr2" or "zarr3"; 0 ok, else a
+ * usage error has been printed and its exit code is returned. */
+int parse_format(const char *s, lb_format *out);
+/* A spatial shard shape (--shard) against the chunk shape it holds: 0 when
+ * every entry is a positive multiple of its chunk, else a usage error
+ * naming the chunk and the nearest valid shard (its exit code). `chunk_from`
+ * says where the chunk shape came from, e.g. "--chunks". */
+int check_shard(const int64_t *shard, const int64_t *chunk, int n, const char *chunk_from);
 
 /* ---- option parsing ------------------------------------------------------- */
 

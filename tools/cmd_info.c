@@ -17,10 +17,12 @@
 const char help_info[] =
     "Usage: labelbin info [OPTIONS] SOURCE\n"
     "\n"
-    "Describe the dataset SOURCE (a Zarr v2 or N5 dataset directory): format,\n"
-    "dtype, shape, chunks, codec, axes, voxel size, ROI in world units,\n"
-    "channels, annotation metadata (the `labels` attribute) and warnings;\n"
-    "an output whose labelbin run did not finish is shown as INCOMPLETE.\n"
+    "Describe the dataset SOURCE (a Zarr v2, Zarr v3 or N5 array directory):\n"
+    "format, dtype, shape, chunks (the inner chunks of a sharded Zarr v3\n"
+    "array) and shards, codec (the format's JSON) and codec chain (in words),\n"
+    "axes, voxel size, ROI in world units, channels, annotation metadata (the\n"
+    "`labels` attribute) and warnings; an output whose labelbin run did not\n"
+    "finish is shown as INCOMPLETE.\n"
     "A container or group (e.g. crop.zarr) is not a dataset: the datasets below\n"
     "it are listed and the likeliest suggested (exit 1).\n"
     "\n"
@@ -32,7 +34,8 @@ const char help_info[] =
     "\n"
     "Examples:\n"
     "  labelbin info crop.zarr/volumes/labels/all\n"
-    "  labelbin info --json crop.n5/volumes/groundtruth/crop1/labels/all\n";
+    "  labelbin info --json crop.n5/volumes/groundtruth/crop1/labels/all\n"
+    "  labelbin info --json targets.zarr/gt\n";
 
 /* Why a `labels` attribute is invalid: the library says so when a mask is
  * built over it (the message names the JSON path). */
@@ -130,8 +133,9 @@ static void walk_add(walk_state *w, const char *rel, const lb_array *a, const ch
         const char *base = strrchr(rel, '/');
         int labels_like = lb_dtype_is_integer(lb_array_dtype(a)) && lb_array_num_channels(a) < 0;
         coord_str(lb_array_shape(a), lb_array_ndim(a), shape, sizeof shape);
-        snprintf(f->desc, sizeof f->desc, "%s %s %s%s%s", lb_array_format(a),
+        snprintf(f->desc, sizeof f->desc, "%s %s %s%s%s%s", lb_array_format(a),
                  lb_dtype_name(lb_array_dtype(a)), shape,
+                 lb_array_shard_shape(a) ? ", sharded" : "",
                  lb_array_num_channels(a) >= 0 ? ", channels" : "",
                  lb_array_annotations(a) != LB_ANNOTATIONS_NONE ? ", `labels` metadata" : "");
         base = base ? base + 1 : rel;
@@ -296,8 +300,8 @@ int cmd_info(int argc, char **argv)
     const char *path = NULL;
     int as_json = 0, c, i, ndim, dims, nw;
     lb_roi roi;
-    const int64_t *vs, *shape, *chunks;
-    const char *codec, *fmt;
+    const int64_t *vs, *shape, *chunks, *shards;
+    const char *codec, *chain, *fmt;
     int64_t nch;
     lb_annotations ann;
     char why[LB_ERROR_MESSAGE_SIZE] = "";
@@ -330,7 +334,9 @@ int cmd_info(int argc, char **argv)
     vs = lb_array_voxel_size(a);
     shape = lb_array_shape(a);
     chunks = lb_array_chunks(a);
+    shards = lb_array_shard_shape(a);
     codec = lb_array_codec_json(a);
+    chain = lb_array_codec_description(a);
     fmt = lb_array_format(a);
     nch = lb_array_num_channels(a);
     ann = lb_array_annotations(a);
@@ -357,7 +363,23 @@ int cmd_info(int argc, char **argv)
             json_i64_list(f, chunks, ndim);
         else
             fputs("null", f);
+        fputs(", \"shard_shape\": ", f);
+        if (shards)
+            json_i64_list(f, shards, ndim);
+        else
+            fputs("null", f);
         fprintf(f, ", \"codec\": %s", codec && *codec ? codec : "null");
+        /* "codecs" is always a list in the format's words: Zarr v3's codecs
+         * list as stored, else the one compressor ([] for none). */
+        fputs(", \"codecs\": ", f);
+        if (codec && codec[0] == '[')
+            fputs(codec, f);
+        else if (codec && *codec && strcmp(codec, "null") != 0)
+            fprintf(f, "[%s]", codec);
+        else
+            fputs("[]", f);
+        fputs(", \"codec_chain\": ", f);
+        json_string(f, chain ? chain : "");
         fputs(", \"axes\": [", f);
         for (i = 0; i < ndim; i++) {
             if (i)
@@ -402,9 +424,15 @@ int cmd_info(int argc, char **argv)
         fprintf(f, "shape:        %s voxels\n", buf);
         if (chunks) {
             coord_str(chunks, ndim, buf, sizeof buf);
-            fprintf(f, "chunks:       %s\n", buf);
+            fprintf(f, "chunks:       %s%s\n", buf, shards ? " (inner chunks of each shard)" : "");
+        }
+        if (shards) {
+            coord_str(shards, ndim, buf, sizeof buf);
+            fprintf(f, "shards:       %s (one file each)\n", buf);
         }
         fprintf(f, "codec:        %s\n", codec && *codec ? codec : "null");
+        if (chain && *chain)
+            fprintf(f, "codec chain:  %s\n", chain);
         fputs("axes:         ", f);
         for (i = 0; i < ndim; i++)
             fprintf(f, "%s%s", i ? ", " : "", lb_array_axis(a, i));

@@ -15,8 +15,8 @@
 const char help_sample[] =
     "Usage: labelbin sample [OPTIONS] DEST\n"
     "\n"
-    "Write a built-in CellMap-like sample crop to DEST: a uint64 Zarr v2\n"
-    "label dataset with a cell (plasma membrane, cytosol), a nucleus,\n"
+    "Write a built-in CellMap-like sample crop to DEST: a uint64 label dataset\n"
+    "(Zarr v2, or Zarr v3 with --format zarr3) with a cell (plasma membrane, cytosol), a nucleus,\n"
     "mitochondria, ER sheets, vesicles, peroxisomes and microtubules in\n"
     "CellMap ids, extracellular space around it and an unannotated margin\n"
     "(label 0). Its `labels` attribute (fibsem-tools LabelList) marks\n"
@@ -28,6 +28,10 @@ const char help_sample[] =
     "  --seed N          random seed (default 1)\n"
     "  --chunks Z,Y,X    chunk shape (default 32,64,64)\n"
     "  --codec CODEC     compressor (default zstd:3; see 'labelbin binarize -h')\n"
+    "  --format FORMAT   zarr2 (default) or zarr3 (Zarr v3)\n"
+    "  --shard Z,Y,X     Zarr v3 shards: each shard of chunks, a multiple of the\n"
+    "                    chunk shape, is one file (default: no shards; needs\n"
+    "                    --format zarr3)\n"
     "  -f, --force       replace an existing DEST\n"
     "  -q, --quiet       print nothing but errors\n"
     "  -v, --verbose     print the label counts\n"
@@ -35,7 +39,8 @@ const char help_sample[] =
     "\n"
     "Examples:\n"
     "  labelbin sample demo-out/crop.zarr/volumes/labels/all\n"
-    "  labelbin sample --shape 128,256,256 --seed 7 big.zarr/labels\n";
+    "  labelbin sample --shape 128,256,256 --seed 7 big.zarr/labels\n"
+    "  labelbin sample --format zarr3 --shard 64,128,128 --chunks 32,64,64 v3.zarr/labels\n";
 
 /* The attributes: geometry + fibsem-tools LabelList with exact counts. */
 static char *sample_attrs(const int64_t *offset, const int64_t *res,
@@ -80,12 +85,17 @@ int cmd_sample(int argc, char **argv)
         {"seed", required_argument, NULL, OPT_SEED},
         {"chunks", required_argument, NULL, OPT_CHUNKS},
         {"codec", required_argument, NULL, OPT_CODEC},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"shard", required_argument, NULL, OPT_SHARD},
         {"force", no_argument, NULL, 'f'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    int64_t shape[3] = {96, 128, 128}, chunks[3] = {32, 64, 64};
+    int64_t shape[3] = {96, 128, 128}, chunks[3] = {32, 64, 64}, shard[3];
+    static const char *const dim_names[3] = {"z", "y", "x"};
+    lb_format format = LB_FORMAT_ZARR2;
+    int have_chunks = 0, n_shard = 0;
     const int64_t res[3] = {8, 8, 8};
     int64_t offset[3];
     uint64_t seed = 1, counts[SAMPLE_MAX_ID];
@@ -98,7 +108,7 @@ int cmd_sample(int argc, char **argv)
     uint64_t *buf = NULL;
     char *attrs = NULL;
     size_t slab_bytes;
-    int64_t z0;
+    int64_t z0, zstep;
 
     getopt_reset();
     while ((c = getopt_long(argc, argv, ":fqvh", longopts, NULL)) != -1) {
@@ -112,7 +122,19 @@ int cmd_sample(int argc, char **argv)
             if (parse_i64_list(optarg, 1, 4096, chunks, 3, &n) != 0 || n != 3)
                 return usage_error("--chunks '%s': expected Z,Y,X, each from 1 to 4096",
                                    optarg);
+            have_chunks = 1;
             break;
+        case OPT_SHARD:
+            if (parse_i64_list(optarg, 1, 1 << 20, shard, 3, &n_shard) != 0 || n_shard != 3)
+                return usage_error("--shard '%s': expected Z,Y,X, positive multiples of "
+                                   "the chunk shape", optarg);
+            break;
+        case OPT_FORMAT: {
+            int rc = parse_format(optarg, &format);
+            if (rc != 0)
+                return rc;
+            break;
+        }
         case OPT_SEED: {
             char *end;
             if (!*optarg || *optarg == '-')
@@ -142,16 +164,35 @@ int cmd_sample(int argc, char **argv)
     dest = argv[optind];
     if (!*dest)
         return usage_error("DEST is empty");
+    if (n_shard && format != LB_FORMAT_ZARR3)
+        return usage_error("--shard needs --format zarr3 (Zarr v2 has no shards)");
+    if (n_shard) {
+        int rc = check_shard(shard, chunks, 3, have_chunks ? "set by --chunks"
+                                                          : "the default; --chunks sets another");
+        if (rc != 0)
+            return rc;
+    }
+    /* A chunk larger than the volume shrinks to it, and so does its shard. */
     for (i = 0; i < 3; i++)
-        if (chunks[i] > shape[i])
+        if (chunks[i] > shape[i]) {
             chunks[i] = shape[i];
+            if (n_shard)
+                shard[i] = shape[i];
+        }
+    /* Slabs of whole stored chunks (shards) in z, so that each is written
+     * once; past 1 GiB a slab is one chunk row (the library then updates
+     * partly written shards). */
+    zstep = chunks[0];
+    if (n_shard && (uint64_t)shard[0] * (uint64_t)shape[1] * (uint64_t)shape[2] <=
+                       ((uint64_t)1 << 30) / sizeof(uint64_t))
+        zstep = shard[0] < shape[0] ? shard[0] : shape[0];
     /* A crop somewhere inside a bigger volume, as real crops are. */
     offset[0] = 400 * res[0];
     offset[1] = 600 * res[1];
     offset[2] = 1200 * res[2];
 
     m = sample_model_new(shape, seed);
-    slab_bytes = (size_t)chunks[0] * (size_t)shape[1] * (size_t)shape[2] * sizeof(uint64_t);
+    slab_bytes = (size_t)zstep * (size_t)shape[1] * (size_t)shape[2] * sizeof(uint64_t);
     buf = malloc(slab_bytes);
     if (!m || !buf) {
         ret = failure("out of memory");
@@ -160,7 +201,8 @@ int cmd_sample(int argc, char **argv)
     memset(counts, 0, sizeof counts);
 
     /* Pass 0 counts labels for the metadata (which is written at create
-     * time), pass 1 writes slabs of one chunk row: memory stays small. */
+     * time), pass 1 writes slabs of one chunk (shard) row: memory stays
+     * small. */
     for (pass = 0; pass < 2; pass++) {
         if (pass == 1) {
             attrs = sample_attrs(offset, res, counts, seed);
@@ -169,7 +211,11 @@ int cmd_sample(int argc, char **argv)
                 goto done;
             }
             lb_create_options_init(&co);
-            co.format = LB_FORMAT_ZARR2;
+            co.format = format;
+            if (format == LB_FORMAT_ZARR3) {
+                co.shard = n_shard ? shard : NULL;
+                co.dimension_names = dim_names;
+            }
             co.dtype = LB_DTYPE_UINT64;
             co.codec = codec;
             co.attrs_json = attrs;
@@ -179,8 +225,8 @@ int cmd_sample(int argc, char **argv)
                 goto done;
             }
         }
-        for (z0 = 0; z0 < shape[0]; z0 += chunks[0]) {
-            int64_t z1 = z0 + chunks[0] < shape[0] ? z0 + chunks[0] : shape[0];
+        for (z0 = 0; z0 < shape[0]; z0 += zstep) {
+            int64_t z1 = z0 + zstep < shape[0] ? z0 + zstep : shape[0];
             size_t nvox = (size_t)(z1 - z0) * (size_t)shape[1] * (size_t)shape[2], v;
             sample_fill(m, z0, z1, buf);
             if (pass == 0) {

@@ -16,9 +16,10 @@
 const char help_binarize[] =
     "Usage: labelbin binarize [OPTIONS] SOURCE DEST (-g NAME=IDS | --groupings FILE)...\n"
     "\n"
-    "Write DaCapo's BinarizeArray of SOURCE to the new Zarr v2 dataset DEST:\n"
-    "channel i is 1 where the label is one of the ids of group i (an empty\n"
-    "group: where the label is not the background), else 0.\n"
+    "Write DaCapo's BinarizeArray of SOURCE to the new dataset DEST (Zarr v2,\n"
+    "or Zarr v3 with --format zarr3): channel i is 1 where the label is one of\n"
+    "the ids of group i (an empty group: where the label is not the\n"
+    "background), else 0.\n"
     "\n"
     "Groups (at least one; channels follow the command-line order; a name\n"
     "names its channel, so it is non-empty and used once):\n"
@@ -32,11 +33,22 @@ const char help_binarize[] =
     "  --roi ROI         world units, 'b0:e0,b1:e1,...' or '[b0:e0, ...]'\n"
     "                    (default: the whole array); use --roi=-16:48,...\n"
     "                    or --roi '-16:48,...' for negative offsets\n"
-    "  --codec CODEC     compressor: a Zarr v2 compressor JSON object or\n"
-    "                    zstd[:L], gzip[:L], zlib[:L], bz2[:L], lz4, lzma,\n"
-    "                    blosc-CNAME[:L] (lz4 lz4hc zstd zlib blosclz), none\n"
-    "  --chunks C,...    spatial chunk shape in voxels (default: the source's)\n"
-    "  --ome-ngff        write an OME-NGFF 0.4 multiscale group (DEST/s0)\n"
+    "  --codec CODEC     compressor: zstd[:L] (default zstd:3), gzip[:L],\n"
+    "                    zlib[:L], bz2[:L], lz4, lzma, blosc-CNAME[:L] (lz4\n"
+    "                    lz4hc zstd zlib blosclz), none, or a Zarr v2\n"
+    "                    compressor / Zarr v3 codec JSON object\n"
+    "  --chunks C,...    spatial chunk shape in voxels (default: the source's;\n"
+    "                    the inner chunks of each shard with --shard)\n"
+    "  --format FORMAT   zarr2 (default) or zarr3 (Zarr v3)\n"
+    "  --shard S,...     Zarr v3 shards: spatial shape in voxels, a multiple of\n"
+    "                    the chunk shape; each shard of chunks is one file\n"
+    "                    (default: no shards; needs --format zarr3)\n"
+    "  --channel-chunks separate|together\n"
+    "                    separate (default): a chunk holds one channel, one file\n"
+    "                    per channel per chunk; together: a chunk holds all\n"
+    "                    channels, one file per chunk (or per shard)\n"
+    "  --ome-ngff        write an OME-NGFF multiscale group, the array in\n"
+    "                    DEST/s0 (0.4 for zarr2, 0.5 for zarr3)\n"
     "  -f, --force       replace an existing DEST\n"
     "  --resume          finish an interrupted run into DEST\n"
     "  -j, --threads N   worker threads (default 0 = all cores; -v prints the\n"
@@ -52,13 +64,17 @@ const char help_binarize[] =
     "      -g mito=3,4,5 -g mito_mem=3 -g er=16,17,18,19,20,21,22,23 -g cell=\n"
     "  labelbin binarize crop.n5/volumes/groundtruth/crop1/labels/all out.zarr/gt \\\n"
     "      --groupings groups.json --roi 80:240,40:184,400:576 -j 8 --codec zstd:5\n"
-    "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 --resume\n";
+    "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 --resume\n"
+    "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 \\\n"
+    "      -g er=16,17 --format zarr3 --shard 256,256,256 --chunks 64,64,64\n"
+    "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 \\\n"
+    "      -g er=16,17 --channel-chunks together\n";
 
 const char help_mask[] =
     "Usage: labelbin mask [OPTIONS] SOURCE DEST (-g NAME=IDS | --groupings FILE)...\n"
     "\n"
-    "Write DaCapo's MissingAnnotationsMask of SOURCE to the new Zarr v2 dataset\n"
-    "DEST: every channel is 1 where the label is > 0, and a channel whose group\n"
+    "Write DaCapo's MissingAnnotationsMask of SOURCE to the new dataset DEST\n"
+    "(Zarr v2, or Zarr v3 with --format zarr3): every channel is 1 where the label is > 0, and a channel whose group\n"
     "holds an id that the `labels` attribute marks present but not annotated is\n"
     "0 everywhere (the table names those ids). Ids in the data that `labels`\n"
     "does not list as present count as annotated, with a warning naming them.\n"
@@ -70,29 +86,34 @@ const char help_mask[] =
     "  --groupings FILE            groups as JSON, as for binarize ('-' = stdin)\n"
     "\n"
     "Output options are those of 'labelbin binarize':\n"
-    "  --roi ROI, --codec CODEC, --chunks C,..., --ome-ngff, -f/--force,\n"
-    "  --resume, -j/--threads N, --progress, --no-progress, -q, -v, -h\n"
+    "  --roi ROI, --codec CODEC, --chunks C,..., --format zarr2|zarr3,\n"
+    "  --shard S,..., --channel-chunks separate|together, --ome-ngff,\n"
+    "  -f/--force, --resume, -j/--threads N, --progress, --no-progress, -q, -v, -h\n"
     "\n"
     "Examples:\n"
     "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask \\\n"
     "      -g mito=3,4,5 -g mito_mem=3 -g er=16,17,18,19,20,21,22,23 -g cell=\n"
-    "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask --groupings groups.json\n";
+    "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask --groupings groups.json\n"
+    "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask --groupings groups.json \\\n"
+    "      --format zarr3 --shard 256,256,256 --chunks 64,64,64 --ome-ngff\n";
 
 const char help_run[] =
     "Usage: labelbin run [OPTIONS] CONFIG.json DEST\n"
     "\n"
     "Build the array described by a DaCapo array config (\"__type__\":\n"
     "ZarrArrayConfig, BinarizeArrayConfig or MissingAnnotationsMaskConfig,\n"
-    "nested) and write it to the new Zarr v2 dataset DEST. Relative file_names\n"
-    "resolve against the current directory, as in DaCapo. CONFIG '-' reads\n"
-    "standard input.\n"
+    "nested) and write it to the new dataset DEST (Zarr v2, or Zarr v3 with\n"
+    "--format zarr3). Relative file_names resolve against the current\n"
+    "directory, as in DaCapo. CONFIG '-' reads standard input.\n"
     "\n"
     "Output options are those of 'labelbin binarize':\n"
-    "  --roi ROI, --codec CODEC, --chunks C,..., --ome-ngff, -f/--force,\n"
-    "  --resume, -j/--threads N, --progress, --no-progress, -q, -v, -h\n"
+    "  --roi ROI, --codec CODEC, --chunks C,..., --format zarr2|zarr3,\n"
+    "  --shard S,..., --channel-chunks separate|together, --ome-ngff,\n"
+    "  -f/--force, --resume, -j/--threads N, --progress, --no-progress, -q, -v, -h\n"
     "\n"
     "Examples:\n"
     "  labelbin run gt.json targets.zarr/gt\n"
+    "  labelbin run gt.json targets.zarr/gt --format zarr3 --shard 128,128,128\n"
     "  echo '{\"__type__\": \"BinarizeArrayConfig\", \"name\": \"gt\",\n"
     "        \"source_array_config\": {\"__type__\": \"ZarrArrayConfig\", \"name\": \"l\",\n"
     "          \"file_name\": \"crop.zarr\", \"dataset\": \"volumes/labels/all\"},\n"
@@ -117,6 +138,10 @@ typedef struct write_args {
     int force;
     int resume;
     int ome_ngff;
+    lb_format format;         /* --format: LB_FORMAT_ZARR2 (default) or _ZARR3 */
+    int64_t shard[LB_MAX_DIMS]; /* --shard, spatial voxels (Zarr v3 only)   */
+    int n_shard;
+    int channel_chunks;       /* --channel-chunks: LB_CHANNELS_*              */
     int progress; /* -1 auto (isatty), 0 off, 1 on */
     const char *pos[2];
 } write_args;
@@ -132,6 +157,9 @@ static const struct option write_longopts[] = {
     {"force", no_argument, NULL, 'f'},
     {"resume", no_argument, NULL, OPT_RESUME},
     {"ome-ngff", no_argument, NULL, OPT_OME_NGFF},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"channel-chunks", required_argument, NULL, OPT_CHANNEL_CHUNKS},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"quiet", no_argument, NULL, 'q'},
@@ -153,6 +181,8 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
 
     memset(wa, 0, sizeof *wa);
     wa->progress = -1;
+    wa->format = LB_FORMAT_ZARR2;
+    wa->channel_chunks = LB_CHANNELS_SEPARATE;
     if (lb_groupings_new(&wa->groups, &e) != 0)
         return lb_failure(&e);
 
@@ -215,6 +245,27 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
         case 'f': wa->force = 1; break;
         case OPT_RESUME: wa->resume = 1; break;
         case OPT_OME_NGFF: wa->ome_ngff = 1; break;
+        case OPT_FORMAT: {
+            int rc = parse_format(optarg, &wa->format);
+            if (rc != 0)
+                return rc;
+            break;
+        }
+        case OPT_SHARD:
+            if (parse_i64_list(optarg, 1, INT32_MAX, wa->shard, LB_MAX_DIMS,
+                               &wa->n_shard) != 0)
+                return usage_error("--shard '%s': expected positive integers "
+                                   "separated by commas, e.g. 256,256,256", optarg);
+            break;
+        case OPT_CHANNEL_CHUNKS:
+            if (strcmp(optarg, "separate") == 0)
+                wa->channel_chunks = LB_CHANNELS_SEPARATE;
+            else if (strcmp(optarg, "together") == 0)
+                wa->channel_chunks = LB_CHANNELS_TOGETHER;
+            else
+                return usage_error("--channel-chunks '%s': expected separate (the "
+                                   "default) or together", optarg);
+            break;
         case OPT_PROGRESS: wa->progress = 1; break;
         case OPT_NO_PROGRESS: wa->progress = 0; break;
         case 'q': g_verbosity = 0; break;
@@ -235,6 +286,8 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
         return usage_error("no groups: give -g NAME=ID,... or --groupings FILE");
     if (wa->force && wa->resume)
         return usage_error("--force and --resume exclude each other");
+    if (wa->n_shard && wa->format != LB_FORMAT_ZARR3)
+        return usage_error("--shard needs --format zarr3 (Zarr v2 has no shards)");
     if (!*wa->pos[1])
         return usage_error("DEST is empty");
     /* Only a --groupings file can be empty (-g always adds a group). */
@@ -407,7 +460,29 @@ static void warn_unlisted(const lb_array *a)
             n > 1 ? "them" : "it", n > 1 ? "their" : "its");
 }
 
-static void print_summary(const lb_array *a, write_kind kind, const char *dest,
+/* --shard against the chunk shape its shards hold: --chunks, else the
+ * stored source's (inner) chunks, which the writer takes by default. When
+ * they cannot be known here the writer's own check decides. */
+static int check_write_shard(const lb_array *a, const write_args *wa)
+{
+    int dims = lb_array_dims(a);
+    const lb_array *st = a;
+    const int64_t *ch;
+    if (wa->n_shard != dims)
+        return usage_error("--shard has %d entries, the array has %d spatial dimensions",
+                           wa->n_shard, dims);
+    if (wa->n_chunks)
+        return check_shard(wa->shard, wa->chunks, dims, "set by --chunks");
+    while (st && !lb_array_path(st))
+        st = lb_array_source(st);
+    ch = st ? lb_array_chunks(st) : NULL;
+    if (!ch || lb_array_dims(st) != dims)
+        return 0;
+    return check_shard(wa->shard, ch + (lb_array_ndim(st) - dims), dims,
+                       "the source's chunks; --chunks sets another");
+}
+
+static void print_summary(const lb_array *a, const char *dest, int sharded,
                           const lb_write_stats *st, int64_t voxels, double seconds)
 {
     int64_t nch = lb_array_num_channels(a), i;
@@ -416,7 +491,6 @@ static void print_summary(const lb_array *a, write_kind kind, const char *dest,
     int is_mask = strcmp(lb_array_kind(a), "MissingAnnotationsMask") == 0;
     size_t namew = 7;
 
-    (void)kind;
     for (i = 0; i < nch; i++) {
         const char *nm = lb_array_channel_name(a, i);
         size_t l = nm ? strlen(nm) : 1;
@@ -463,8 +537,11 @@ static void print_summary(const lb_array *a, write_kind kind, const char *dest,
     printf("wrote %s: %" PRId64 " blocks", dest, st->blocks_done);
     if (st->blocks_skipped > 0)
         printf(" (+%" PRId64 " already complete, not counted above)", st->blocks_skipped);
-    printf(", %" PRId64 " chunks, %" PRId64 " empty chunks skipped, %s, %.2f s\n",
-           st->chunks_written, st->chunks_empty, bytes, seconds);
+    /* A sharded output's files are its shards; empty inner chunks are
+     * left out of them. */
+    printf(", %" PRId64 " %s, %" PRId64 " empty %schunks skipped, %s, %.2f s\n",
+           st->chunks_written, sharded ? "shards" : "chunks", st->chunks_empty,
+           sharded ? "inner " : "", bytes, seconds);
 }
 
 int cmd_write(int argc, char **argv, write_kind kind)
@@ -536,6 +613,13 @@ int cmd_write(int argc, char **argv, write_kind kind)
                           "dimensions", wa.n_chunks, lb_array_dims(a));
         goto done;
     }
+    if (wa.n_shard) {
+        rc = check_write_shard(a, &wa);
+        if (rc != 0) {
+            ret = rc;
+            goto done;
+        }
+    }
     if (wa.have_roi) {
         if (check_roi(a, &wa.roi) != 0)
             goto done;
@@ -561,6 +645,9 @@ int cmd_write(int argc, char **argv, write_kind kind)
     opt.overwrite = wa.force;
     opt.resume = wa.resume;
     opt.ome_ngff = wa.ome_ngff;
+    opt.format = wa.format;
+    opt.shard = wa.n_shard ? wa.shard : NULL;
+    opt.channel_chunks = wa.channel_chunks;
     /* Only what is the same on a --resume run: resume compares metadata. */
     snprintf(prov, sizeof prov, "{\"command\": \"%s\"}",
              kind == KIND_BINARIZE ? "binarize" : kind == KIND_MASK ? "mask" : "run");
@@ -586,6 +673,11 @@ int cmd_write(int argc, char **argv, write_kind kind)
         verbose("codec %s%s%s%s", wa.codec ? wa.codec : lb_default_codec_json(),
                 wa.force ? ", overwrite" : "", wa.resume ? ", resume" : "",
                 wa.ome_ngff ? ", OME-NGFF" : "");
+        coord_str(wa.shard, wa.n_shard, b, sizeof b);
+        verbose("output %s%s%s, channels %s", wa.format == LB_FORMAT_ZARR3 ? "zarr3" : "zarr2",
+                wa.n_shard ? ", shards " : "", wa.n_shard ? b : "",
+                wa.channel_chunks == LB_CHANNELS_TOGETHER ? "together in each chunk"
+                                                          : "in separate chunks");
     }
 
     memset(&st, 0, sizeof st);
@@ -612,7 +704,7 @@ int cmd_write(int argc, char **argv, write_kind kind)
     verbose("%d worker thread%s for %" PRId64 " blocks", st.threads, st.threads == 1 ? "" : "s",
             st.blocks_total);
     if (g_verbosity >= 1)
-        print_summary(a, kind, dest, &st, voxels, now_seconds() - t0);
+        print_summary(a, dest, wa.n_shard > 0, &st, voxels, now_seconds() - t0);
     ret = EXIT_OK;
     if (fflush(stdout) != 0)
         ret = failure("<stdout>: %s", strerror(errno));

@@ -15,8 +15,9 @@
 static const char help_main[] =
     "Usage: labelbin [-h|-V] COMMAND [OPTIONS] ARGS...\n"
     "\n"
-    "Turn chunked label volumes (Zarr v2, N5) into per-class binary channels\n"
-    "(DaCapo's BinarizeArray) and training masks (MissingAnnotationsMask).\n"
+    "Turn chunked label volumes (Zarr v2, N5, Zarr v3) into per-class binary\n"
+    "channels (DaCapo's BinarizeArray) and training masks\n"
+    "(MissingAnnotationsMask), written as Zarr v2 or Zarr v3 (--format zarr3).\n"
     "\n"
     "Commands:\n"
     "  info      SOURCE               describe a dataset (--json for machines)\n"
@@ -40,8 +41,9 @@ static const char help_main[] =
     "  labelbin binarize demo/crop.zarr/volumes/labels/all out.zarr/gt \\\n"
     "      -g mito=3,4,5 -g er=16,17,18,19 -g cell=\n"
     "  labelbin mask demo/crop.zarr/volumes/labels/all out.zarr/mask \\\n"
-    "      -g mito=3,4,5 -g er=16,17,18,19 -g cell=\n";
-
+    "      -g mito=3,4,5 -g er=16,17,18,19 -g cell=\n"
+    "  labelbin binarize demo/crop.zarr/volumes/labels/all out.zarr/gt \\\n"
+    "      -g mito=3,4,5 --format zarr3 --shard 64,128,128 --chunks 32,64,64\n";
 
 /* ------------------------------------------------------------------------
  * main
