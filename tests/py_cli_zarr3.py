@@ -290,11 +290,28 @@ def test_zarr3_codecs(tmp_path, crop, references, codec, names):
     (sh,) = zjson(dest)["codecs"]
     inner = sh["configuration"]["codecs"]
     assert [c["name"] for c in inner] == names
+    if names[-1] == "blosc":
+        # Zarr v3 blosc names the element size it shuffles: a positive
+        # typesize (zarr-python 3 refuses 0), here uint8's
+        assert inner[-1]["configuration"]["typesize"] == 1
+        assert inner[-1]["configuration"]["shuffle"] == "shuffle"
     if names[-1] == "zstd":
         assert inner[-1]["configuration"] == {"level": 7, "checksum": True}
     assert_same_values(read_lb(dest), references["binarize"][0], "labelbin")
     if not names[-1].startswith("numcodecs."):  # the strict reader knows the core codecs
         assert_same_values(sw.read_array(str(dest)), references["binarize"][0], "strict")
+
+
+def test_sample_zarr3_blosc_typesize(tmp_path, crop):
+    _, v2, _ = crop
+    dest = tmp_path / "s.zarr" / "labels"
+    rc, _, err = lb("sample", "--shape", csv(SHAPE), "--chunks", csv(CHUNKS), "--format", "zarr3",
+                    "--codec", "blosc-zstd:5", dest)
+    assert rc == 0, err
+    blosc = zjson(dest)["codecs"][-1]
+    assert blosc["name"] == "blosc"
+    assert blosc["configuration"]["typesize"] == 8 and blosc["configuration"]["cname"] == "zstd"
+    assert_same_values(sw.read_array(str(dest)), zarr.open(str(v2), mode="r")[...], "strict")
 
 
 def test_zarr3_from_a_sharded_zarr3_source(tmp_path, crop, references):
