@@ -684,13 +684,23 @@ def test_sigkill_then_resume_is_byte_identical(tmp_path, big, layout):
 
 
 @pytest.mark.parametrize("first,second,message", [
+    ([], ["--format", "zarr3"],
+     "%s: cannot resume: it is Zarr v2, this run writes Zarr v3 (resume with the format of "
+     "the first run)"),
+    (["--format", "zarr3"], [],
+     "%s: cannot resume: it is Zarr v3, this run writes Zarr v2 (resume with the format of "
+     "the first run)"),
+    (["--format", "zarr3", "--ome-ngff"], ["--ome-ngff"],
+     "%s/s0: cannot resume: it is Zarr v3, this run writes Zarr v2 (resume with the format "
+     "of the first run)"),
     (["--format", "zarr3"], ["--format", "zarr3", "--channel-chunks", "together"],
      "%s: exists with different metadata (chunk_grid "),
     (["--channel-chunks", "together"], [],
      "%s: exists with different metadata (chunks [5, 16, 32, 32], requested [1, 16, 32, 32])"),
     (["--format", "zarr3", "--shard", "32,64,64"], ["--format", "zarr3"],
      "%s: exists with different metadata ("),
-])
+], ids=["zarr2-as-zarr3", "zarr3-as-zarr2", "ome-zarr3-as-zarr2", "separate-as-together",
+        "together-as-separate", "sharded-as-unsharded"])
 def test_resume_refuses_another_layout(tmp_path, crop, first, second, message):
     # an output is only ever finished in the layout it was started in
     _, v2, _ = crop
