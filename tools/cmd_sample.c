@@ -16,12 +16,12 @@ const char help_sample[] =
     "Usage: labelbin sample [OPTIONS] DEST\n"
     "\n"
     "Write a built-in CellMap-like sample crop to DEST: a uint64 label dataset\n"
-    "(Zarr v2, or Zarr v3 with --format zarr3) with a cell (plasma membrane, cytosol), a nucleus,\n"
-    "mitochondria, ER sheets, vesicles, peroxisomes and microtubules in\n"
-    "CellMap ids, extracellular space around it and an unannotated margin\n"
-    "(label 0). Its `labels` attribute (fibsem-tools LabelList) marks\n"
-    "5 mito_ribo as present but not annotated. The same seed and shape give\n"
-    "the same bytes.\n"
+    "(Zarr v2, or Zarr v3 with --format zarr3) with a cell (plasma membrane,\n"
+    "cytosol), a nucleus, mitochondria, ER sheets, vesicles, peroxisomes and\n"
+    "microtubules in CellMap ids, extracellular space around it and an\n"
+    "unannotated margin (label 0). Its `labels` attribute (fibsem-tools\n"
+    "LabelList) marks 5 mito_ribo as present but not annotated. The same seed\n"
+    "and shape give the same bytes.\n"
     "\n"
     "Options:\n"
     "  --shape Z,Y,X     size in voxels (default 96,128,128; each 16..4096)\n"
@@ -40,7 +40,7 @@ const char help_sample[] =
     "Examples:\n"
     "  labelbin sample demo-out/crop.zarr/volumes/labels/all\n"
     "  labelbin sample --shape 128,256,256 --seed 7 big.zarr/labels\n"
-    "  labelbin sample --format zarr3 --shard 64,128,128 --chunks 32,64,64 v3.zarr/labels\n";
+    "  labelbin sample --format zarr3 --shard 64,128,128 v3.zarr/labels\n";
 
 /* The attributes: geometry + fibsem-tools LabelList with exact counts. */
 static char *sample_attrs(const int64_t *offset, const int64_t *res,

@@ -74,12 +74,13 @@ const char help_mask[] =
     "Usage: labelbin mask [OPTIONS] SOURCE DEST (-g NAME=IDS | --groupings FILE)...\n"
     "\n"
     "Write DaCapo's MissingAnnotationsMask of SOURCE to the new dataset DEST\n"
-    "(Zarr v2, or Zarr v3 with --format zarr3): every channel is 1 where the label is > 0, and a channel whose group\n"
-    "holds an id that the `labels` attribute marks present but not annotated is\n"
-    "0 everywhere (the table names those ids). Ids in the data that `labels`\n"
-    "does not list as present count as annotated, with a warning naming them.\n"
-    "Without a `labels` attribute the mask is label > 0 in every channel. Use\n"
-    "the same groups as for 'labelbin binarize'.\n"
+    "(Zarr v2, or Zarr v3 with --format zarr3): every channel is 1 where the\n"
+    "label is > 0, and a channel whose group holds an id that the `labels`\n"
+    "attribute marks present but not annotated is 0 everywhere (the table names\n"
+    "those ids). Ids in the data that `labels` does not list as present count\n"
+    "as annotated, with a warning naming them. Without a `labels` attribute the\n"
+    "mask is label > 0 in every channel. Use the same groups as for 'labelbin\n"
+    "binarize'.\n"
     "\n"
     "Groups (at least one; channels follow the command-line order):\n"
     "  -g, --group NAME=ID,ID,...  a group; 'all=' is an empty group\n"
@@ -94,8 +95,9 @@ const char help_mask[] =
     "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask \\\n"
     "      -g mito=3,4,5 -g mito_mem=3 -g er=16,17,18,19,20,21,22,23 -g cell=\n"
     "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask --groupings groups.json\n"
-    "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask --groupings groups.json \\\n"
-    "      --format zarr3 --shard 256,256,256 --chunks 64,64,64 --ome-ngff\n";
+    "  labelbin mask crop.zarr/volumes/labels/all targets.zarr/mask \\\n"
+    "      --groupings groups.json --format zarr3 \\\n"
+    "      --shard 256,256,256 --chunks 64,64,64 --ome-ngff\n";
 
 const char help_run[] =
     "Usage: labelbin run [OPTIONS] CONFIG.json DEST\n"
