@@ -25,7 +25,7 @@ int lb__numcodecs_blosc_fields(json_object *o, const char *where, lb__codec *c, 
         if (found < 0)
             return lb__err(err, LB_EUNSUPPORTED,
                            "%s.cname: unsupported blosc compressor \"%s\" (supported: "
-                           "blosclz, lz4, lz4hc, zlib, zstd)",
+                           "blosclz, lz4, lz4hc, zlib, zstd, snappy)",
                            where, cname);
         c->blosc_cname = found;
     }
