@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* `labelbin preview` lives in cmd_preview.c. */
+int cmd_preview(int argc, char **argv);
+extern const char help_preview[];
+
 /* Exit codes (docs/cli.md "Exit codes"). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -360,6 +364,7 @@ static const char help_main[] =
     "  mask      SOURCE DEST -g ...   write the missing-annotations mask\n"
     "  run       CONFIG.json DEST     materialise a DaCapo array config\n"
     "  sample    DEST                 write a built-in CellMap-like sample crop\n"
+    "  preview   SOURCE -o OUT.png    draw a section (labels, groups, mask) as PNG\n"
     "  help      [COMMAND]            show help for a command\n"
     "\n"
     "Options:\n"
@@ -2229,7 +2234,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"info", help_info},     {"binarize", help_binarize}, {"mask", help_mask},
-    {"run", help_run},       {"sample", help_sample},
+    {"run", help_run},       {"sample", help_sample},     {"preview", help_preview},
 };
 
 /* "unknown command 'binarise'; did you mean 'binarize'?" (exit 2). */
@@ -2259,6 +2264,8 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return cmd_write(argc, argv, KIND_RUN);
     if (strcmp(cmd, "sample") == 0)
         return cmd_sample(argc, argv);
+    if (strcmp(cmd, "preview") == 0)
+        return cmd_preview(argc, argv);
     g_cmd = NULL;
     return unknown_command(NULL, cmd);
 }
