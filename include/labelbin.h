@@ -694,10 +694,15 @@ LB_API int lb_dataset_create(const char *path, int ndim, const int64_t *shape,
  *
  * Size and layout: by default one pixel per voxel. `scale` (1..32768)
  * draws every voxel as scale × scale pixels; `max_size` (pixels) shrinks
- * the picture until its panels, titles and legend fit in max_size ×
- * max_size (never enlarging; a legend wider than that keeps its width).
- * Scaling is nearest neighbour: pixel x of a panel w pixels wide shows
- * voxel x × n / w of the n voxels across. Panels (a montage's sections, a
+ * the picture so that its panels, titles and legend fit in max_size ×
+ * max_size, never enlarging it: with X × Y the voxels of all panels side
+ * by side (columns × section width, rows × section height) and W × H the
+ * pixels left for them (max_size less the gaps, title bars and legend), a
+ * panel of n voxels across becomes max(1, n × f) pixels, rounded down,
+ * with f the smaller of W / X and H / Y (f >= 1: one pixel per voxel); a
+ * legend wider than max_size keeps its width. Scaling is nearest
+ * neighbour: pixel x of a panel w pixels wide shows voxel x × n / w
+ * (rounded down) of the n voxels across. Panels (a montage's sections, a
  * grid's channels) are laid out in ceil(sqrt(panels)) columns, 4 pixels
  * apart, each under an 11-pixel title bar: a montage's titles give the
  * section's world coordinate ("z=1200"), a grid's the channel name. A

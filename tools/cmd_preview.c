@@ -300,7 +300,7 @@ int cmd_preview(int argc, char **argv) {
     lb_error e = {0};
     lb_array *a = NULL, *labels = NULL;
     lb_preview_info info;
-    lb_io_stats st = {0, 0}, lst = {0, 0};
+    lb_io_stats st0 = {0, 0}, lst0 = {0, 0}, st = {0, 0}, lst = {0, 0};
     int ret = parse_args(argc, argv, &pa);
     if (ret >= 0) goto done;
     ret = PV_FAIL;
@@ -316,6 +316,8 @@ int cmd_preview(int argc, char **argv) {
         ret = pv_lb_failure(&e);
         goto done;
     }
+    lb_array_io_stats(a, &st0);
+    if (labels) lb_array_io_stats(labels, &lst0);
     if (lb_preview_write_png(a, &pa.opt, pa.out, &info, &e) != 0) {
         ret = pv_preview_failure(&e);
         goto done;
@@ -336,7 +338,8 @@ int cmd_preview(int argc, char **argv) {
                where, info.channels ? ", with legend" : "");
         if (pv_verbosity > 1)
             printf("read %" PRIu64 " objects (%" PRIu64 " bytes) from %s\n",
-                   st.requests + lst.requests, st.bytes + lst.bytes,
+                   st.requests - st0.requests + lst.requests - lst0.requests,
+                   st.bytes - st0.bytes + lst.bytes - lst0.bytes,
                    labels ? "the source and the labels" : "the source");
     }
     ret = PV_OK;
