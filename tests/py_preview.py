@@ -706,3 +706,30 @@ def test_huge_sizes_refused_before_allocation(tmp_path):
     assert rc == 0, err
     assert "read %d objects" % (96 * 96) in so
     assert (decode_png(out) == 0).all()
+
+
+# ---------------------------------------------------------------------------
+# The README's picture is what `make demo` draws
+# ---------------------------------------------------------------------------
+
+def test_docs_image_is_the_demo_preview(tmp_path):
+    source = os.environ.get("LB_SOURCE_DIR", os.path.join(HERE, ".."))
+    demo = open(os.path.join(source, "scripts", "demo")).read()
+    line = next(l for l in demo.splitlines() if l.startswith("PREVIEW="))
+    args = line.split("=", 1)[1].strip('"').split()
+    src = tmp_path / "crop.zarr" / "volumes" / "labels" / "all"
+    rc, _, err = lb("sample", "-q", src)
+    assert rc == 0, err
+    got = preview_cli(src, tmp_path / "preview.png", *args)
+    assert np.array_equal(got, decode_png(os.path.join(source, "docs", "preview-demo.png")))
+    # and it is the rule: labels grey, mito and ER overlays, mito striped
+    lab = zarr.open(str(src), mode="r")[...]
+    groups = [("mito", [3, 4, 5]), ("er", list(range(16, 24)))]
+    k = (3408 - 3200) // 8
+    sec = lab[k]
+    pna = [v["value"] for v in zarr.open(str(src), mode="r").attrs["labels"]
+           if v["annotationState"]["present"] and not v["annotationState"]["annotated"]]
+    mk = mask(sec, groups, pna)
+    assert not mk[0].any()
+    Expected([render_panel(sec, binarize(sec, groups), mk, 384, 384, 0, 2)], 384, 384,
+             names=["mito", "er"], has_ov=True, has_mk=True).check(got)
