@@ -522,7 +522,7 @@ static int prepare(const lb_array *a, const lb_preview_options *in, preview *p,
     if (!rc) rc = sample_axis(p->n_r, p->ph, &p->rsel, &p->n_rs, &p->ridx, err);
     if (!rc) rc = sample_axis(p->n_c, p->pw, &p->csel, &p->n_cs, &p->cidx, err);
     if (!rc) {
-        size_t per = 8 + 2 * p->n_ch, n;
+        size_t per = 8 + 2 * 8 * ((p->n_ch + 63) / 64), n;
         if (lb__mul_size((size_t)p->n_rs, (size_t)p->n_cs, &n) || lb__mul_size(n, per, &n) ||
             n > MAX_SAMPLE_BYTES)
             rc = lb__err(err, LB_ELIMIT, "the sampled voxels of a %" PRId64 " x %" PRId64
@@ -536,11 +536,14 @@ static int prepare(const lb_array *a, const lb_preview_options *in, preview *p,
 
 /* ---- reading the sampled voxels of one section ----------------------------- */
 
+/* The sampled voxels of one section, sample i = row * n_cs + column. The
+ * channels are bit sets of `words` 64-bit words per sample, so that drawing
+ * visits only the channels that are on (or masked off) at a pixel. */
 typedef struct samples {
-    uint64_t *lab; /* n_rs * n_cs label bits (a float base: the double's bits) */
-    uint8_t *ov;   /* n_ch planes of n_rs * n_cs: channel on                    */
-    uint8_t *mk;   /* n_ch planes: 1 = kept, 0 = masked off                     */
-    size_t n;
+    uint64_t *lab; /* label bits (a float base: the double's bits)     */
+    uint64_t *ov;  /* bit c: channel c is on                           */
+    uint64_t *mk;  /* bit c: channel c's mask is 0 (masked off)        */
+    size_t n, words;
 } samples;
 
 /* The world chunk grid along spatial axis `ax` of the array that is read
@@ -586,11 +589,12 @@ static uint8_t channel_on(lb_dtype dt, const void *buf, size_t i) {
 }
 
 typedef struct tile_bufs {
-    lb__buf lab, ch, ov, mk;
+    lb__buf lab, ch, ov, mk, cols;
     lb__workspace ws;
 } tile_bufs;
 
 static void tile_bufs_free(tile_bufs *t) {
+    lb__buf_free(&t->cols);
     lb__buf_free(&t->lab);
     lb__buf_free(&t->ch);
     lb__buf_free(&t->ov);
@@ -640,22 +644,45 @@ static int read_tile(const preview *p, int64_t k, int64_t i0, int64_t i1, int64_
         if (rc) return rc;
         lb__mask(p->labels->dtype, lab, nv, p->enabled, p->n_ch, t->mk.data, nv);
     }
-    lb_dtype ldt = p->labels ? p->labels->dtype : LB_DTYPE_UINT8;
-    lb_dtype cdt = p->chans ? p->chans->dtype : LB_DTYPE_UINT8;
-    for (int64_t i = i0; i < i1; i++)
-        for (int64_t j = j0; j < j1; j++) {
-            size_t src = (size_t)(p->rsel[i] - r0) * nc + (size_t)(p->csel[j] - c0);
-            size_t dst = (size_t)i * (size_t)p->n_cs + (size_t)j;
-            if (lab) s->lab[dst] = label_bits(ldt, lab, src);
-            for (size_t c = 0; c < p->n_ch; c++) {
-                uint8_t v;
-                if (ch) v = channel_on(cdt, ch, c * nv + src);
-                else if (p->has_ov && p->plan) v = t->ov.data[c * nv + src];
-                else v = 1;
-                if (p->has_ov) s->ov[c * s->n + dst] = v;
-                if (p->has_mk) s->mk[c * s->n + dst] = ch ? v : t->mk.data[c * nv + src];
+    /* Where each sampled column of the tile lies in the buffers. */
+    int64_t nj = j1 - j0;
+    rc = lb__buf_reserve(&t->cols, (size_t)nj * sizeof(size_t), err);
+    if (rc) return rc;
+    size_t *cols = (size_t *)t->cols.data;
+    for (int64_t j = 0; j < nj; j++) cols[j] = (size_t)(p->csel[j0 + j] - c0);
+    if (lab) {
+        lb_dtype dt = p->labels->dtype;
+        for (int64_t i = i0; i < i1; i++) {
+            size_t row = (size_t)(p->rsel[i] - r0) * nc;
+            uint64_t *out = s->lab + (size_t)i * (size_t)p->n_cs + (size_t)j0;
+            for (int64_t j = 0; j < nj; j++) out[j] = label_bits(dt, lab, row + cols[j]);
+        }
+    }
+    /* Channel c of the buffers (a plane of nv) into bit c of the samples. */
+    for (size_t c = 0; c < p->n_ch; c++) {
+        unsigned sh = (unsigned)(c % 64);
+        size_t w = c / 64;
+        for (int pass = 0; pass < 2; pass++) {
+            uint64_t *bits = pass == 0 ? s->ov : s->mk;
+            if (!bits) continue;
+            const uint8_t *plane = NULL;
+            int stored = 0;
+            uint64_t invert = pass == 1; /* mask bits mark "off" */
+            if (ch) stored = 1;
+            else if (pass == 0) plane = t->ov.data + c * nv;
+            else plane = t->mk.data + c * nv;
+            for (int64_t i = i0; i < i1; i++) {
+                size_t row = (size_t)(p->rsel[i] - r0) * nc;
+                uint64_t *out = bits + ((size_t)i * (size_t)p->n_cs + (size_t)j0) * s->words + w;
+                for (int64_t j = 0; j < nj; j++) {
+                    size_t src = row + cols[j];
+                    uint64_t v = stored ? channel_on(p->chans->dtype, ch, c * nv + src)
+                                        : plane[src] != 0;
+                    out[(size_t)j * s->words] |= (v ^ invert) << sh;
+                }
             }
         }
+    }
     return 0;
 }
 
@@ -671,6 +698,8 @@ static int read_section(const preview *p, int64_t k, samples *s, lb_error *err) 
                        (p->chans ? (size_t)p->n_lead * lb_dtype_size(p->chans->dtype) : 0) +
                        (p->plan ? p->n_ch : 0) + (p->enabled ? p->n_ch : 0);
     int rc = 0;
+    if (s->ov) memset(s->ov, 0, s->n * s->words * sizeof *s->ov);
+    if (s->mk) memset(s->mk, 0, s->n * s->words * sizeof *s->mk);
     for (int64_t i0 = 0; i0 < p->n_rs && !rc;) {
         int64_t band = chunk_of(p, p->ar, p->rsel[i0], ro, rstep), i1 = i0 + 1;
         while (i1 < p->n_rs && chunk_of(p, p->ar, p->rsel[i1], ro, rstep) == band) i1++;
@@ -735,62 +764,66 @@ static void base_color(const preview *p, uint64_t bits, uint8_t rgb[3]) {
 }
 
 /* Draw one panel at (x0, y0): channels [c0, c1) as overlays and / or
- * stripes (an empty range: the labels alone). */
-static void draw_panel(const preview *p, const samples *s, uint8_t *img, int64_t x0,
-                       int64_t y0, size_t c0, size_t c1) {
-    uint8_t (*col)[3] = NULL;
+ * stripes (an empty range: the labels alone). `col` holds every channel's
+ * colour; `pm` (s->words words) has the bits of [c0, c1). */
+static void draw_panel(const preview *p, const samples *s, const uint8_t (*col)[3],
+                       uint64_t *pm, uint8_t *img, int64_t x0, int64_t y0, size_t c0,
+                       size_t c1) {
     int channels = c1 > c0;
-    size_t nmk = p->has_mk ? c1 - c0 : 0;
-    size_t S[64], *masked = S;
-    if (channels) {
-        col = malloc((c1 - c0) * sizeof *col);
-        if (nmk > 64) masked = malloc(nmk * sizeof *masked);
-        if (!col || !masked) {
-            /* Out of memory drawing: draw the labels alone. */
-            free(col);
-            if (masked != S) free(masked);
-            col = NULL;
-            masked = S;
-            channels = 0;
-            nmk = 0;
-        } else {
-            for (size_t c = c0; c < c1; c++) lb__group_color(c, col[c - c0]);
-        }
-    }
+    size_t W = s->words, nmk = p->has_mk ? c1 - c0 : 0;
+    for (size_t w = 0; w < W; w++) pm[w] = 0;
+    for (size_t c = c0; c < c1; c++) pm[c / 64] |= (uint64_t)1 << (c % 64);
+    uint64_t last = 0;
+    uint8_t last_rgb[3];
+    base_color(p, 0, last_rgb);
     for (int64_t y = 0; y < p->ph; y++) {
         size_t row = (size_t)p->ridx[y] * (size_t)p->n_cs;
         uint8_t *line = img + ((size_t)(y0 + y) * (size_t)p->width + (size_t)x0) * 3;
         for (int64_t x = 0; x < p->pw; x++) {
             size_t i = row + (size_t)p->cidx[x];
             uint8_t px[3];
-            base_color(p, p->labels ? s->lab[i] : 0, px);
+            /* Labels come in runs: one colour computation per run. */
+            uint64_t b = p->labels ? s->lab[i] : 0;
+            if (b != last) {
+                last = b;
+                base_color(p, b, last_rgb);
+            }
+            memcpy(px, last_rgb, 3);
             if (channels) {
                 uint32_t g = ((77u * px[0] + 150u * px[1] + 29u * px[2]) >> 8) >> 1;
                 px[0] = px[1] = px[2] = (uint8_t)g;
-                if (p->has_ov)
-                    for (size_t c = c0; c < c1; c++)
-                        if (s->ov[c * s->n + i])
-                            for (int k = 0; k < 3; k++)
-                                px[k] = (uint8_t)((3u * col[c - c0][k] + px[k]) >> 2);
+                for (size_t w = 0; p->has_ov && w < W; w++)
+                    for (uint64_t on = s->ov[i * W + w] & pm[w]; on; on &= on - 1) {
+                        const uint8_t *c = col[w * 64 + (size_t)__builtin_ctzll(on)];
+                        for (int k = 0; k < 3; k++)
+                            px[k] = (uint8_t)((3u * c[k] + px[k]) >> 2);
+                    }
                 size_t n_off = 0;
-                for (size_t c = c0; c < c0 + nmk; c++)
-                    if (!s->mk[c * s->n + i]) masked[n_off++] = c - c0;
+                for (size_t w = 0; nmk && w < W; w++)
+                    n_off += (size_t)__builtin_popcountll(s->mk[i * W + w] & pm[w]);
                 if (n_off) {
                     if (n_off == nmk)
                         for (int k = 0; k < 3; k++) px[k] >>= 1;
                     if ((x + y) % HATCH == 0) {
-                        const uint8_t *h = col[masked[(size_t)((x + y) / HATCH) % n_off]];
-                        px[0] = h[0];
-                        px[1] = h[1];
-                        px[2] = h[2];
+                        /* The k-th channel that is off, in channel order. */
+                        size_t k = (size_t)((x + y) / HATCH) % n_off;
+                        for (size_t w = 0; w < W; w++) {
+                            uint64_t off = s->mk[i * W + w] & pm[w];
+                            size_t m = (size_t)__builtin_popcountll(off);
+                            if (k >= m) {
+                                k -= m;
+                                continue;
+                            }
+                            while (k--) off &= off - 1;
+                            memcpy(px, col[w * 64 + (size_t)__builtin_ctzll(off)], 3);
+                            break;
+                        }
                     }
                 }
             }
             memcpy(line + (size_t)x * 3, px, 3);
         }
     }
-    free(col);
-    if (masked != S) free(masked);
 }
 
 static void panel_origin(const preview *p, int64_t k, int64_t *x0, int64_t *y0) {
@@ -830,16 +863,22 @@ static void draw_legend(const preview *p, uint8_t *img) {
 
 static int render(preview *p, uint8_t *img, lb_error *err) {
     samples s;
+    uint8_t (*col)[3] = NULL;
+    uint64_t *pm = NULL;
     memset(&s, 0, sizeof s);
     int rc = 0;
     s.n = (size_t)p->n_rs * (size_t)p->n_cs;
+    s.words = p->n_ch ? (p->n_ch + 63) / 64 : 1;
     s.lab = p->labels ? lb__calloc(s.n, sizeof *s.lab, "sampled labels", err) : NULL;
-    s.ov = p->has_ov ? lb__calloc(s.n, p->n_ch, "sampled channels", err) : NULL;
-    s.mk = p->has_mk ? lb__calloc(s.n, p->n_ch, "sampled channels", err) : NULL;
-    if ((p->labels && !s.lab) || (p->has_ov && !s.ov) || (p->has_mk && !s.mk)) {
+    s.ov = p->has_ov ? lb__calloc(s.n * s.words, sizeof *s.ov, "sampled channels", err) : NULL;
+    s.mk = p->has_mk ? lb__calloc(s.n * s.words, sizeof *s.mk, "sampled channels", err) : NULL;
+    col = lb__calloc(p->n_ch ? p->n_ch : 1, sizeof *col, "channel colours", err);
+    pm = lb__calloc(s.words, sizeof *pm, "channel colours", err);
+    if ((p->labels && !s.lab) || (p->has_ov && !s.ov) || (p->has_mk && !s.mk) || !col || !pm) {
         rc = LB_ENOMEM;
         goto done;
     }
+    for (size_t c = 0; c < p->n_ch; c++) lb__group_color(c, col[c]);
     fill(img, p->width, 0, 0, p->width, p->height, BG);
     p->lo = INFINITY;
     p->hi = -INFINITY;
@@ -858,18 +897,20 @@ static int render(preview *p, uint8_t *img, lb_error *err) {
             int64_t panel = 0, x0, y0;
             if (p->labels) {
                 panel_origin(p, panel, &x0, &y0);
-                draw_panel(p, &s, img, x0, y0 + p->title_h, 0, 0);
+                draw_panel(p, &s, (const uint8_t (*)[3])col, pm, img, x0, y0 + p->title_h, 0, 0);
                 draw_title(p, img, panel++, "labels");
             }
             for (size_t c = 0; c < p->n_ch; c++, panel++) {
                 panel_origin(p, panel, &x0, &y0);
-                draw_panel(p, &s, img, x0, y0 + p->title_h, c, c + 1);
+                draw_panel(p, &s, (const uint8_t (*)[3])col, pm, img, x0, y0 + p->title_h, c,
+                           c + 1);
                 draw_title(p, img, panel, p->names[c]);
             }
         } else {
             int64_t x0, y0;
             panel_origin(p, k, &x0, &y0);
-            draw_panel(p, &s, img, x0, y0 + p->title_h, 0, p->n_ch);
+            draw_panel(p, &s, (const uint8_t (*)[3])col, pm, img, x0, y0 + p->title_h, 0,
+                       p->n_ch);
             if (p->title_h) {
                 char t[96];
                 snprintf(t, sizeof t, "%s=%" PRId64, p->axis_name,
@@ -883,6 +924,8 @@ done:
     free(s.lab);
     free(s.ov);
     free(s.mk);
+    free(col);
+    free(pm);
     return rc;
 }
 
