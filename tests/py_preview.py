@@ -639,6 +639,25 @@ def test_bad_arguments(vol, tmp_path, args, code, needle):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("args", [["preview", "--help"], ["preview", "-h"], ["help", "preview"]])
+def test_help(args):
+    rc, out, err = lb(*args)
+    assert rc == 0 and err == ""
+    assert out.startswith("Usage: labelbin preview [OPTIONS] SOURCE -o OUT.png") and "Examples" in out
+    for opt in ("--axis", "--at", "--roi", "--scale", "--max-size", "--group", "--mask", "--grid",
+                "--montage", "--labels"):
+        assert opt in out
+
+
+def test_listed_and_suggested():
+    rc, out, _ = lb("--help")
+    assert "  preview   SOURCE -o OUT.png" in out
+    rc, _, err = lb("preveiw")
+    assert rc == 2 and "did you mean 'preview'?" in err
+    rc, _, err = lb("preview", "--montgae", "3")
+    assert rc == 2 and "did you mean '--montage'?" in err
+
+
 def test_missing_output_and_source(vol, tmp_path):
     rc, _, err = lb("preview", vol["path"])
     assert rc == 2 and "missing -o OUT.png" in err

@@ -3,18 +3,13 @@
  * (labels, overlays of groups, mask stripes; a montage or a grid) into a
  * PNG file with lb_preview_write_png. Public API only.
  */
-#include <labelbin.h>
+#include "cli.h"
+#include "commands.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int cmd_preview(int argc, char **argv);
-extern const char help_preview[];
 
 const char help_preview[] =
     "Usage: labelbin preview [OPTIONS] SOURCE -o OUT.png\n"
@@ -57,113 +52,29 @@ const char help_preview[] =
     "  labelbin preview crop.zarr/volumes/labels/all -o tour.png --montage 9 \\\n"
     "      --max-size 1024\n";
 
-/* ---- a small local set of helpers ------------------------------------------ */
-
-enum { PV_OK = 0, PV_FAIL = 1, PV_USAGE = 2 };
-static int pv_verbosity = 1;
-
-#if defined(__GNUC__)
-#  define PV_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#  define PV_PRINTF(f, a)
-#endif
-
-static int pv_usage(const char *fmt, ...) PV_PRINTF(1, 2);
-static int pv_usage(const char *fmt, ...) {
-    va_list ap;
-    fputs("labelbin: preview: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nTry 'labelbin preview --help' for more information.\n", stderr);
-    return PV_USAGE;
-}
-
-static int pv_lb_failure(const lb_error *e) {
-    fprintf(stderr, "labelbin: %s\n", e->message[0] ? e->message : lb_strerror(e->code));
-    return PV_FAIL;
-}
-
-/* Strict decimal int64 in [lo, hi]; 0 ok, -1 otherwise. */
-static int pv_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
-    char *end;
-    long long v;
-    if (!s || !*s) return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) return -1;
-    *out = (int64_t)v;
-    return 0;
-}
-
-static char *pv_read_file(const char *path) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    if (!f) {
-        fprintf(stderr, "labelbin: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *nb;
-            cap = cap ? cap * 2 : 8192;
-            if (cap > ((size_t)64 << 20) || !(nb = realloc(buf, cap))) {
-                fprintf(stderr, "labelbin: %s: too large for a groupings file\n", path);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                fprintf(stderr, "labelbin: %s: read error\n", path);
-                free(buf);
-                buf = NULL;
-            } else {
-                buf[len] = '\0';
-            }
-            break;
-        }
-    }
-    if (f != stdin) fclose(f);
-    return buf;
-}
-
-/* The library names the array, axes and ROI; options that contradict each
- * other or the array are usage errors (LB_EINVAL), the rest failures. */
-static int pv_preview_failure(const lb_error *e) {
+/* Options that contradict each other or the array are usage errors
+ * (LB_EINVAL: exit 2, with the hint at --help); the rest are failures. The
+ * library's message names the array, the axes and the ROI. */
+static int preview_failure(const lb_error *e) {
     if (e->code == LB_EINVAL)
-        return pv_usage("%s", e->message[0] ? e->message : lb_strerror(e->code));
-    return pv_lb_failure(e);
+        return usage_error("%s", e->message[0] ? e->message : lb_strerror(e->code));
+    return lb_failure(e);
 }
 
-static int pv_open(const char *path, lb_array **out) {
-    lb_error e = {0};
-    if (lb_array_open(path, LB_OPEN_READONLY, NULL, 0, out, &e) == 0) return 0;
-    pv_lb_failure(&e);
-    return -1;
-}
-
-static void pv_warnings(const lb_array *a) {
-    for (; a && pv_verbosity > 0; a = lb_array_source(a))
-        for (int i = 0; i < lb_array_warning_count(a); i++)
-            fprintf(stderr, "labelbin: warning: %s\n", lb_array_warning(a, i));
+static void print_warnings(const lb_array *a) {
+    for (; a; a = lb_array_source(a))
+        for (int i = 0; i < lb_array_warning_count(a); i++) warning("%s", lb_array_warning(a, i));
 }
 
 /* ---- the command ------------------------------------------------------------ */
 
+/* getopt_long values of this command's own long options (the shared ones
+ * are in cli.h). */
 enum {
-    OPT_AXIS = 300,
+    OPT_AXIS = 512,
     OPT_AT,
-    OPT_ROI,
     OPT_SCALE,
     OPT_MAX_SIZE,
-    OPT_GROUPINGS,
-    OPT_BACKGROUND,
     OPT_MASK,
     OPT_LABELS,
     OPT_GRID,
@@ -206,92 +117,89 @@ static int parse_args(int argc, char **argv, preview_args *pa) {
     int c;
     memset(pa, 0, sizeof *pa);
     lb_preview_options_init(&pa->opt);
-    if (lb_groupings_new(&pa->groups, &e) != 0) return pv_lb_failure(&e);
-    optind = 0;
-    opterr = 0;
+    if (lb_groupings_new(&pa->groups, &e) != 0) return lb_failure(&e);
+    getopt_reset();
     while ((c = getopt_long(argc, argv, ":o:g:j:qvh", preview_longopts, NULL)) != -1) {
         const char *arg = optarg;
         switch (c) {
         case 'o': pa->out = arg; break;
         case OPT_AXIS:
-            if (!*arg) return pv_usage("--axis: expected an axis name (z, y or x)");
+            if (!*arg) return usage_error("--axis: expected an axis name (z, y or x)");
             pa->opt.axis = arg;
             break;
         case OPT_AT:
-            if (pv_parse_i64(arg, INT64_MIN, INT64_MAX, &pa->at))
-                return pv_usage("--at '%s': expected a world coordinate (an integer)", arg);
+            if (parse_i64(arg, INT64_MIN, INT64_MAX, &pa->at))
+                return usage_error("--at '%s': expected a world coordinate (an integer)", arg);
             pa->opt.at = &pa->at;
             break;
         case OPT_ROI:
             if (lb_roi_parse(arg, &pa->roi, &e) != 0)
-                return pv_usage("--roi '%s': %s", arg, e.message);
+                return usage_error("--roi '%s': %s", arg, e.message);
             pa->opt.roi = &pa->roi;
             break;
         case OPT_SCALE:
-            if (pv_parse_i64(arg, 1, LB_PREVIEW_MAX_SIDE, &pa->opt.scale))
-                return pv_usage("--scale '%s': expected whole pixels per voxel, 1 to %d", arg,
+            if (parse_i64(arg, 1, LB_PREVIEW_MAX_SIDE, &pa->opt.scale))
+                return usage_error("--scale '%s': expected whole pixels per voxel, 1 to %d", arg,
                                 LB_PREVIEW_MAX_SIDE);
             break;
         case OPT_MAX_SIZE:
-            if (pv_parse_i64(arg, 1, LB_PREVIEW_MAX_SIDE, &pa->opt.max_size))
-                return pv_usage("--max-size '%s': expected a size in pixels, 1 to %d", arg,
+            if (parse_i64(arg, 1, LB_PREVIEW_MAX_SIDE, &pa->opt.max_size))
+                return usage_error("--max-size '%s': expected a size in pixels, 1 to %d", arg,
                                 LB_PREVIEW_MAX_SIDE);
             break;
         case 'g':
             if (lb_groupings_add_arg(pa->groups, arg, &e) != 0)
-                return pv_usage("-g '%s': %s", arg, e.message);
+                return usage_error("-g '%s': %s", arg, e.message);
             pa->n_groups++;
             break;
         case OPT_GROUPINGS: pa->groupings_file = arg; break;
         case OPT_BACKGROUND:
             if (lb_id_parse(arg, &pa->opt.background, &e) != 0)
-                return pv_usage("--background '%s': %s", arg, e.message);
+                return usage_error("--background '%s': %s", arg, e.message);
             break;
         case OPT_MASK: pa->opt.mask = 1; break;
         case OPT_LABELS: pa->labels = arg; break;
         case OPT_GRID: pa->opt.grid = 1; break;
         case OPT_MONTAGE:
-            if (pv_parse_i64(arg, 1, 4096, &pa->opt.montage))
-                return pv_usage("--montage '%s': expected a number of sections, 1 to 4096",
+            if (parse_i64(arg, 1, 4096, &pa->opt.montage))
+                return usage_error("--montage '%s': expected a number of sections, 1 to 4096",
                                 arg);
             break;
         case 'j':
-            if (pv_parse_i64(arg, 0, 64, &pa->threads))
-                return pv_usage("-j '%s': expected 0 (all cores) to 64 threads", arg);
+            if (parse_i64(arg, 0, 64, &pa->threads))
+                return usage_error("-j '%s': expected 0 (all cores) to 64 threads", arg);
             break;
-        case 'q': pv_verbosity = 0; break;
-        case 'v': pv_verbosity = 2; break;
-        case 'h': fputs(help_preview, stdout); return PV_OK;
-        case ':': return pv_usage("option '%s' requires an argument", argv[optind - 1]);
-        default: return pv_usage("unknown option '%s'", argv[optind - 1]);
+        case 'q': g_verbosity = 0; break;
+        case 'v': g_verbosity = 2; break;
+        case 'h': fputs(help_preview, stdout); return EXIT_OK;
+        default: return getopt_failure(c, argv, preview_longopts);
         }
     }
-    if (optind >= argc) return pv_usage("missing SOURCE (the dataset to draw)");
+    if (optind >= argc) return usage_error("missing SOURCE (the dataset to draw)");
     if (optind + 1 < argc)
-        return pv_usage("unexpected argument '%s' (one SOURCE; the image goes to -o)",
+        return usage_error("unexpected argument '%s' (one SOURCE; the image goes to -o)",
                         argv[optind + 1]);
     pa->src = argv[optind];
-    if (!pa->out) return pv_usage("missing -o OUT.png (the image to write)");
+    if (!pa->out) return usage_error("missing -o OUT.png (the image to write)");
     if (pa->opt.scale && pa->opt.max_size)
-        return pv_usage("--scale and --max-size exclude each other: choose one");
+        return usage_error("--scale and --max-size exclude each other: choose one");
     if (pa->opt.montage && pa->opt.at)
-        return pv_usage("--montage spaces its sections evenly: give --at or --montage, "
+        return usage_error("--montage spaces its sections evenly: give --at or --montage, "
                         "not both");
     if (pa->opt.grid && pa->opt.montage)
-        return pv_usage("--grid and --montage exclude each other: choose one");
+        return usage_error("--grid and --montage exclude each other: choose one");
     if (pa->groupings_file) {
-        char *json = pv_read_file(pa->groupings_file);
-        if (!json) return PV_FAIL;
+        char *json = read_text_file(pa->groupings_file);
+        if (!json) return EXIT_FAIL;
         int rc = lb_groupings_add_json(pa->groups, json, &e);
         free(json);
         if (rc != 0) {
-            fprintf(stderr, "labelbin: %s: %s\n", pa->groupings_file, e.message);
-            return PV_FAIL;
+            return failure("%s: %s", pa->groupings_file, e.message);
         }
     }
     if (lb_groupings_count(pa->groups) > 0) pa->opt.groups = pa->groups;
     else if (pa->n_groups || pa->groupings_file)
-        return pv_usage("the groups are empty");
+        return usage_error("the groups are empty");
     return -1;
 }
 
@@ -303,28 +211,28 @@ int cmd_preview(int argc, char **argv) {
     lb_io_stats st0 = {0, 0}, lst0 = {0, 0}, st = {0, 0}, lst = {0, 0};
     int ret = parse_args(argc, argv, &pa);
     if (ret >= 0) goto done;
-    ret = PV_FAIL;
-    if (pv_open(pa.src, &a) != 0) goto done;
+    ret = EXIT_FAIL;
+    if (open_source(pa.src, &a) != 0) goto done;
     if (pa.labels) {
-        if (pv_open(pa.labels, &labels) != 0) goto done;
+        if (open_source(pa.labels, &labels) != 0) goto done;
         pa.opt.labels = labels;
     }
-    pv_warnings(a);
-    pv_warnings(labels);
+    print_warnings(a);
+    print_warnings(labels);
     if (lb_array_set_threads(a, (int)pa.threads, &e) != 0 ||
         (labels && lb_array_set_threads(labels, (int)pa.threads, &e) != 0)) {
-        ret = pv_lb_failure(&e);
+        ret = lb_failure(&e);
         goto done;
     }
     lb_array_io_stats(a, &st0);
     if (labels) lb_array_io_stats(labels, &lst0);
     if (lb_preview_write_png(a, &pa.opt, pa.out, &info, &e) != 0) {
-        ret = pv_preview_failure(&e);
+        ret = preview_failure(&e);
         goto done;
     }
     lb_array_io_stats(a, &st);
     if (labels) lb_array_io_stats(labels, &lst);
-    if (pv_verbosity > 0) {
+    if (g_verbosity > 0) {
         char where[160] = "";
         if (info.axis >= 0) {
             const char *ax = lb_array_axis(a, lb_array_ndim(a) - lb_array_dims(a) + info.axis);
@@ -336,13 +244,13 @@ int cmd_preview(int argc, char **argv) {
         }
         printf("%s: %" PRId64 " x %" PRId64 " pixels%s%s\n", pa.out, info.width, info.height,
                where, info.channels ? ", with legend" : "");
-        if (pv_verbosity > 1)
+        if (g_verbosity > 1)
             printf("read %" PRIu64 " objects (%" PRIu64 " bytes) from %s\n",
                    st.requests - st0.requests + lst.requests - lst0.requests,
                    st.bytes - st0.bytes + lst.bytes - lst0.bytes,
                    labels ? "the source and the labels" : "the source");
     }
-    ret = PV_OK;
+    ret = EXIT_OK;
 done:
     lb_groupings_free(pa.groups);
     lb_array_free(a);

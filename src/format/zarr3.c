@@ -740,6 +740,10 @@ static int zarr3_build(const lb__create_spec *s, json_object **out, lb_error *er
     bytes.big_endian = s->big_endian;
     codecs[n++] = bytes;
     if (s->compressor) codecs[n++] = *s->compressor;
+    /* Zarr v3's blosc states the element size it shuffles (a positive
+     * typesize; zarr-python 3 refuses 0): the one the encoder uses. */
+    if (s->compressor && codecs[n - 1].id == LB__CODEC_BLOSC && codecs[n - 1].blosc_typesize <= 0)
+        codecs[n - 1].blosc_typesize = (int)lb_dtype_size(s->dtype);
     lb__chain *inner = NULL, *index = NULL, *chain = NULL;
     lb__chunk_repr repr;
     int rc = lb__chunk_repr_set(&repr, s->ndim, s->chunks, lb_dtype_size(s->dtype), s->fill, err);

@@ -993,6 +993,11 @@ static int open_output(plan *p, lb__store *s, const char *dest, const lb__format
     const lb__format *have_f = NULL;
     lb_error ignored = {0};
     lb__format_detect(s, apath, &have_f, &ignored);
+    if (mode == LB__CREATE_RESUME && have_f && have_f != f) {
+        rc = lb__err(err, LB_EEXIST, "%s: cannot resume: it is %s, this run writes %s (resume "
+                     "with the format of the first run)", apath, have_f->title, f->title);
+        goto fail;
+    }
     if (mode == LB__CREATE_RESUME && have_f) {
         /* lb__dataset_create compares the array metadata; the attributes
          * (geometry, provenance) are compared here. */
