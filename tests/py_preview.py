@@ -608,6 +608,27 @@ def test_n5_reads_and_pixels(vol, tmp_path):
     Expected([render_panel(sec, None, None, 45, 20, 0, 0)], 45, 20).check(img)
 
 
+def test_sharded_zarr3_reads_indexes_and_inner_chunks(tmp_path):
+    rng = np.random.default_rng(6)
+    lab = blobs(rng, (16, 64, 96), IDS, n=30)
+    a = labelbin.create_dataset(str(tmp_path / "v3.zarr" / "labels"), shape=lab.shape,
+                                chunks=(4, 8, 16), dtype="uint64", format="zarr3",
+                                shard=(8, 32, 48), codec="zstd:1")
+    a[a.roi] = lab
+    b = labelbin.ZarrArray(str(tmp_path / "v3.zarr" / "labels"))
+    before = b.io_stats()["requests"]
+    img = b.preview(axis="y", at=37)
+    # section y = 37: inner chunks z 4 x x 6 in shards z 2 x x 2: one index
+    # read per shard, then the inner chunks the index lists (all-zero ones
+    # are not stored)
+    yc = 37 // 8
+    stored = sum(lab[z:z + 4, yc * 8:yc * 8 + 8, x:x + 16].any()
+                 for z in range(0, 16, 4) for x in range(0, 96, 16))
+    assert 0 < stored < 24
+    assert b.io_stats()["requests"] - before == 2 * 2 + stored
+    Expected([render_panel(lab[:, 37, :], None, None, 96, 16, 0, 0)], 96, 16).check(img)
+
+
 # ---------------------------------------------------------------------------
 # Refusals: one clear line, exit 2 for usage, 1 for the data
 # ---------------------------------------------------------------------------
