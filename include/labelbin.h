@@ -631,6 +631,176 @@ LB_API int lb_dataset_create(const char *path, int ndim, const int64_t *shape,
                              const lb_create_options *opt, lb_array **out,
                              lb_error *err);
 
+/* ------------------------------------------------------------------------
+ * Previews: PNG pictures of 2-D sections, to check targets by eye
+ *
+ * A preview draws one 2-D section of an array — or several (a montage, a
+ * grid) — into an RGB8 image: labels in a stable colour per id, binary
+ * channels as coloured overlays on the labels, masks as stripes over the
+ * voxels they switch off, and a legend naming the channels.
+ *
+ * What is drawn, by the array `a` given:
+ *  - A label array (no channel axis; integer or bool dtype): the labels.
+ *    With `groups`, each group is an overlay, computed from the labels as
+ *    lb_binarize_new(a, groups, background) would; with `mask` as well,
+ *    the stripes of the MissingAnnotationsMask over `a` with those groups.
+ *    A float array (a prediction, raw data) is drawn grey, from black at
+ *    the smallest finite value of the sections drawn to white at the
+ *    largest (NaN black; all equal: mid grey); groups need integer ids.
+ *  - A BinarizeArray: its source's labels with its channels as overlays
+ *    (and, with `mask`, the mask over the same labels and groups).
+ *  - A MissingAnnotationsMask: its source's labels with its channels as
+ *    stripes.
+ *    For both wrappers the labels are read once and the channels computed
+ *    from them by the wrappers' own rules.
+ *  - A stored array with channels (a materialised target or mask, any
+ *    array whose leading axes hold more than one element): each channel as
+ *    an overlay where it is non-zero (float channels: >= 0.5) — or, for a
+ *    labelbin mask (attribute labelbin.kind "MissingAnnotationsMask"), as
+ *    stripes where it is 0 — over `labels` when given (a label array on the
+ *    same voxel grid whose ROI holds the section), else over black.
+ *
+ * The section: `axis` names the spatial axis across it (NULL = the first
+ * spatial axis, "z" of z, y, x); the picture's rows follow the first of the
+ * two other spatial axes and its columns the second (axis z: rows y,
+ * columns x; axis y: z, x; axis x: z, y), top-left at the ROI's begin. `at`
+ * (world units) picks the section holding that coordinate (NULL = the
+ * middle one, index n / 2 of the n voxels along the axis); `roi` limits
+ * the section to a window (NULL = the array's ROI; inside it and aligned
+ * to the voxel size). A 2-D array has one section: `axis`, `at` and
+ * `montage` must be unset. 1-D and 4-D or more arrays are refused.
+ *
+ * Colours (integer arithmetic; lb_preview_label_color and
+ * lb_preview_group_color give them):
+ *  - Label id v (its 64-bit two's complement pattern b): hue from the top
+ *    24 bits of b × 0x9E3779B97F4A7C15 (mod 2^64) — consecutive ids lie
+ *    about 222° apart on the colour circle — mapped to 0..1535 (× 1536 >>
+ *    24); saturation 170 + m mod 86 and value 200 + (m >> 8) mod 56 with
+ *    m = splitmix64's finaliser of b; HSV to RGB in integers (six sectors
+ *    of 256). Id 0 (background) is black. The same id has the same colour
+ *    in every picture, run and dtype.
+ *  - Group (channel) i: the same hue rule applied to i, at full saturation
+ *    and value (group 0 red, then about 222° on for each next group).
+ *  - A panel that draws channels shows its labels grey (luminance
+ *    (77 R + 150 G + 29 B) >> 9, at most half brightness); each channel
+ *    that is on, in channel order, blends its colour over the pixel as
+ *    (3 × colour + pixel) >> 2.
+ *  - Mask stripes: where some of the panel's mask channels are 0, pixels
+ *    on the diagonals (x + y) mod 6 = 0 (panel pixel coordinates) take the
+ *    colour of one of those channels, taking turns diagonal by diagonal
+ *    ((x + y) / 6 modulo their number, in channel order); where all of
+ *    them are 0 the other pixels are dimmed to half. So "mito is masked
+ *    off here" is mito-coloured stripes.
+ *
+ * Size and layout: by default one pixel per voxel. `scale` (1..32768)
+ * draws every voxel as scale × scale pixels; `max_size` (pixels) shrinks
+ * the picture so that its panels, titles and legend fit in max_size ×
+ * max_size, never enlarging it: with X × Y the voxels of all panels side
+ * by side (columns × section width, rows × section height) and W × H the
+ * pixels left for them (max_size less the gaps, title bars and legend), a
+ * panel of n voxels across becomes max(1, n × f) pixels, rounded down,
+ * with f the smaller of W / X and H / Y (f >= 1: one pixel per voxel); a
+ * legend wider than max_size keeps its width. Scaling is nearest
+ * neighbour: pixel x of a panel w pixels wide shows voxel x × n / w
+ * (rounded down) of the n voxels across. Panels (a montage's sections, a
+ * grid's channels) are laid out in ceil(sqrt(panels)) columns, 4 pixels
+ * apart, each under an 11-pixel title bar: a montage's titles give the
+ * section's world coordinate ("z=1200"), a grid's the channel name. A
+ * legend is added below only when channels are drawn: one 12-pixel row per
+ * channel (a 9 × 9 swatch of its colour, a striped swatch when a mask is
+ * drawn, and its name, at most 48 characters) and, with a mask, a row
+ * "stripes: masked off". Titles and legend use a built-in 5 × 7 font
+ * (printable ASCII; other characters show as '?'); gaps, title bars and
+ * the legend are dark grey (32, 32, 32).
+ *  - `montage` = N (>= 1): N sections evenly spaced along the axis,
+ *    indices (2j + 1) × n / (2N) for j = 0..N-1 (N <= n); excludes `at`.
+ *  - `grid`: one panel per channel (its overlay and stripes alone), after
+ *    a first panel of the labels alone when there are labels; needs
+ *    channels and excludes `montage`.
+ *
+ * Reading: only the voxels that pixels show are needed, and only the
+ * chunks that hold them are read — at one pixel per voxel, exactly the
+ * chunks the section touches, each fetched once (lb_array_io_stats counts
+ * them); when shrinking, chunks holding no shown voxel are skipped. Reads
+ * use the threads set with lb_array_set_threads. A preview is refused
+ * before anything is allocated when it would exceed LB_PREVIEW_MAX_SIDE
+ * pixels on a side or LB_PREVIEW_MAX_PIXELS pixels in all (LB_ELIMIT).
+ *
+ * Errors: LB_EINVAL for options that contradict each other or the array
+ * (an axis the array does not have, a montage larger than the axis, groups
+ * over an array with channels, scale and max_size together, ...), LB_EROI
+ * for `at` outside the ROI or a `roi` outside the array or not aligned,
+ * LB_ELIMIT for sizes beyond the limits, and any error of the reads. The
+ * messages name the array, the axes and the ROI.
+ * ------------------------------------------------------------------------ */
+
+#define LB_PREVIEW_MAX_SIDE 32768
+#define LB_PREVIEW_MAX_PIXELS ((int64_t)1 << 27)
+
+typedef struct lb_preview_options {
+    int struct_size;        /* set by lb_preview_options_init                  */
+    const char *axis;       /* spatial axis across the section, by name
+                               ("z"); NULL = the first spatial axis          */
+    const int64_t *at;      /* world coordinate along `axis`; NULL = middle   */
+    const lb_roi *roi;      /* window (world units); NULL = the array's ROI  */
+    int64_t scale;          /* pixels per voxel; 0 = 1                         */
+    int64_t max_size;       /* fit in max_size × max_size pixels; 0 = off     */
+    int grid;               /* one panel per channel                           */
+    int64_t montage;        /* N evenly spaced sections; 0 = one section      */
+    const lb_groupings *groups; /* overlays computed from a label array      */
+    lb_id background;       /* for empty groups (label != background); 0      */
+    int mask;               /* also draw the mask of the groups               */
+    const lb_array *labels; /* labels under a stored array's channels         */
+} lb_preview_options;
+
+/** All defaults: the middle section across the first spatial axis, the
+ *  whole ROI, one pixel per voxel, no groups. */
+LB_API void lb_preview_options_init(lb_preview_options *opt);
+
+/** What a preview draws, filled by lb_preview_size and
+ *  lb_preview_write_png. */
+typedef struct lb_preview_info {
+    int64_t width, height;              /* the whole picture, pixels          */
+    int64_t panel_width, panel_height;  /* one panel, pixels                  */
+    int64_t panels;                     /* panels drawn                       */
+    int axis;                           /* spatial axis across the section(s)
+                                           (0..dims-1), -1 for a 2-D array   */
+    int64_t sections;                   /* sections drawn                     */
+    int64_t first_at, last_at;          /* world coordinates of the first and
+                                           last section along `axis`         */
+    int64_t channels;                   /* channels drawn (overlays / stripes) */
+} lb_preview_info;
+
+/** The size and contents of the preview of `a` with `opt` (may be NULL:
+ *  defaults), without reading any data: the checks of the render, then
+ *  `info` filled. */
+LB_API int lb_preview_size(const lb_array *a, const lb_preview_options *opt,
+                           lb_preview_info *info, lb_error *err);
+
+/** Draw the preview into `rgb`: width × height pixels (lb_preview_size),
+ *  3 bytes each (R, G, B), rows top to bottom; `rgb_size` must be exactly
+ *  width × height × 3 (LB_EINVAL otherwise). Thread-safe like
+ *  lb_array_read. */
+LB_API int lb_preview_render(const lb_array *a, const lb_preview_options *opt,
+                             uint8_t *rgb, size_t rgb_size, lb_error *err);
+
+/** Draw the preview and write it to `path` as a PNG file (8-bit RGB,
+ *  encoded by libspng), atomically: a temporary file in the same folder,
+ *  renamed over `path` once complete, so a failure leaves any earlier file
+ *  untouched. Missing parent folders are created. Nothing an input is
+ *  made of is replaced: a `path` at, inside or around a stored array the
+ *  preview reads is refused with LB_EOVERLAP, and an existing `path` that
+ *  is a folder or a file other than a PNG image with LB_EEXIST (an
+ *  existing PNG is replaced). `info` (may be NULL) is filled on success. */
+LB_API int lb_preview_write_png(const lb_array *a, const lb_preview_options *opt,
+                                const char *path, lb_preview_info *info,
+                                lb_error *err);
+
+/** The colour of label id `id` in previews (black for 0). */
+LB_API void lb_preview_label_color(lb_id id, uint8_t rgb[3]);
+/** The colour of group (channel) `i` in previews. */
+LB_API void lb_preview_group_color(size_t i, uint8_t rgb[3]);
+
 #ifdef __cplusplus
 }
 #endif

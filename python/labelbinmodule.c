@@ -1003,6 +1003,228 @@ static PyObject *Array_read_size(ArrayObject *self, PyObject *args) {
     return PyLong_FromSize_t(lb_array_read_size(a, &roi));
 }
 
+/* ---- previews (lb_preview_*) ----------------------------------------------- */
+
+/* The options of _preview / _save_preview, parsed with the GIL held. The
+ * groupings and `labels` are kept until preview_args_free. */
+typedef struct preview_args {
+    lb_preview_options opt;
+    lb_groupings *groups;
+    lb_roi roi;
+    int64_t at;
+    ArrayObject *labels; /* borrowed from the call's arguments */
+} preview_args;
+
+static void preview_args_free(preview_args *p) { lb_groupings_free(p->groups); }
+
+static int parse_preview_args(PyObject *kw, preview_args *p) {
+    static char *names[] = {"axis", "at", "offset", "shape", "scale", "max_size", "grid",
+                            "montage", "groups", "background", "mask", "labels", NULL};
+    const char *axis = NULL, *groups = NULL;
+    PyObject *at = Py_None, *offset = Py_None, *shape = Py_None, *bg = NULL,
+             *labels = Py_None;
+    long long scale = 0, max_size = 0, montage = 0;
+    int grid = 0, mask = 0;
+    PyObject *empty = PyTuple_New(0);
+    if (!empty) return -1;
+    int ok = PyArg_ParseTupleAndKeywords(empty, kw, "|zOOOLLpLzOpO:preview", names, &axis, &at,
+                                         &offset, &shape, &scale, &max_size, &grid, &montage,
+                                         &groups, &bg, &mask, &labels);
+    Py_DECREF(empty);
+    if (!ok) return -1;
+    memset(p, 0, sizeof *p);
+    lb_preview_options_init(&p->opt);
+    lb_error err = {0};
+    p->opt.axis = axis; /* lives as long as the kwargs dict */
+    if (at != Py_None) {
+        p->at = PyLong_AsLongLong(at);
+        if (p->at == -1 && PyErr_Occurred()) return -1;
+        p->opt.at = &p->at;
+    }
+    if (offset != Py_None || shape != Py_None) {
+        if (offset == Py_None || shape == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "a preview ROI needs both offset and shape");
+            return -1;
+        }
+        if (parse_roi(offset, shape, &p->roi)) return -1;
+        p->opt.roi = &p->roi;
+    }
+    p->opt.scale = scale;
+    p->opt.max_size = max_size;
+    p->opt.grid = grid;
+    p->opt.montage = montage;
+    p->opt.mask = mask;
+    if (bg && bg != Py_None) {
+        PyObject *s = PyObject_Str(bg);
+        if (!s) return -1;
+        int rc = lb_id_parse(PyUnicode_AsUTF8(s), &p->opt.background, &err);
+        Py_DECREF(s);
+        if (rc) return raise_lb(rc, &err), -1;
+    }
+    if (groups) {
+        int rc = lb_groupings_new(&p->groups, &err);
+        if (!rc) rc = lb_groupings_add_json(p->groups, groups, &err);
+        if (rc) {
+            preview_args_free(p);
+            return raise_lb(rc, &err), -1;
+        }
+        p->opt.groups = p->groups;
+    }
+    if (labels != Py_None) {
+        if (!PyObject_TypeCheck(labels, &ArrayType)) {
+            preview_args_free(p);
+            PyErr_SetString(PyExc_TypeError, "labels must be a labelbin array");
+            return -1;
+        }
+        p->labels = (ArrayObject *)labels;
+        if (!get_arr(p->labels)) {
+            preview_args_free(p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Take the read locks of self (and of the labels, when another object);
+ * the GIL is released. 0 when both arrays are still open. */
+static int preview_lock(ArrayObject *self, ArrayObject *labels) {
+    pthread_rwlock_rdlock(&self->lock);
+    if (labels && labels != self) pthread_rwlock_rdlock(&labels->lock);
+    return self->arr && (!labels || labels->arr) ? 0 : -1;
+}
+
+static void preview_unlock(ArrayObject *self, ArrayObject *labels) {
+    if (labels && labels != self) pthread_rwlock_unlock(&labels->lock);
+    pthread_rwlock_unlock(&self->lock);
+}
+
+static PyObject *Array_preview(ArrayObject *self, PyObject *args, PyObject *kw) {
+    (void)args;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    preview_args p;
+    if (parse_preview_args(kw, &p)) return NULL;
+    lb_error err = {0};
+    lb_preview_info info;
+    /* Holding the GIL, the arrays cannot be closed under us. */
+    if (p.labels) p.opt.labels = p.labels->arr;
+    int rc = lb_preview_size(a, &p.opt, &info, &err);
+    if (rc) {
+        preview_args_free(&p);
+        return raise_lb(rc, &err);
+    }
+    npy_intp dims[3] = {(npy_intp)info.height, (npy_intp)info.width, 3};
+    PyObject *out = PyArray_SimpleNew(3, dims, NPY_UINT8);
+    if (!out) {
+        preview_args_free(&p);
+        return NULL;
+    }
+    int closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (preview_lock(self, p.labels) == 0) {
+        if (p.labels) p.opt.labels = p.labels->arr;
+        rc = lb_preview_render(self->arr, &p.opt, PyArray_DATA((PyArrayObject *)out),
+                               (size_t)PyArray_NBYTES((PyArrayObject *)out), &err);
+    } else {
+        closed = 1;
+    }
+    preview_unlock(self, p.labels);
+    Py_END_ALLOW_THREADS
+    preview_args_free(&p);
+    if (closed || rc) {
+        Py_DECREF(out);
+        return closed ? closed_error() : raise_lb(rc, &err);
+    }
+    return out;
+}
+
+static PyObject *preview_info_dict(const lb_preview_info *i) {
+    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:i,s:L,s:L,s:L,s:L}", "width",
+                         (long long)i->width, "height", (long long)i->height, "panel_width",
+                         (long long)i->panel_width, "panel_height", (long long)i->panel_height,
+                         "panels", (long long)i->panels, "axis", i->axis, "sections",
+                         (long long)i->sections, "first_at", (long long)i->first_at,
+                         "last_at", (long long)i->last_at, "channels",
+                         (long long)i->channels);
+}
+
+static PyObject *Array_preview_size(ArrayObject *self, PyObject *args, PyObject *kw) {
+    (void)args;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    preview_args p;
+    if (parse_preview_args(kw, &p)) return NULL;
+    if (p.labels) p.opt.labels = p.labels->arr;
+    lb_error err = {0};
+    lb_preview_info info;
+    int rc = lb_preview_size(a, &p.opt, &info, &err);
+    preview_args_free(&p);
+    if (rc) return raise_lb(rc, &err);
+    return preview_info_dict(&info);
+}
+
+static PyObject *Array_save_preview(ArrayObject *self, PyObject *args, PyObject *kw) {
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s:save_preview", &path)) return NULL;
+    if (!get_arr(self)) return NULL;
+    preview_args p;
+    if (parse_preview_args(kw, &p)) return NULL;
+    lb_error err = {0};
+    lb_preview_info info;
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (preview_lock(self, p.labels) == 0) {
+        if (p.labels) p.opt.labels = p.labels->arr;
+        rc = lb_preview_write_png(self->arr, &p.opt, path, &info, &err);
+    } else {
+        closed = 1;
+    }
+    preview_unlock(self, p.labels);
+    Py_END_ALLOW_THREADS
+    preview_args_free(&p);
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    return preview_info_dict(&info);
+}
+
+static PyObject *mod_preview_colors(PyObject *m, PyObject *args) {
+    PyObject *ids;
+    long long groups = 0;
+    if (!PyArg_ParseTuple(args, "OL:preview_colors", &ids, &groups)) return NULL;
+    PyObject *fast = PySequence_Fast(ids, "expected a sequence of label ids");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *lab = PyList_New(n), *grp = PyList_New(groups > 0 ? (Py_ssize_t)groups : 0);
+    if (!lab || !grp) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyObject_Str(PySequence_Fast_GET_ITEM(fast, i));
+        if (!s) goto fail;
+        lb_id id;
+        lb_error err = {0};
+        int rc = lb_id_parse(PyUnicode_AsUTF8(s), &id, &err);
+        Py_DECREF(s);
+        if (rc) {
+            raise_lb(rc, &err);
+            goto fail;
+        }
+        uint8_t c[3];
+        lb_preview_label_color(id, c);
+        PyList_SET_ITEM(lab, i, Py_BuildValue("(iii)", c[0], c[1], c[2]));
+    }
+    for (long long g = 0; g < groups; g++) {
+        uint8_t c[3];
+        lb_preview_group_color((size_t)g, c);
+        PyList_SET_ITEM(grp, (Py_ssize_t)g, Py_BuildValue("(iii)", c[0], c[1], c[2]));
+    }
+    Py_DECREF(fast);
+    return Py_BuildValue("(NN)", lab, grp);
+fail:
+    Py_DECREF(fast);
+    Py_XDECREF(lab);
+    Py_XDECREF(grp);
+    return NULL;
+}
+
 static PyGetSetDef Array_getset[] = {
     {"_kind", (getter)Array_get_kind, NULL, "lb_array_kind", NULL},
     {"_dims", (getter)Array_get_dims, NULL, "spatial dimensions", NULL},
@@ -1061,6 +1283,12 @@ static PyMethodDef Array_methods[] = {
      "(1 = the calling thread only, the default; 0 = one per CPU)"},
     {"_materialize", (PyCFunction)(void (*)(void))Array_materialize,
      METH_VARARGS | METH_KEYWORDS, "_materialize(dest, ...) -> stats dict"},
+    {"_preview", (PyCFunction)(void (*)(void))Array_preview, METH_VARARGS | METH_KEYWORDS,
+     "_preview(**options) -> (height, width, 3) uint8 ndarray (GIL released)"},
+    {"_preview_size", (PyCFunction)(void (*)(void))Array_preview_size,
+     METH_VARARGS | METH_KEYWORDS, "_preview_size(**options) -> info dict (no reads)"},
+    {"_save_preview", (PyCFunction)(void (*)(void))Array_save_preview,
+     METH_VARARGS | METH_KEYWORDS, "_save_preview(path, **options) -> info dict"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1094,6 +1322,8 @@ static PyMethodDef module_methods[] = {
     {"default_codec_json", mod_default_codec, METH_NOARGS,
      "The default output codec (Zarr v2 compressor JSON)."},
     {"strerror", mod_strerror, METH_O, "Static text for an LB_E* code."},
+    {"preview_colors", mod_preview_colors, METH_VARARGS,
+     "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -27,4 +27,8 @@ int cmd_write(int argc, char **argv, write_kind kind);
 extern const char help_sample[];
 int cmd_sample(int argc, char **argv);
 
+/* cmd_preview.c: preview, a section drawn into a PNG image. */
+extern const char help_preview[];
+int cmd_preview(int argc, char **argv);
+
 #endif /* LABELBIN_COMMANDS_H */

@@ -25,6 +25,7 @@ static const char help_main[] =
     "  mask      SOURCE DEST -g ...   write the missing-annotations mask\n"
     "  run       CONFIG.json DEST     materialise a DaCapo array config\n"
     "  sample    DEST                 write a built-in CellMap-like sample crop\n"
+    "  preview   SOURCE -o OUT.png    draw a section (labels, groups, mask) as PNG\n"
     "  help      [COMMAND]            show help for a command\n"
     "\n"
     "Options:\n"
@@ -43,7 +44,9 @@ static const char help_main[] =
     "  labelbin mask demo/crop.zarr/volumes/labels/all out.zarr/mask \\\n"
     "      -g mito=3,4,5 -g er=16,17,18,19 -g cell=\n"
     "  labelbin binarize demo/crop.zarr/volumes/labels/all out.zarr/gt \\\n"
-    "      -g mito=3,4,5 --format zarr3 --shard 64,128,128 --chunks 32,64,64\n";
+    "      -g mito=3,4,5 --format zarr3 --shard 64,128,128 --chunks 32,64,64\n"
+    "  labelbin preview demo/crop.zarr/volumes/labels/all -o slice.png \\\n"
+    "      -g mito=3,4,5 -g er=16,17,18,19 --mask --scale 3\n";
 
 /* ------------------------------------------------------------------------
  * main
@@ -54,19 +57,20 @@ static const struct {
     const char *help;
 } commands[] = {
     {"info", help_info},     {"binarize", help_binarize}, {"mask", help_mask},
-    {"run", help_run},       {"sample", help_sample},
+    {"run", help_run},       {"sample", help_sample},     {"preview", help_preview},
 };
 
 /* "unknown command 'binarise'; did you mean 'binarize'?" (exit 2). */
 static int unknown_command(const char *context, const char *cmd)
 {
-    static const char *const names[] = {"info", "binarize", "mask", "run", "sample", "help"};
+    static const char *const names[] = {"info",   "binarize", "mask", "run",
+                                        "sample", "preview",  "help"};
     const char *near = nearest_name(cmd, strlen(cmd), names,
                                     sizeof names / sizeof names[0] - (context ? 1 : 0));
     if (near)
         return usage_error("%s%sunknown command '%s'; did you mean '%s'?", context ? context : "",
                            context ? ": " : "", cmd, near);
-    return usage_error("%s%sunknown command '%s' (commands: info, binarize, mask, run, sample%s)",
+    return usage_error("%s%sunknown command '%s' (commands: info, binarize, mask, run, sample, preview%s)",
                        context ? context : "", context ? ": " : "", cmd,
                        context ? "" : ", help");
 }
@@ -84,6 +88,8 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return cmd_write(argc, argv, KIND_RUN);
     if (strcmp(cmd, "sample") == 0)
         return cmd_sample(argc, argv);
+    if (strcmp(cmd, "preview") == 0)
+        return cmd_preview(argc, argv);
     g_cmd = NULL;
     return unknown_command(NULL, cmd);
 }
@@ -120,7 +126,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_error("missing command (info, binarize, mask, run or sample)");
+        return usage_error("missing command (info, binarize, mask, run, sample or preview)");
     cmd = argv[optind];
     if (strcmp(cmd, "help") == 0) {
         size_t i;

@@ -256,6 +256,64 @@ class Array(_labelbin.Array):
                                  bool(overwrite), bool(resume), bool(ome_ngff), provenance,
                                  progress, format, shard, layouts[channel_chunks])
 
+    # -- previews --
+    def preview(self, axis=None, at=None, roi=None, scale=None, max_size=None, grid=False,
+                montage=None, groups=None, background=0, mask=False, labels=None):
+        """Draw a 2-D section as a numpy (height, width, 3) uint8 RGB image,
+        as ``labelbin preview`` does (labelbin.h, "Previews").
+
+        `axis`: the spatial axis across the section by name ("z", "y", "x";
+        default the first spatial axis); `at`: a world coordinate along it
+        (default the middle of the ROI); `roi`: a window (a Roi, world
+        units); `scale`: pixels per voxel (default 1) or `max_size`: shrink
+        to fit max_size × max_size pixels (nearest neighbour); `montage`:
+        N evenly spaced sections; `grid`: one panel per channel. Over a
+        label array, `groups` ({"mito": [3, 4, 5]} or [("mito", [3, 4, 5])])
+        are drawn as overlays (empty groups: label != `background`) and
+        `mask=True` adds stripes where their training mask is 0. A
+        BinarizeArray or MissingAnnotationsMask is drawn over its labels; a
+        written target or mask over `labels` (an array or a dataset path)
+        when given. Colours: a stable colour per label id (background
+        black), group i its own hue. Releases the GIL; reads only the
+        chunks the section touches."""
+        kw = self._preview_kwargs(axis, at, roi, scale, max_size, grid, montage, groups,
+                                  background, mask, labels)
+        return self._preview(**kw)
+
+    def save_preview(self, path, axis=None, at=None, roi=None, scale=None, max_size=None,
+                     grid=False, montage=None, groups=None, background=0, mask=False,
+                     labels=None):
+        """Write `self.preview(...)` to `path` as a PNG image (atomically;
+        an existing PNG is replaced, any other existing file or a path in
+        an input dataset is refused). Returns what was drawn: a dict with
+        width, height, panel_width, panel_height, panels, axis (spatial
+        index, -1 for 2-D), sections, first_at, last_at, channels."""
+        kw = self._preview_kwargs(axis, at, roi, scale, max_size, grid, montage, groups,
+                                  background, mask, labels)
+        return self._save_preview(_absolute(path), **kw)
+
+    def _preview_kwargs(self, axis, at, roi, scale, max_size, grid, montage, groups,
+                        background, mask, labels):
+        kw = {"axis": axis, "grid": bool(grid), "mask": bool(mask),
+              "background": operator.index(background)}
+        if at is not None:
+            kw["at"] = operator.index(at)
+        if roi is not None:
+            kw["offset"], kw["shape"] = _roi_of(roi)
+        for name, value in (("scale", scale), ("max_size", max_size), ("montage", montage)):
+            if value is not None:
+                value = operator.index(value)
+                if value < 1:
+                    raise ValueError("%s must be 1 or more, not %d" % (name, value))
+                kw[name] = value
+        if groups is not None:
+            kw["groups"] = json.dumps(normalise_groupings(groups))
+        if labels is not None:
+            if not isinstance(labels, _labelbin.Array):
+                labels = ZarrArray(labels)
+            kw["labels"] = labels
+        return kw
+
     # -- context manager --
     def __enter__(self):
         return self
