@@ -20,6 +20,7 @@
 #include "format/common.h"
 
 static void io_pool_free(lb__io_pool *p);
+static int io_pool_new(lb__io_pool **out, lb_error *err);
 static void index_cache_free(lb__index_cache *c);
 static int index_cache_new(lb__index_cache **out, lb_error *err);
 
@@ -171,6 +172,13 @@ static int open_at(lb__store *s, char *path, int writable, lb__dataset **out, lb
     }
     if (!rc) rc = setup_grids(d, err);
     if (!rc && d->sharding) rc = index_cache_new(&d->index_cache, err);
+    /* Over a network every request waits: reads of a region keep several
+     * in flight unless the caller chooses a thread count. */
+    if (!rc && lb__store_concurrency(s) > 1) {
+        rc = io_pool_new(&d->io_pool, err);
+        d->store_threads = lb__store_concurrency(s);
+        if (d->store_threads > LB__MAX_READ_THREADS) d->store_threads = LB__MAX_READ_THREADS;
+    }
     if (rc) {
         lb__dataset_free(d);
         return rc;
@@ -449,43 +457,82 @@ typedef struct index_entry {
     uint64_t used;     /* LRU clock; 0 = empty slot */
 } index_entry;
 
+/* Indexes being fetched: readers of the same shard wait for the one
+ * fetching it instead of each sending the same request (over a network,
+ * the threads of one region read all start on the same shards). */
+#define INDEX_LOADING_SLOTS 64
+
 struct lb__index_cache {
     pthread_mutex_t mu;
+    pthread_cond_t loaded;
     uint64_t clock;
     index_entry slot[INDEX_CACHE_SLOTS];
+    int n_loading;
+    uint64_t loading[INDEX_LOADING_SLOTS];
 };
 
 static void index_cache_free(lb__index_cache *c) {
     if (!c) return;
     for (int i = 0; i < INDEX_CACHE_SLOTS; i++) free(c->slot[i].entries);
+    pthread_cond_destroy(&c->loaded);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
-/* Copy inner chunk i's entry of shard `key` when cached: 1 hit, 0 miss. */
+static int index_loading_at(const lb__index_cache *c, uint64_t key) {
+    for (int j = 0; j < c->n_loading; j++)
+        if (c->loading[j] == key) return j;
+    return -1;
+}
+
+/* Copy inner chunk i's entry of shard `key` when cached: 1 hit. On a miss
+ * (0) the caller fetches the index and must end with index_cache_put or
+ * index_cache_unclaim; while another reader fetches it, wait for it. */
 static int index_cache_get(lb__index_cache *c, uint64_t key, int64_t i, uint64_t *off,
                            uint64_t *nb, int *absent) {
     int hit = 0;
     pthread_mutex_lock(&c->mu);
-    for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
-        index_entry *e = &c->slot[s];
-        if (!e->used || e->key != key) continue;
-        e->used = ++c->clock;
-        *absent = !e->entries;
-        if (e->entries) {
-            *off = e->entries[2 * i];
-            *nb = e->entries[2 * i + 1];
+    for (;;) {
+        for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
+            index_entry *e = &c->slot[s];
+            if (!e->used || e->key != key) continue;
+            e->used = ++c->clock;
+            *absent = !e->entries;
+            if (e->entries) {
+                *off = e->entries[2 * i];
+                *nb = e->entries[2 * i + 1];
+            }
+            hit = 1;
+            break;
         }
-        hit = 1;
-        break;
+        if (hit || index_loading_at(c, key) < 0) break;
+        pthread_cond_wait(&c->loaded, &c->mu);
     }
+    /* Claim the fetch (when the table is full, fetch unclaimed). */
+    if (!hit && c->n_loading < INDEX_LOADING_SLOTS) c->loading[c->n_loading++] = key;
     pthread_mutex_unlock(&c->mu);
     return hit;
+}
+
+/* Under the lock: shard `key` is no longer being fetched. */
+static void index_unclaim_locked(lb__index_cache *c, uint64_t key) {
+    int j = index_loading_at(c, key);
+    if (j < 0) return;
+    c->loading[j] = c->loading[--c->n_loading];
+    pthread_cond_broadcast(&c->loaded);
+}
+
+/* The fetch of shard `key`'s index failed: let waiting readers try. */
+static void index_cache_unclaim(lb__index_cache *c, uint64_t key) {
+    pthread_mutex_lock(&c->mu);
+    index_unclaim_locked(c, key);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Keep `entries` (taken; NULL = absent shard) for shard `key`. */
 static void index_cache_put(lb__index_cache *c, uint64_t key, uint64_t *entries) {
     pthread_mutex_lock(&c->mu);
+    index_unclaim_locked(c, key);
     index_entry *victim = &c->slot[0];
     for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
         index_entry *e = &c->slot[s];
@@ -528,23 +575,29 @@ static int shard_entry(const lb__dataset *d, const int64_t *sidx, const char *p,
     /* The index by one range read: the last (or first) index_bytes. */
     lb__range r = {0, d->index_bytes, !d->sharding->index_at_start};
     uint64_t total = UINT64_MAX;
+    uint64_t *entries = NULL;
     int rc = lb__store_get(d->store, p, &r, d->index_bytes, &io->index, &total, err);
     if (rc == LB_ENOTFOUND) {
         *absent = 1;
         if (d->index_cache) index_cache_put(d->index_cache, key, NULL);
         return 0;
     }
-    if (rc) return rc;
-    if (io->index.size < d->index_bytes)
-        return lb__err(err, LB_EFORMAT, "%s: shard is %zu bytes, shorter than its %zu-byte index",
-                       p, io->index.size, d->index_bytes);
-    uint64_t *entries = malloc((size_t)d->shard_count * 16);
-    if (!entries) return lb__err(err, LB_ENOMEM, "out of memory reading a shard index");
+    if (rc) goto fail;
+    if (io->index.size < d->index_bytes) {
+        rc = lb__err(err, LB_EFORMAT, "%s: shard is %zu bytes, shorter than its %zu-byte index",
+                     p, io->index.size, d->index_bytes);
+        goto fail;
+    }
+    entries = malloc((size_t)d->shard_count * 16);
+    if (!entries) {
+        rc = lb__err(err, LB_ENOMEM, "out of memory reading a shard index");
+        goto fail;
+    }
     rc = lb__shard_index_decode(d->sharding, io->index.data, io->index.size, d->shard_count, total,
                                 entries, &io->codec, err);
     if (rc) {
-        free(entries);
-        return lb__err_prefix(err, "%s", p);
+        lb__err_prefix(err, "%s", p);
+        goto fail;
     }
     *absent = 0;
     *off = entries[2 * inner];
@@ -552,6 +605,10 @@ static int shard_entry(const lb__dataset *d, const int64_t *sidx, const char *p,
     if (d->index_cache) index_cache_put(d->index_cache, key, entries);
     else free(entries);
     return 0;
+fail:
+    free(entries);
+    if (d->index_cache) index_cache_unclaim(d->index_cache, key);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -1050,11 +1107,12 @@ static int par_read_chunk(void *user, int worker, int64_t i) {
                        &pr->err[worker]);
 }
 
-/* Read the region's chunks with up to d->read_threads threads; worker 0
+/* Read the region's chunks with up to `threads` threads; worker 0
  * (the caller) uses the caller's buffers when given, the others (and worker
  * 0 otherwise) the dataset's kept ones. */
-static int read_parallel(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                         const region_grid *g, void *dst, lb__io *io, lb_error *err) {
+static int read_parallel(const lb__dataset *d, int threads, const int64_t *start,
+                         const int64_t *count, const region_grid *g, void *dst, lb__io *io,
+                         lb_error *err) {
     par_read *pr = lb__calloc(1, sizeof *pr, "parallel read state", err);
     if (!pr) return LB_ENOMEM;
     pr->d = d;
@@ -1067,7 +1125,7 @@ static int read_parallel(const lb__dataset *d, const int64_t *start, const int64
     }
     pr->ctx[0].io = io; /* NULL: taken from the pool on first use */
     int failed = 0;
-    int rc = lb__parallel_for(d->read_threads, g->total, par_read_chunk, pr, &failed);
+    int rc = lb__parallel_for(threads, g->total, par_read_chunk, pr, &failed);
     if (rc && err) *err = pr->err[failed];
     for (int w = 0; w < LB__MAX_READ_THREADS; w++) io_pool_give(d->io_pool, pr->pooled[w]);
     free(pr);
@@ -1076,13 +1134,14 @@ static int read_parallel(const lb__dataset *d, const int64_t *start, const int64
 
 int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
                         void *dst, lb__io *io, lb_error *err) {
-    if (d->read_threads > 1 && d->io_pool && d->ndim > 0) {
+    int threads = d->read_threads ? d->read_threads : d->store_threads;
+    if (threads > 1 && d->io_pool && d->ndim > 0) {
         int empty;
         int rc = check_region(d, start, count, &empty, err);
         if (rc || empty) return rc;
         region_grid g;
         region_chunks(d, d->chunks, start, count, &g);
-        if (g.total > 1) return read_parallel(d, start, count, &g, dst, io, err);
+        if (g.total > 1) return read_parallel(d, threads, start, count, &g, dst, io, err);
     }
     return region_io(d, start, count, dst, NULL, read_visit, io, err);
 }
@@ -1133,6 +1192,11 @@ static int index_cache_new(lb__index_cache **out, lb_error *err) {
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
         return lb__err(err, LB_ENOMEM, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&c->loaded, NULL) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return lb__err(err, LB_ENOMEM, "cannot create a condition variable");
     }
     *out = c;
     return 0;

@@ -529,7 +529,7 @@ static int build_attrs(const plan *p, const lb__format *f, const lb__codec *code
     if (src_path) {
         /* Absolute, so that the provenance means something elsewhere and a
          * resume from another directory compares equal. */
-        char *abs = realpath(src_path, NULL);
+        char *abs = strstr(src_path, "://") ? NULL : realpath(src_path, NULL); /* URLs as they are */
         json_object_object_add(lb, "source", json_object_new_string(abs ? abs : src_path));
         free(abs);
     }
