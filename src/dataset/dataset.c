@@ -665,6 +665,54 @@ static void sink_fill(const lb__dataset *d, const chunk_sink *s) {
     }
 }
 
+/* A Zarr v2 chunk whose key layout opening could not tell (a store that
+ * cannot be listed, none of the chunks it tried stored): looked up as
+ * "0.0.0" and as "0/0/0" until a chunk is found under one of them, which
+ * then holds for the rest. A chunk absent under both is absent whatever the
+ * layout. */
+static int fetch_either_layout(const lb__dataset *d, const int64_t *cidx, int *present,
+                               lb__io *io, char *stack, size_t size, char **heap,
+                               const char **key, lb_error *err) {
+    lb__dataset *dm = (lb__dataset *)d; /* layout_sep is atomic */
+    int known = atomic_load(&dm->layout_sep);
+    const char both[2] = {'.', '/'};
+    *present = 0;
+    *key = NULL;
+    for (int i = 0; i < 2; i++) {
+        char sep = known ? (char)known : both[i];
+        if (known && i) break;
+        lb__array_meta m = d->m; /* a shallow copy with the separator set */
+        m.key_separator = sep;
+        free(*heap);
+        *heap = NULL;
+        int n = snprintf(stack, size, "%s/", d->path);
+        int k = d->format->chunk_key(&m, cidx, (size_t)n < size ? stack + n : stack,
+                                     (size_t)n < size ? size - (size_t)n : 0);
+        if ((size_t)(n + k) >= size) {
+            *heap = lb__malloc((size_t)n + (size_t)k + 1, "a chunk key", err);
+            if (!*heap) return LB_ENOMEM;
+            snprintf(*heap, (size_t)n + 1, "%s/", d->path);
+            d->format->chunk_key(&m, cidx, *heap + n, (size_t)k + 1);
+        }
+        *key = *heap ? *heap : stack;
+        int rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL,
+                               err);
+        if (rc == LB_ENOTFOUND) continue;
+        if (rc) return rc;
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&dm->layout_sep, &expected, sep) &&
+            expected != sep)
+            return lb__err(err, LB_EFORMAT,
+                           "%s: chunks are stored both as flat keys and in nested directories, "
+                           "and .zarray has no dimension_separator to say which layout is "
+                           "meant; add \"dimension_separator\": \".\" or \"/\" to .zarray",
+                           d->path);
+        *present = 1;
+        return 0;
+    }
+    return 0;
+}
+
 /* The stored bytes of read chunk `cidx` into io->file; *present = 0 when
  * they are not stored. *key receives the stored chunk's key (freed by the
  * caller through *heap when it did not fit `stack`). */
@@ -680,6 +728,8 @@ static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, 
             sidx[k] = cidx[k];
         }
     }
+    if (!d->sharding && d->format == &lb__format_zarr2 && !d->m.key_separator)
+        return fetch_either_layout(d, sidx, present, io, stack, size, heap, key, err);
     *key = chunk_path(d, sidx, stack, size, heap, err);
     if (!*key) return LB_ENOMEM;
     int rc;

@@ -15,6 +15,7 @@
 #define LB_DATASET_DATASET_H
 
 #include <json-c/json.h>
+#include <stdatomic.h>
 
 #include "codec/chain.h"
 #include "core/util.h"
@@ -58,6 +59,10 @@ typedef struct lb__dataset {
     lb__index_cache *index_cache;/* decoded shard indexes (sharded only)      */
     int read_threads;            /* threads per region read; 0 = not set      */
     int store_threads;           /* the store's wish when not set (remote: 8) */
+    /* Zarr v2 without dimension_separator where the store could not tell
+     * the layout (m.key_separator 0): the separator of the first chunk
+     * found, 0 until then. */
+    atomic_int layout_sep;
     lb__io_pool *io_pool;        /* read workers' buffers, kept between reads */
 } lb__dataset;
 

@@ -136,8 +136,10 @@ static int key_present(lb__store *s, const char *dir, const int64_t *cidx, int n
 /* The layout of a store that cannot be listed (http, s3): ask for a few
  * chunks — the first, the last, the middle one — under both layouts. A
  * chunk found under one layout and definitely absent under the other
- * decides; when none of them is stored the layout cannot be told, and
- * guessing could read every chunk as missing: refuse. */
+ * decides. When none of them is stored the separator stays 0: the reader
+ * then looks each chunk up under both keys until one is found (a chunk
+ * absent under both is absent whatever the layout), so a guess never reads
+ * stored chunks as missing. */
 static int probe_separator(lb__store *s, const char *dir, lb__array_meta *m, lb_error *err) {
     int64_t probe[3][LB_MAX_DIMS];
     for (int k = 0; k < m->ndim; k++) {
@@ -147,6 +149,7 @@ static int probe_separator(lb__store *s, const char *dir, lb__array_meta *m, lb_
         probe[1][k] = grid - 1;
         probe[2][k] = grid / 2;
     }
+    m->key_separator = 0;
     for (int i = 0; i < 3; i++) {
         int dot = key_present(s, dir, probe[i], m->ndim, '.', err);
         if (dot && dot != LB_ENOTFOUND) return dot;
@@ -163,12 +166,7 @@ static int probe_separator(lb__store *s, const char *dir, lb__array_meta *m, lb_
             return 0;
         }
     }
-    return lb__err(err, LB_EFORMAT,
-                   "%s: .zarray has no dimension_separator and the store cannot be listed, so "
-                   "whether chunks are named \"0.0\" or \"0/0\" cannot be told (none of the "
-                   "chunks tried is stored); add \"dimension_separator\": \".\" or \"/\" to "
-                   ".zarray",
-                   dir);
+    return 0;
 }
 
 /* For a .zarray without "dimension_separator" (zarr-python before 2.8 kept
@@ -324,10 +322,12 @@ static int zarr2_open(lb__store *s, const char *dir, lb__array_meta *m, lb_error
 static int zarr2_chunk_key(const lb__array_meta *m, const int64_t *cidx, char *buf,
                            size_t size) {
     if (m->ndim == 0) return snprintf(buf, size, "0");
+    /* 0: a layout not known yet (the dataset reader tries both) */
+    char sep = m->key_separator ? m->key_separator : '.';
     size_t len = 0;
     for (int i = 0; i < m->ndim; i++) {
         char part[32];
-        int k = i ? snprintf(part, sizeof part, "%c%lld", m->key_separator, (long long)cidx[i])
+        int k = i ? snprintf(part, sizeof part, "%c%lld", sep, (long long)cidx[i])
                   : snprintf(part, sizeof part, "%lld", (long long)cidx[i]);
         if (len + (size_t)k < size) memcpy(buf + len, part, (size_t)k);
         len += (size_t)k;

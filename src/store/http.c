@@ -722,13 +722,13 @@ static void s3_error_text(const reply *y, char *buf, size_t size) {
              (int)(mn > 160 ? 160 : mn), m ? m : "");
 }
 
-static void range_text(const lb__range *r, char *buf, size_t size) {
-    if (!r) snprintf(buf, size, "whole");
-    else if (r->suffix) snprintf(buf, size, "bytes=-%llu", (unsigned long long)r->length);
+/* The value of a Range header: "a-b", "-n" (the last n bytes) or "a-". */
+static void range_value(const lb__range *r, char *buf, size_t size) {
+    if (r->suffix) snprintf(buf, size, "-%llu", (unsigned long long)r->length);
     else if (r->length == LB__RANGE_TO_END)
-        snprintf(buf, size, "bytes=%llu-", (unsigned long long)r->offset);
+        snprintf(buf, size, "%llu-", (unsigned long long)r->offset);
     else
-        snprintf(buf, size, "bytes=%llu-%llu", (unsigned long long)r->offset,
+        snprintf(buf, size, "%llu-%llu", (unsigned long long)r->offset,
                  (unsigned long long)(r->offset + r->length - 1));
 }
 
@@ -893,16 +893,7 @@ static int attempt(http_state *st, handle *h, request *q, reply *y, lb_error *er
     y->out = q->out;
     y->over = y->nomem = 0;
     h->errbuf[0] = '\0';
-    if (q->r) {
-        const lb__range *r = q->r;
-        if (r->suffix)
-            snprintf(rtext, sizeof rtext, "-%llu", (unsigned long long)r->length);
-        else if (r->length == LB__RANGE_TO_END)
-            snprintf(rtext, sizeof rtext, "%llu-", (unsigned long long)r->offset);
-        else
-            snprintf(rtext, sizeof rtext, "%llu-%llu", (unsigned long long)r->offset,
-                     (unsigned long long)(r->offset + r->length - 1));
-    }
+    if (q->r) range_value(q->r, rtext, sizeof rtext);
     curl_easy_setopt(c, CURLOPT_URL, q->url);
     if (q->head)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -918,12 +909,11 @@ static int attempt(http_state *st, handle *h, request *q, reply *y, lb_error *er
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (st->cf.verbose) {
-        char rt[64];
-        range_text(q->r, rt, sizeof rt);
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-        fprintf(stderr, "labelbin: %s %s (%s) -> %ld%s%s, %zu bytes, %.0f ms\n",
-                q->head ? "HEAD" : "GET", q->key, rt, status, cc ? ", " : "",
-                cc ? curl_easy_strerror(cc) : "", q->head || !q->out ? 0 : q->out->size, ms);
+        fprintf(stderr, "labelbin: %s %s%s%s -> %ld%s%s, %zu bytes, %.0f ms\n",
+                q->head ? "HEAD" : "GET", q->key, q->r ? " bytes=" : "", rtext, status,
+                cc ? ", " : "", cc ? curl_easy_strerror(cc) : "",
+                q->head || !q->out ? 0 : q->out->size, ms);
     }
     if (y->nomem)
         return verdict(ATT_FAIL, err, LB_ENOMEM, "%s: out of memory for the response", q->key);
