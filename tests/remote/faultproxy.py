@@ -102,7 +102,8 @@ class FaultProxy:
 
     # -- running -----------------------------------------------------------
     def start(self):
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
         return self
 
@@ -122,9 +123,15 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up on a stalled answer: expected here
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY each
+    # answer would wait for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
     owner = None
 
     def log_message(self, fmt, *args):  # quiet
