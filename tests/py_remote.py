@@ -154,7 +154,7 @@ def test_https_binarize(tls, data, tmp_path):
     rc, _, err = run([LABELBIN, "binarize", "-q",
                       os.path.join(data["root"], data["zarr3_sharded"]), b, *GROUPS])
     assert rc == 0, err
-    assert_same_output(a, b)
+    datasets.assert_same_output(a, b)
 
 
 def test_info_same_as_local(web, data):
@@ -169,31 +169,6 @@ def test_info_same_as_local(web, data):
         assert "path:         " + web.url + "/" + path in remote
 
 
-def chunk_files(root):
-    out = {}
-    for d, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = fh.read()
-    return out
-
-
-def assert_same_output(a, b):
-    """Two outputs of binarize/mask: the same files, the same bytes, but for
-    the provenance's `source`."""
-    fa, fb = chunk_files(a), chunk_files(b)
-    assert sorted(fa) == sorted(fb)
-    for k in fa:
-        if k.endswith(".zattrs") or k.endswith("zarr.json"):
-            ja, jb = json.loads(fa[k]), json.loads(fb[k])
-            for j in (ja, jb):
-                (j.get("attributes", j).get("labelbin") or {}).pop("source", None)
-            assert ja == jb, k
-        else:
-            assert fa[k] == fb[k], k
-
-
 @pytest.mark.parametrize("name", ["zarr2", "zarr2_nested_nosep", "n5", "zarr3_sharded"])
 def test_binarize_and_mask_from_url(web, data, name, tmp_path):
     src_r = web.url + "/" + data[name]
@@ -205,7 +180,7 @@ def test_binarize_and_mask_from_url(web, data, name, tmp_path):
         assert rc == 0, err
         rc, _, err = run([LABELBIN, kind, "-q", "-j2", src_l, b, *GROUPS])
         assert rc == 0, err
-        assert_same_output(a, b)
+        datasets.assert_same_output(a, b)
         with open(os.path.join(a, ".zattrs")) as f:
             assert json.load(f)["labelbin"]["source"] == src_r
 
@@ -301,7 +276,7 @@ def test_run_config_with_url(web, data, tmp_path):
     assert rc == 0, err
     rc, _, err = run([LABELBIN, "run", "-q", "l.json", b], cwd=str(tmp_path))
     assert rc == 0, err
-    assert_same_output(a, b)
+    datasets.assert_same_output(a, b)
 
 
 def test_binarize_to_url_is_a_usage_error(web, data, tmp_path):

@@ -545,6 +545,7 @@ typedef struct reply {
     /* the response (of the last hop, after redirects) */
     long status;
     int cr_ok, cr_unsat;          /* a Content-Range was parsed; "bytes * /N" */
+    char cr_text[80];             /* the Content-Range header, for messages    */
     uint64_t cr_first, cr_last, cr_total; /* cr_total UINT64_MAX when '*' */
     uint64_t length;              /* Content-Length, UINT64_MAX when absent */
     int html;
@@ -560,6 +561,7 @@ static void reply_reset(reply *y) {
     y->cr_ok = y->cr_unsat = 0;
     y->cr_first = y->cr_last = 0;
     y->cr_total = UINT64_MAX;
+    y->cr_text[0] = '\0';
     y->length = UINT64_MAX;
     y->html = 0;
     y->retry_after_ms = -1;
@@ -624,6 +626,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *user) {
     const char *v = colon + 1;
     while (*v == ' ' || *v == '\t') v++;
     if (strcasecmp(line, "Content-Range") == 0) {
+        snprintf(y->cr_text, sizeof y->cr_text, "%s", v);
         parse_content_range(y, v);
     } else if (strcasecmp(line, "Content-Length") == 0) {
         uint64_t x;
@@ -917,6 +920,10 @@ static int attempt(http_state *st, handle *h, request *q, reply *y, lb_error *er
     }
     if (y->nomem)
         return verdict(ATT_FAIL, err, LB_ENOMEM, "%s: out of memory for the response", q->key);
+    if (y->over && y->status == 206)
+        return verdict(ATT_RETRY, err, LB_EIO,
+                       "%s: asked for bytes=%s, the server sent more (Content-Range: %s)",
+                       q->key, rtext, y->cr_text[0] ? y->cr_text : "none");
     if (y->over)
         return verdict(ATT_FAIL, err, LB_ELIMIT,
                        "%s: the object is larger than the limit of %zu bytes%s", q->key,

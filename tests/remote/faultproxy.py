@@ -24,6 +24,15 @@ many times to apply it (None = always). Actions:
 
 Every request is counted (path, method, Range header, status, bytes sent).
 
+fix_suffix=True answers suffix ranges (bytes=-n) as S3 does for an
+upstream that gets them wrong (s3rver 3.7 sends bytes 0-n).
+
+With verify={access key: secret} the proxy checks the SigV4 signature of
+every signed request (sigv4.verify) and answers 403 with S3's error XML
+when it does not match; with private=True unsigned requests get 403
+AccessDenied too (a private bucket). The signed header names of the last
+verified request are kept in `signed`.
+
 Command line (for the benchmark):
   faultproxy.py --upstream http://127.0.0.1:PORT [--latency-ms 20] [--port 0]
 prints "port N" on stdout once it listens, and runs until terminated.
@@ -39,6 +48,8 @@ import threading
 import time
 import urllib.parse
 
+import sigv4
+
 HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
                "trailer", "upgrade"}
 
@@ -53,8 +64,11 @@ class Rule:
 
 
 class FaultProxy:
-    def __init__(self, upstream, latency_ms=0, port=0):
+    def __init__(self, upstream, latency_ms=0, port=0, verify=None, private=False,
+                 fix_suffix=False):
         u = urllib.parse.urlsplit(upstream)
+        self.verify, self.private, self.signed = verify, private, None
+        self.fix_suffix = fix_suffix
         self.up_host, self.up_port = u.hostname, u.port or 80
         self.latency = latency_ms / 1000.0
         self.rules = []
@@ -147,8 +161,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _forward(self):
         """The upstream's answer: (status, headers list, body bytes)."""
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
+        body = self._body
+        rng = headers.get("Range", "")
+        if self.owner.fix_suffix and rng.startswith("bytes=-"):
+            # s3rver 3.7 answers "bytes=-n" with bytes 0-n: ask for the
+            # explicit range S3 would have served.
+            c = self._upstream()
+            c.request("HEAD", self.path,
+                      headers={k: v for k, v in headers.items() if k.lower() != "range"})
+            r = c.getresponse()
+            r.read()
+            size = int(r.getheader("Content-Length") or 0)
+            if r.status == 200 and size:
+                n = int(rng[len("bytes=-"):])
+                headers["Range"] = "bytes=%d-%d" % (max(0, size - n), size - 1)
         for attempt in range(2):
             c = self._upstream()
             try:
@@ -181,10 +207,38 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.wfile.flush()
 
+    def _s3_error(self, status, code, message):
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code>'
+                '<Message>%s</Message></Error>' % (code, message)).encode()
+        self._send(status, [("Content-Type", "application/xml")], body,
+                   self.command == "HEAD")
+        self.owner.record((self.command, self.path, self.headers.get("Range", ""), status, 0))
+
+    def _check_signature(self, body):
+        """False (and the answer sent) when the request may not pass."""
+        o = self.owner
+        if "Authorization" not in self.headers:
+            if o.private:
+                self._s3_error(403, "AccessDenied", "Access Denied")
+                return False
+            return True
+        code, info = sigv4.verify(self.command, self.path, dict(self.headers.items()),
+                                  body, o.verify)
+        if code:
+            self._s3_error(403, code, info)
+            return False
+        with o.lock:
+            o.signed = info
+        return True
+
     def _handle(self):
         o = self.owner
         if o.latency:
             time.sleep(o.latency)
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length else None
+        if o.verify is not None and not self._check_signature(self._body):
+            return
         rule = o.take_rule(self.path)
         rng = self.headers.get("Range", "")
         head = self.command == "HEAD"

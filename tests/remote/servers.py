@@ -6,17 +6,16 @@ benchmark, started and stopped by them:
   with a self-signed certificate (make_cert, openssl); its access log says
   which requests came (method, path, Range, status, bytes).
 - S3rver: the npm package s3rver (installed into BUILD/node-remote by
-  scripts/install-test-servers), which verifies SigV4 signatures; objects
-  are uploaded with signed PUTs made here (sigv4_headers: an implementation
-  from the AWS documentation, independent of libcurl's).
+  scripts/install-test-servers), an S3 API server; objects are uploaded
+  with signed PUTs (sigv4.py). s3rver 3.7 does not check V4 signatures, so
+  the tests put faultproxy.FaultProxy(verify=…) in front of it, which
+  rejects a signature that does not match as S3 does (sigv4.verify: written
+  from the AWS documentation, independent of libcurl).
 - env(): the environment the remote tests run labelbin in: short timeouts
   and backoff (LB_HTTP_*), no proxies, no AWS settings but those asked for.
 
 Nothing here listens beyond 127.0.0.1.
 """
-import datetime
-import hashlib
-import hmac
 import http.client
 import os
 import shutil
@@ -25,6 +24,8 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+
+import sigv4
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("LB_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
@@ -212,37 +213,6 @@ def s3rver_path():
     return p if os.path.isfile(p) and shutil.which("node") else None
 
 
-def _hmac(key, msg):
-    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
-
-
-def sigv4_headers(method, host, path, payload, region, access, secret, token=None, now=None):
-    """Headers of an AWS Signature Version 4 request (service s3), as the
-    AWS documentation describes it (no query string)."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    amzdate = now.strftime("%Y%m%dT%H%M%SZ")
-    day = amzdate[:8]
-    payload_hash = hashlib.sha256(payload).hexdigest()
-    headers = {"host": host, "x-amz-content-sha256": payload_hash, "x-amz-date": amzdate}
-    if token:
-        headers["x-amz-security-token"] = token
-    names = sorted(headers)
-    canonical = "\n".join([
-        method, urllib.parse.quote(path, safe="/-_.~"), "",
-        "".join("%s:%s\n" % (k, headers[k].strip()) for k in names),
-        ";".join(names), payload_hash])
-    scope = "%s/%s/s3/aws4_request" % (day, region)
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amzdate, scope,
-                         hashlib.sha256(canonical.encode()).hexdigest()])
-    k = _hmac(("AWS4" + secret).encode(), day)
-    k = _hmac(_hmac(_hmac(k, region), "s3"), "aws4_request")
-    sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["Authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
-                                "Signature=%s" % (access, scope, ";".join(names), sig))
-    del headers["host"]
-    return headers
-
-
 class S3rver:
     """s3rver on a free port with bucket `bucket` (path-style and
     virtual-hosted access under *.localhost)."""
@@ -277,7 +247,7 @@ class S3rver:
     def put(self, key, data, region="us-east-1"):
         path = "/%s/%s" % (self.bucket, key)
         host = "127.0.0.1:%d" % self.port
-        h = sigv4_headers("PUT", host, path, data, region, S3_KEY, S3_SECRET)
+        h = sigv4.sign("PUT", host, path, data, region, S3_KEY, S3_SECRET)
         h["Content-Length"] = str(len(data))
         self.conn.request("PUT", urllib.parse.quote(path, safe="/-_.~"), body=data, headers=h)
         r = self.conn.getresponse()
