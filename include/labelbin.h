@@ -474,7 +474,7 @@ LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
 /** Decode the chunks of each read of a stored array (or of the stored
  *  array under a wrapper) with up to `threads` threads, the calling one
  *  included: 1 = the caller's thread only (the default for local files;
- *  arrays read over http(s) or s3 default to 8 — the LB_HTTP_THREADS
+ *  arrays read over http(s) or s3 default to 32 — the LB_HTTP_CONCURRENCY
  *  environment variable — so that the requests' latencies overlap), 0 = one
  *  per online CPU; at most 64. Reads that touch one chunk stay in the
  *  caller's thread. Worth it for ROIs spanning many chunks (training reads, Python
@@ -510,8 +510,9 @@ typedef struct lb_write_stats {
     int64_t *positive;
     size_t positive_len;
     int threads;            /* worker threads this run used: the requested
-                               number (all cores for 0), at most one per
-                               block                                        */
+                               number (all cores for 0; for a source read
+                               over a network up to LB_HTTP_CONCURRENCY, as
+                               they mostly wait), at most one per block     */
 } lb_write_stats;
 
 typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);

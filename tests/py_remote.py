@@ -351,7 +351,7 @@ def test_verbose_shows_every_request(web, data):
 def test_settings_are_checked(web, data):
     url = web.url + "/" + data["zarr2"]
     for var, val in (("LB_HTTP_RETRIES", "many"), ("LB_HTTP_STALL_TIMEOUT", "0"),
-                     ("LB_HTTP_THREADS", "0"), ("LB_HTTP_BACKOFF", "-1")):
+                     ("LB_HTTP_CONCURRENCY", "0"), ("LB_HTTP_BACKOFF", "-1")):
         rc, _, err = run([LABELBIN, "info", url], env=servers.env(**{var: val}))
         assert rc != 0 and "%s=%s" % (var, val) in err, (var, err)
 

@@ -198,7 +198,7 @@ def test_latency_does_not_change_bytes(web, data, tmp_path):
         for threads in ("8", "1"):
             out = str(tmp_path / ("r%s.bin" % threads))
             rc, _, err = run([LBIO, "read", p.url + "/" + data["zarr3_sharded"], out],
-                             env=servers.env(LB_HTTP_THREADS=threads))
+                             env=servers.env(LB_HTTP_CONCURRENCY=threads))
             assert rc == 0, err
             with open(out, "rb") as f:
                 assert f.read() == data["bytes_zarr3_sharded"]

@@ -665,52 +665,84 @@ static void sink_fill(const lb__dataset *d, const chunk_sink *s) {
     }
 }
 
-/* A Zarr v2 chunk whose key layout opening could not tell (a store that
- * cannot be listed, none of the chunks it tried stored): looked up as
- * "0.0.0" and as "0/0/0" until a chunk is found under one of them, which
- * then holds for the rest. A chunk absent under both is absent whatever the
- * layout. */
+/* The key of stored chunk `cidx` with separator `sep` (Zarr v2), in
+ * `stack` when it fits, else in *heap (freed by the caller). */
+static const char *zarr2_key(const lb__dataset *d, const int64_t *cidx, char sep, char *stack,
+                             size_t size, char **heap, lb_error *err) {
+    lb__array_meta m = d->m; /* a shallow copy with the separator set */
+    m.key_separator = sep;
+    free(*heap);
+    *heap = NULL;
+    int n = snprintf(stack, size, "%s/", d->path);
+    int k = d->format->chunk_key(&m, cidx, (size_t)n < size ? stack + n : stack,
+                                 (size_t)n < size ? size - (size_t)n : 0);
+    if ((size_t)n + (size_t)k < size) return stack;
+    *heap = lb__malloc((size_t)n + (size_t)k + 1, "a chunk key", err);
+    if (!*heap) return NULL;
+    snprintf(*heap, (size_t)n + 1, "%s/", d->path);
+    d->format->chunk_key(&m, cidx, *heap + n, (size_t)k + 1);
+    return *heap;
+}
+
+static int mixed_layout(const lb__dataset *d, lb_error *err) {
+    return lb__err(err, LB_EFORMAT,
+                   "%s: chunks are stored both as flat keys and in nested directories, and "
+                   ".zarray has no dimension_separator to say which layout is meant; add "
+                   "\"dimension_separator\": \".\" or \"/\" to .zarray",
+                   d->path);
+}
+
+/* Settle the layout on `sep` (a chunk was found under it); LB_EFORMAT when
+ * another reader found one under the other layout. */
+static int settle_layout(const lb__dataset *d, char sep, lb_error *err) {
+    int expected = 0;
+    atomic_int *known = &((lb__dataset *)d)->layout_sep; /* atomic: shared by readers */
+    if (atomic_compare_exchange_strong(known, &expected, sep) || expected == sep) return 0;
+    return mixed_layout(d, err);
+}
+
+/* A chunk of a Zarr v2 array without dimension_separator in a store that
+ * cannot be listed: the layout comes from the first chunk found. Until
+ * then a chunk is looked up as "0.0.0", then as "0/0/0" — one absent under
+ * both is absent whatever the layout, so no guess reads stored chunks as
+ * missing; the first one found under "0.0.0" is also looked for under
+ * "0/0/0", and both present is refused as on a listed store. */
 static int fetch_either_layout(const lb__dataset *d, const int64_t *cidx, int *present,
                                lb__io *io, char *stack, size_t size, char **heap,
                                const char **key, lb_error *err) {
-    lb__dataset *dm = (lb__dataset *)d; /* layout_sep is atomic */
-    int known = atomic_load(&dm->layout_sep);
-    const char both[2] = {'.', '/'};
+    int known = atomic_load(&((lb__dataset *)d)->layout_sep);
     *present = 0;
-    *key = NULL;
-    for (int i = 0; i < 2; i++) {
-        char sep = known ? (char)known : both[i];
-        if (known && i) break;
-        lb__array_meta m = d->m; /* a shallow copy with the separator set */
-        m.key_separator = sep;
-        free(*heap);
-        *heap = NULL;
-        int n = snprintf(stack, size, "%s/", d->path);
-        int k = d->format->chunk_key(&m, cidx, (size_t)n < size ? stack + n : stack,
-                                     (size_t)n < size ? size - (size_t)n : 0);
-        if ((size_t)(n + k) >= size) {
-            *heap = lb__malloc((size_t)n + (size_t)k + 1, "a chunk key", err);
-            if (!*heap) return LB_ENOMEM;
-            snprintf(*heap, (size_t)n + 1, "%s/", d->path);
-            d->format->chunk_key(&m, cidx, *heap + n, (size_t)k + 1);
-        }
-        *key = *heap ? *heap : stack;
-        int rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL,
-                               err);
-        if (rc == LB_ENOTFOUND) continue;
-        if (rc) return rc;
-        int expected = 0;
-        if (!atomic_compare_exchange_strong(&dm->layout_sep, &expected, sep) &&
-            expected != sep)
-            return lb__err(err, LB_EFORMAT,
-                           "%s: chunks are stored both as flat keys and in nested directories, "
-                           "and .zarray has no dimension_separator to say which layout is "
-                           "meant; add \"dimension_separator\": \".\" or \"/\" to .zarray",
-                           d->path);
-        *present = 1;
-        return 0;
+    int rc = 0;
+    if (known) {
+        if (!(*key = zarr2_key(d, cidx, (char)known, stack, size, heap, err))) return LB_ENOMEM;
+        rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+        *present = rc == 0;
+        return rc == LB_ENOTFOUND ? 0 : rc;
     }
-    return 0;
+    if (!(*key = zarr2_key(d, cidx, '.', stack, size, heap, err))) return LB_ENOMEM;
+    rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+    if (rc == 0) {
+        /* Found as "0.0.0": is it also stored as "0/0/0"? Every reader that
+         * finds a chunk before the layout is settled asks (at most one
+         * wave of concurrent reads), so a mixed layout is refused as on a
+         * listed store. */
+        char ostack[1024], *oheap = NULL;
+        const char *other = zarr2_key(d, cidx, '/', ostack, sizeof ostack, &oheap, err);
+        uint64_t osize;
+        int orc = other ? lb__store_size(d->store, other, &osize, err) : LB_ENOMEM;
+        free(oheap);
+        if (orc == 0) return mixed_layout(d, err);
+        if (orc != LB_ENOTFOUND) return orc;
+        *present = 1;
+        return settle_layout(d, '.', err);
+    }
+    if (rc != LB_ENOTFOUND) return rc;
+    if (!(*key = zarr2_key(d, cidx, '/', stack, size, heap, err))) return LB_ENOMEM;
+    rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+    if (rc == LB_ENOTFOUND) return 0;
+    if (rc) return rc;
+    *present = 1;
+    return settle_layout(d, '/', err); /* "0.0.0" of this chunk is absent */
 }
 
 /* The stored bytes of read chunk `cidx` into io->file; *present = 0 when

@@ -58,7 +58,7 @@ typedef struct lb__dataset {
     lb__chunk_cache *cache;      /* decoded read chunks; NULL = no cache      */
     lb__index_cache *index_cache;/* decoded shard indexes (sharded only)      */
     int read_threads;            /* threads per region read; 0 = not set      */
-    int store_threads;           /* the store's wish when not set (remote: 8) */
+    int store_threads;           /* the store's wish when not set (remote: 32)*/
     /* Zarr v2 without dimension_separator where the store could not tell
      * the layout (m.key_separator 0): the separator of the first chunk
      * found, 0 until then. */

@@ -119,60 +119,12 @@ static int scan_entry(void *user, const char *name, int is_dir) {
     return l->flat[0] && l->nested[0]; /* both seen: stop */
 }
 
-/* 0 when `key` exists, LB_ENOTFOUND when it definitely does not, or why the
- * store could not say. */
-static int key_present(lb__store *s, const char *dir, const int64_t *cidx, int ndim, char sep,
-                       lb_error *err) {
-    char key[1200], sepstr[2] = {sep, '\0'};
-    size_t len = (size_t)snprintf(key, sizeof key, "%s/", dir);
-    for (int k = 0; k < ndim && len < sizeof key; k++)
-        len += (size_t)snprintf(key + len, sizeof key - len, "%s%lld", k ? sepstr : "",
-                                (long long)cidx[k]);
-    if (len >= sizeof key) return lb__err(err, LB_ELIMIT, "%s: chunk key too long", dir);
-    uint64_t size;
-    return lb__store_size(s, key, &size, err);
-}
-
-/* The layout of a store that cannot be listed (http, s3): ask for a few
- * chunks — the first, the last, the middle one — under both layouts. A
- * chunk found under one layout and definitely absent under the other
- * decides. When none of them is stored the separator stays 0: the reader
- * then looks each chunk up under both keys until one is found (a chunk
- * absent under both is absent whatever the layout), so a guess never reads
- * stored chunks as missing. */
-static int probe_separator(lb__store *s, const char *dir, lb__array_meta *m, lb_error *err) {
-    int64_t probe[3][LB_MAX_DIMS];
-    for (int k = 0; k < m->ndim; k++) {
-        int64_t grid = m->chunks[k] > 0 ? (m->shape[k] + m->chunks[k] - 1) / m->chunks[k] : 0;
-        if (grid < 1) grid = 1;
-        probe[0][k] = 0;
-        probe[1][k] = grid - 1;
-        probe[2][k] = grid / 2;
-    }
-    m->key_separator = 0;
-    for (int i = 0; i < 3; i++) {
-        int dot = key_present(s, dir, probe[i], m->ndim, '.', err);
-        if (dot && dot != LB_ENOTFOUND) return dot;
-        int slash = key_present(s, dir, probe[i], m->ndim, '/', err);
-        if (slash && slash != LB_ENOTFOUND) return slash;
-        if (!dot && !slash)
-            return lb__err(err, LB_EFORMAT,
-                           "%s: chunks are stored both as flat keys and in nested directories, "
-                           "and .zarray has no dimension_separator to say which layout is meant; "
-                           "add \"dimension_separator\": \".\" or \"/\" to .zarray",
-                           dir);
-        if (!dot || !slash) {
-            m->key_separator = !dot ? '.' : '/';
-            return 0;
-        }
-    }
-    return 0;
-}
-
 /* For a .zarray without "dimension_separator" (zarr-python before 2.8 kept
  * the layout in the store, not the metadata: NestedDirectoryStore wrote
  * "0/0/0"): '/' when there are digit-named sub-directories, '.' otherwise.
- * Both kinds present: LB_EFORMAT naming the path and one key of each. */
+ * Both kinds present: LB_EFORMAT naming the path and one key of each.
+ * A store that cannot be listed (http, s3) leaves the separator 0: the
+ * dataset reader then tells the layout from the first chunk it finds. */
 static int detect_separator(lb__store *s, const char *dir, lb__array_meta *m, lb_error *err) {
     m->key_separator = '.';
     if (m->ndim < 2) return 0; /* both layouts give the same keys */
@@ -181,7 +133,10 @@ static int detect_separator(lb__store *s, const char *dir, lb__array_meta *m, lb
     l.ndim = m->ndim;
     lb_error local = {0};
     int rc = lb__store_list(s, dir, scan_entry, &l, &local);
-    if (rc == LB_EUNSUPPORTED) return probe_separator(s, dir, m, err);
+    if (rc == LB_EUNSUPPORTED) {
+        m->key_separator = 0;
+        return 0;
+    }
     if (rc && err) *err = local;
     if (rc) return lb__err_prefix(err, "cannot list its chunks");
     if (l.flat[0] && l.nested[0])

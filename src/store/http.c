@@ -47,7 +47,7 @@ typedef struct conf {
     long connect_ms;   /* LB_HTTP_CONNECT_TIMEOUT                           */
     long stall_s;      /* LB_HTTP_STALL_TIMEOUT: < 1 byte/s for this long   */
     long redirects;    /* LB_HTTP_MAX_REDIRECTS                             */
-    long threads;      /* LB_HTTP_THREADS: concurrent reads per region      */
+    long threads;      /* LB_HTTP_CONCURRENCY: requests in flight at once */
     int verbose;       /* LB_VERBOSE: one line per request on stderr        */
     char *cainfo, *capath;
 } conf;
@@ -75,7 +75,9 @@ typedef struct http_state {
     conf cf;
     CURLSH *share;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
-    pthread_mutex_t mu; /* the pool and the metadata cache */
+    pthread_mutex_t mu; /* the pool, the metadata cache, the request slots */
+    pthread_cond_t slot_free;
+    int in_flight;      /* requests under way, at most cf.threads */
     handle *pool;
     meta_entry *meta;
     atomic_ullong rng;
@@ -147,7 +149,7 @@ static int read_conf(conf *c, lb_error *err) {
     if (!rc) rc = env_seconds("LB_HTTP_CONNECT_TIMEOUT", 10, 0.001, 3600, &c->connect_ms, err);
     if (!rc) rc = env_seconds("LB_HTTP_STALL_TIMEOUT", 30, 1, 3600, &stall_ms, err);
     if (!rc) rc = env_count("LB_HTTP_MAX_REDIRECTS", 10, 0, 100, &c->redirects, err);
-    if (!rc) rc = env_count("LB_HTTP_THREADS", 8, 1, 64, &c->threads, err);
+    if (!rc) rc = env_count("LB_HTTP_CONCURRENCY", 32, 1, 64, &c->threads, err);
     if (rc) return rc;
     c->stall_s = (stall_ms + 999) / 1000;
     c->verbose = env_flag("LB_VERBOSE");
@@ -270,6 +272,7 @@ static void http_close(void *state) {
         curl_share_cleanup(st->share);
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&st->share_mu[i]);
     }
+    pthread_cond_destroy(&st->slot_free);
     pthread_mutex_destroy(&st->mu);
     curl_slist_free_all(st->headers);
     free(st->prefix);
@@ -391,6 +394,7 @@ static int http_open(const char *url, void **state, char **path, lb_error *err) 
     http_state *st = lb__calloc(1, sizeof *st, "an HTTP store", err);
     if (!st) return LB_ENOMEM;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->slot_free, NULL);
     atomic_init(&st->rng, (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32) ^
                               (unsigned long long)(uintptr_t)st);
     st->s3 = s3;
@@ -483,19 +487,27 @@ fail:
 
 static size_t on_header(char *p, size_t size, size_t n, void *user);
 static size_t on_body(char *p, size_t size, size_t n, void *user);
+static void handle_give(http_state *st, handle *h);
 
+/* A handle for one request, once fewer than cf.threads are under way:
+ * however many threads read (region reads, writer workers), a store keeps
+ * a bounded number of requests and connections. */
 static handle *handle_take(http_state *st, lb_error *err) {
     pthread_mutex_lock(&st->mu);
+    while (st->in_flight >= st->cf.threads) pthread_cond_wait(&st->slot_free, &st->mu);
+    st->in_flight++;
     handle *h = st->pool;
     if (h) st->pool = h->next;
     pthread_mutex_unlock(&st->mu);
     if (h) return h;
     h = lb__calloc(1, sizeof *h, "an HTTP handle", err);
-    if (!h) return NULL;
-    h->h = curl_easy_init();
-    if (!h->h) {
+    if (h && !(h->h = curl_easy_init())) {
         free(h);
+        h = NULL;
         lb__err(err, LB_ENOMEM, "cannot create a curl handle");
+    }
+    if (!h) {
+        handle_give(st, NULL);
         return NULL;
     }
     CURL *c = h->h;
@@ -525,11 +537,15 @@ static handle *handle_take(http_state *st, lb_error *err) {
     return h;
 }
 
+/* Return a handle (NULL: none was made) and its request slot. */
 static void handle_give(http_state *st, handle *h) {
-    if (!h) return;
     pthread_mutex_lock(&st->mu);
-    h->next = st->pool;
-    st->pool = h;
+    if (h) {
+        h->next = st->pool;
+        st->pool = h;
+    }
+    st->in_flight--;
+    pthread_cond_signal(&st->slot_free);
     pthread_mutex_unlock(&st->mu);
 }
 

@@ -40,7 +40,7 @@ const char *lb__store_scheme(const lb__store *s);
 int lb__store_writable(const lb__store *s);
 /* How many reads of this store a region read should keep in flight when
  * its caller set no thread count: 1 for local files, more where every
- * request waits on a network (LB_HTTP_THREADS, default 8). */
+ * request waits on a network (LB_HTTP_CONCURRENCY, default 32). */
 int lb__store_concurrency(const lb__store *s);
 /* The URL of `key` as a user should see it (no credentials), into buf. */
 int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t size);

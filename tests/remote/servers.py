@@ -47,7 +47,7 @@ def env(**extra):
          if not k.startswith("AWS_") and k.lower() not in ("http_proxy", "https_proxy",
                                                            "all_proxy")
          and k not in ("LB_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR",
-                       "LB_VERBOSE", "LB_S3_ADDRESSING", "LB_HTTP_THREADS")}
+                       "LB_VERBOSE", "LB_S3_ADDRESSING", "LB_HTTP_CONCURRENCY")}
     e.update(TEST_ENV)
     e["NO_PROXY"] = e["no_proxy"] = "127.0.0.1,localhost"
     for k, v in extra.items():
