@@ -261,6 +261,24 @@ def test_python_zarrarray_url(web, data, monkeypatch):
         "/recon-1/labels/groundtruth/crop1/all"
 
 
+def test_forked_reader(web, data, monkeypatch):
+    """A child forked after reads (a DataLoader worker) reads right and
+    leaves the parent's connections alone: both go on reading."""
+    import labelbin
+    for k, v in servers.env().items():
+        monkeypatch.setenv(k, v)
+    a = labelbin.ZarrArray(web.url + "/" + data["zarr3_sharded"])
+    expect = data["labels"]
+    assert np.array_equal(a.to_ndarray(), expect)  # connections now open
+    pid = os.fork()
+    if pid == 0:
+        ok = all(np.array_equal(a.to_ndarray(), expect) for _ in range(3))
+        os._exit(0 if ok else 3)
+    ok = all(np.array_equal(a.to_ndarray(), expect) for _ in range(3))
+    _, status = os.waitpid(pid, 0)
+    assert ok and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def test_run_config_with_url(web, data, tmp_path):
     """`labelbin run` with a config whose file_name is a URL: not joined
     with the working directory."""

@@ -78,6 +78,7 @@ typedef struct http_state {
     pthread_mutex_t mu; /* the pool, the metadata cache, the request slots */
     pthread_cond_t slot_free;
     int in_flight;      /* requests under way, at most cf.threads */
+    pid_t pid;          /* the process the pooled handles belong to */
     handle *pool;
     meta_entry *meta;
     atomic_ullong rng;
@@ -398,6 +399,7 @@ static int http_open(const char *url, void **state, char **path, lb_error *err) 
     atomic_init(&st->rng, (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32) ^
                               (unsigned long long)(uintptr_t)st);
     st->s3 = s3;
+    st->pid = getpid();
     if (hlen == 0) {
         rc = lb__err(err, LB_EINVAL, "%.*s://: the URL names no %s", (int)slen, url,
                      s3 ? "bucket" : "host");
@@ -494,6 +496,14 @@ static void handle_give(http_state *st, handle *h);
  * a bounded number of requests and connections. */
 static handle *handle_take(http_state *st, lb_error *err) {
     pthread_mutex_lock(&st->mu);
+    if (st->pid != getpid()) {
+        /* A forked child (DataLoader workers): the pooled handles' connections
+         * are the parent's too. Leave them to the parent, untouched (closing
+         * a TLS connection would write to it), and start afresh. */
+        st->pool = NULL;
+        st->in_flight = 0;
+        st->pid = getpid();
+    }
     while (st->in_flight >= st->cf.threads) pthread_cond_wait(&st->slot_free, &st->mu);
     st->in_flight++;
     handle *h = st->pool;
