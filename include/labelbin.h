@@ -269,7 +269,12 @@ enum {
 
 /** Open a stored dataset (DaCapo's ZarrArray). `path` is the dataset
  *  directory, e.g. "crop.zarr/volumes/labels/all" or
- *  "crop.n5/volumes/groundtruth/crop1/labels/all"; the format is detected
+ *  "crop.n5/volumes/groundtruth/crop1/labels/all", or a URL:
+ *  "https://host/crop.zarr/…/s0", "s3://bucket/crop.zarr/…/s0" (read only;
+ *  docs/remote.md lists the environment variables: S3 region, endpoint and
+ *  credentials, CA bundle, timeouts, retries). Over a network only a
+ *  definite "no such key" reads as the fill value; any other failure is an
+ *  error (LB_EIO naming the URL, never its credentials). The format is detected
  *  from its metadata (.zarray = Zarr v2, attributes.json with "dimensions" =
  *  N5). Geometry (voxel size, offset, axes) is read from the metadata as
  *  docs/semantics.md §1 describes.
@@ -468,9 +473,11 @@ LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
 
 /** Decode the chunks of each read of a stored array (or of the stored
  *  array under a wrapper) with up to `threads` threads, the calling one
- *  included: 1 = the caller's thread only (the default), 0 = one per online
- *  CPU; at most 64. Reads that touch one chunk stay in the caller's thread.
- *  Worth it for ROIs spanning many chunks (training reads, Python
+ *  included: 1 = the caller's thread only (the default for local files;
+ *  arrays read over http(s) or s3 default to 32 — the LB_HTTP_CONCURRENCY
+ *  environment variable — so that the requests' latencies overlap), 0 = one
+ *  per online CPU; at most 64. Reads that touch one chunk stay in the
+ *  caller's thread. Worth it for ROIs spanning many chunks (training reads, Python
  *  slicing); lb_array_materialize parallelises over blocks instead
  *  (lb_write_options.threads). Call before reading, like lb_array_set_cache.
  *  LB_EINVAL for a negative count. */
@@ -503,8 +510,9 @@ typedef struct lb_write_stats {
     int64_t *positive;
     size_t positive_len;
     int threads;            /* worker threads this run used: the requested
-                               number (all cores for 0), at most one per
-                               block                                        */
+                               number (all cores for 0; for a source read
+                               over a network up to LB_HTTP_CONCURRENCY, as
+                               they mostly wait), at most one per block     */
 } lb_write_stats;
 
 typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);

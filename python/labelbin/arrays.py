@@ -195,8 +195,10 @@ class Array(_labelbin.Array):
 
     def set_threads(self, n):
         """Decode the chunks of each read with up to `n` threads (1 = the
-        calling thread only, the default; 0 = one per CPU). Pays off for ROIs
-        spanning many chunks; reads touching one chunk stay single-threaded."""
+        calling thread only, the default for local files; arrays read over
+        http(s) or s3 default to 32, LB_HTTP_CONCURRENCY; 0 = one per CPU).
+        Pays off for ROIs spanning many chunks; reads touching one chunk stay
+        single-threaded."""
         super().set_threads(int(n))
         self._read_threads = int(n)
 
@@ -347,11 +349,13 @@ def _is_config_like(obj):
 
 
 class ZarrArray(Array):
-    """A stored dataset (Zarr v2 or N5), DaCapo's ZarrArray.
+    """A stored dataset (Zarr v2, N5 or Zarr v3), DaCapo's ZarrArray.
 
     ``ZarrArray(file_name, dataset, axes=None, mode="r")`` or
     ``ZarrArray(array_config)``; ``ZarrArray("crop.zarr/volumes/labels/all")``
     also works (the container is the last ``*.zarr``/``*.n5`` component).
+    `file_name` may be a URL — ``https://…/crop.zarr``, ``s3://bucket/…``
+    — read only (docs/remote.md).
     mode "r" opens read-only; "r+" and "a" allow writes. With a config, the
     config's own ``mode`` is used when `mode` is not given.
     """

@@ -529,7 +529,7 @@ static int build_attrs(const plan *p, const lb__format *f, const lb__codec *code
     if (src_path) {
         /* Absolute, so that the provenance means something elsewhere and a
          * resume from another directory compares equal. */
-        char *abs = realpath(src_path, NULL);
+        char *abs = strstr(src_path, "://") ? NULL : realpath(src_path, NULL); /* URLs as they are */
         json_object_object_add(lb, "source", json_object_new_string(abs ? abs : src_path));
         free(abs);
     }
@@ -835,11 +835,36 @@ static int options_copy(const lb_write_options *in, lb_write_options *out,
     return 0;
 }
 
+/* Memory the extra workers of a remote source may take together. */
+#define IO_WORKERS_BYTES ((size_t)256 << 20)
+
+/* The number of workers: `threads` (all cores for 0), and more when the
+ * source is read over a network — each block then waits on requests rather
+ * than the CPU, so up to the store's concurrency (LB_HTTP_CONCURRENCY) run at
+ * once while their buffers fit IO_WORKERS_BYTES. At most one per block. */
+static int worker_count(const plan *p, const lb_write_options *opt) {
+    int n = opt->threads > 0 ? opt->threads : lb__ncpu();
+    if (n < 1) n = 1;
+    const lb_array *st = lb__array_stored(p->a);
+    int conc = st && st->ds ? lb__store_concurrency(st->ds->store) : 1;
+    if (conc > n) {
+        /* a worker's buffers: the block, a chunk group, a slab of source
+         * labels (at most 8 MiB; 8-byte labels at most) */
+        size_t slab = 8;
+        for (int d = 0; d < p->dims && slab < ((size_t)8 << 20); d++) slab *= (size_t)p->block[d];
+        if (slab > ((size_t)8 << 20)) slab = (size_t)8 << 20;
+        size_t each = p->read_bytes + (size_t)p->group * p->chunk_bytes + slab;
+        size_t fit = IO_WORKERS_BYTES / (each ? each : 1);
+        int io = fit < (size_t)conc ? (int)fit : conc;
+        if (io > n) n = io;
+    }
+    if ((int64_t)n > p->n_blocks) n = (int)(p->n_blocks > 0 ? p->n_blocks : 1);
+    return n;
+}
+
 static int run_workers(plan *p, const lb_write_options *opt, lb_write_stats *stats,
                        lb_error *err) {
-    int nthreads = opt->threads > 0 ? opt->threads : lb__ncpu();
-    if (nthreads < 1) nthreads = 1;
-    if ((int64_t)nthreads > p->n_blocks) nthreads = (int)(p->n_blocks > 0 ? p->n_blocks : 1);
+    int nthreads = worker_count(p, opt);
 
     shared sh;
     memset(&sh, 0, sizeof sh);
