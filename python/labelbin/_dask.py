@@ -223,13 +223,14 @@ def _run_distributed(client, array, dest, options, ranges, threads, total, progr
     try:
         for fut in as_completed(futures):
             if fut.status == "error":
-                client.cancel(futures)
-                fut.result()  # raises the task's exception
+                exc = fut.exception()
+                client.cancel([f for f in futures if f is not fut])
+                raise exc
             _add_stats(total, fut.result())
             if progress is not None:
                 progress(total["blocks_done"] + total["blocks_skipped"], total["blocks_total"])
-    except BaseException:
-        client.cancel(futures)
+    except BaseException:  # this one's failure, or Ctrl-C here: stop the rest
+        client.cancel([f for f in futures if f.status == "pending"])
         raise
 
 
