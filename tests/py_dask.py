@@ -216,10 +216,9 @@ def test_materialize_local_threads_equals_cli(sample, tmp_path):
     assert rc == 0, err
     m = arrays(sample)["mask"]
     dest = str(tmp_path / "dask.zarr" / "m")
-    # No client: Dask's threads in this process.
-    with dask.config.set(scheduler="threads"):
-        labelbin.materialize(m, dest, client=None, provenance={"command": "mask"}, chunks=32,
-                             blocks_per_task=3)
+    # Dask's threads in this process, though a distributed client exists.
+    labelbin.materialize(m, dest, client=False, provenance={"command": "mask"}, chunks=32,
+                         blocks_per_task=3)
     assert_same_tree(one, dest)
 
 
@@ -259,10 +258,10 @@ def test_failing_task_then_resume(client, sample, tmp_path):
 def test_materialize_refuses_like_to_zarr(sample, tmp_path):
     b = arrays(sample)["binarize"]
     dest = str(tmp_path / "o.zarr" / "gt")
-    labelbin.materialize(b, dest, client=None, chunks=32)
+    labelbin.materialize(b, dest, client=False, chunks=32)
     with pytest.raises(FileExistsError, match="overwrite=True"):
-        labelbin.materialize(b, dest, client=None, chunks=32)
+        labelbin.materialize(b, dest, client=False, chunks=32)
     with pytest.raises(ValueError, match="is the source|lies inside"):
-        labelbin.materialize(b, sample, client=None, overwrite=True)
+        labelbin.materialize(b, sample, client=False, overwrite=True)
     with pytest.raises(ValueError, match="channel_chunks"):
         labelbin.materialize(b, dest, channel_chunks="sideways")

@@ -164,7 +164,8 @@ def materialize(array, dest, client=None, roi=None, codec=None, chunks=None, ove
     (default: about 8 tasks per worker thread of the cluster, at least one
     block each) with `threads` threads; when every task has succeeded the
     caller marks the output complete. `client`: a ``distributed.Client``;
-    None = the current one when there is one, else Dask's local threads.
+    None = the current one when there is one, else Dask's local threads;
+    False = Dask's local threads (its current scheduler settings).
     The other keyword arguments are those of ``to_zarr``; `progress(done,
     total)` is called here as tasks finish (blocks done, blocks in all).
 
@@ -178,7 +179,9 @@ def materialize(array, dest, client=None, roi=None, codec=None, chunks=None, ove
     threads = int(threads)
     if threads < 0:
         raise ValueError("threads must be >= 0")
-    if client is None:
+    if client is False:  # Dask's threads here, even with a client about
+        client = None
+    elif client is None:
         try:
             from distributed import default_client
             client = default_client()
@@ -240,7 +243,8 @@ def _run_local(array, dest, options, ranges, threads, total, progress):
 
     tasks = [dask.delayed(_write_blocks, pure=False)(array, dest, options, f, c, threads)
              for f, c in ranges]
-    for s in dask.compute(*tasks, scheduler=get):
+    for s in dask.compute(*tasks, scheduler=get,
+                          num_workers=dask.config.get("num_workers", None)):
         _add_stats(total, s)
     if progress is not None:
         progress(total["blocks_done"] + total["blocks_skipped"], total["blocks_total"])
