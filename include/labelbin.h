@@ -665,8 +665,9 @@ LB_API int64_t lb_write_block_count(const lb_write_job *job);
 /** Compute and write blocks [first, first + count) with `threads` worker
  *  threads (0 = one per online CPU; never more than `count`): each stored
  *  chunk or shard is written atomically, all-zero chunks are left out,
- *  and with `resume` complete blocks are skipped. `cancel` (from the job's
- *  options) stops it after the chunks in flight: LB_ECANCELED. Any error
+ *  and with `resume` complete blocks are skipped. The job's `progress` is
+ *  called as blocks finish with (blocks of this call done, `count`);
+ *  `cancel` stops it after the chunks in flight: LB_ECANCELED. Any error
  *  stops this call only (set `cancel` in the others' options to stop them)
  *  and ends with the "is incomplete: run again with --resume" hint. May be
  *  called any number of times, from one thread at a time per job; ranges

@@ -1,9 +1,12 @@
 /*
- * materialize.c — lb_array_materialize: write any array (stored or virtual)
- * out as a new Zarr v2 dataset, block by block in parallel worker threads,
- * with atomic chunk writes, all-zero chunks skipped, cancellation and resume.
- * It never writes where an input lives, and an output says it is unfinished
- * ("labelbin": {"complete": false}) until the run that completes it.
+ * materialize.c — the writer: any array (stored or virtual) out as a new
+ * Zarr v2 or v3 dataset, block by block in parallel worker threads, with
+ * atomic chunk writes, all-zero chunks skipped, cancellation and resume. It
+ * is a plan (everything decided and validated, DEST prepared: a job), the
+ * execution of block ranges (by any number of jobs, in any processes) and a
+ * finish; lb_array_materialize is the three in one call. It never writes
+ * where an input lives, and an output says it is unfinished ("labelbin":
+ * {"complete": false}) until the finish.
  */
 #include "write/materialize.h"
 
