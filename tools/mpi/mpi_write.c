@@ -385,7 +385,7 @@ static void root_loop(rank_state *s, outcome *out)
         if (!flag) {
             /* Woken early once when the compute thread runs out of work. */
             pthread_mutex_lock(&s->mu);
-            timed_wait(s, 250);
+            timed_wait(s, 1000);
             pthread_mutex_unlock(&s->mu);
             continue;
         }
