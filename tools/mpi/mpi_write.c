@@ -329,6 +329,13 @@ static void timed_wait(rank_state *s, long us)
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
 
+/* Stop this rank's lb_write_blocks after its chunks in flight (its worker
+ * threads read the flag). */
+static void cancel_compute(rank_state *s)
+{
+    __atomic_store_n(&s->cancel, 1, __ATOMIC_RELAXED);
+}
+
 static int signalled(const rank_state *s)
 {
     return s->opt->cancel && __atomic_load_n(s->opt->cancel, __ATOMIC_RELAXED);
@@ -368,7 +375,7 @@ static void root_loop(rank_state *s, outcome *out)
             out->code = LB_ECANCELED;
         if (out->code && !stopped) {
             s->stop = 1;
-            s->cancel = 1;
+            cancel_compute(s);
         }
         idle = s->idle || !local;
         pthread_mutex_unlock(&s->mu);
@@ -405,7 +412,7 @@ static void root_loop(rank_state *s, outcome *out)
             out->rank = k;
             memcpy(out->message, rep.message, sizeof out->message);
             s->stop = 1;
-            s->cancel = 1;
+            cancel_compute(s);
         }
         if (!out->code)
             o.count = next_range(s, rep.threads, &o.first);
@@ -463,11 +470,11 @@ static void worker_loop(rank_state *s)
             if (!busy)
                 break;
             if (signalled(s))
-                s->cancel = 1;
+                cancel_compute(s);
             MPI_Iprobe(0, TAG_ORDER, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
             if (flag) { /* only a stop can come while a range is in hand */
                 MPI_Recv(&o, 3, MPI_INT64_T, 0, TAG_ORDER, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                s->cancel = 1;
+                cancel_compute(s);
             }
         }
         memset(&rep, 0, sizeof rep);
