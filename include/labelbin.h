@@ -605,6 +605,103 @@ LB_API int lb_array_materialize(const lb_array *a, const char *dest,
                                 lb_write_stats *stats, lb_error *err);
 
 /* ------------------------------------------------------------------------
+ * Writing in parts: one output from many processes (MPI ranks, Dask tasks)
+ *
+ * lb_array_materialize is these calls in one process:
+ *
+ *     lb_write_begin(a, dest, &opt, &job, &err);            one process
+ *     lb_write_blocks(job, 0, lb_write_block_count(job),    any processes,
+ *                     opt.threads, &stats, &err);           any ranges
+ *     lb_write_finish(job, &err);                           one process
+ *     lb_write_job_free(job);
+ *
+ * A distributed driver runs lb_write_begin in one process (MPI rank 0, the
+ * Dask client) before any other starts; every other process builds the
+ * same array with the same options and calls lb_write_attach; the block
+ * indices 0 .. lb_write_block_count()-1 are then shared out in ranges, in
+ * any order, each block to one process (a block given twice is written
+ * twice with the same bytes: harmless); once every block is done,
+ * lb_write_finish is called once, by one process. The output is byte for
+ * byte the one lb_array_materialize writes, however the blocks were
+ * shared. A block is one stored chunk per channel (one per block with
+ * LB_CHANNELS_TOGETHER), or one shard per channel with `shard`; blocks
+ * cost different amounts of time (all-zero regions are cheap), so share
+ * them out dynamically rather than in equal parts.
+ *
+ * Failures: lb_write_blocks stops at its first error; the others go on
+ * until told to stop (set the `cancel` flag). Whatever happened, the
+ * output stays marked unfinished until lb_write_finish, and a later run
+ * with `resume` (begin and attach alike) skips the blocks already
+ * complete: kill any or all processes at any time and resume with any
+ * number of them.
+ * ------------------------------------------------------------------------ */
+
+typedef struct lb_write_job lb_write_job;
+
+/** Validate everything as lb_array_materialize does, then prepare `dest`
+ *  (per `overwrite` / `resume`), write its metadata and mark it unfinished
+ *  (`"labelbin": {…, "complete": false}`). Nothing else writes metadata:
+ *  call it in exactly one process, and let no other process attach before
+ *  it has returned. With `resume`, the temporaries of killed writers are
+ *  removed here. Errors after `dest` was created end with the
+ *  "is incomplete: run again with --resume" hint. `opt` is read during the
+ *  call, except `progress`, `progress_user` and `cancel`, which the job
+ *  keeps and lb_write_blocks uses: they must stay valid until
+ *  lb_write_job_free. On success *out is a new job (lb_write_job_free). */
+LB_API int lb_write_begin(const lb_array *a, const char *dest,
+                          const lb_write_options *opt, lb_write_job **out,
+                          lb_error *err);
+
+/** For every process but the one that called lb_write_begin: open the
+ *  output that lb_write_begin prepared, with the same array and options.
+ *  Nothing is written or removed (other processes may be writing already).
+ *  Fails with LB_ENOTFOUND when there is no output at `dest`, LB_EEXIST
+ *  naming the first difference when its metadata or attributes are not
+ *  what these options would write (volatile provenance excepted, as for
+ *  resume), or when it is not marked unfinished (already finished, or
+ *  never begun). `overwrite` is ignored; `resume` makes lb_write_blocks
+ *  skip complete blocks, as it does for lb_write_begin's job. */
+LB_API int lb_write_attach(const lb_array *a, const char *dest,
+                           const lb_write_options *opt, lb_write_job **out,
+                           lb_error *err);
+
+/** The number of blocks of the output (0 for NULL). Blocks are numbered
+ *  in C order over the spatial block grid (last axis fastest), so a range
+ *  of consecutive indices is a compact slab of the volume. */
+LB_API int64_t lb_write_block_count(const lb_write_job *job);
+
+/** Compute and write blocks [first, first + count) with `threads` worker
+ *  threads (0 = one per online CPU; never more than `count`): each stored
+ *  chunk or shard is written atomically, all-zero chunks are left out,
+ *  and with `resume` complete blocks are skipped. The job's `progress` is
+ *  called as blocks finish with (blocks of this call done, `count`);
+ *  `cancel` stops it after the chunks in flight: LB_ECANCELED. Any error
+ *  stops this call only (set `cancel` in the others' options to stop them)
+ *  and ends with the "is incomplete: run again with --resume" hint. May be
+ *  called any number of times, from one thread at a time per job; ranges
+ *  may be given in any order; 0 blocks is a no-op. LB_EINVAL for a range
+ *  outside 0..lb_write_block_count.
+ *  `stats` (may be NULL) accumulates: this call's blocks_done,
+ *  blocks_skipped, chunks_written, chunks_empty, bytes_written and
+ *  positive[c] are ADDED to it, blocks_total is set to the job's block
+ *  count and threads to the largest number any call used. Zero a
+ *  lb_write_stats (and its positive array) once, pass it to every call,
+ *  and add up those of several processes field by field (positive per
+ *  channel) to get lb_array_materialize's statistics. */
+LB_API int lb_write_blocks(lb_write_job *job, int64_t first, int64_t count,
+                           int threads, lb_write_stats *stats, lb_error *err);
+
+/** After every block of the output is done (by all processes): remove the
+ *  completion journal and the unfinished mark, rewriting the attributes
+ *  atomically. Call once, in one process (any job of the output will do).
+ *  It cannot tell whether every block was written: a finish called early
+ *  marks an incomplete output complete. */
+LB_API int lb_write_finish(lb_write_job *job, lb_error *err);
+
+/** Release a job (NULL is fine). The output is left as it is. */
+LB_API void lb_write_job_free(lb_write_job *job);
+
+/* ------------------------------------------------------------------------
  * Creating and writing stored datasets
  * ------------------------------------------------------------------------ */
 

@@ -804,6 +804,229 @@ fail:
     return result;
 }
 
+/* ---- writing in parts: lb_write_begin / _attach / _blocks / _finish ----------
+ * labelbin.materialize (python/labelbin/_dask.py) begins an output on the
+ * caller and has Dask tasks attach to it and write ranges of blocks. A
+ * WriteJob keeps its Array alive and holds the Array's lock shared while
+ * it writes, so that close() waits for it; blocks() runs in the calling
+ * thread with the GIL released (Dask's worker threads call it). */
+
+typedef struct {
+    PyObject_HEAD
+    lb_write_job *job;
+    ArrayObject *array;     /* owned reference */
+    pthread_mutex_t mu;     /* one call at a time on the job */
+    volatile int cancel;
+    size_t nch;
+} WriteJobObject;
+
+static PyTypeObject WriteJobType;
+
+static void WriteJob_dealloc(WriteJobObject *self) {
+    lb_write_job_free(self->job);
+    self->job = NULL;
+    Py_XDECREF(self->array);
+    pthread_mutex_destroy(&self->mu);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* _write_job(array, attach, dest, offset, shape, codec, chunks, overwrite,
+ * resume, ome_ngff, provenance, format, shard, channel_chunks) */
+static PyObject *mod_write_job(PyObject *m, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"array",  "attach",    "dest",      "offset", "shape",
+                             "codec",  "chunks",    "overwrite", "resume", "ome_ngff",
+                             "provenance", "format", "shard",   "channel_chunks", NULL};
+    PyObject *array_o, *offset = Py_None, *shape = Py_None, *chunks_o = Py_None;
+    PyObject *shard_o = Py_None;
+    const char *dest, *codec = NULL, *prov = NULL, *format = NULL;
+    int attach = 0, overwrite = 0, resume = 0, ome = 0, channel_chunks = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!ps|OOzOpppzzOi:_write_job", kwlist,
+                                     &ArrayType, &array_o, &attach, &dest, &offset, &shape,
+                                     &codec, &chunks_o, &overwrite, &resume, &ome, &prov,
+                                     &format, &shard_o, &channel_chunks))
+        return NULL;
+    ArrayObject *array = (ArrayObject *)array_o;
+    lb_array *a = get_arr(array);
+    if (!a) return NULL;
+    lb_roi roi;
+    int64_t chunks[LB_MAX_DIMS], shard[LB_MAX_DIMS];
+    lb_write_options opt;
+    lb_write_options_init(&opt);
+    opt.codec = codec;
+    opt.overwrite = overwrite;
+    opt.resume = resume;
+    opt.ome_ngff = ome;
+    opt.provenance_json = prov;
+    opt.channel_chunks = channel_chunks;
+    if (offset != Py_None || shape != Py_None) {
+        if (offset == Py_None || shape == Py_None)
+            return PyErr_Format(PyExc_ValueError, "give both the ROI offset and shape");
+        if (parse_roi(offset, shape, &roi)) return NULL;
+        opt.roi = &roi;
+    }
+    if (chunks_o != Py_None) {
+        int n = int64_seq(chunks_o, chunks, LB_MAX_DIMS, "chunks");
+        if (n < 0) return NULL;
+        if (n != lb_array_dims(a))
+            return PyErr_Format(PyExc_ValueError, "chunks needs %d entries (one per spatial "
+                                "dimension), got %d", lb_array_dims(a), n);
+        opt.chunks = chunks;
+    }
+    if (shard_o != Py_None) {
+        int n = int64_seq(shard_o, shard, LB_MAX_DIMS, "shard");
+        if (n < 0) return NULL;
+        if (n != lb_array_dims(a))
+            return PyErr_Format(PyExc_ValueError, "shard needs %d entries (one per spatial "
+                                "dimension), got %d", lb_array_dims(a), n);
+        opt.shard = shard;
+    }
+    if (format && strcmp(format, "zarr3") == 0)
+        opt.format = LB_FORMAT_ZARR3;
+    else if (format && strcmp(format, "zarr2") != 0)
+        return PyErr_Format(PyExc_ValueError, "format must be \"zarr2\" or \"zarr3\", not \"%s\"",
+                            format);
+
+    WriteJobObject *self = PyObject_New(WriteJobObject, &WriteJobType);
+    if (!self) return NULL;
+    self->job = NULL;
+    self->cancel = 0;
+    Py_INCREF(array);
+    self->array = array;
+    pthread_mutex_init(&self->mu, NULL);
+    int64_t nch = lb_array_num_channels(a);
+    self->nch = nch > 0 ? (size_t)nch : 1;
+    opt.cancel = &self->cancel;
+
+    lb_error err = {0};
+    int rc;
+    lock_shared(array);
+    if (!array->arr) {
+        unlock(array);
+        Py_DECREF(self);
+        return closed_error();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = attach ? lb_write_attach(a, dest, &opt, &self->job, &err)
+                : lb_write_begin(a, dest, &opt, &self->job, &err);
+    Py_END_ALLOW_THREADS
+    unlock(array);
+    if (rc) {
+        Py_DECREF(self);
+        python_words(&err);
+        return raise_lb(rc, &err);
+    }
+    return (PyObject *)self;
+}
+
+static int job_ready(WriteJobObject *self) {
+    if (self->job) return 1;
+    PyErr_SetString(PyExc_ValueError, "the write job is closed");
+    return 0;
+}
+
+static PyObject *WriteJob_blocks(WriteJobObject *self, PyObject *args) {
+    long long first, count;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "LL|i:blocks", &first, &count, &threads)) return NULL;
+    if (!job_ready(self)) return NULL;
+    int64_t *positive = PyMem_Calloc(self->nch, sizeof *positive);
+    if (!positive) return PyErr_NoMemory();
+    lb_write_stats st;
+    memset(&st, 0, sizeof st);
+    st.positive = positive;
+    st.positive_len = self->nch;
+    lb_error err = {0};
+    int rc;
+    lock_shared(self->array);
+    if (!self->array->arr) {
+        unlock(self->array);
+        PyMem_Free(positive);
+        return closed_error();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->mu);
+    rc = lb_write_blocks(self->job, (int64_t)first, (int64_t)count, threads, &st, &err);
+    pthread_mutex_unlock(&self->mu);
+    Py_END_ALLOW_THREADS
+    unlock(self->array);
+    PyObject *result = NULL;
+    if (rc) {
+        python_words(&err);
+        raise_lb(rc, &err);
+    } else {
+        result = stats_dict(&st);
+    }
+    PyMem_Free(positive);
+    return result;
+}
+
+static PyObject *WriteJob_finish(WriteJobObject *self, PyObject *unused) {
+    (void)unused;
+    if (!job_ready(self)) return NULL;
+    lb_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->mu);
+    rc = lb_write_finish(self->job, &err);
+    pthread_mutex_unlock(&self->mu);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        python_words(&err);
+        return raise_lb(rc, &err);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *WriteJob_close(WriteJobObject *self, PyObject *unused) {
+    (void)unused;
+    lb_write_job *job = self->job;
+    self->job = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->mu); /* after any call in another thread */
+    pthread_mutex_unlock(&self->mu);
+    lb_write_job_free(job);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *WriteJob_cancel(WriteJobObject *self, PyObject *unused) {
+    (void)unused;
+    __atomic_store_n(&self->cancel, 1, __ATOMIC_RELAXED);
+    Py_RETURN_NONE;
+}
+
+static PyObject *WriteJob_get_block_count(WriteJobObject *self, void *c) {
+    if (!job_ready(self)) return NULL;
+    return PyLong_FromLongLong((long long)lb_write_block_count(self->job));
+}
+
+static PyMethodDef WriteJob_methods[] = {
+    {"blocks", (PyCFunction)WriteJob_blocks, METH_VARARGS,
+     "blocks(first, count, threads=1) -> stats dict: compute and write blocks\n"
+     "[first, first+count) (GIL released)"},
+    {"finish", (PyCFunction)WriteJob_finish, METH_NOARGS,
+     "finish(): mark the output complete, once every block is written"},
+    {"cancel", (PyCFunction)WriteJob_cancel, METH_NOARGS,
+     "cancel(): make a blocks() call in another thread stop (LB_ECANCELED)"},
+    {"close", (PyCFunction)WriteJob_close, METH_NOARGS, "close(): free the job now"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef WriteJob_getset[] = {
+    {"block_count", (getter)WriteJob_get_block_count, NULL, "blocks of the output", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject WriteJobType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "labelbin._labelbin.WriteJob",
+    .tp_basicsize = sizeof(WriteJobObject),
+    .tp_dealloc = (destructor)WriteJob_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An output written in parts (lb_write_job); made by _write_job().",
+    .tp_methods = WriteJob_methods,
+    .tp_getset = WriteJob_getset,
+};
+
 /* ---- properties ------------------------------------------------------------ */
 
 #define GETARR()                        \
@@ -1324,6 +1547,8 @@ static PyMethodDef module_methods[] = {
     {"strerror", mod_strerror, METH_O, "Static text for an LB_E* code."},
     {"preview_colors", mod_preview_colors, METH_VARARGS,
      "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
+    {"_write_job", (PyCFunction)(void (*)(void))mod_write_job, METH_VARARGS | METH_KEYWORDS,
+     "_write_job(array, attach, dest, ...) -> WriteJob (lb_write_begin / lb_write_attach)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1336,6 +1561,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__labelbin(void) {
     import_array();
     if (PyType_Ready(&ArrayType) < 0) return NULL;
+    if (PyType_Ready(&WriteJobType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
     FormatError = PyErr_NewExceptionWithDoc(
@@ -1352,6 +1578,11 @@ PyMODINIT_FUNC PyInit__labelbin(void) {
     Py_INCREF(&ArrayType);
     if (PyModule_AddObject(m, "Array", (PyObject *)&ArrayType) < 0) {
         Py_DECREF(&ArrayType);
+        goto fail;
+    }
+    Py_INCREF(&WriteJobType);
+    if (PyModule_AddObject(m, "WriteJob", (PyObject *)&WriteJobType) < 0) {
+        Py_DECREF(&WriteJobType);
         goto fail;
     }
     static const struct {

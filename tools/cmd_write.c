@@ -121,6 +121,8 @@ const char help_run[] =
     "          \"file_name\": \"crop.zarr\", \"dataset\": \"volumes/labels/all\"},\n"
     "        \"groupings\": [[\"mito\", [3, 4, 5]]]}' | labelbin run - targets.zarr/gt\n";
 
+write_driver g_write_driver = {lb_array_materialize, lb_mask_unlisted_ids};
+
 /* ------------------------------------------------------------------------
  * Options of binarize / mask / run
  * ------------------------------------------------------------------------ */
@@ -449,7 +451,7 @@ static const char *stored_path(const lb_array *a)
 static void warn_unlisted(const lb_array *a)
 {
     lb_id ids[LB_MASK_UNLISTED_MAX];
-    size_t n = lb_mask_unlisted_ids(a, ids, LB_MASK_UNLISTED_MAX);
+    size_t n = g_write_driver.unlisted_ids(a, ids, LB_MASK_UNLISTED_MAX);
     char list[512];
     if (n == 0)
         return;
@@ -687,7 +689,7 @@ int cmd_write(int argc, char **argv, write_kind kind)
     st.positive_len = npos;
     install_signals();
     t0 = now_seconds();
-    rc = lb_array_materialize(a, dest, &opt, &st, &e);
+    rc = g_write_driver.materialize(a, dest, &opt, &st, &e);
     progress_end(&ps);
     if (rc == LB_ECANCELED || (rc != 0 && g_cancel)) {
         int sig = g_signal ? (int)g_signal : SIGINT;

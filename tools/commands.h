@@ -23,6 +23,20 @@ extern const char help_mask[];
 extern const char help_run[];
 int cmd_write(int argc, char **argv, write_kind kind);
 
+/* How binarize, mask and run write the array and learn the mask's
+ * unlisted ids: lb_array_materialize and lb_mask_unlisted_ids in
+ * `labelbin`; labelbin-mpi's driver (tools/mpi/) shares the blocks between
+ * MPI ranks and gathers the ids of all ranks. */
+typedef struct write_driver {
+    int (*materialize)(const lb_array *a, const char *dest, const lb_write_options *opt,
+                       lb_write_stats *stats, lb_error *err);
+    size_t (*unlisted_ids)(const lb_array *a, lb_id *ids, size_t max);
+} write_driver;
+extern write_driver g_write_driver;
+
+/* main.c: the whole tool (main() calls it; labelbin-mpi wraps it). */
+int cli_main(int argc, char **argv);
+
 /* cmd_sample.c: sample, the built-in synthetic crop (sample.c). */
 extern const char help_sample[];
 int cmd_sample(int argc, char **argv);

@@ -94,7 +94,7 @@ static int dispatch(const char *cmd, int argc, char **argv)
     return unknown_command(NULL, cmd);
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -143,3 +143,11 @@ int main(int argc, char **argv)
     }
     return dispatch(cmd, argc - optind, argv + optind);
 }
+
+#ifndef LB_MPI_MAIN
+/* labelbin-mpi has its own main (tools/mpi/mpi_main.c) around cli_main. */
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv);
+}
+#endif

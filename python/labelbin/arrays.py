@@ -258,6 +258,17 @@ class Array(_labelbin.Array):
                                  bool(overwrite), bool(resume), bool(ome_ngff), provenance,
                                  progress, format, shard, layouts[channel_chunks])
 
+    def to_dask(self, chunks=None):
+        """A lazy ``dask.array.Array`` of the whole array (channels first,
+        index 0 at the ROI's begin) whose blocks are labelbin reads: slice
+        it, ``compute()`` it or ``da.to_zarr`` it, on Dask's threads (reads
+        release the GIL) or a dask.distributed cluster (the array pickles as
+        its config). `chunks`: None = the stored chunks under the array,
+        all channels in each block; an int or a tuple of spatial sizes; or
+        a chunks argument over all axes as ``dask.array`` takes it."""
+        from ._dask import to_dask
+        return to_dask(self, chunks)
+
     # -- previews --
     def preview(self, axis=None, at=None, roi=None, scale=None, max_size=None, grid=False,
                 montage=None, groups=None, background=0, mask=False, labels=None):

@@ -316,6 +316,10 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
     }
 
     int kind = lb__store_kind(s, p);
+    if (mode == LB__CREATE_ATTACH && kind == LB__KEY_NONE) {
+        rc = lb__err(err, LB_ENOTFOUND, "%s: no dataset to attach to", p);
+        goto done;
+    }
     if (kind != LB__KEY_NONE) {
         const lb__format *have_f = NULL;
         lb_error ignored = {0};
@@ -325,6 +329,10 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
             rc = lb__err(err, LB_EEXIST, "%s: already exists", p);
             goto done;
         }
+        if (mode == LB__CREATE_ATTACH && !have_f) {
+            rc = lb__err(err, LB_ENOTFOUND, "%s: no dataset to attach to", p);
+            goto done;
+        }
         if (!have_f && !empty) {
             rc = lb__err(err, LB_EEXIST, "%s: exists and is not a dataset; refusing to replace it",
                          p);
@@ -332,7 +340,7 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
         }
         if (mode == LB__CREATE_OVERWRITE && have_f) {
             if ((rc = lb__store_erase_tree(s, p, err))) goto done;
-        } else if (mode == LB__CREATE_RESUME && have_f) {
+        } else if ((mode == LB__CREATE_RESUME || mode == LB__CREATE_ATTACH) && have_f) {
             lb__dataset *have = NULL;
             char *q = lb__strdup(p, err);
             if (!q) {
@@ -351,8 +359,9 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
                 rc = lb__err(err, LB_EEXIST, "%s: exists with different metadata (%s)", p, diff);
                 goto done;
             }
-            /* Temporaries of the interrupted run are garbage now. */
-            if ((rc = lb__store_cleanup(s, p, err))) {
+            /* Temporaries of the interrupted run are garbage now (but not
+             * when attaching: they are other writers' chunks in flight). */
+            if (mode == LB__CREATE_RESUME && (rc = lb__store_cleanup(s, p, err))) {
                 lb__dataset_free(have);
                 goto done;
             }

@@ -91,9 +91,12 @@ typedef enum lb__create_mode {
     LB__CREATE_NEW = 0,   /* fail with LB_EEXIST if anything is at path         */
     LB__CREATE_OVERWRITE, /* remove an existing dataset at path first (refuses
                              to remove a directory that is not a dataset)      */
-    LB__CREATE_RESUME     /* open an existing dataset whose metadata equals the
+    LB__CREATE_RESUME,    /* open an existing dataset whose metadata equals the
                              spec (else LB_EEXIST explaining the difference);
                              create it when absent                             */
+    LB__CREATE_ATTACH     /* as RESUME, but the dataset must exist
+                             (LB_ENOTFOUND) and nothing is written or removed:
+                             other processes may be writing its chunks       */
 } lb__create_mode;
 
 /* The format table entry of a public format (NULL for an unknown value). */
