@@ -3,7 +3,7 @@
  * not) until a handler is set; then retries at LB_LOG_INFO, every request at
  * LB_LOG_DEBUG, never a credential; handler calls that never overlap and
  * that stop when lb_set_log_handler returns (run under ThreadSanitizer by
- * `make test`); lb_path_display.
+ * `make test`), forks while a handler runs; lb_path_display.
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,10 +219,51 @@ static void test_threads(void) {
     CHECK_INT(stale, 0);
 }
 
+/* Forks while other threads are inside the handler: each child can still
+ * log (its copy of the lock is free); a deadlocked child is ended by its
+ * alarm and fails the check. */
+static atomic_int stop_forking;
+
+static void quiet_handler(void *user, int level, const char *message) {
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+
+static void *busy_logger(void *arg) {
+    while (!atomic_load(&stop_forking)) lb__log(LB_LOG_INFO, "busy");
+    return NULL;
+}
+
+static void test_fork(void) {
+    static atomic_int calls;
+    pthread_t t[2];
+    lb_set_log_handler(quiet_handler, &calls, LB_LOG_INFO);
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, busy_logger, NULL);
+    int ok = 0;
+    for (int k = 0; k < 50; k++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(20);
+            lb__log(LB_LOG_INFO, "child");
+            lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
+            _exit(0);
+        }
+        int status = 0;
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0)
+            ok++;
+    }
+    atomic_store(&stop_forking, 1);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
+    CHECK_INT(ok, 50);
+    CHECK(atomic_load(&calls) > 0);
+}
+
 int main(void) {
     test_display();
     test_levels();
     test_threads();
+    test_fork();
     test_remote();
     return tap_done();
 }

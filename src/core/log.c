@@ -19,9 +19,18 @@ static atomic_int max_level = 0; /* 0: no handler */
 static lb_log_fn handler = NULL;
 static void *handler_user = NULL;
 
+/* A fork while another thread runs the handler must not leave the child's
+ * copy of `mu` locked forever (a DataLoader forks its workers): the lock is
+ * taken around fork() and released on both sides. */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void lock_mu(void) { pthread_mutex_lock(&mu); }
+static void unlock_mu(void) { pthread_mutex_unlock(&mu); }
+static void register_atfork(void) { pthread_atfork(lock_mu, unlock_mu, unlock_mu); }
+
 void lb_set_log_handler(lb_log_fn fn, void *user, int level) {
     if (level < 0) level = 0;
     if (level > LB_LOG_DEBUG) level = LB_LOG_DEBUG;
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&mu);
     handler = fn;
     handler_user = user;
