@@ -13,7 +13,7 @@
  *    NULL), it receives the code and a message naming the path, chunk key,
  *    JSON path or ROI at fault. lb_strerror() gives static text for a code.
  *  - The library never prints, never exits, never aborts on bad data, and
- *    keeps no global mutable state.
+ *    keeps no global mutable state but the log handler (see "Logging").
  *  - Inputs are borrowed for the duration of the call unless a function says
  *    it takes ownership. Strings returned as `const char *` live as long as
  *    the object they came from.
@@ -88,6 +88,56 @@ typedef struct lb_error {
 
 /** Static text for a code ("invalid argument", "corrupt data", …). */
 LB_API const char *lb_strerror(int code);
+
+/* ------------------------------------------------------------------------
+ * Logging
+ *
+ * The library never writes to stderr (or anywhere else) by itself. What it
+ * has to say outside an lb_error — a request retried, a server that sends
+ * whole objects for byte ranges, one line per HTTP request — goes to a
+ * handler that the program sets; with none set (the default) it is dropped
+ * and costs one atomic load. The LB_VERBOSE environment variable does
+ * nothing in the library: the `labelbin` tool and the Python module read
+ * it and set a handler that prints to stderr.
+ *
+ * Messages are one line, without a trailing newline or a "labelbin: "
+ * prefix, and never show credentials: URLs appear without userinfo and
+ * query string (see lb_path_display).
+ * ------------------------------------------------------------------------ */
+
+/** Levels, most severe first. A handler set at level L receives messages
+ *  of levels 1..L. */
+enum {
+    LB_LOG_OFF = 0,   /* as a handler's level: nothing                       */
+    LB_LOG_ERROR = 1, /* something failed that no returned error reports     */
+    LB_LOG_WARN = 2,  /* suspicious but handled                              */
+    LB_LOG_INFO = 3,  /* remote reads: each retry (with its cause and wait)
+                         and each whole object sent for a byte range         */
+    LB_LOG_DEBUG = 4  /* remote reads: every request (method, URL, range,
+                         status, bytes, milliseconds)                        */
+};
+
+/** A log handler: `message` (valid for the call only) at `level`. It is
+ *  called from whichever thread has something to say, worker threads
+ *  included, but never by two threads at once. It must return quickly and
+ *  must not call any labelbin function (lb_set_log_handler included). */
+typedef void (*lb_log_fn)(void *user, int level, const char *message);
+
+/** Set the process-wide log handler: messages of level 1..`level` go to
+ *  `fn(user, level, message)`. `fn` NULL (or `level` LB_LOG_OFF) removes
+ *  the handler; `level` above LB_LOG_DEBUG counts as LB_LOG_DEBUG. The
+ *  change is atomic and may be made from any thread at any time: when the
+ *  call returns, the previous handler is not running and will not be
+ *  called again (so its `user` may be freed). */
+LB_API void lb_set_log_handler(lb_log_fn fn, void *user, int level);
+
+/** `path` as it may be shown to people, in messages, logs and metadata: a
+ *  URL (`scheme://…`) without userinfo (`user:password@`), query string
+ *  (`?X-Amz-Signature=…`) and fragment; any other path unchanged. Writes at
+ *  most `size` bytes (NUL included) to `buf` and returns the length of the
+ *  whole result, like snprintf. The library's own messages and
+ *  lb_array_path already show URLs this way. */
+LB_API size_t lb_path_display(const char *path, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------
  * Geometry (funlib.geometry semantics)

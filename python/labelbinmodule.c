@@ -15,7 +15,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "labelbin.h"
 
@@ -1540,7 +1542,58 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg) {
     return PyUnicode_FromString(lb_strerror((int)code));
 }
 
+/* The library's log, on stderr: a C handler, since the library calls it
+ * from worker threads that hold no GIL (Python is never called there).
+ * Levels as LB_VERBOSE: -1 nothing, 0 warnings, 1 retries, 2 requests. */
+static int log_level = 0;
+
+static void log_line(void *user, int level, const char *message) {
+    char line[4096];
+    int n = snprintf(line, sizeof line - 1, "labelbin: %s", message);
+    if (n < 0) return;
+    if ((size_t)n > sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    for (size_t done = 0; done < (size_t)n;) {
+        ssize_t w = write(STDERR_FILENO, line + done, (size_t)n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        done += (size_t)w;
+    }
+}
+
+static void apply_log_level(int n) {
+    log_level = n < -1 ? -1 : n > 2 ? 2 : n;
+    lb_set_log_handler(log_line, NULL, log_level < 0 ? LB_LOG_OFF : LB_LOG_WARN + log_level);
+}
+
+static PyObject *mod_set_log_level(PyObject *m, PyObject *arg) {
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    int old = log_level;
+    apply_log_level(n < -1 ? -1 : n > 2 ? 2 : (int)n); /* clamped before the cast */
+    return PyLong_FromLong(old);
+}
+
+static PyObject *mod_get_log_level(PyObject *m, PyObject *unused) {
+    return PyLong_FromLong(log_level);
+}
+
+/* LB_VERBOSE at import: 1 (or yes/true) retries, 2 or more every request. */
+static int env_log_level(void) {
+    const char *v = getenv("LB_VERBOSE");
+    if (!v || !*v) return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end == '\0') return n <= 0 ? 0 : n == 1 ? 1 : 2;
+    return strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ? 0 : 1;
+}
+
 static PyMethodDef module_methods[] = {
+    {"set_log_level", mod_set_log_level, METH_O,
+     "set_log_level(n) -> previous: what labelbin prints on stderr. -1 nothing, 0 warnings "
+     "(the default), 1 also each retry of a remote read, 2 also every HTTP request. "
+     "LB_VERBOSE=1 or 2 at import sets it."},
+    {"get_log_level", mod_get_log_level, METH_NOARGS, "The level set by set_log_level."},
     {"version", mod_version, METH_NOARGS, "The linked library's version string."},
     {"default_codec_json", mod_default_codec, METH_NOARGS,
      "The default output codec (Zarr v2 compressor JSON)."},
@@ -1599,6 +1652,7 @@ PyMODINIT_FUNC PyInit__labelbin(void) {
     for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
         if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0) goto fail;
     if (PyModule_AddStringConstant(m, "HEADER_VERSION", LB_VERSION_STRING) < 0) goto fail;
+    apply_log_level(env_log_level());
     return m;
 fail:
     Py_DECREF(m);

@@ -325,9 +325,9 @@ def test_credentials_never_shown(web, data, tmp_path):
     secret_url = "http://lbuser:hunter2@%s/%s?token=s3cr3t" % (host, data["zarr2"])
     clean = "http://%s/%s" % (host, data["zarr2"])
     dest = str(tmp_path / "o.zarr" / "gt")
-    # (not -v: the CLI echoes its arguments there)
-    rc, _, err = run([LABELBIN, "binarize", secret_url, dest, *GROUPS],
-                     env=servers.env(LB_VERBOSE=1))
+    # -v echoes SOURCE, LB_VERBOSE=2 logs every request: both without credentials
+    rc, _, err = run([LABELBIN, "binarize", "-v", secret_url, dest, *GROUPS],
+                     env=servers.env(LB_VERBOSE=2))
     assert rc == 0, err
     assert "hunter2" not in err and "s3cr3t" not in err and "lbuser" not in err
     assert "labelbin: GET " + clean + "/.zarray" in err
@@ -358,7 +358,7 @@ def test_redirects(web, data, tmp_path):
 def test_verbose_shows_every_request(web, data):
     web.clear_log()
     rc, _, err = run([LABELBIN, "info", web.url + "/" + data["zarr2_nested_nosep"]],
-                     env=servers.env(LB_VERBOSE=1))
+                     env=servers.env(LB_VERBOSE=2))
     assert rc == 0, err
     lines = [ln for ln in err.splitlines() if ln.startswith("labelbin: GET ")
              or ln.startswith("labelbin: HEAD ")]

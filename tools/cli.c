@@ -9,9 +9,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 int g_verbosity = 1;
+int g_log_fd = STDERR_FILENO;
+char g_log_prefix[32] = "";
 const char *g_cmd = NULL;
 volatile int g_cancel = 0;
 volatile sig_atomic_t g_signal = 0;
@@ -87,6 +91,69 @@ static void vmessage(int level, const char *prefix, const char *fmt, va_list ap)
 DEFINE_MESSAGE(warning, 1, "warning: ")
 DEFINE_MESSAGE(note, 1, "")
 DEFINE_MESSAGE(verbose, 2, "")
+
+/* ------------------------------------------------------------------------
+ * The library's log
+ * ------------------------------------------------------------------------ */
+
+/* Called by the library from any thread (never two at once): one write(),
+ * so that a line is never split by other output. */
+static void log_line(void *user, int level, const char *message)
+{
+    char line[4096];
+    int n = snprintf(line, sizeof line - 1, "labelbin: %s%s", g_log_prefix, message);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof line - 2)
+        n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    for (size_t done = 0; done < (size_t)n;) {
+        ssize_t w = write(g_log_fd, line + done, (size_t)n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        done += (size_t)w;
+    }
+}
+
+/* LB_VERBOSE as a log level: 1 (or yes/true) INFO, 2 or more DEBUG. */
+static int env_log_level(void)
+{
+    const char *v = getenv("LB_VERBOSE");
+    char *end;
+    long n;
+    if (!v || !*v)
+        return LB_LOG_OFF;
+    n = strtol(v, &end, 10);
+    if (*end == '\0')
+        return n <= 0 ? LB_LOG_OFF : n == 1 ? LB_LOG_INFO : LB_LOG_DEBUG;
+    return strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ? LB_LOG_OFF : LB_LOG_INFO;
+}
+
+void set_verbosity(int v)
+{
+    static const int levels[] = {LB_LOG_ERROR, LB_LOG_WARN, LB_LOG_INFO, LB_LOG_DEBUG};
+    int level, env;
+    g_verbosity = v < 0 ? 0 : v > 3 ? 3 : v;
+    level = levels[g_verbosity];
+    env = env_log_level();
+    lb_set_log_handler(log_line, NULL, env > level ? env : level);
+}
+
+void more_verbose(void)
+{
+    set_verbosity(g_verbosity < 2 ? 2 : g_verbosity + 1);
+}
+
+const char *shown_path(const char *path)
+{
+    static char bufs[4][4096];
+    static unsigned next;
+    char *b = bufs[next++ % 4];
+    lb_path_display(path, b, sizeof bufs[0]);
+    return b;
+}
 
 /* ------------------------------------------------------------------------
  * JSON output: a small printer (the CLI cannot reach json-c through the
@@ -234,7 +301,7 @@ char *read_text_file(const char *path)
 
     f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        failure("%s: %s", path, strerror(errno));
+        failure("%s: %s", shown_path(path), strerror(errno));
         return NULL;
     }
     for (;;) {

@@ -20,7 +20,9 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 /* The CLI is a process, not a library: a little global state is fine.
- * g_verbosity: 0 = -q (errors only), 1 = normal, 2 = -v. */
+ * g_verbosity: 0 = -q (errors only), 1 = normal, 2 = -v, 3 = -vv. Set it
+ * with set_verbosity / more_verbose, which also set the library's log
+ * level. */
 extern int g_verbosity;
 extern const char *g_cmd; /* subcommand, for usage messages */
 
@@ -69,6 +71,26 @@ int lb_failure(const lb_error *e);
 void warning(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void note(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void verbose(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* ---- the library's log (docs/cli.md "Logging") --------------------------- */
+
+/* Set g_verbosity (-q: 0) or raise it by one step (each -v: 2, then 3), and
+ * set the library's log handler to match: -q errors, default warnings, -v
+ * also retries (LB_LOG_INFO), -vv also every request (LB_LOG_DEBUG).
+ * LB_VERBOSE=1 or 2 in the environment raises the log level as -v or -vv
+ * do (never lowers it). */
+void set_verbosity(int v);
+void more_verbose(void);
+/* Where the library's log lines go ("labelbin: <prefix><message>", one
+ * write each): stderr by default; labelbin-mpi's ranks > 0 send them to
+ * the job's stderr with the prefix "rank K: ". */
+extern int g_log_fd;
+extern char g_log_prefix[32];
+
+/* `path` as it may be shown: a URL without userinfo and query string
+ * (lb_path_display). The result lives in one of a few static buffers, so
+ * up to four may be used in one message. */
+const char *shown_path(const char *path);
 
 /* ---- JSON output (RFC 8259 strings; invalid UTF-8 becomes U+FFFD) -------- */
 

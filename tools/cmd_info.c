@@ -29,7 +29,8 @@ const char help_info[] =
     "Options:\n"
     "  --json         print one JSON object instead of the human form\n"
     "  -q, --quiet    print nothing but errors (the exit status tells)\n"
-    "  -v, --verbose  also print the attributes\n"
+    "  -v, --verbose  also print the attributes and each retry of a remote\n"
+    "                 read; -vv also every request\n"
     "  -h, --help     show this help and exit\n"
     "\n"
     "Examples:\n"
@@ -311,8 +312,8 @@ int cmd_info(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":qvh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_JSON: as_json = 1; break;
-        case 'q': g_verbosity = 0; break;
-        case 'v': g_verbosity = 2; break;
+        case 'q': set_verbosity(0); break;
+        case 'v': more_verbose(); break;
         case 'h': fputs(help_info, stdout); return EXIT_OK;
         default: return getopt_failure(c, argv, longopts);
         }
@@ -320,7 +321,7 @@ int cmd_info(int argc, char **argv)
     if (optind >= argc)
         return usage_error("expected SOURCE");
     if (optind + 1 < argc)
-        return usage_error("unexpected argument '%s'", argv[optind + 1]);
+        return usage_error("unexpected argument '%s'", shown_path(argv[optind + 1]));
     path = argv[optind];
 
     if (open_source(path, &a) != 0)
@@ -349,7 +350,7 @@ int cmd_info(int argc, char **argv)
         FILE *f = stdout;
         const char *attrs = lb_array_attrs_json(a);
         fputs("{\"path\": ", f);
-        json_string(f, lb_array_path(a) ? lb_array_path(a) : path);
+        json_string(f, lb_array_path(a) ? lb_array_path(a) : shown_path(path));
         /* false: an unfinished output (the warnings say how to finish it) */
         fprintf(f, ", \"complete\": %s", lb_array_incomplete(a) ? "false" : "true");
         fputs(", \"format\": ", f);
@@ -413,7 +414,7 @@ int cmd_info(int argc, char **argv)
         fprintf(f, "], \"attrs\": %s}\n", attrs && *attrs ? attrs : "{}");
     } else {
         FILE *f = stdout;
-        fprintf(f, "path:         %s\n", lb_array_path(a) ? lb_array_path(a) : path);
+        fprintf(f, "path:         %s\n", lb_array_path(a) ? lb_array_path(a) : shown_path(path));
         if (lb_array_incomplete(a))
             fprintf(f, "status:       INCOMPLETE: a labelbin run writing this array did not "
                        "finish; chunks not yet written read as zeros. Finish it by running "

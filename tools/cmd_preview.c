@@ -42,7 +42,8 @@ const char help_preview[] =
     "      --montage N      N evenly spaced sections side by side\n"
     "  -j, --threads N      decode chunks with N threads (default: all cores)\n"
     "  -q, --quiet          print nothing but errors\n"
-    "  -v, --verbose        also print what was read\n"
+    "  -v, --verbose        also print what was read and each retry of a remote\n"
+    "                       read; -vv also every request\n"
     "  -h, --help           show this help and exit\n"
     "\n"
     "Examples:\n"
@@ -169,8 +170,8 @@ static int parse_args(int argc, char **argv, preview_args *pa) {
             if (parse_i64(arg, 0, 64, &pa->threads))
                 return usage_error("-j '%s': expected 0 (all cores) to 64 threads", arg);
             break;
-        case 'q': g_verbosity = 0; break;
-        case 'v': g_verbosity = 2; break;
+        case 'q': set_verbosity(0); break;
+        case 'v': more_verbose(); break;
         case 'h': fputs(help_preview, stdout); return EXIT_OK;
         default: return getopt_failure(c, argv, preview_longopts);
         }
@@ -178,7 +179,7 @@ static int parse_args(int argc, char **argv, preview_args *pa) {
     if (optind >= argc) return usage_error("missing SOURCE (the dataset to draw)");
     if (optind + 1 < argc)
         return usage_error("unexpected argument '%s' (one SOURCE; the image goes to -o)",
-                        argv[optind + 1]);
+                        shown_path(argv[optind + 1]));
     pa->src = argv[optind];
     if (!pa->out) return usage_error("missing -o OUT.png (the image to write)");
     if (pa->opt.scale && pa->opt.max_size)

@@ -151,8 +151,8 @@ int cmd_sample(int argc, char **argv)
             codec = optarg;
             break;
         case 'f': force = 1; break;
-        case 'q': g_verbosity = 0; break;
-        case 'v': g_verbosity = 2; break;
+        case 'q': set_verbosity(0); break;
+        case 'v': more_verbose(); break;
         case 'h': fputs(help_sample, stdout); return EXIT_OK;
         default: return getopt_failure(c, argv, longopts);
         }
@@ -160,7 +160,7 @@ int cmd_sample(int argc, char **argv)
     if (optind >= argc)
         return usage_error("expected DEST");
     if (optind + 1 < argc)
-        return usage_error("unexpected argument '%s'", argv[optind + 1]);
+        return usage_error("unexpected argument '%s'", shown_path(argv[optind + 1]));
     dest = argv[optind];
     if (!*dest)
         return usage_error("DEST is empty");

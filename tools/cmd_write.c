@@ -56,7 +56,8 @@ const char help_binarize[] =
     "  --progress        show a progress bar (default: when stderr is a terminal)\n"
     "  --no-progress     never show a progress bar\n"
     "  -q, --quiet       print nothing but errors\n"
-    "  -v, --verbose     print what is being done and the threads used\n"
+    "  -v, --verbose     print what is being done and the threads used, and each\n"
+    "                    retry of a remote read; -vv also every request\n"
     "  -h, --help        show this help and exit\n"
     "\n"
     "Examples:\n"
@@ -272,15 +273,15 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
             break;
         case OPT_PROGRESS: wa->progress = 1; break;
         case OPT_NO_PROGRESS: wa->progress = 0; break;
-        case 'q': g_verbosity = 0; break;
-        case 'v': g_verbosity = 2; break;
+        case 'q': set_verbosity(0); break;
+        case 'v': more_verbose(); break;
         case 'h': fputs(help, stdout); return EXIT_OK;
         default: return getopt_failure(c, argv, write_longopts);
         }
     }
     for (; optind < argc; optind++) {
         if (npos >= 2)
-            return usage_error("unexpected argument '%s'", argv[optind]);
+            return usage_error("unexpected argument '%s'", shown_path(argv[optind]));
         wa->pos[npos++] = argv[optind];
     }
     if (npos < 2)
@@ -538,7 +539,7 @@ static void print_summary(const lb_array *a, const char *dest, int sharded,
     }
     format_bytes(st->bytes_written, bytes, sizeof bytes);
     format_duration(seconds, dur, sizeof dur);
-    printf("wrote %s: %" PRId64 " blocks", dest, st->blocks_done);
+    printf("wrote %s: %" PRId64 " blocks", shown_path(dest), st->blocks_done);
     if (st->blocks_skipped > 0)
         printf(" (+%" PRId64 " already complete, not counted above)", st->blocks_skipped);
     /* A sharded output's files are its shards; empty inner chunks are
@@ -580,7 +581,7 @@ int cmd_write(int argc, char **argv, write_kind kind)
             /* The library names the JSON path inside the config; say
              * which file it is in. */
             fprintf(stderr, "labelbin: %s: %s\n",
-                    strcmp(wa.pos[0], "-") == 0 ? "standard input" : wa.pos[0],
+                    strcmp(wa.pos[0], "-") == 0 ? "standard input" : shown_path(wa.pos[0]),
                     e.message[0] ? e.message : lb_strerror(e.code));
             ret = EXIT_FAIL;
             goto done;
@@ -598,7 +599,7 @@ int cmd_write(int argc, char **argv, write_kind kind)
             rc = lb_mask_new(src, wa.groups, &a, &e);
             if (rc == 0 && ann == LB_ANNOTATIONS_NONE)
                 note("%s: no annotation metadata (`labels` attribute) found: the "
-                     "mask is label > 0 in every channel", wa.pos[0]);
+                     "mask is label > 0 in every channel", shown_path(wa.pos[0]));
         } else {
             lb_id bg = {0, 0};
             if (wa.have_background)
@@ -673,7 +674,8 @@ int cmd_write(int argc, char **argv, write_kind kind)
         char b[1024];
         lb_roi_format(&roi, b, sizeof b);
         verbose("%s %s -> %s: ROI %s, %" PRId64 " voxels x %" PRId64 " channels",
-                lb_array_kind(a), wa.pos[0], dest, b, voxels, nch < 0 ? 1 : nch);
+                lb_array_kind(a), shown_path(wa.pos[0]), shown_path(dest), b, voxels,
+                nch < 0 ? 1 : nch);
         verbose("codec %s%s%s%s", wa.codec ? wa.codec : lb_default_codec_json(),
                 wa.force ? ", overwrite" : "", wa.resume ? ", resume" : "",
                 wa.ome_ngff ? ", OME-NGFF" : "");

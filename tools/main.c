@@ -112,6 +112,9 @@ int cli_main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGXFSZ, &sa, NULL);
 
+    /* The library's log: warnings, or what LB_VERBOSE asks for, until
+     * -q / -v say otherwise. */
+    set_verbosity(g_verbosity);
     opterr = 0;
     /* '+': stop at the command; its options are parsed by the command. */
     while ((c = getopt_long(argc, argv, "+:hVqv", longopts, NULL)) != -1) {
@@ -120,8 +123,8 @@ int cli_main(int argc, char **argv)
         case 'V':
             printf("labelbin %s (library %s)\n", LB_VERSION_STRING, lb_version());
             return EXIT_OK;
-        case 'q': g_verbosity = 0; break;
-        case 'v': g_verbosity = 2; break;
+        case 'q': set_verbosity(0); break;
+        case 'v': more_verbose(); break;
         default: return getopt_failure(c, argv, longopts);
         }
     }

@@ -16,6 +16,13 @@ Past one machine: ``array.to_dask()`` is a lazy dask.array of labelbin reads,
 and ``labelbin.materialize(array, dest, client=...)`` writes what
 ``array.to_zarr(dest)`` writes with its blocks shared out as Dask tasks.
 
+Logging: labelbin prints nothing of its own but warnings on stderr, as
+"labelbin: ..." lines. ``labelbin.set_log_level(1)`` (or LB_VERBOSE=1 in the
+environment at import) adds a line for each retry of a remote read, 2 (or
+LB_VERBOSE=2) one for every HTTP request, -1 silences even warnings; it
+returns the previous level. URLs in these lines, in error messages and in
+the metadata written show no password or query string.
+
 Errors: ValueError for bad ROIs, arguments and virtual-array views;
 FileNotFoundError / FileExistsError / OSError for the file system;
 labelbin.FormatError (a subclass of Exception, not of ValueError) for
@@ -23,7 +30,7 @@ corrupt, invalid or unsupported data and metadata; MemoryError. The message
 is always the library's.
 """
 
-from ._labelbin import FormatError, default_codec_json, version
+from ._labelbin import FormatError, default_codec_json, get_log_level, set_log_level, version
 from .arrays import (Array, BinarizeArray, DataView, MissingAnnotationsMask, ZarrArray,
                      create_dataset, from_config)
 from ._dask import materialize
@@ -35,5 +42,6 @@ __version__ = version()
 __all__ = [
     "Array", "BinarizeArray", "Coordinate", "DataView", "FormatError",
     "MissingAnnotationsMask", "Roi", "ZarrArray", "create_dataset", "default_codec_json",
-    "from_config", "materialize", "normalise_groupings", "split_dataset_path", "version",
+    "from_config", "get_log_level", "materialize", "normalise_groupings", "set_log_level",
+    "split_dataset_path", "version",
 ]

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/path.h"
 #include "store/backend.h"
 
@@ -48,7 +49,6 @@ typedef struct conf {
     long stall_s;      /* LB_HTTP_STALL_TIMEOUT: < 1 byte/s for this long   */
     long redirects;    /* LB_HTTP_MAX_REDIRECTS                             */
     long threads;      /* LB_HTTP_CONCURRENCY: requests in flight at once */
-    int verbose;       /* LB_VERBOSE: one line per request on stderr        */
     char *cainfo, *capath;
 } conf;
 
@@ -153,7 +153,6 @@ static int read_conf(conf *c, lb_error *err) {
     if (!rc) rc = env_count("LB_HTTP_CONCURRENCY", 32, 1, 64, &c->threads, err);
     if (rc) return rc;
     c->stall_s = (stall_ms + 999) / 1000;
-    c->verbose = env_flag("LB_VERBOSE");
     const char *ca = env_first("LB_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE");
     const char *cadir = env_first("SSL_CERT_DIR", NULL, NULL);
     if ((ca && !(c->cainfo = lb__strdup(ca, err))) ||
@@ -826,10 +825,9 @@ static int check_body(http_state *st, request *q, reply *y, lb_error *err) {
             last = got - 1;
         }
         total = got;
-        if (st->cf.verbose && r)
-            fprintf(stderr,
-                    "labelbin: %s: the server sent the whole object (%llu bytes) for a "
-                    "range request\n",
+        if (r)
+            lb__log(LB_LOG_INFO,
+                    "%s: the server sent the whole object (%llu bytes) for a range request",
                     q->key, (unsigned long long)got);
     } else {
         return verdict(ATT_RETRY, err, LB_EIO, "%s: unexpected HTTP %ld to a range request", q->key,
@@ -937,9 +935,9 @@ static int attempt(http_state *st, handle *h, request *q, reply *y, lb_error *er
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (st->cf.verbose) {
+    if (lb__log_enabled(LB_LOG_DEBUG)) {
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-        fprintf(stderr, "labelbin: %s %s%s%s -> %ld%s%s, %zu bytes, %.0f ms\n",
+        lb__log(LB_LOG_DEBUG, "%s %s%s%s -> %ld%s%s, %zu bytes, %.0f ms",
                 q->head ? "HEAD" : "GET", q->key, q->r ? " bytes=" : "", rtext, status,
                 cc ? ", " : "", cc ? curl_easy_strerror(cc) : "",
                 q->head || !q->out ? 0 : q->out->size, ms);
@@ -1048,9 +1046,8 @@ static int run(http_state *st, request *q, lb_error *err) {
         d = jitter(st, d);
         if (y->retry_after_ms > d)
             d = y->retry_after_ms < st->cf.backoff_max ? y->retry_after_ms : st->cf.backoff_max;
-        if (st->cf.verbose)
-            fprintf(stderr, "labelbin: %s; retry %ld of %ld in %.1f s\n", local.message, i + 1,
-                    st->cf.retries, (double)d / 1000);
+        lb__log(LB_LOG_INFO, "%s; retry %ld of %ld in %.1f s", local.message, i + 1,
+                st->cf.retries, (double)d / 1000);
         struct timespec ts = {d / 1000, (d % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) != 0) {}
     }

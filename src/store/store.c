@@ -32,6 +32,22 @@ static size_t scheme_len(const char *url) {
     return i > 0 && strncmp(url + i, "://", 3) == 0 ? i : 0;
 }
 
+/* Any scheme, not only the ones served here: a URL that no store takes is
+ * named in an error message too. */
+size_t lb_path_display(const char *path, char *buf, size_t size) {
+    if (!path) path = "";
+    size_t sl = scheme_len(path);
+    const char *auth = sl ? path + sl + 3 : path, *host = auth;
+    size_t alen = sl ? strcspn(auth, "/?#") : 0;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@') host = p + 1;
+    const char *rest = auth + alen;
+    size_t rlen = sl ? strcspn(rest, "?#") : strlen(rest);
+    int n = snprintf(buf, size, "%.*s%.*s%.*s", (int)(sl ? sl + 3 : 0), path,
+                     (int)(auth + alen - host), host, (int)rlen, rest);
+    return n < 0 ? 0 : (size_t)n;
+}
+
 int lb__store_open(const char *url, lb__store **out, char **path, lb_error *err) {
     *out = NULL;
     *path = NULL;
@@ -43,10 +59,13 @@ int lb__store_open(const char *url, lb__store **out, char **path, lb_error *err)
         if (sl == 0 ? strcmp(s, "file") == 0 : strlen(s) == sl && strncasecmp(url, s, sl) == 0)
             be = backends[i];
     }
-    if (!be)
+    if (!be) {
+        char shown[512];
+        lb_path_display(url, shown, sizeof shown);
         return lb__err(err, LB_EUNSUPPORTED, "%s: %.*s:// URLs are not supported (paths on "
-                       "the file system, file://, http://, https:// and s3:// are)", url,
+                       "the file system, file://, http://, https:// and s3:// are)", shown,
                        (int)sl, url);
+    }
     lb__store *s = lb__calloc(1, sizeof *s, "a store", err);
     if (!s) return LB_ENOMEM;
     s->be = be;

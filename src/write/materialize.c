@@ -1167,7 +1167,7 @@ static int job_make(const char *caller, const lb_array *a, const char *dest_url,
     const char *dest = job->dest;
     if (!lb__store_writable(store)) {
         rc = lb__err(err, LB_EINVAL, "%s: outputs go to the file system (%s URLs are read-only)",
-                     dest_url, lb__store_scheme(store));
+                     dest, lb__store_scheme(store)); /* dest: the URL without credentials */
         goto fail;
     }
     rc = check_inputs(a, store, dest, dest_url, err);

@@ -4,13 +4,16 @@
  * progress bar, its exit status); the other ranks run binarize, mask and
  * run too, silently — stdout discarded, stderr captured so that rank 0 can
  * report a rank's failure once, as "labelbin: rank K: ..." — and nothing
- * else (info and sample run on rank 0 alone).
+ * else (info and sample run on rank 0 alone). The library's log lines (-v:
+ * retries, -vv: every request) come from every rank: those of rank K > 0
+ * go to the job's stderr as "labelbin: rank K: ...".
  */
 #include "../cli.h"
 #include "../commands.h"
 #include "mpi_driver.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +42,9 @@ static const char help_mpi[] =
     "              (mpirun binds ranks to cores when there are few of them;\n"
     "              'mpirun --bind-to none' lets -j use more)\n"
     "  --resume    finish an interrupted or killed job, with any number of ranks\n"
-    "  -v          also print the ranks and threads used\n"
+    "  -v          also print the ranks and threads used, and every retry of a\n"
+    "              remote read on any rank ('labelbin: rank K: ...'); -vv also\n"
+    "              every request\n"
     "  '-' (standard input) cannot be used: mpirun gives it to rank 0 only\n"
     "\n"
     "Exit status (rank 0's, which mpirun returns): 0 ok, 1 runtime failure on\n"
@@ -90,6 +95,11 @@ static int reads_stdin(int argc, char **argv)
 static void quiet_rank(void)
 {
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int job_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (job_stderr >= 0) {
+        g_log_fd = job_stderr;
+        snprintf(g_log_prefix, sizeof g_log_prefix, "rank %d: ", g_mpi_rank);
+    }
     if (null >= 0) {
         dup2(null, STDOUT_FILENO);
         close(null);
