@@ -25,9 +25,14 @@ const char help_info[] =
     "finish is shown as INCOMPLETE.\n"
     "A container or group (e.g. crop.zarr) is not a dataset: the datasets below\n"
     "it are listed and the likeliest suggested (exit 1).\n"
+    "A CellMap crop (a group with cellmap.annotation.class_names) is described\n"
+    "as one: each class with its id, type, encoding, levels (voxel sizes) and\n"
+    "complement counts; --json gives \"format\": \"cellmap-crop\" and \"classes\".\n"
     "\n"
     "Options:\n"
     "  --json         print one JSON object instead of the human form\n"
+    "  --classes FILE a crop's class table (CSV name,id,\"member ids\";\n"
+    "                 default: the built-in CellMap table)\n"
     "  -q, --quiet    print nothing but errors (the exit status tells)\n"
     "  -v, --verbose  also print the attributes\n"
     "  -h, --help     show this help and exit\n"
@@ -292,12 +297,13 @@ int cmd_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
+        {"classes", required_argument, NULL, OPT_CLASSES},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     lb_array *a = NULL;
-    const char *path = NULL;
+    const char *path = NULL, *classes_file = NULL;
     int as_json = 0, c, i, ndim, dims, nw;
     lb_roi roi;
     const int64_t *vs, *shape, *chunks, *shards;
@@ -311,6 +317,7 @@ int cmd_info(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":qvh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_JSON: as_json = 1; break;
+        case OPT_CLASSES: classes_file = optarg; break;
         case 'q': g_verbosity = 0; break;
         case 'v': g_verbosity = 2; break;
         case 'h': fputs(help_info, stdout); return EXIT_OK;
@@ -323,6 +330,11 @@ int cmd_info(int argc, char **argv)
         return usage_error("unexpected argument '%s'", argv[optind + 1]);
     path = argv[optind];
 
+    /* A CellMap crop is a group, not a dataset (crop_cli.c). */
+    if (lb_crop_probe(path))
+        return crop_info(path, as_json, classes_file);
+    if (classes_file)
+        return usage_error("--classes applies to a CellMap crop");
     if (open_source(path, &a) != 0)
         return EXIT_FAIL;
     if (g_verbosity == 0) {

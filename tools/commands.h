@@ -27,4 +27,49 @@ int cmd_write(int argc, char **argv, write_kind kind);
 extern const char help_sample[];
 int cmd_sample(int argc, char **argv);
 
+/* cmd_check.c: check, the crop linter. */
+extern const char help_check[];
+int cmd_check(int argc, char **argv);
+
+/* cmd_stats.c: stats, present / absent / unknown counts per class or group. */
+extern const char help_stats[];
+int cmd_stats(int argc, char **argv);
+
+/* crop_cli.c: CellMap crops in the commands. The crop options, shared by
+ * binarize, mask, info, stats and check (getopt values beyond cli.h's). */
+enum { OPT_INFER_NEGATIVES = 512, OPT_CLASSES, OPT_VOXEL_SIZE, OPT_UNKNOWN };
+#define CROP_LONGOPTS                                                   \
+    {"infer-negatives", no_argument, NULL, OPT_INFER_NEGATIVES},        \
+    {"classes", required_argument, NULL, OPT_CLASSES},                  \
+    {"voxel-size", required_argument, NULL, OPT_VOXEL_SIZE},            \
+    {"unknown", required_argument, NULL, OPT_UNKNOWN}
+enum { CROP_GIVEN_INFER = 1, CROP_GIVEN_CLASSES = 2, CROP_GIVEN_VOXEL_SIZE = 4,
+       CROP_GIVEN_UNKNOWN = 8 };
+typedef struct crop_args {
+    int infer_negatives;
+    const char *classes_file;
+    int64_t voxel_size[LB_MAX_DIMS];
+    int n_voxel_size;
+    int unknown;   /* -1 = none */
+    int given;     /* CROP_GIVEN_* of the options on the command line */
+} crop_args;
+void crop_args_init(crop_args *ca);
+/* A crop option's getopt value `c`: 1 handled, 0 not a crop option, else
+ * the exit code of a usage error already printed. */
+int crop_option(int c, const char *arg, crop_args *ca);
+/* The class table of --classes FILE (NULL file: *out = NULL, the built-in
+ * one); 0 or an exit code (the error is printed). */
+int crop_load_classes(const char *file, lb_classes **out);
+void crop_options_from(const crop_args *ca, lb_crop_options *opt);
+/* Open a crop with --classes; 0 or an exit code (printed). */
+int crop_open(const char *path, const char *classes_file, lb_crop **out);
+/* 1 when `path` is `<crop>/all/<level>` of a crop. */
+int crop_all_source(const char *path);
+/* `info` on a crop. */
+int crop_info(const char *path, int as_json, const char *classes_file);
+/* A target (is_mask 0, three-state with ca->unknown) or mask over the crop
+ * at `path`; crop warnings are printed. 0 or an exit code (printed). */
+int crop_build(int is_mask, const char *path, const lb_groupings *g, const crop_args *ca,
+               lb_array **out);
+
 #endif /* LABELBIN_COMMANDS_H */
