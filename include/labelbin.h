@@ -4,7 +4,9 @@
  * labelbin turns chunked label volumes (Zarr v2, N5) into per-class binary
  * channels (DaCapo's BinarizeArray) and per-class training masks (DaCapo's
  * MissingAnnotationsMask), and writes them out as new Zarr datasets, in
- * parallel, atomically and resumably.
+ * parallel, atomically and resumably. CellMap crops (per-class arrays with
+ * absent / present / unknown values) get three-valued targets and masks,
+ * a linter and state counts (the last section).
  *
  * This header is the manual. Conventions, true for every function below:
  *
@@ -295,15 +297,19 @@ LB_API int lb_binarize_new(lb_array *source, const lb_groupings *groupings,
 
 /** MissingAnnotationsMask over `source`; ownership, sources and refusals as
  *  lb_binarize_new. Reads the source's `labels` attribute; malformed
- *  metadata fails here (LB_EFORMAT) with the JSON path in the message. */
+ *  metadata fails here (LB_EFORMAT) with the JSON path in the message. A
+ *  source that is the dense `all` array of a CellMap crop also switches off
+ *  groups naming a class the crop does not annotate (lb_mask_new_ex, with
+ *  the built-in class table). */
 LB_API int lb_mask_new(lb_array *source, const lb_groupings *groupings,
                        lb_array **out, lb_error *err);
 
 /** Why channel `channel` of the MissingAnnotationsMask `a` is 0 everywhere:
  *  the ids of its group that the source's `labels` attribute marks present
- *  but not annotated (each once, in group order). Returns their number and
- *  sets *ids (may be NULL; owned by `a`); 0 when the channel is enabled or
- *  `a` is not a mask. */
+ *  but not annotated, and — over the `all` array of a CellMap crop — those
+ *  whose class the crop does not annotate (lb_mask_new_ex); each once, in
+ *  group order. Returns their number and sets *ids (may be NULL; owned by
+ *  `a`); 0 when the channel is enabled or `a` is not a mask. */
 LB_API size_t lb_mask_off_ids(const lb_array *a, int64_t channel,
                               const lb_id **ids);
 
@@ -337,7 +343,8 @@ LB_API void lb_array_free(lb_array *a);
 
 /* Properties. None fails; strings live as long as the array. */
 
-/** "ZarrArray", "BinarizeArray" or "MissingAnnotationsMask". */
+/** "ZarrArray", "BinarizeArray" or "MissingAnnotationsMask"; over a
+ *  CellMap crop "CropBinarizeArray" or "CropMissingAnnotationsMask". */
 LB_API const char *lb_array_kind(const lb_array *a);
 /** Number of spatial dimensions (the length of voxel_size). */
 LB_API int lb_array_dims(const lb_array *a);
@@ -361,7 +368,9 @@ LB_API int lb_array_writable(const lb_array *a);
 /** The attributes as a JSON object text, integers exact (wrappers pass the
  *  source's attributes through). */
 LB_API const char *lb_array_attrs_json(const lb_array *a);
-/** The wrapped source, or NULL for a stored array. */
+/** The wrapped source, or NULL for a stored array and for arrays over a
+ *  crop (they read several stored arrays; lb_array_io_stats, set_cache and
+ *  set_threads reach all of them). */
 LB_API const lb_array *lb_array_source(const lb_array *a);
 /** The groupings a BinarizeArray or MissingAnnotationsMask was built with
  *  (channel i = group i; lives as long as `a`), NULL for a stored array. */
@@ -462,8 +471,10 @@ LB_API int lb_array_data_write(lb_array *a, const int64_t *start,
  *  is less — is reserved and touched here, once, so that reads never wait
  *  for fresh memory pages. That takes typically 0.1-0.5 s per GiB (more when
  *  the kernel must first free or compact memory); LB_ENOMEM when the system
- *  refuses it. Bookkeeping adds about 100 bytes per cached chunk. Not
- *  thread-safe against concurrent reads: call it before reading. */
+ *  refuses it. Bookkeeping adds about 100 bytes per cached chunk. An array
+ *  over a CellMap crop shares `bytes` out equally between the class arrays
+ *  it reads. Not thread-safe against concurrent reads: call it before
+ *  reading. */
 LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
 
 /** Decode the chunks of each read of a stored array (or of the stored
@@ -472,7 +483,9 @@ LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
  *  CPU; at most 64. Reads that touch one chunk stay in the caller's thread.
  *  Worth it for ROIs spanning many chunks (training reads, Python
  *  slicing); lb_array_materialize parallelises over blocks instead
- *  (lb_write_options.threads). Call before reading, like lb_array_set_cache.
+ *  (lb_write_options.threads). An array over a CellMap crop reads its
+ *  blocks (all its classes' chunks at one place) with up to `threads`
+ *  threads. Call before reading, like lb_array_set_cache.
  *  LB_EINVAL for a negative count. */
 LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
 

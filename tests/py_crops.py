@@ -1224,3 +1224,52 @@ def test_bench_smoke():
     assert p.returncode == 0, p.stderr
     lines = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
     assert [l["infer_negatives"] for l in lines] == [False, True]
+
+
+def test_three_state_resume(crops, tmp_path):
+    path, classes = crops["A"]
+    groups = [("mito", [3, 4, 5]), ("ecs", [1])]
+    dest = tmp_path / "res.zarr/out"
+    rc, _, err = lb("binarize", path, dest, *gargs(groups), "--unknown", "255")
+    assert rc == 0, err
+    before = json.loads((dest / "ecs/s0/.zattrs").read_text())
+    # other options: refused, and the finished output stays finished
+    rc, _, err = lb("binarize", path, dest, *gargs(groups), "--unknown", "255", "--resume",
+                    "--infer-negatives")
+    assert rc == 1 and "labelbin.crop\" differs" in one_line(err)
+    assert "complete" not in json.loads((dest / ".zattrs").read_text())["labelbin"]
+    assert labelbin.check(dest) == []
+    # an interrupted run (a group missing, the crop marked unfinished)
+    shutil.rmtree(dest / "ecs")
+    edit_attrs(dest / ".zattrs", lambda d: d["labelbin"].update(complete=False))
+    rc, _, err = lb("info", dest)
+    assert rc == 1 and "unfinished labelbin output" in one_line(err)
+    rc, _, err = lb("binarize", path, dest, *gargs(groups), "--unknown", "255", "--resume")
+    assert rc == 0, err
+    after = json.loads((dest / "ecs/s0/.zattrs").read_text())
+    assert after["cellmap"] == before["cellmap"]
+    # every block of mito was already there: its counts are recounted
+    mito = json.loads((dest / "mito/s0/.zattrs").read_text())["cellmap"]["annotation"]
+    (et, em), = oracle(classes, groups[:1])
+    assert mito["complement_counts"] == {"absent": int((em & ~et).sum()),
+                                         "unknown": int((~em).sum()),
+                                         "present": int(et.sum())}
+    assert labelbin.check(dest) == []
+
+
+def _doc_section(doc, title):
+    start = doc.index("## " + title + "\n")
+    nxt = doc.find("\n## ", start + 1)
+    return doc[start:nxt if nxt >= 0 else len(doc)]
+
+
+@pytest.mark.parametrize("cmd", ["check", "stats"])
+def test_options_documented(cmd):
+    import re
+    doc = (HERE.parent / "docs" / "cli.md").read_text()
+    text = _doc_section(doc, "labelbin " + cmd)
+    rc, out, _ = lb(cmd, "--help")
+    options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", out)) - {"--help"}
+    assert options
+    missing = sorted(o for o in options if o not in text and o not in ("--quiet",))
+    assert not missing, missing

@@ -25,9 +25,11 @@
 #include "array/crop_kernel.h"
 #include "core/json.h"
 
-/* A block holds at most this many voxels: P, U and one class's labels stay
- * a few MB per worker. */
+/* A block holds at most this many voxels, and the labels of all its
+ * classes at most MAX_BLOCK_LABEL_BYTES: a worker's memory stays bounded
+ * however many classes a crop has. */
 #define MAX_BLOCK_VOXELS ((int64_t)1 << 20)
+#define MAX_BLOCK_LABEL_BYTES ((int64_t)64 << 20)
 
 typedef struct crop_input {
     size_t cls;         /* index in the crop's classes            */
@@ -110,7 +112,11 @@ typedef struct block_grid {
     int64_t total;
 } block_grid;
 
-static void make_grid(const lb_array *a, const lb_roi *roi, block_grid *g) {
+static void make_grid(const lb_array *a, const lb_roi *roi, size_t label_bytes, block_grid *g) {
+    int64_t max_vox = MAX_BLOCK_VOXELS;
+    if (label_bytes && (int64_t)label_bytes * max_vox > MAX_BLOCK_LABEL_BYTES)
+        max_vox = MAX_BLOCK_LABEL_BYTES / (int64_t)label_bytes;
+    if (max_vox < 1) max_vox = 1;
     g->dims = a->dims;
     int64_t step_vox[LB_MAX_DIMS];
     for (int d = 0; d < a->dims; d++) {
@@ -132,7 +138,7 @@ static void make_grid(const lb_array *a, const lb_roi *roi, block_grid *g) {
             n = n > INT64_MAX / step_vox[d] ? INT64_MAX : n * step_vox[d];
             if (step_vox[d] > step_vox[big]) big = d;
         }
-        if (n <= MAX_BLOCK_VOXELS || step_vox[big] <= 1) break;
+        if (n <= max_vox || step_vox[big] <= 1) break;
         step_vox[big] = (step_vox[big] + 1) / 2;
     }
     g->total = 1;
@@ -353,8 +359,8 @@ static int crop_read(const lb_array *a, const lb_roi *roi, void *out, lb__worksp
                 atomic_fetch_add(&c->counts[ch * 3 + LB__UNKNOWN], (uint64_t)n);
         return 0;
     }
-    make_grid(a, roi, &r.grid);
     for (size_t i = 0; i < c->n_in; i++) r.label_bytes += lb_dtype_size(c->in[i].dtype);
+    make_grid(a, roi, r.label_bytes, &r.grid);
     int threads = read_threads(a);
     if (threads > r.grid.total) threads = (int)r.grid.total;
     if (threads < 1) threads = 1;

@@ -21,6 +21,7 @@
 #include "core/path.h"
 #include "dataset/dataset.h"
 #include "format/format.h"
+#include "write/materialize.h"
 
 static json_object *annotation_type(int unknown) {
     json_object *t = json_object_new_object(), *e = json_object_new_object();
@@ -228,6 +229,8 @@ int lb_crop_materialize(const lb_array *a, const char *dest_url, const lb_write_
     }
     const char *base = strrchr(dest, '/');
     base = base ? base + 1 : dest;
+    /* A finished crop that a refused --resume must leave finished. */
+    int was_complete = 0, touched = 0;
     if (lb__store_kind(s, dest) != LB__KEY_NONE) {
         const char *fname;
         lb_error local = {0};
@@ -259,6 +262,7 @@ int lb_crop_materialize(const lb_array *a, const char *dest_url, const lb_write_
             for (size_t i = 0; same && i < ca.n_classes; i++)
                 same = !strcmp(ca.class_names[i], a->channel_names[i]);
             lb__crop_attrs_clear(&ca);
+            was_complete = !lb__attrs_incomplete(have);
             if (!same) {
                 rc = lb__err(err, LB_EEXIST, "%s: cannot resume: it holds other groups than "
                              "this run writes", dest_url);
@@ -303,6 +307,7 @@ int lb_crop_materialize(const lb_array *a, const char *dest_url, const lb_write_
         lb_write_stats st;
         memset(&st, 0, sizeof st);
         if (!rc) rc = lb_array_materialize(view, gurl, &o, &st, err);
+        touched |= st.blocks_done > 0 || (rc && rc != LB_EEXIST);
         uint64_t counts[3] = {0, 0, 0};
         if (!rc) {
             if (st.blocks_skipped == 0) {
@@ -331,6 +336,13 @@ int lb_crop_materialize(const lb_array *a, const char *dest_url, const lb_write_
         if (rc) {
             if (rc != LB_ECANCELED && err && !strstr(err->message, "--resume"))
                 lb__err_prefix(err, "group \"%s\"", a->channel_names[ch]);
+            if (was_complete && !touched && rc == LB_EEXIST) {
+                /* refused before anything changed: still finished */
+                json_object_put(attrs);
+                attrs = crop_attrs(a, base, 1);
+                lb_error ignored = {0};
+                if (attrs) f->create_group(s, dest, attrs, &ignored);
+            }
             goto done;
         }
     }
