@@ -289,6 +289,16 @@ int open_source(const char *path, lb_array **out)
     return rc;
 }
 
+int source_is_crop(const char *path, lb_array **out)
+{
+    lb_error e = {0};
+    *out = NULL;
+    if (lb_array_open(path, LB_OPEN_READONLY, NULL, 0, out, &e) == 0)
+        return 0;
+    *out = NULL;
+    return lb_crop_probe(path);
+}
+
 /* ------------------------------------------------------------------------
  * labelbin info
  * ------------------------------------------------------------------------ */
@@ -331,11 +341,13 @@ int cmd_info(int argc, char **argv)
     path = argv[optind];
 
     /* A CellMap crop is a group, not a dataset (crop_cli.c). */
-    if (lb_crop_probe(path))
+    if (source_is_crop(path, &a))
         return crop_info(path, as_json, classes_file);
-    if (classes_file)
+    if (classes_file) {
+        lb_array_free(a);
         return usage_error("--classes applies to a CellMap crop");
-    if (open_source(path, &a) != 0)
+    }
+    if (!a && open_source(path, &a) != 0)
         return EXIT_FAIL;
     if (g_verbosity == 0) {
         lb_array_free(a);

@@ -176,7 +176,7 @@ int cmd_stats(int argc, char **argv)
         ret = failure("the groupings are empty: give at least one group");
         goto done;
     }
-    is_crop = lb_crop_probe(path);
+    is_crop = source_is_crop(path, &src);
     if (is_crop) {
         if (have_bg) {
             ret = usage_error("--background: a crop has no background id (an empty group "
@@ -209,7 +209,7 @@ int cmd_stats(int argc, char **argv)
             ret = rc;
             goto done;
         }
-        if (open_source(path, &src) != 0)
+        if (!src && open_source(path, &src) != 0)
             goto done;
         rc = lb_binarize_new(src, g, bg, &t, &e);
         src = NULL;

@@ -138,6 +138,8 @@ const char help_run[] =
     "          \"file_name\": \"crop.zarr\", \"dataset\": \"volumes/labels/all\"},\n"
     "        \"groupings\": [[\"mito\", [3, 4, 5]]]}' | labelbin run - targets.zarr/gt\n";
 
+write_driver g_write_driver = {lb_array_materialize, lb_mask_unlisted_ids};
+
 /* ------------------------------------------------------------------------
  * Options of binarize / mask / run
  * ------------------------------------------------------------------------ */
@@ -318,6 +320,9 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
     if (kind == KIND_MASK && (wa->crop.given & CROP_GIVEN_UNKNOWN))
         return usage_error("--unknown applies to 'binarize': its three-state output holds "
                            "the mask too");
+    if ((wa->crop.given & CROP_GIVEN_UNKNOWN) && g_write_driver.materialize != lb_array_materialize)
+        return usage_error("--unknown writes a three-state crop from one process: run "
+                           "'labelbin binarize ... --unknown N' instead");
     if (wa->n_shard && wa->format != LB_FORMAT_ZARR3)
         return usage_error("--shard needs --format zarr3 (Zarr v2 has no shards)");
     if (!*wa->pos[1])
@@ -479,7 +484,7 @@ static const char *stored_path(const lb_array *a)
 static void warn_unlisted(const lb_array *a)
 {
     lb_id ids[LB_MASK_UNLISTED_MAX];
-    size_t n = lb_mask_unlisted_ids(a, ids, LB_MASK_UNLISTED_MAX);
+    size_t n = g_write_driver.unlisted_ids(a, ids, LB_MASK_UNLISTED_MAX);
     char list[512];
     if (n == 0)
         return;
@@ -616,7 +621,7 @@ int cmd_write(int argc, char **argv, write_kind kind)
             ret = EXIT_FAIL;
             goto done;
         }
-    } else if (lb_crop_probe(wa.pos[0])) {
+    } else if (source_is_crop(wa.pos[0], &src)) {
         /* A CellMap crop: the three-valued rule over its class arrays. */
         if (wa.have_background) {
             ret = usage_error("--background: a crop has no background id (an empty group "
@@ -646,7 +651,7 @@ int cmd_write(int argc, char **argv, write_kind kind)
             ret = EXIT_FAIL;
             goto done;
         }
-        if (open_source(wa.pos[0], &src) != 0) {
+        if (!src && open_source(wa.pos[0], &src) != 0) {
             lb_classes_free(classes);
             ret = EXIT_FAIL;
             goto done;
@@ -755,9 +760,9 @@ int cmd_write(int argc, char **argv, write_kind kind)
     install_signals();
     t0 = now_seconds();
     /* A three-state output (--unknown) is written as a crop, a group per
-     * group of ids. */
+     * group of ids (by this process: refused under labelbin-mpi above). */
     rc = wa.crop.unknown >= 0 ? lb_crop_materialize(a, dest, &opt, &st, &e)
-                              : lb_array_materialize(a, dest, &opt, &st, &e);
+                              : g_write_driver.materialize(a, dest, &opt, &st, &e);
     progress_end(&ps);
     if (rc == LB_ECANCELED || (rc != 0 && g_cancel)) {
         int sig = g_signal ? (int)g_signal : SIGINT;

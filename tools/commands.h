@@ -15,6 +15,11 @@ int cmd_info(int argc, char **argv);
  * for a folder that is not a dataset, the datasets below it. Returns 0 or
  * the library's error code. */
 int open_source(const char *path, lb_array **out);
+/* 1 when SOURCE is a CellMap crop, else 0. A dataset is opened first (into
+ * *out, NULL when the path opens as none, nothing printed) and only a path
+ * that is no dataset is probed as a crop (a crop is a group): each metadata
+ * document of a dataset is asked for once, which matters over HTTP. */
+int source_is_crop(const char *path, lb_array **out);
 
 /* cmd_write.c: binarize, mask and run, which build an array and write it. */
 typedef enum write_kind { KIND_BINARIZE, KIND_MASK, KIND_RUN } write_kind;
@@ -22,6 +27,20 @@ extern const char help_binarize[];
 extern const char help_mask[];
 extern const char help_run[];
 int cmd_write(int argc, char **argv, write_kind kind);
+
+/* How binarize, mask and run write the array and learn the mask's
+ * unlisted ids: lb_array_materialize and lb_mask_unlisted_ids in
+ * `labelbin`; labelbin-mpi's driver (tools/mpi/) shares the blocks between
+ * MPI ranks and gathers the ids of all ranks. */
+typedef struct write_driver {
+    int (*materialize)(const lb_array *a, const char *dest, const lb_write_options *opt,
+                       lb_write_stats *stats, lb_error *err);
+    size_t (*unlisted_ids)(const lb_array *a, lb_id *ids, size_t max);
+} write_driver;
+extern write_driver g_write_driver;
+
+/* main.c: the whole tool (main() calls it; labelbin-mpi wraps it). */
+int cli_main(int argc, char **argv);
 
 /* cmd_sample.c: sample, the built-in synthetic crop (sample.c). */
 extern const char help_sample[];
@@ -71,5 +90,8 @@ int crop_info(const char *path, int as_json, const char *classes_file);
  * at `path`; crop warnings are printed. 0 or an exit code (printed). */
 int crop_build(int is_mask, const char *path, const lb_groupings *g, const crop_args *ca,
                lb_array **out);
+/* cmd_preview.c: preview, a section drawn into a PNG image. */
+extern const char help_preview[];
+int cmd_preview(int argc, char **argv);
 
 #endif /* LABELBIN_COMMANDS_H */

@@ -27,6 +27,7 @@ static const char help_main[] =
     "  check     CROP                 lint a CellMap crop (exit 1 on errors)\n"
     "  stats     SOURCE [-g ...]      present/absent/unknown counts per class or group\n"
     "  sample    DEST                 write a built-in CellMap-like sample crop\n"
+    "  preview   SOURCE -o OUT.png    draw a section (labels, groups, mask) as PNG\n"
     "  help      [COMMAND]            show help for a command\n"
     "\n"
     "Options:\n"
@@ -45,7 +46,9 @@ static const char help_main[] =
     "  labelbin mask demo/crop.zarr/volumes/labels/all out.zarr/mask \\\n"
     "      -g mito=3,4,5 -g er=16,17,18,19 -g cell=\n"
     "  labelbin binarize demo/crop.zarr/volumes/labels/all out.zarr/gt \\\n"
-    "      -g mito=3,4,5 --format zarr3 --shard 64,128,128 --chunks 32,64,64\n";
+    "      -g mito=3,4,5 --format zarr3 --shard 64,128,128 --chunks 32,64,64\n"
+    "  labelbin preview demo/crop.zarr/volumes/labels/all -o slice.png \\\n"
+    "      -g mito=3,4,5 -g er=16,17,18,19 --mask --scale 3\n";
 
 /* ------------------------------------------------------------------------
  * main
@@ -56,22 +59,22 @@ static const struct {
     const char *help;
 } commands[] = {
     {"info", help_info},     {"binarize", help_binarize}, {"mask", help_mask},
-    {"run", help_run},       {"sample", help_sample},
+    {"run", help_run},       {"sample", help_sample},     {"preview", help_preview},
     {"check", help_check},   {"stats", help_stats},
 };
 
 /* "unknown command 'binarise'; did you mean 'binarize'?" (exit 2). */
 static int unknown_command(const char *context, const char *cmd)
 {
-    static const char *const names[] = {"info", "binarize", "mask", "run", "sample",
-                                        "check", "stats", "help"};
+    static const char *const names[] = {"info",   "binarize", "mask",  "run",  "sample",
+                                        "preview", "check",   "stats", "help"};
     const char *near = nearest_name(cmd, strlen(cmd), names,
                                     sizeof names / sizeof names[0] - (context ? 1 : 0));
     if (near)
         return usage_error("%s%sunknown command '%s'; did you mean '%s'?", context ? context : "",
                            context ? ": " : "", cmd, near);
     return usage_error("%s%sunknown command '%s' (commands: info, binarize, mask, run, sample, "
-                       "check, stats%s)",
+                       "preview, check, stats%s)",
                        context ? context : "", context ? ": " : "", cmd,
                        context ? "" : ", help");
 }
@@ -93,11 +96,13 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return cmd_check(argc, argv);
     if (strcmp(cmd, "stats") == 0)
         return cmd_stats(argc, argv);
+    if (strcmp(cmd, "preview") == 0)
+        return cmd_preview(argc, argv);
     g_cmd = NULL;
     return unknown_command(NULL, cmd);
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -129,7 +134,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_error("missing command (info, binarize, mask, run, sample, check or stats)");
+        return usage_error(
+            "missing command (info, binarize, mask, run, sample, preview, check or stats)");
     cmd = argv[optind];
     if (strcmp(cmd, "help") == 0) {
         size_t i;
@@ -146,3 +152,11 @@ int main(int argc, char **argv)
     }
     return dispatch(cmd, argc - optind, argv + optind);
 }
+
+#ifndef LB_MPI_MAIN
+/* labelbin-mpi has its own main (tools/mpi/mpi_main.c) around cli_main. */
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv);
+}
+#endif
