@@ -978,7 +978,8 @@ typedef struct lb_check_report lb_check_report;
 
 /** Lint the crop at `path`, reading every class array once (streamed, up
  *  to `threads` threads, 0 = all cores): listed classes without a group and
- *  groups not listed; invalid annotation metadata (the reasons lb_crop_open
+ *  groups not listed (a store that cannot be listed, http or s3, gives the
+ *  warning "groups-not-listable" instead); invalid annotation metadata (the reasons lb_crop_open
  *  refuses, one finding per class); semantic arrays with values outside
  *  their encoding; instance arrays whose ids run past the `unknown` value
  *  while holding it; `complement_counts` that disagree with the data; empty

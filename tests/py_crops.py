@@ -1273,3 +1273,124 @@ def test_options_documented(cmd):
     assert options
     missing = sorted(o for o in options if o not in text and o not in ("--quiet",))
     assert not missing, missing
+
+
+# ---------------------------------------------------------------------------
+# A crop over HTTP: nginx on loopback (as tests/py_remote.py), every result
+# compared byte for byte with the same crop read from disk
+# ---------------------------------------------------------------------------
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
+                                  else None)
+
+
+def _paths_as(obj, prefix):
+    """`obj` (parsed JSON) with `prefix` written CROP in every string."""
+    if isinstance(obj, dict):
+        return {k: _paths_as(v, prefix) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_paths_as(v, prefix) for v in obj]
+    return obj.replace(prefix, "CROP") if isinstance(obj, str) else obj
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian's nginx; "
+                    "scripts/install-deps installs it)")
+def test_crop_over_http(crops, tmp_path):
+    import tempfile
+    sys.path.insert(0, str(HERE / "remote"))
+    import datasets  # noqa: E402
+    import servers  # noqa: E402
+    local, classes = crops["A"]
+    # nginx's workers read as `nobody`: serve a copy outside pytest's 0700 tree
+    served = tempfile.mkdtemp(prefix="lb-crop-http-")
+    try:
+        shutil.copytree(crops["root"] / "data.zarr", os.path.join(served, "data.zarr"))
+        rel = os.path.relpath(local, crops["root"])
+        with servers.Nginx(served) as web:
+            url = web.url + "/" + rel
+            env = servers.env()
+
+            def lbe(*args):
+                p = subprocess.run([LABELBIN, *map(str, args)], capture_output=True, text=True,
+                                   env=env, timeout=300)
+                return p.returncode, p.stdout, p.stderr
+
+            # info: the same text but for the path line; the same JSON but the path
+            rc, r_out, err = lbe("info", url)
+            assert rc == 0, err
+            rc, l_out, err = lbe("info", local)
+            assert rc == 0, err
+            assert r_out.replace(url, "CROP") == l_out.replace(local, "CROP")
+            rc, r_js, _ = lbe("info", "--json", url)
+            rc2, l_js, _ = lbe("info", "--json", local)
+            r_js, l_js = json.loads(r_js), json.loads(l_js)
+            assert r_js["path"] == url and l_js["path"] == local
+            assert _paths_as(r_js, url) == _paths_as(l_js, local)
+            assert r_js["format"] == "cellmap-crop"
+            # binarize (0/1 and three-state), mask, mask over all/s0: same bytes
+            groups = gargs(GROUPS)
+            runs = [("binarize", "gt", [], url, local),
+                    ("binarize", "gti", ["--infer-negatives"], url, local),
+                    ("mask", "mask", ["--infer-negatives"], url, local),
+                    ("mask", "mall", [], url + "/all/s0", local + "/all/s0")]
+            for kind, name, extra, src_r, src_l in runs:
+                a, b = tmp_path / ("r.zarr/" + name), tmp_path / ("l.zarr/" + name)
+                rc, _, err = lbe(kind, "-q", "-j2", src_r, a, *groups, *extra)
+                assert rc == 0, err
+                rc, _, err = lbe(kind, "-q", "-j2", src_l, b, *groups, *extra)
+                assert rc == 0, err
+                datasets.assert_same_output(str(a), str(b))
+            a, b = tmp_path / "r3.zarr/pred", tmp_path / "l3.zarr/pred"
+            rc, _, err = lbe("binarize", "-q", url, a, *gargs(GROUPS[:4]), "--unknown", "255")
+            assert rc == 0, err
+            rc, _, err = lbe("binarize", "-q", local, b, *gargs(GROUPS[:4]), "--unknown", "255")
+            assert rc == 0, err
+            fa, fb = datasets.chunk_files(str(a)), datasets.chunk_files(str(b))
+            assert sorted(fa) == sorted(fb)
+            for k in fa:
+                if k.endswith(".zattrs"):
+                    ja, jb = json.loads(fa[k]), json.loads(fb[k])
+                    for j in (ja, jb):
+                        (j.get("labelbin") or {}).pop("source", None)
+                    assert ja == jb, k
+                else:
+                    assert fa[k] == fb[k], k
+            # and the expected values, from the numpy rule
+            for i, (et, em) in enumerate(oracle(classes, GROUPS[:4])):
+                got = zarr.open(str(a / GROUPS[i][0] / "s0"), "r")[...]
+                assert np.array_equal(got, np.where(et, 1, np.where(em, 0, 255)))
+            # stats: the same rows
+            rc, r_st, err = lbe("stats", "--json", url, *groups, "--infer-negatives")
+            assert rc == 0, err
+            rc, l_st, err = lbe("stats", "--json", local, *groups, "--infer-negatives")
+            assert rc == 0, err
+            r_st, l_st = json.loads(r_st), json.loads(l_st)
+            assert r_st["source"] == url and l_st["source"] == local
+            assert _paths_as(r_st, url) == _paths_as(l_st, local)
+            # check: the same findings, plus one warning that groups cannot be
+            # listed over HTTP
+            rc, r_ck, err = lbe("check", "--json", url)
+            assert rc == 0, err
+            rc, l_ck, err = lbe("check", "--json", local)
+            assert rc == 0, err
+            r_f = _paths_as(json.loads(r_ck)["findings"], url)
+            l_f = _paths_as(json.loads(l_ck)["findings"], local)
+            assert [f for f in r_f if f["code"] != "groups-not-listable"] == l_f
+            assert [f["path"] for f in r_f if f["code"] == "groups-not-listable"] == ["CROP"]
+            # Python: Crop(url), a BinarizeArray over it, the same voxels
+            env_keep = dict(os.environ)
+            os.environ.update(env)
+            try:
+                cu = labelbin.Crop(url)
+                assert cu.class_names == labelbin.Crop(local).class_names
+                t_r = labelbin.BinarizeArray(cu, GROUPS, infer_negatives=True)
+                t_l = labelbin.BinarizeArray(labelbin.Crop(local), GROUPS, infer_negatives=True)
+                assert np.array_equal(t_r[t_r.roi], t_l[t_l.roi])
+                m_r = labelbin.MissingAnnotationsMask(url, GROUPS)
+                m_l = labelbin.MissingAnnotationsMask(local, GROUPS)
+                assert np.array_equal(m_r[m_r.roi], m_l[m_l.roi])
+            finally:
+                os.environ.clear()
+                os.environ.update(env_keep)
+    finally:
+        shutil.rmtree(served, ignore_errors=True)

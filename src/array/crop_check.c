@@ -865,8 +865,13 @@ int lb_crop_check(const char *path, const lb_classes *classes, int threads,
     if (ca.n_classes == 0)
         WARN(&k, "no-classes", file, "class_names is empty: nothing in the crop is annotated");
 
-    /* Groups not listed in class_names. */
-    if (lb__store_list(k.s, k.path, collect, &l, &e) == 0) {
+    /* Groups not listed in class_names (a store that cannot be listed,
+     * http or s3, says so rather than passing silently). */
+    int lrc = lb__store_list(k.s, k.path, collect, &l, &e);
+    if (lrc == LB_EUNSUPPORTED) {
+        WARN(&k, "groups-not-listable", k.path, "the store cannot list the crop's groups "
+             "(http, s3): groups missing from class_names were not looked for");
+    } else if (lrc == 0) {
         qsort(l.names, l.n, sizeof *l.names, name_cmp);
         for (size_t i = 0; i < l.n; i++) {
             int listed = !strcmp(l.names[i], "all");
