@@ -1022,11 +1022,14 @@ LB_API size_t lb_check_count_level(const lb_check_report *r, lb_check_level leve
  *    For both wrappers the labels are read once and the channels computed
  *    from them by the wrappers' own rules.
  *  - A stored array with channels (a materialised target or mask, any
- *    array whose leading axes hold more than one element): each channel as
+ *    array whose leading axes hold more than one element, an array over a
+ *    crop whatever its channels, lb_crop_binarize_new): each channel as
  *    an overlay where it is non-zero (float channels: >= 0.5) — or, for a
- *    labelbin mask (attribute labelbin.kind "MissingAnnotationsMask"), as
+ *    labelbin mask (attribute labelbin.kind "MissingAnnotationsMask", or a
+ *    mask over a crop, lb_crop_mask_new), as
  *    stripes where it is 0 — over `labels` when given (a label array on the
- *    same voxel grid whose ROI holds the section), else over black.
+ *    same voxel grid whose ROI holds the section), else over black. A
+ *    three-state crop array (opt->unknown set) is on where it is 1 only.
  *
  * The section: `axis` names the spatial axis across it (NULL = the first
  * spatial axis, "z" of z, y, x); the picture's rows follow the first of the

@@ -1394,3 +1394,75 @@ def test_crop_over_http(crops, tmp_path):
                 os.environ.update(env_keep)
     finally:
         shutil.rmtree(served, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Previews of a crop: every class (or group) drawn, checked pixel by pixel
+# against tests/py_preview.py's independent rendering of the documented rule
+# ---------------------------------------------------------------------------
+
+def test_preview_crop(crops, tmp_path):
+    sys.path.insert(0, str(HERE))
+    import py_preview as pv  # noqa: E402
+    path, classes = crops["A"]
+    truth = crops["truth"]
+    k = SHAPE[0] // 2                     # the middle section across z
+    sec = truth[k]
+    h, w = sec.shape
+    names = [c["name"] for c in classes]
+    present = np.stack([p[k] for p, _ in per_class_oracle(classes)])
+    # no groups: every class of the crop, over the dense ids of all/s0
+    rc, out, err = lb("preview", path, "-o", tmp_path / "a.png", "-q")
+    assert rc == 0, err
+    exp = pv.Expected([pv.render_panel(sec, present, None, w, h, 0, len(names))], w, h,
+                      names=names, has_ov=True)
+    exp.check(pv.decode_png(tmp_path / "a.png"))
+    # groups, by the three-valued rule (inferred negatives change nothing drawn:
+    # only present voxels are); one panel per group with --grid
+    groups = GROUPS[:3]
+    rc, out, err = lb("preview", path, "-o", tmp_path / "g.png", "-q", "--grid",
+                      *gargs(groups), "--infer-negatives")
+    assert rc == 0, err
+    tg = np.stack([t[k] for t, _ in oracle(classes, groups, infer=True)])
+    gnames = [n for n, _ in groups]
+    pv.Expected([pv.render_panel(sec, None, None, w, h, 0, 0)] +
+                [pv.render_panel(sec, tg, None, w, h, c, c + 1) for c in range(len(groups))],
+                w, h, titles=["labels"] + gnames, names=gnames, has_ov=True).check(
+        pv.decode_png(tmp_path / "g.png"))
+    # a single group is still a channel, not a label array
+    rc, out, err = lb("preview", path, "-o", tmp_path / "one.png", "-q", *gargs(groups[:1]))
+    assert rc == 0, err
+    pv.Expected([pv.render_panel(sec, tg[:1], None, w, h, 0, 1)], w, h, names=gnames[:1],
+                has_ov=True).check(pv.decode_png(tmp_path / "one.png"))
+    # Python: the same picture; a three-state target draws only present as on;
+    # a mask over the crop is drawn as stripes where the state is unknown
+    crop = labelbin.Crop(path)
+    labels = labelbin.ZarrArray(path + "/all/s0")
+    t = labelbin.BinarizeArray(crop, None)
+    exp.check(t.preview(labels=labels))
+    t3 = labelbin.BinarizeArray(crop, groups, unknown=255)
+    t01 = labelbin.BinarizeArray(crop, groups)
+    assert np.array_equal(t3.preview(labels=labels), t01.preview(labels=labels))
+    m = labelbin.MissingAnnotationsMask(crop, groups)
+    mk = np.stack([mm[k] for _, mm in oracle(classes, groups)])
+    pv.Expected([pv.render_panel(sec, None, mk, w, h, 0, len(groups))], w, h, names=gnames,
+                has_mk=True).check(m.preview(labels=labels))
+    # refusals: one line each
+    rc, _, err = lb("preview", path, "-o", tmp_path / "m.png", "-g", "m=3", "--mask")
+    assert rc == 2 and "--mask: a crop's unknown voxels are not drawn" in one_line(err)
+    rc, _, err = lb("preview", crops["C"][0], "-o", tmp_path / "c.png")
+    assert rc == 2 and "different voxel sizes" in one_line(err)
+    rc, _, err = lb("preview", path + "/all/s0", "-o", tmp_path / "x.png", "--voxel-size",
+                    "8,8,8")
+    assert rc == 2 and "apply to a crop SOURCE" in one_line(err)
+    assert not any((tmp_path / n).exists() for n in ("m.png", "c.png", "x.png"))
+    # crop C at 8 nm: the classes over black (all/s0 absent there)
+    rc, _, err = lb("preview", crops["C"][0], "-o", tmp_path / "c.png", "-q",
+                    "--voxel-size", "8,8,8")
+    assert rc == 0, err
+    cc = crops["C"][1]
+    k8 = SHAPE[0] // 4
+    pc = np.stack([cc[0]["data"][::2, ::2, ::2][k8] == 1, cc[1]["data"][k8] == 1])
+    h8, w8 = pc.shape[1:]
+    pv.Expected([pv.render_panel(None, pc, None, w8, h8, 0, 2)], w8, h8,
+                names=["mito_mem", "ecs"], has_ov=True).check(pv.decode_png(tmp_path / "c.png"))
