@@ -901,9 +901,9 @@ LB_API void lb_crop_options_init(lb_crop_options *opt);
  *  opt->voxel_size when the classes read have different finest voxel sizes
  *  ("... mito_mem (4, 4, 4), ecs (8, 8, 8); choose one with a voxel size:
  *  (8, 8, 8) is available for all of them"), a voxel size some class read
- *  has no level of (its levels are listed), classes whose arrays at that
- *  voxel size cover different ROIs, an unknown value outside 2..255, empty
- *  groupings. The kind is "CropBinarizeArray". Reads are thread-safe; reads
+ *  has no level of (its levels are listed), an unknown value outside
+ *  2..255, empty groupings; classes whose arrays at that voxel size cover
+ *  different ROIs are LB_EFORMAT (the crop is inconsistent). The kind is "CropBinarizeArray". Reads are thread-safe; reads
  *  in several threads and lb_array_materialize parallelise over blocks. */
 LB_API int lb_crop_binarize_new(const lb_crop *crop, const lb_groupings *groupings,
                                 const lb_crop_options *opt, lb_array **out, lb_error *err);

@@ -1466,3 +1466,38 @@ def test_preview_crop(crops, tmp_path):
     h8, w8 = pc.shape[1:]
     pv.Expected([pv.render_panel(None, pc, None, w8, h8, 0, 2)], w8, h8,
                 names=["mito_mem", "ecs"], has_ov=True).check(pv.decode_png(tmp_path / "c.png"))
+
+
+def test_check_multiscale_order_and_roi_mismatch(tmp_path):
+    """Levels listed coarsest first (a warning), and a class whose arrays
+    cover another ROI than the others' at the same voxel size (an error)."""
+    def swap(p, truth):
+        edit_attrs(p / "ecs/.zattrs", lambda d: d["multiscales"][0]["datasets"].reverse())
+
+    def shift(p, truth):
+        def f(d):
+            for ds in d["multiscales"][0]["datasets"]:
+                t = ds["coordinateTransformations"][1]["translation"]
+                ds["coordinateTransformations"][1]["translation"] = [t[0] + 8.0] + t[1:]
+        edit_attrs(p / "mito_mem/.zattrs", f)
+
+    path = broken(tmp_path, "order", swap)
+    found = {f["code"]: f for f in labelbin.check(path)}
+    assert found["multiscale-order"]["level"] == "warning"
+    assert found["multiscale-order"]["path"] == os.path.join(path, "ecs", ".zattrs")
+    assert "level s0 has the voxel size (4, 4, 4), finer than" in \
+        found["multiscale-order"]["message"]
+    path = broken(tmp_path, "shift", shift)
+    rc, out, _ = lb("check", "--json", path)
+    d = json.loads(out)
+    found = {f["code"]: f for f in d["findings"]}
+    assert rc == 1 and found["roi-mismatch"]["level"] == "error", d
+    assert "mito_mem" in found["roi-mismatch"]["message"]
+    # and binarize refuses to mix them: the crop's fault (exit 1), not a usage error
+    rc, _, err = lb("binarize", path, tmp_path / "o.zarr/x", "-g", "m=3", "-g", "e=1")
+    line = one_line(err)
+    assert rc == 1 and "cover different ROIs" in line and "mito_mem/s0 [8:40, 0:32, 0:32]" \
+        in line, err
+    assert not (tmp_path / "o.zarr").exists()
+    with pytest.raises(labelbin.FormatError):
+        labelbin.BinarizeArray(labelbin.Crop(path), [("m", [3]), ("e", [1])])

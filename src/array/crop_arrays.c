@@ -789,7 +789,8 @@ int lb__crop_array_new(const lb_crop *crop, const lb_groupings *groupings,
                 lb_roi_format(&lv->roi, r2, sizeof r2);
                 size_t fi = 0;
                 while (!geo[fi]) fi++;
-                rc = lb__err(err, LB_EINVAL, "%s: the classes' arrays at this voxel size cover "
+                /* The crop's fault, not the caller's: LB_EFORMAT. */
+                rc = lb__err(err, LB_EFORMAT, "%s: the classes' arrays at this voxel size cover "
                              "different ROIs: %s/%s %s, %s/%s %s; a crop's classes must share "
                              "one ROI", crop->url, crop->cls[fi].name, ref->path, r1,
                              crop->cls[i].name, lv->path, r2);
