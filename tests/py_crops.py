@@ -1501,3 +1501,38 @@ def test_check_multiscale_order_and_roi_mismatch(tmp_path):
     assert not (tmp_path / "o.zarr").exists()
     with pytest.raises(labelbin.FormatError):
         labelbin.BinarizeArray(labelbin.Crop(path), [("m", [3]), ("e", [1])])
+
+
+# ---------------------------------------------------------------------------
+# labelbin-mpi over a crop: the same bytes as labelbin; --unknown refused
+# ---------------------------------------------------------------------------
+
+MPIRUN = shutil.which("mpirun")
+LABELBIN_MPI = str((BUILD / "labelbin-mpi").resolve())
+
+
+@pytest.mark.skipif(MPIRUN is None or not os.path.exists(LABELBIN_MPI),
+                    reason="mpirun or build/labelbin-mpi missing (openmpi-bin)")
+def test_crop_under_mpi(crops, tmp_path):
+    sys.path.insert(0, str(HERE / "remote"))
+    import datasets  # noqa: E402
+    path, classes = crops["A"]
+    mpi = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-n", "2", LABELBIN_MPI]
+    for kind in ("binarize", "mask"):
+        a, b = tmp_path / ("m.zarr/" + kind), tmp_path / ("l.zarr/" + kind)
+        p = subprocess.run([*mpi, kind, "-q", path, str(a), *gargs(GROUPS),
+                            "--infer-negatives", "--chunks", "8,8,8"],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        rc, _, err = lb(kind, "-q", path, a.parent.parent / "l.zarr" / kind, *gargs(GROUPS),
+                        "--infer-negatives", "--chunks", "8,8,8")
+        assert rc == 0, err
+        datasets.assert_same_output(str(a), str(b))
+        z = zarr.open(str(a), "r")
+        for i, (et, em) in enumerate(oracle(classes, GROUPS, infer=True)):
+            assert np.array_equal(z[i], et if kind == "binarize" else em), GROUPS[i][0]
+    p = subprocess.run([*mpi, "binarize", path, str(tmp_path / "u.zarr/x"), "-g", "m=3",
+                        "--unknown", "255"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2
+    assert p.stderr.count("--unknown writes a three-state crop from one process") == 1
+    assert not (tmp_path / "u.zarr").exists()
