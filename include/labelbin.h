@@ -4,7 +4,9 @@
  * labelbin turns chunked label volumes (Zarr v2, N5) into per-class binary
  * channels (DaCapo's BinarizeArray) and per-class training masks (DaCapo's
  * MissingAnnotationsMask), and writes them out as new Zarr datasets, in
- * parallel, atomically and resumably.
+ * parallel, atomically and resumably. CellMap crops (per-class arrays with
+ * absent / present / unknown values) get three-valued targets and masks,
+ * a linter and state counts (the last section).
  *
  * This header is the manual. Conventions, true for every function below:
  *
@@ -350,15 +352,19 @@ LB_API int lb_binarize_new(lb_array *source, const lb_groupings *groupings,
 
 /** MissingAnnotationsMask over `source`; ownership, sources and refusals as
  *  lb_binarize_new. Reads the source's `labels` attribute; malformed
- *  metadata fails here (LB_EFORMAT) with the JSON path in the message. */
+ *  metadata fails here (LB_EFORMAT) with the JSON path in the message. A
+ *  source that is the dense `all` array of a CellMap crop also switches off
+ *  groups naming a class the crop does not annotate (lb_mask_new_ex, with
+ *  the built-in class table). */
 LB_API int lb_mask_new(lb_array *source, const lb_groupings *groupings,
                        lb_array **out, lb_error *err);
 
 /** Why channel `channel` of the MissingAnnotationsMask `a` is 0 everywhere:
  *  the ids of its group that the source's `labels` attribute marks present
- *  but not annotated (each once, in group order). Returns their number and
- *  sets *ids (may be NULL; owned by `a`); 0 when the channel is enabled or
- *  `a` is not a mask. */
+ *  but not annotated, and — over the `all` array of a CellMap crop — those
+ *  whose class the crop does not annotate (lb_mask_new_ex); each once, in
+ *  group order. Returns their number and sets *ids (may be NULL; owned by
+ *  `a`); 0 when the channel is enabled or `a` is not a mask. */
 LB_API size_t lb_mask_off_ids(const lb_array *a, int64_t channel,
                               const lb_id **ids);
 
@@ -392,7 +398,8 @@ LB_API void lb_array_free(lb_array *a);
 
 /* Properties. None fails; strings live as long as the array. */
 
-/** "ZarrArray", "BinarizeArray" or "MissingAnnotationsMask". */
+/** "ZarrArray", "BinarizeArray" or "MissingAnnotationsMask"; over a
+ *  CellMap crop "CropBinarizeArray" or "CropMissingAnnotationsMask". */
 LB_API const char *lb_array_kind(const lb_array *a);
 /** Number of spatial dimensions (the length of voxel_size). */
 LB_API int lb_array_dims(const lb_array *a);
@@ -416,7 +423,9 @@ LB_API int lb_array_writable(const lb_array *a);
 /** The attributes as a JSON object text, integers exact (wrappers pass the
  *  source's attributes through). */
 LB_API const char *lb_array_attrs_json(const lb_array *a);
-/** The wrapped source, or NULL for a stored array. */
+/** The wrapped source, or NULL for a stored array and for arrays over a
+ *  crop (they read several stored arrays; lb_array_io_stats, set_cache and
+ *  set_threads reach all of them). */
 LB_API const lb_array *lb_array_source(const lb_array *a);
 /** The groupings a BinarizeArray or MissingAnnotationsMask was built with
  *  (channel i = group i; lives as long as `a`), NULL for a stored array. */
@@ -517,8 +526,10 @@ LB_API int lb_array_data_write(lb_array *a, const int64_t *start,
  *  is less — is reserved and touched here, once, so that reads never wait
  *  for fresh memory pages. That takes typically 0.1-0.5 s per GiB (more when
  *  the kernel must first free or compact memory); LB_ENOMEM when the system
- *  refuses it. Bookkeeping adds about 100 bytes per cached chunk. Not
- *  thread-safe against concurrent reads: call it before reading. */
+ *  refuses it. Bookkeeping adds about 100 bytes per cached chunk. An array
+ *  over a CellMap crop shares `bytes` out equally between the class arrays
+ *  it reads. Not thread-safe against concurrent reads: call it before
+ *  reading. */
 LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
 
 /** Decode the chunks of each read of a stored array (or of the stored
@@ -529,7 +540,9 @@ LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
  *  per online CPU; at most 64. Reads that touch one chunk stay in the
  *  caller's thread. Worth it for ROIs spanning many chunks (training reads, Python
  *  slicing); lb_array_materialize parallelises over blocks instead
- *  (lb_write_options.threads). Call before reading, like lb_array_set_cache.
+ *  (lb_write_options.threads). An array over a CellMap crop reads its
+ *  blocks (all its classes' chunks at one place) with up to `threads`
+ *  threads. Call before reading, like lb_array_set_cache.
  *  LB_EINVAL for a negative count. */
 LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
 
@@ -787,6 +800,256 @@ LB_API int lb_dataset_create(const char *path, int ndim, const int64_t *shape,
                              lb_error *err);
 
 /* ------------------------------------------------------------------------
+ * CellMap crops: per-class arrays, three-state targets and masks
+ *
+ * A crop as CellMap publishes its ground truth (Zarr v2, OME-NGFF 0.4) is a
+ * group whose attribute `cellmap.annotation.class_names` lists the classes
+ * that were annotated in it; each class is a multiscale group `<crop>/<name>`
+ * whose arrays `s0`, `s1`, … carry `cellmap.annotation.annotation_type`:
+ * `semantic_segmentation` with an encoding {absent, present, unknown} of
+ * values, or `instance_segmentation` with {absent, unknown} and instance ids
+ * for every other value. `<crop>/all` holds the dense ids. Class names map
+ * to ids through a class table (lb_classes): the built-in CellMap table, or
+ * one read from a CSV file.
+ *
+ * For a label id k the state at a voxel is (docs/semantics.md §5):
+ *   unknown  where the crop has no array for k's class (it is not in
+ *            class_names; a group class such as mito = 3,4,5 without its own
+ *            array takes its members' states instead: present if one is,
+ *            absent if all are, else unknown), or its array holds `unknown`
+ *            (or, semantic, a value outside its encoding);
+ *   absent   where the array holds `absent`;
+ *   present  otherwise (semantic: `present`; instance: any other value).
+ * For a group G of ids: target = 1 where some id of G is present; mask = 1
+ * where the target is 1 or every id of G is absent. An empty group means
+ * "any class of the crop". With inferred negatives, an id of G that is
+ * unknown counts as absent where a class of the crop is present whose
+ * atomic ids (its members, or itself) share none with G's.
+ * ------------------------------------------------------------------------ */
+
+/** A class table: (name, id, member ids) rows; a row with members is a
+ *  group class. Immutable once built; share it freely. */
+typedef struct lb_classes lb_classes;
+
+/** The built-in CellMap table (74 classes, ids 1 to 74: ecs = 1, pm = 2,
+ *  mito_mem = 3, …, mito = 50 with members 3, 4, 5, …). */
+LB_API int lb_classes_builtin(lb_classes **out, lb_error *err);
+/** Parse a table in the CSV form `name,id,"member ids"` (one row per line,
+ *  the member list quoted and comma-separated, empty or missing for atomic
+ *  classes; an optional header row `name,id,...`; blank lines ignored).
+ *  Names must be unique and usable as group names (no '/', not "." or
+ *  ".."), ids unique, members ids of other rows of the table (group classes
+ *  may contain group classes, without cycles). Errors name `where` (a file
+ *  name, for messages) and the line: "classes.csv:12: id \"x\": expected a
+ *  decimal integer". */
+LB_API int lb_classes_parse(const char *text, size_t len, const char *where,
+                            lb_classes **out, lb_error *err);
+LB_API void lb_classes_free(lb_classes *c);
+LB_API size_t lb_classes_count(const lb_classes *c);
+LB_API const char *lb_classes_name(const lb_classes *c, size_t i);
+LB_API uint64_t lb_classes_id(const lb_classes *c, size_t i);
+/** The member ids of row i (a group class); 0 and *ids = NULL for an
+ *  atomic class. */
+LB_API size_t lb_classes_members(const lb_classes *c, size_t i, const uint64_t **ids);
+/** "built-in CellMap table" or the `where` given to lb_classes_parse. */
+LB_API const char *lb_classes_source(const lb_classes *c);
+
+typedef struct lb_crop lb_crop;
+
+/** 1 when `path` is a group whose attributes have
+ *  `cellmap.annotation.class_names` (it claims to be a crop; lb_crop_open
+ *  validates it), else 0. Never fails. */
+LB_API int lb_crop_probe(const char *path);
+
+/** Open the crop at `path` (a group path or URL, e.g.
+ *  "jrc_cos7-1a.zarr/recon-1/labels/groundtruth/crop243") with the class
+ *  table `classes` (copied; NULL = the built-in CellMap table). Reads and
+ *  validates the crop's, each class group's and each level array's
+ *  metadata; reads no chunks. Hostile metadata is refused (LB_EFORMAT) with
+ *  the file and JSON path: wrong types, keys unknown to the schema inside
+ *  `cellmap.annotation`, encodings that use a value twice, encoding values
+ *  the array's dtype cannot hold, `class_names` entries that are not safe
+ *  group names (`..`, '/'), a class listed twice, a class group or array
+ *  that names another class, a level that disagrees with its group's
+ *  encoding. A listed class without a group is LB_ENOTFOUND. Classes the
+ *  table does not know are kept (they have no id) with a warning. */
+LB_API int lb_crop_open(const char *path, const lb_classes *classes, lb_crop **out,
+                        lb_error *err);
+LB_API void lb_crop_free(lb_crop *c);
+/** The crop's path as opened, its `name` attribute (or the group's last
+ *  path segment) and its schema version ("0.1.1"). */
+LB_API const char *lb_crop_path(const lb_crop *c);
+LB_API const char *lb_crop_name(const lb_crop *c);
+LB_API const char *lb_crop_version(const lb_crop *c);
+/** The class table the crop was opened with (lives as long as `c`). */
+LB_API const lb_classes *lb_crop_classes(const lb_crop *c);
+/** "all/s0" when the crop has dense ids in `all`, else NULL. */
+LB_API const char *lb_crop_all_path(const lb_crop *c);
+LB_API int lb_crop_warning_count(const lb_crop *c);
+LB_API const char *lb_crop_warning(const lb_crop *c, int i);
+
+/** One class of a crop, as lb_crop_class fills it (strings and arrays live
+ *  as long as the crop). */
+typedef struct lb_crop_class_info {
+    const char *name;
+    int has_id;              /* the class table knows the name           */
+    uint64_t id;
+    size_t n_members;        /* > 0 for a group class of the table       */
+    const uint64_t *members;
+    int instance;            /* instance_segmentation, else semantic      */
+    int has_absent, has_present, has_unknown; /* keys of the encoding    */
+    lb_id absent, present, unknown;
+    int n_levels;            /* arrays of its multiscale group, finest first */
+} lb_crop_class_info;
+
+/** One level (array) of a class: `path` relative to the class group
+ *  ("s0"), voxel size and ROI in world units (`dims` entries), its shape,
+ *  dtype, and `complement_counts` (-1 for a key the attribute does not
+ *  have, all -1 without the attribute). */
+typedef struct lb_crop_level_info {
+    const char *path;
+    int dims;
+    const int64_t *voxel_size;
+    lb_roi roi;
+    const int64_t *shape;
+    const int64_t *chunks;
+    lb_dtype dtype;
+    int64_t absent, unknown, present;
+} lb_crop_level_info;
+
+/** Number of classes (the order of `class_names`). */
+LB_API size_t lb_crop_class_count(const lb_crop *c);
+/** Class i; LB_EINVAL when i is out of range. */
+LB_API int lb_crop_class(const lb_crop *c, size_t i, lb_crop_class_info *out,
+                         lb_error *err);
+/** Level `level` of class i; LB_EINVAL when out of range. */
+LB_API int lb_crop_level(const lb_crop *c, size_t i, int level, lb_crop_level_info *out,
+                         lb_error *err);
+
+/** How an array over a crop is built. */
+typedef struct lb_crop_options {
+    int struct_size;            /* set by lb_crop_options_init                */
+    const int64_t *voxel_size;  /* `dims` entries: read each class at its level
+                                   of this voxel size; NULL = each class's
+                                   finest level (s0), which must then agree   */
+    int dims;                   /* entries of voxel_size                      */
+    int infer_negatives;        /* unknown counts as absent where a class
+                                   disjoint from the group is present         */
+    int unknown;                /* lb_crop_binarize_new: -1 (the default) =
+                                   0/1 targets; 2..255 = three-state output:
+                                   1 present, 0 absent, this value unknown    */
+} lb_crop_options;
+
+LB_API void lb_crop_options_init(lb_crop_options *opt);
+
+/** The target of each group over a crop: uint8, channels (c, z, y, x) in
+ *  group order, geometry of the classes' arrays at the chosen voxel size.
+ *  `groupings` is copied; NULL gives one channel per class of the crop
+ *  (class_names order, named after the classes), each from its own array.
+ *  The arrays read are opened here and owned by the result (`crop` may be
+ *  freed afterwards). Refusals (LB_EINVAL, naming what to do): without
+ *  opt->voxel_size when the classes read have different finest voxel sizes
+ *  ("... mito_mem (4, 4, 4), ecs (8, 8, 8); choose one with a voxel size:
+ *  (8, 8, 8) is available for all of them"), a voxel size some class read
+ *  has no level of (its levels are listed), an unknown value outside
+ *  2..255, empty groupings; classes whose arrays at that voxel size cover
+ *  different ROIs are LB_EFORMAT (the crop is inconsistent). The kind is "CropBinarizeArray". Reads are thread-safe; reads
+ *  in several threads and lb_array_materialize parallelise over blocks. */
+LB_API int lb_crop_binarize_new(const lb_crop *crop, const lb_groupings *groupings,
+                                const lb_crop_options *opt, lb_array **out, lb_error *err);
+/** The mask of each group over a crop (1 where its target is known): as
+ *  lb_crop_binarize_new; opt->unknown must be -1. The kind is
+ *  "CropMissingAnnotationsMask". */
+LB_API int lb_crop_mask_new(const lb_crop *crop, const lb_groupings *groupings,
+                            const lb_crop_options *opt, lb_array **out, lb_error *err);
+
+/** 1 when `a` is an array over a crop (lb_crop_binarize_new,
+ *  lb_crop_mask_new, or a config with a crop source), else 0. */
+LB_API int lb_array_is_crop(const lb_array *a);
+
+/** lb_mask_new with the class table that decides, for a source that is the
+ *  dense `all` array of a crop (`<crop>/all/s0`), which classes the crop
+ *  annotates (NULL = the built-in table; lb_mask_new uses it). Over such a
+ *  source a channel is also 0 everywhere when its group holds an id whose
+ *  class is not in the crop's `class_names` (a group class counts as
+ *  annotated when it is listed or all its members are); lb_mask_off_ids
+ *  names those ids too. */
+LB_API int lb_mask_new_ex(lb_array *source, const lb_groupings *groupings,
+                          const lb_classes *classes, lb_array **out, lb_error *err);
+
+/** Write a three-state array (lb_crop_binarize_new with opt->unknown set)
+ *  as a new crop at `dest`: a group with `cellmap.annotation` (version
+ *  0.1.1, class_names = the group names) holding, per group, an OME-NGFF
+ *  0.4 (0.5 for Zarr v3) multiscale group `dest/<name>` with
+ *  `cellmap.annotation` {class_name, annotation_type semantic_segmentation
+ *  with encoding {absent: 0, present: 1, unknown: N}} and its array
+ *  `dest/<name>/s0` with the same plus `complement_counts` {absent,
+ *  unknown, present}, counted while writing (re-counted from the output
+ *  when --resume skipped blocks). Group names must be safe group names.
+ *  Options and guarantees are those of lb_array_materialize (ome_ngff is
+ *  implied); `dest` may not be, contain or lie inside the crop read. With
+ *  `overwrite`, an existing `dest` must itself be a crop. `stats` (may be
+ *  NULL) receives the totals over all groups; stats->positive, when given,
+ *  must have one counter per group and receives the present counts. */
+LB_API int lb_crop_materialize(const lb_array *a, const char *dest,
+                               const lb_write_options *opt, lb_write_stats *stats,
+                               lb_error *err);
+
+/** Voxel counts of one channel. */
+typedef struct lb_state_counts {
+    uint64_t present, absent, unknown;
+} lb_state_counts;
+
+/** Count, per channel over `roi` (NULL = the whole ROI), the voxels that
+ *  are present (target 1), absent (target 0, mask 1) and unknown (mask 0):
+ *  `target` and `mask` have the same channels and geometry (a BinarizeArray
+ *  and its MissingAnnotationsMask, or a crop target and mask); or `mask` is
+ *  NULL and `target` is a three-state crop array (opt->unknown set; with
+ *  NULL groupings, the states of each class), whose values it counts. The
+ *  ROI is read in blocks of the stored chunk grid by up to `threads`
+ *  threads (0 = all cores); memory stays bounded whatever its size.
+ *  `out` must hold one record per channel (`n_out` of them). `cancel`
+ *  (may be NULL) stops it early with LB_ECANCELED. */
+LB_API int lb_count_states(const lb_array *target, const lb_array *mask, const lb_roi *roi,
+                           int threads, lb_state_counts *out, size_t n_out,
+                           volatile int *cancel, lb_error *err);
+
+/** What lb_crop_check found. */
+typedef enum lb_check_level { LB_CHECK_WARNING = 1, LB_CHECK_ERROR = 2 } lb_check_level;
+
+typedef struct lb_check_finding {
+    lb_check_level level;
+    const char *code;    /* a short stable name, e.g. "class-without-group" */
+    const char *path;    /* the group, array or metadata file concerned     */
+    const char *message; /* one sentence                                    */
+} lb_check_finding;
+
+typedef struct lb_check_report lb_check_report;
+
+/** Lint the crop at `path`, reading every class array once (streamed, up
+ *  to `threads` threads, 0 = all cores): listed classes without a group and
+ *  groups not listed (a store that cannot be listed, http or s3, gives the
+ *  warning "groups-not-listable" instead); invalid annotation metadata (the reasons lb_crop_open
+ *  refuses, one finding per class); semantic arrays with values outside
+ *  their encoding; instance arrays whose ids run past the `unknown` value
+ *  while holding it; `complement_counts` that disagree with the data; empty
+ *  classes; multiscale metadata that is missing or inconsistent (voxel
+ *  sizes, offsets, level shapes); classes whose finest levels differ in
+ *  voxel size or ROI; and `all` disagreeing with the class arrays (a voxel
+ *  whose id belongs to a class whose array says absent there, or a class
+ *  present where `all` holds an id outside it). Fails (returns < 0) only
+ *  when nothing can be checked (no group at `path`, out of memory); a
+ *  group that is no crop is an error finding. */
+LB_API int lb_crop_check(const char *path, const lb_classes *classes, int threads,
+                         lb_check_report **out, lb_error *err);
+LB_API void lb_check_report_free(lb_check_report *r);
+LB_API size_t lb_check_count(const lb_check_report *r);
+/** Finding i (NULL past the end); lives as long as `r`. */
+LB_API const lb_check_finding *lb_check_get(const lb_check_report *r, size_t i);
+/** The number of findings of `level`. */
+LB_API size_t lb_check_count_level(const lb_check_report *r, lb_check_level level);
+
+/* ------------------------------------------------------------------------
  * Previews: PNG pictures of 2-D sections, to check targets by eye
  *
  * A preview draws one 2-D section of an array — or several (a montage, a
@@ -809,11 +1072,14 @@ LB_API int lb_dataset_create(const char *path, int ndim, const int64_t *shape,
  *    For both wrappers the labels are read once and the channels computed
  *    from them by the wrappers' own rules.
  *  - A stored array with channels (a materialised target or mask, any
- *    array whose leading axes hold more than one element): each channel as
+ *    array whose leading axes hold more than one element, an array over a
+ *    crop whatever its channels, lb_crop_binarize_new): each channel as
  *    an overlay where it is non-zero (float channels: >= 0.5) — or, for a
- *    labelbin mask (attribute labelbin.kind "MissingAnnotationsMask"), as
+ *    labelbin mask (attribute labelbin.kind "MissingAnnotationsMask", or a
+ *    mask over a crop, lb_crop_mask_new), as
  *    stripes where it is 0 — over `labels` when given (a label array on the
- *    same voxel grid whose ROI holds the section), else over black.
+ *    same voxel grid whose ROI holds the section), else over black. A
+ *    three-state crop array (opt->unknown set) is on where it is 1 only.
  *
  * The section: `axis` names the spatial axis across it (NULL = the first
  * spatial axis, "z" of z, y, x); the picture's rows follow the first of the

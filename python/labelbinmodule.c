@@ -578,6 +578,7 @@ typedef struct {
     int64_t p_done, p_total;
     int p_new;
     volatile int cancel;
+    int crop; /* write a three-state crop array as a crop (lb_crop_materialize) */
 } mat_job;
 
 static void mat_progress(void *user, int64_t done, int64_t total) {
@@ -591,7 +592,8 @@ static void mat_progress(void *user, int64_t done, int64_t total) {
 
 static void *mat_thread(void *user) {
     mat_job *j = user;
-    int rc = lb_array_materialize(j->a, j->dest, &j->opt, &j->stats, &j->err);
+    int rc = j->crop ? lb_crop_materialize(j->a, j->dest, &j->opt, &j->stats, &j->err)
+                     : lb_array_materialize(j->a, j->dest, &j->opt, &j->stats, &j->err);
     pthread_mutex_lock(&j->mu);
     j->rc = rc;
     j->done = 1;
@@ -666,15 +668,15 @@ static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *
     static char *kwlist[] = {"dest",   "offset",    "shape",   "threads",
                              "codec",  "chunks",    "overwrite", "resume",
                              "ome_ngff", "provenance", "progress", "format",
-                             "shard", "channel_chunks", NULL};
+                             "shard", "channel_chunks", "crop", NULL};
     const char *dest, *codec = NULL, *prov = NULL, *format = NULL;
     PyObject *offset = Py_None, *shape = Py_None, *chunks_o = Py_None, *progress = Py_None;
     PyObject *shard_o = Py_None;
-    int threads = 0, overwrite = 0, resume = 0, ome = 0, channel_chunks = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOizOpppzOzOi:_materialize", kwlist, &dest,
+    int threads = 0, overwrite = 0, resume = 0, ome = 0, channel_chunks = 0, crop = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOizOpppzOzOip:_materialize", kwlist, &dest,
                                      &offset, &shape, &threads, &codec, &chunks_o, &overwrite,
                                      &resume, &ome, &prov, &progress, &format, &shard_o,
-                                     &channel_chunks))
+                                     &channel_chunks, &crop))
         return NULL;
     lb_array *a = get_arr(self);
     if (!a) return NULL;
@@ -736,6 +738,7 @@ static PyObject *Array_materialize(ArrayObject *self, PyObject *args, PyObject *
         j->opt.shard = shard;
     }
     j->opt.channel_chunks = channel_chunks;
+    j->crop = crop;
     int64_t nch = lb_array_num_channels(a);
     size_t plen = nch > 0 ? (size_t)nch : 1;
     positive = PyMem_Calloc(plen, sizeof *positive);
@@ -1588,6 +1591,275 @@ static int env_log_level(void) {
     return strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ? 0 : 1;
 }
 
+#define CLOSED_CODE 1 /* not an LB_E* code: an array was closed */
+
+/* ---- CellMap crops: info, class tables, check, state counts --------------- */
+
+/* A class table from CSV text (None: NULL, the built-in one). */
+static int classes_arg(const char *text, Py_ssize_t len, const char *where, lb_classes **out) {
+    *out = NULL;
+    if (!text) return 0;
+    lb_error err = {0};
+    int rc = lb_classes_parse(text, (size_t)len, where ? where : "classes", out, &err);
+    if (rc) {
+        raise_lb(rc, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *id_obj(lb_id id) {
+    return id.negative ? PyLong_FromLongLong((long long)id.bits)
+                       : PyLong_FromUnsignedLongLong(id.bits);
+}
+
+/* {"absent": n, ...} of the keys given (-1 = absent key); None for none. */
+static PyObject *counts_obj(int64_t absent, int64_t unknown, int64_t present) {
+    if (absent < 0 && unknown < 0 && present < 0) Py_RETURN_NONE;
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    const char *names[3] = {"absent", "unknown", "present"};
+    int64_t v[3] = {absent, unknown, present};
+    for (int k = 0; k < 3; k++) {
+        if (v[k] < 0) continue;
+        PyObject *n = PyLong_FromLongLong((long long)v[k]);
+        if (!n || PyDict_SetItemString(d, names[k], n) < 0) {
+            Py_XDECREF(n);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(n);
+    }
+    return d;
+}
+
+static PyObject *class_obj(const lb_crop *c, size_t i) {
+    lb_crop_class_info k;
+    if (lb_crop_class(c, i, &k, NULL)) return PyErr_Format(PyExc_IndexError, "no class %zu", i);
+    PyObject *members = PyList_New((Py_ssize_t)k.n_members);
+    PyObject *enc = PyDict_New();
+    PyObject *levels = PyList_New(k.n_levels);
+    PyObject *d = NULL;
+    if (!members || !enc || !levels) goto fail;
+    for (size_t m = 0; m < k.n_members; m++)
+        PyList_SET_ITEM(members, (Py_ssize_t)m, PyLong_FromUnsignedLongLong(k.members[m]));
+    const struct {
+        int has;
+        lb_id v;
+        const char *name;
+    } e[3] = {{k.has_absent, k.absent, "absent"},
+              {k.has_present, k.present, "present"},
+              {k.has_unknown, k.unknown, "unknown"}};
+    for (int s = 0; s < 3; s++) {
+        if (!e[s].has) continue;
+        PyObject *v = id_obj(e[s].v);
+        if (!v || PyDict_SetItemString(enc, e[s].name, v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+        Py_DECREF(v);
+    }
+    for (int l = 0; l < k.n_levels; l++) {
+        lb_crop_level_info lv;
+        lb_crop_level(c, i, l, &lv, NULL);
+        PyObject *cc = counts_obj(lv.absent, lv.unknown, lv.present);
+        if (!cc) goto fail;
+        PyObject *ld = Py_BuildValue("{s:s,s:N,s:N,s:N,s:N,s:s,s:N}", "path", lv.path,
+                                     "voxel_size", tuple_i64(lv.voxel_size, lv.dims), "offset",
+                                     tuple_i64(lv.roi.offset, lv.dims), "shape",
+                                     tuple_i64(lv.shape, lv.dims), "chunks",
+                                     tuple_i64(lv.chunks, lv.dims), "dtype",
+                                     lb_dtype_name(lv.dtype), "complement_counts", cc);
+        if (!ld) goto fail;
+        PyList_SET_ITEM(levels, l, ld);
+    }
+    PyObject *id = k.has_id ? PyLong_FromUnsignedLongLong(k.id) : (Py_INCREF(Py_None), Py_None);
+    d = Py_BuildValue("{s:s,s:N,s:N,s:s,s:N,s:N}", "name", k.name, "id", id, "members", members,
+                      "type", k.instance ? "instance_segmentation" : "semantic_segmentation",
+                      "encoding", enc, "levels", levels);
+    return d;
+fail:
+    Py_XDECREF(members);
+    Py_XDECREF(enc);
+    Py_XDECREF(levels);
+    return NULL;
+}
+
+static PyObject *mod_crop_info(PyObject *m, PyObject *args) {
+    const char *path, *text = NULL, *where = NULL;
+    Py_ssize_t len = 0;
+    if (!PyArg_ParseTuple(args, "s|z#z:crop_info", &path, &text, &len, &where)) return NULL;
+    lb_classes *classes = NULL;
+    if (classes_arg(text, len, where, &classes)) return NULL;
+    lb_crop *c = NULL;
+    lb_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lb_crop_open(path, classes, &c, &err);
+    Py_END_ALLOW_THREADS
+    lb_classes_free(classes);
+    if (rc) return raise_lb(rc, &err);
+    PyObject *list = PyList_New((Py_ssize_t)lb_crop_class_count(c));
+    PyObject *warn = PyList_New(lb_crop_warning_count(c));
+    PyObject *out = NULL;
+    if (!list || !warn) goto done;
+    for (size_t i = 0; i < lb_crop_class_count(c); i++) {
+        PyObject *k = class_obj(c, i);
+        if (!k) goto done;
+        PyList_SET_ITEM(list, (Py_ssize_t)i, k);
+    }
+    for (int i = 0; i < lb_crop_warning_count(c); i++) {
+        PyObject *s = PyUnicode_FromString(lb_crop_warning(c, i));
+        if (!s) goto done;
+        PyList_SET_ITEM(warn, i, s);
+    }
+    out = Py_BuildValue("{s:s,s:s,s:s,s:s,s:z,s:O,s:O}", "path", lb_crop_path(c), "name",
+                        lb_crop_name(c), "version", lb_crop_version(c), "class_table",
+                        lb_classes_source(lb_crop_classes(c)), "all", lb_crop_all_path(c),
+                        "classes", list, "warnings", warn);
+done:
+    Py_XDECREF(list);
+    Py_XDECREF(warn);
+    lb_crop_free(c);
+    return out;
+}
+
+static PyObject *mod_classes(PyObject *m, PyObject *args) {
+    const char *text = NULL, *where = NULL;
+    Py_ssize_t len = 0;
+    if (!PyArg_ParseTuple(args, "|z#z:classes", &text, &len, &where)) return NULL;
+    lb_classes *c = NULL;
+    lb_error err = {0};
+    int rc = text ? lb_classes_parse(text, (size_t)len, where ? where : "classes", &c, &err)
+                  : lb_classes_builtin(&c, &err);
+    if (rc) return raise_lb(rc, &err);
+    PyObject *list = PyList_New((Py_ssize_t)lb_classes_count(c));
+    for (size_t i = 0; list && i < lb_classes_count(c); i++) {
+        const uint64_t *mem;
+        size_t n = lb_classes_members(c, i, &mem);
+        PyObject *ml = PyList_New((Py_ssize_t)n);
+        if (!ml) {
+            Py_CLEAR(list);
+            break;
+        }
+        for (size_t k = 0; k < n; k++)
+            PyList_SET_ITEM(ml, (Py_ssize_t)k, PyLong_FromUnsignedLongLong(mem[k]));
+        PyObject *row = Py_BuildValue("(sKN)", lb_classes_name(c, i),
+                                      (unsigned long long)lb_classes_id(c, i), ml);
+        if (!row) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, row);
+    }
+    lb_classes_free(c);
+    return list;
+}
+
+static PyObject *mod_check(PyObject *m, PyObject *args) {
+    const char *path, *text = NULL, *where = NULL;
+    Py_ssize_t len = 0;
+    int threads = 0;
+    if (!PyArg_ParseTuple(args, "s|z#zi:check", &path, &text, &len, &where, &threads))
+        return NULL;
+    if (threads < 0) return PyErr_Format(PyExc_ValueError, "threads must be >= 0");
+    lb_classes *classes = NULL;
+    if (classes_arg(text, len, where, &classes)) return NULL;
+    lb_check_report *r = NULL;
+    lb_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lb_crop_check(path, classes, threads, &r, &err);
+    Py_END_ALLOW_THREADS
+    lb_classes_free(classes);
+    if (rc) return raise_lb(rc, &err);
+    PyObject *list = PyList_New((Py_ssize_t)lb_check_count(r));
+    for (size_t i = 0; list && i < lb_check_count(r); i++) {
+        const lb_check_finding *f = lb_check_get(r, i);
+        PyObject *d = Py_BuildValue("{s:s,s:s,s:s,s:s}", "level",
+                                    f->level == LB_CHECK_ERROR ? "error" : "warning", "code",
+                                    f->code, "path", f->path, "message", f->message);
+        if (!d) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    lb_check_report_free(r);
+    return list;
+}
+
+/* count_states(target, mask or None, offset or None, shape or None, threads)
+ * -> [(present, absent, unknown), ...] per channel. */
+static PyObject *mod_count_states(PyObject *m, PyObject *args) {
+    PyObject *to, *mo, *offset = Py_None, *shape = Py_None;
+    int threads = 0;
+    if (!PyArg_ParseTuple(args, "O!O|OOi:count_states", &ArrayType, &to, &mo, &offset, &shape,
+                          &threads))
+        return NULL;
+    if (mo != Py_None && !PyObject_TypeCheck(mo, &ArrayType))
+        return PyErr_Format(PyExc_TypeError, "the mask must be a labelbin array or None");
+    if (threads < 0) return PyErr_Format(PyExc_ValueError, "threads must be >= 0");
+    ArrayObject *t = (ArrayObject *)to, *k = mo == Py_None ? NULL : (ArrayObject *)mo;
+    lb_roi roi;
+    int have_roi = offset != Py_None || shape != Py_None;
+    if (have_roi && (offset == Py_None || shape == Py_None))
+        return PyErr_Format(PyExc_ValueError, "give both the ROI offset and shape");
+    if (have_roi && parse_roi(offset, shape, &roi)) return NULL;
+    if (!get_arr(t) || (k && !get_arr(k))) return NULL;
+    int64_t nch = lb_array_num_channels(t->arr);
+    size_t n = nch > 0 ? (size_t)nch : 1;
+    lb_state_counts *out = PyMem_Calloc(n, sizeof *out);
+    if (!out) return PyErr_NoMemory();
+    lb_error err = {0};
+    int rc;
+    /* Hold both read locks without the GIL (lock order: target, mask). */
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&t->lock);
+    if (k && k != t) pthread_rwlock_rdlock(&k->lock);
+    if (!t->arr || (k && !k->arr))
+        rc = CLOSED_CODE;
+    else
+        rc = lb_count_states(t->arr, k ? k->arr : NULL, have_roi ? &roi : NULL, threads, out, n,
+                             NULL, &err);
+    if (k && k != t) pthread_rwlock_unlock(&k->lock);
+    pthread_rwlock_unlock(&t->lock);
+    Py_END_ALLOW_THREADS
+    PyObject *list = NULL;
+    if (rc == CLOSED_CODE) {
+        closed_error();
+    } else if (rc) {
+        raise_lb(rc, &err);
+    } else {
+        list = PyList_New((Py_ssize_t)n);
+        for (size_t i = 0; list && i < n; i++) {
+            PyObject *row = Py_BuildValue("(KKK)", (unsigned long long)out[i].present,
+                                          (unsigned long long)out[i].absent,
+                                          (unsigned long long)out[i].unknown);
+            if (!row) {
+                Py_CLEAR(list);
+                break;
+            }
+            PyList_SET_ITEM(list, (Py_ssize_t)i, row);
+        }
+    }
+    PyMem_Free(out);
+    return list;
+}
+
+static PyObject *mod_crop_probe(PyObject *m, PyObject *arg) {
+    const char *path = PyUnicode_AsUTF8(arg);
+    if (!path) return NULL;
+    return PyBool_FromLong(lb_crop_probe(path));
+}
+
+static PyObject *mod_is_crop_array(PyObject *m, PyObject *arg) {
+    if (!PyObject_TypeCheck(arg, &ArrayType))
+        return PyErr_Format(PyExc_TypeError, "expected a labelbin array");
+    ArrayObject *a = (ArrayObject *)arg;
+    return PyBool_FromLong(a->arr && lb_array_is_crop(a->arr));
+}
+
 static PyMethodDef module_methods[] = {
     {"set_log_level", mod_set_log_level, METH_O,
      "set_log_level(n) -> previous: what labelbin prints on stderr. -1 nothing, 0 warnings "
@@ -1598,6 +1870,16 @@ static PyMethodDef module_methods[] = {
     {"default_codec_json", mod_default_codec, METH_NOARGS,
      "The default output codec (Zarr v2 compressor JSON)."},
     {"strerror", mod_strerror, METH_O, "Static text for an LB_E* code."},
+    {"crop_info", mod_crop_info, METH_VARARGS,
+     "crop_info(path, classes_csv=None, where=None): the crop's metadata as a dict."},
+    {"classes", mod_classes, METH_VARARGS,
+     "classes(csv=None, where=None): [(name, id, [members])] of a class table."},
+    {"check", mod_check, METH_VARARGS,
+     "check(path, classes_csv=None, where=None, threads=0): lint findings as dicts."},
+    {"count_states", mod_count_states, METH_VARARGS,
+     "count_states(target, mask, offset, shape, threads): [(present, absent, unknown)]."},
+    {"crop_probe", mod_crop_probe, METH_O, "True when the path is a CellMap crop group."},
+    {"is_crop_array", mod_is_crop_array, METH_O, "True for an array over a crop."},
     {"preview_colors", mod_preview_colors, METH_VARARGS,
      "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
     {"_write_job", (PyCFunction)(void (*)(void))mod_write_job, METH_VARARGS | METH_KEYWORDS,

@@ -25,9 +25,14 @@ const char help_info[] =
     "finish is shown as INCOMPLETE.\n"
     "A container or group (e.g. crop.zarr) is not a dataset: the datasets below\n"
     "it are listed and the likeliest suggested (exit 1).\n"
+    "A CellMap crop (a group with cellmap.annotation.class_names) is described\n"
+    "as one: each class with its id, type, encoding, levels (voxel sizes) and\n"
+    "complement counts; --json gives \"format\": \"cellmap-crop\" and \"classes\".\n"
     "\n"
     "Options:\n"
     "  --json         print one JSON object instead of the human form\n"
+    "  --classes FILE a crop's class table (CSV name,id,\"member ids\";\n"
+    "                 default: the built-in CellMap table)\n"
     "  -q, --quiet    print nothing but errors (the exit status tells)\n"
     "  -v, --verbose  also print the attributes and each retry of a remote\n"
     "                 read; -vv also every request\n"
@@ -285,6 +290,16 @@ int open_source(const char *path, lb_array **out)
     return rc;
 }
 
+int source_is_crop(const char *path, lb_array **out)
+{
+    lb_error e = {0};
+    *out = NULL;
+    if (lb_array_open(path, LB_OPEN_READONLY, NULL, 0, out, &e) == 0)
+        return 0;
+    *out = NULL;
+    return lb_crop_probe(path);
+}
+
 /* ------------------------------------------------------------------------
  * labelbin info
  * ------------------------------------------------------------------------ */
@@ -293,12 +308,13 @@ int cmd_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
+        {"classes", required_argument, NULL, OPT_CLASSES},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     lb_array *a = NULL;
-    const char *path = NULL;
+    const char *path = NULL, *classes_file = NULL;
     int as_json = 0, c, i, ndim, dims, nw;
     lb_roi roi;
     const int64_t *vs, *shape, *chunks, *shards;
@@ -312,6 +328,7 @@ int cmd_info(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":qvh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_JSON: as_json = 1; break;
+        case OPT_CLASSES: classes_file = optarg; break;
         case 'q': set_verbosity(0); break;
         case 'v': more_verbose(); break;
         case 'h': fputs(help_info, stdout); return EXIT_OK;
@@ -324,7 +341,14 @@ int cmd_info(int argc, char **argv)
         return usage_error("unexpected argument '%s'", shown_path(argv[optind + 1]));
     path = argv[optind];
 
-    if (open_source(path, &a) != 0)
+    /* A CellMap crop is a group, not a dataset (crop_cli.c). */
+    if (source_is_crop(path, &a))
+        return crop_info(path, as_json, classes_file);
+    if (classes_file) {
+        lb_array_free(a);
+        return usage_error("--classes applies to a CellMap crop");
+    }
+    if (!a && open_source(path, &a) != 0)
         return EXIT_FAIL;
     if (g_verbosity == 0) {
         lb_array_free(a);

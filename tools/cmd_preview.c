@@ -20,7 +20,9 @@ const char help_preview[] =
     "(-g) are drawn as coloured overlays on the labels, with a legend; --mask\n"
     "adds stripes in a group's colour where its training mask is 0. SOURCE\n"
     "may also be a written target or mask (channels drawn as overlays or\n"
-    "stripes, over --labels when given).\n"
+    "stripes, over --labels when given). SOURCE a CellMap crop: every class\n"
+    "(or each -g group, by the three-valued rule) as an overlay where present,\n"
+    "over the crop's dense ids (all/s0) when they share its voxel size.\n"
     "\n"
     "Options:\n"
     "  -o, --output PNG     the image to write (an existing PNG is replaced)\n"
@@ -40,6 +42,8 @@ const char help_preview[] =
     "      --labels PATH    labels to draw under a written target's channels\n"
     "      --grid           one panel per group (or channel), with its name\n"
     "      --montage N      N evenly spaced sections side by side\n"
+    "      --infer-negatives, --classes FILE, --voxel-size Z,Y,X\n"
+    "                       crops: as for binarize\n"
     "  -j, --threads N      decode chunks with N threads (default: all cores)\n"
     "  -q, --quiet          print nothing but errors\n"
     "  -v, --verbose        also print what was read and each retry of a remote\n"
@@ -51,7 +55,9 @@ const char help_preview[] =
     "  labelbin preview crop.zarr/volumes/labels/all -o mito.png \\\n"
     "      -g mito=3,4,5 -g er=16,17,18,19 --mask --axis y --at 1200\n"
     "  labelbin preview crop.zarr/volumes/labels/all -o tour.png --montage 9 \\\n"
-    "      --max-size 1024\n";
+    "      --max-size 1024\n"
+    "  labelbin preview jrc_cos7-1a.zarr/recon-1/labels/groundtruth/crop243 \\\n"
+    "      -o crop243.png --grid --max-size 1024\n";
 
 /* Options that contradict each other or the array are usage errors
  * (LB_EINVAL: exit 2, with the hint at --help); the rest are failures. The
@@ -72,7 +78,7 @@ static void print_warnings(const lb_array *a) {
 /* getopt_long values of this command's own long options (the shared ones
  * are in cli.h). */
 enum {
-    OPT_AXIS = 512,
+    OPT_AXIS = 600, /* past the crop options of commands.h */
     OPT_AT,
     OPT_SCALE,
     OPT_MAX_SIZE,
@@ -96,6 +102,9 @@ static const struct option preview_longopts[] = {
     {"labels", required_argument, NULL, OPT_LABELS},
     {"grid", no_argument, NULL, OPT_GRID},
     {"montage", required_argument, NULL, OPT_MONTAGE},
+    {"infer-negatives", no_argument, NULL, OPT_INFER_NEGATIVES},
+    {"classes", required_argument, NULL, OPT_CLASSES},
+    {"voxel-size", required_argument, NULL, OPT_VOXEL_SIZE},
     {"threads", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
@@ -110,6 +119,8 @@ typedef struct preview_args {
     int64_t at;
     lb_roi roi;
     int64_t threads;
+    int have_background;
+    crop_args crop;
 } preview_args;
 
 /* Parse argv; returns -1 to go on, or an exit status. */
@@ -118,10 +129,14 @@ static int parse_args(int argc, char **argv, preview_args *pa) {
     int c;
     memset(pa, 0, sizeof *pa);
     lb_preview_options_init(&pa->opt);
+    crop_args_init(&pa->crop);
     if (lb_groupings_new(&pa->groups, &e) != 0) return lb_failure(&e);
     getopt_reset();
     while ((c = getopt_long(argc, argv, ":o:g:j:qvh", preview_longopts, NULL)) != -1) {
         const char *arg = optarg;
+        int r = crop_option(c, arg, &pa->crop);
+        if (r == 1) continue;
+        if (r != 0) return r;
         switch (c) {
         case 'o': pa->out = arg; break;
         case OPT_AXIS:
@@ -157,6 +172,7 @@ static int parse_args(int argc, char **argv, preview_args *pa) {
         case OPT_BACKGROUND:
             if (lb_id_parse(arg, &pa->opt.background, &e) != 0)
                 return usage_error("--background '%s': %s", arg, e.message);
+            pa->have_background = 1;
             break;
         case OPT_MASK: pa->opt.mask = 1; break;
         case OPT_LABELS: pa->labels = arg; break;
@@ -204,6 +220,52 @@ static int parse_args(int argc, char **argv, preview_args *pa) {
     return -1;
 }
 
+/* A crop: its target (a channel per class, or per -g group by the
+ * three-valued rule) drawn as overlays, over --labels or else the crop's
+ * dense ids when they lie on the same voxel grid. Returns -1 to go on (a
+ * and labels set), or an exit status. */
+static int crop_preview(preview_args *pa, lb_array **a, lb_array **labels) {
+    lb_error e = {0};
+    const lb_groupings *g = pa->opt.groups;
+    int rc;
+    if (pa->have_background)
+        return usage_error("--background: a crop has no background id (an empty group means "
+                           "any class of the crop)");
+    if (pa->opt.mask)
+        return usage_error("--mask: a crop's unknown voxels are not drawn; write the mask "
+                           "with 'labelbin mask CROP DEST -g ...' and preview DEST");
+    rc = crop_build(0, pa->src, g, &pa->crop, a);
+    if (rc != 0) return rc;
+    pa->opt.groups = NULL; /* the target's channels are the groups */
+    if (pa->labels) {
+        if (open_source(pa->labels, labels) != 0) return EXIT_FAIL;
+    } else {
+        /* The dense ids under the overlays, when they fit. */
+        char *all = malloc(strlen(pa->src) + sizeof "/all/s0");
+        if (!all) return failure("out of memory");
+        strcpy(all, pa->src);
+        strcat(all, "/all/s0");
+        if (lb_array_open(all, LB_OPEN_READONLY, NULL, 0, labels, &e) == 0) {
+            lb_roi ra, rl;
+            int d = lb_array_dims(*a), same = lb_array_dims(*labels) == d &&
+                                              lb_array_ndim(*labels) == d;
+            for (int i = 0; same && i < d; i++)
+                same = lb_array_voxel_size(*a)[i] == lb_array_voxel_size(*labels)[i];
+            lb_array_roi(*a, &ra);
+            lb_array_roi(*labels, &rl);
+            if (!same || !lb_roi_contains(&rl, &ra)) {
+                note("%s: not on the target's voxel grid: the classes are drawn over black",
+                     all);
+                lb_array_free(*labels);
+                *labels = NULL;
+            }
+        }
+        free(all);
+    }
+    pa->opt.labels = *labels;
+    return -1;
+}
+
 int cmd_preview(int argc, char **argv) {
     preview_args pa;
     lb_error e = {0};
@@ -213,8 +275,17 @@ int cmd_preview(int argc, char **argv) {
     int ret = parse_args(argc, argv, &pa);
     if (ret >= 0) goto done;
     ret = EXIT_FAIL;
-    if (open_source(pa.src, &a) != 0) goto done;
-    if (pa.labels) {
+    if (source_is_crop(pa.src, &a)) {
+        ret = crop_preview(&pa, &a, &labels);
+        if (ret >= 0) goto done;
+        ret = EXIT_FAIL;
+    } else if (pa.crop.given) {
+        ret = usage_error("--infer-negatives, --classes and --voxel-size apply to a crop "
+                          "SOURCE (a group with cellmap.annotation.class_names)");
+        goto done;
+    }
+    if (!a && open_source(pa.src, &a) != 0) goto done;
+    if (pa.labels && !labels) {
         if (open_source(pa.labels, &labels) != 0) goto done;
         pa.opt.labels = labels;
     }

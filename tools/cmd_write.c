@@ -29,6 +29,14 @@ const char help_binarize[] =
     "                              or {\"mito\":[3,4,5],...} ('-' = standard input)\n"
     "  --background ID             the label empty groups exclude (default 0)\n"
     "\n"
+    "CellMap crops (SOURCE with cellmap.annotation.class_names): 1 where an id\n"
+    "of the group is present in the crop's class arrays (docs/semantics.md §5).\n"
+    "  --infer-negatives  unknown counts as absent where a disjoint class is present\n"
+    "  --classes FILE     class table, CSV name,id,\"member ids\" (default CellMap's)\n"
+    "  --voxel-size Z,Y,X read each class at this voxel size (default: s0)\n"
+    "  --unknown N        write a crop: DEST/<group>/s0 = 1 present, 0 absent,\n"
+    "                     N unknown (2..255), with cellmap.annotation attributes\n"
+    "\n"
     "Output:\n"
     "  --roi ROI         world units, 'b0:e0,b1:e1,...' or '[b0:e0, ...]'\n"
     "                    (default: the whole array); use --roi=-16:48,...\n"
@@ -69,7 +77,9 @@ const char help_binarize[] =
     "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 \\\n"
     "      -g er=16,17 --format zarr3 --shard 256,256,256 --chunks 64,64,64\n"
     "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 \\\n"
-    "      -g er=16,17 --channel-chunks together\n";
+    "      -g er=16,17 --channel-chunks together\n"
+    "  labelbin binarize jrc.zarr/labels/groundtruth/crop243 out.zarr/crop243 \\\n"
+    "      -g mito=3,4,5 -g er=16,17,18,19 --infer-negatives --unknown 255\n";
 
 const char help_mask[] =
     "Usage: labelbin mask [OPTIONS] SOURCE DEST (-g NAME=IDS | --groupings FILE)...\n"
@@ -86,6 +96,13 @@ const char help_mask[] =
     "Groups (at least one; channels follow the command-line order):\n"
     "  -g, --group NAME=ID,ID,...  a group; 'all=' is an empty group\n"
     "  --groupings FILE            groups as JSON, as for binarize ('-' = stdin)\n"
+    "\n"
+    "CellMap crops (SOURCE a group with cellmap.annotation.class_names): channel\n"
+    "i is 1 where group i's target is known: some id of the group is present,\n"
+    "or every id is absent. Options --infer-negatives, --classes FILE and\n"
+    "--voxel-size Z,Y,X as for 'labelbin binarize'. Over the dense ids of a\n"
+    "crop (CROP/all/s0) the mask above applies, and a channel whose group names\n"
+    "a class the crop does not annotate is 0 (--classes FILE for the table).\n"
     "\n"
     "Output options are those of 'labelbin binarize':\n"
     "  --roi ROI, --codec CODEC, --chunks C,..., --format zarr2|zarr3,\n"
@@ -149,6 +166,7 @@ typedef struct write_args {
     int channel_chunks;       /* --channel-chunks: LB_CHANNELS_*              */
     int progress; /* -1 auto (isatty), 0 off, 1 on */
     const char *pos[2];
+    crop_args crop;           /* CellMap crop options (crop_cli.c)          */
 } write_args;
 
 static const struct option write_longopts[] = {
@@ -170,6 +188,7 @@ static const struct option write_longopts[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
+    CROP_LONGOPTS,
     {NULL, 0, NULL, 0}};
 
 /* Parse the options of binarize / mask / run. Returns -1 when the caller
@@ -188,6 +207,7 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
     wa->progress = -1;
     wa->format = LB_FORMAT_ZARR2;
     wa->channel_chunks = LB_CHANNELS_SEPARATE;
+    crop_args_init(&wa->crop);
     if (lb_groupings_new(&wa->groups, &e) != 0)
         return lb_failure(&e);
 
@@ -276,7 +296,12 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
         case 'q': set_verbosity(0); break;
         case 'v': more_verbose(); break;
         case 'h': fputs(help, stdout); return EXIT_OK;
-        default: return getopt_failure(c, argv, write_longopts);
+        default: {
+            int rc = crop_option(c, optarg, &wa->crop);
+            if (rc == 1)
+                break;
+            return rc ? rc : getopt_failure(c, argv, write_longopts);
+        }
         }
     }
     for (; optind < argc; optind++) {
@@ -291,6 +316,14 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
         return usage_error("no groups: give -g NAME=ID,... or --groupings FILE");
     if (wa->force && wa->resume)
         return usage_error("--force and --resume exclude each other");
+    if (kind == KIND_RUN && wa->crop.given)
+        return usage_error("the crop options of 'run' come from the config (CellMapCropConfig)");
+    if (kind == KIND_MASK && (wa->crop.given & CROP_GIVEN_UNKNOWN))
+        return usage_error("--unknown applies to 'binarize': its three-state output holds "
+                           "the mask too");
+    if ((wa->crop.given & CROP_GIVEN_UNKNOWN) && g_write_driver.materialize != lb_array_materialize)
+        return usage_error("--unknown writes a three-state crop from one process: run "
+                           "'labelbin binarize ... --unknown N' instead");
     if (wa->n_shard && wa->format != LB_FORMAT_ZARR3)
         return usage_error("--shard needs --format zarr3 (Zarr v2 has no shards)");
     if (!*wa->pos[1])
@@ -510,7 +543,10 @@ static void print_summary(const lb_array *a, const char *dest, int sharded,
             const char *nm = lb_array_channel_name(a, i);
             double pct = voxels > 0 ? 100.0 * (double)st->positive[i] / (double)voxels : 0;
             ids[0] = '\0';
-            if (g && (size_t)i < lb_groupings_count(g))
+            if (g && (size_t)i < lb_groupings_count(g) && lb_array_is_crop(a) &&
+                lb_groupings_ids(g, (size_t)i, NULL) == 0)
+                snprintf(ids, 23, "(any class)");
+            else if (g && (size_t)i < lb_groupings_count(g))
                 ids_str(g, (size_t)i, is_mask, ids, 23);
             printf("%3" PRId64 "  %-*.*s  %-22s  %15" PRId64, i, (int)namew,
                    (int)namew, nm ? nm : "-", ids, st->positive[i]);
@@ -586,9 +622,38 @@ int cmd_write(int argc, char **argv, write_kind kind)
             ret = EXIT_FAIL;
             goto done;
         }
+    } else if (source_is_crop(wa.pos[0], &src)) {
+        /* A CellMap crop: the three-valued rule over its class arrays. */
+        if (wa.have_background) {
+            ret = usage_error("--background: a crop has no background id (an empty group "
+                              "means any class of the crop)");
+            goto done;
+        }
+        rc = crop_build(kind == KIND_MASK, wa.pos[0], wa.groups, &wa.crop, &a);
+        if (rc != 0) {
+            ret = rc;
+            goto done;
+        }
     } else {
         lb_dtype dt;
-        if (open_source(wa.pos[0], &src) != 0) {
+        lb_classes *classes = NULL;
+        if (wa.crop.given & ~CROP_GIVEN_CLASSES) {
+            ret = usage_error("--infer-negatives, --voxel-size and --unknown apply to a crop "
+                              "SOURCE (a group with cellmap.annotation.class_names)");
+            goto done;
+        }
+        if ((wa.crop.given & CROP_GIVEN_CLASSES) && !(kind == KIND_MASK &&
+                                                      crop_all_source(wa.pos[0]))) {
+            ret = usage_error("--classes applies to a crop SOURCE or, for 'mask', to the "
+                              "`all` array of one");
+            goto done;
+        }
+        if (crop_load_classes(wa.crop.classes_file, &classes) != 0) {
+            ret = EXIT_FAIL;
+            goto done;
+        }
+        if (!src && open_source(wa.pos[0], &src) != 0) {
+            lb_classes_free(classes);
             ret = EXIT_FAIL;
             goto done;
         }
@@ -596,8 +661,12 @@ int cmd_write(int argc, char **argv, write_kind kind)
         warn_unfit_ids(wa.groups, dt, wa.have_background ? &wa.background : NULL);
         if (kind == KIND_MASK) {
             lb_annotations ann = lb_array_annotations(src);
-            rc = lb_mask_new(src, wa.groups, &a, &e);
-            if (rc == 0 && ann == LB_ANNOTATIONS_NONE)
+            int crop_all = crop_all_source(wa.pos[0]);
+            rc = lb_mask_new_ex(src, wa.groups, classes, &a, &e);
+            if (rc == 0 && crop_all)
+                note("%s: the dense ids of a crop: a channel whose group names a class the "
+                     "crop does not annotate is 0", wa.pos[0]);
+            else if (rc == 0 && ann == LB_ANNOTATIONS_NONE)
                 note("%s: no annotation metadata (`labels` attribute) found: the "
                      "mask is label > 0 in every channel", shown_path(wa.pos[0]));
         } else {
@@ -606,6 +675,7 @@ int cmd_write(int argc, char **argv, write_kind kind)
                 bg = wa.background;
             rc = lb_binarize_new(src, wa.groups, bg, &a, &e);
         }
+        lb_classes_free(classes);
         src = NULL; /* owned by the wrapper, or freed, from here on */
         if (rc != 0) {
             ret = lb_failure(&e);
@@ -691,7 +761,10 @@ int cmd_write(int argc, char **argv, write_kind kind)
     st.positive_len = npos;
     install_signals();
     t0 = now_seconds();
-    rc = g_write_driver.materialize(a, dest, &opt, &st, &e);
+    /* A three-state output (--unknown) is written as a crop, a group per
+     * group of ids (by this process: refused under labelbin-mpi above). */
+    rc = wa.crop.unknown >= 0 ? lb_crop_materialize(a, dest, &opt, &st, &e)
+                              : g_write_driver.materialize(a, dest, &opt, &st, &e);
     progress_end(&ps);
     if (rc == LB_ECANCELED || (rc != 0 && g_cancel)) {
         int sig = g_signal ? (int)g_signal : SIGINT;

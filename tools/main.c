@@ -24,6 +24,8 @@ static const char help_main[] =
     "  binarize  SOURCE DEST -g ...   write one 0/1 channel per group\n"
     "  mask      SOURCE DEST -g ...   write the missing-annotations mask\n"
     "  run       CONFIG.json DEST     materialise a DaCapo array config\n"
+    "  check     CROP                 lint a CellMap crop (exit 1 on errors)\n"
+    "  stats     SOURCE [-g ...]      present/absent/unknown counts per class or group\n"
     "  sample    DEST                 write a built-in CellMap-like sample crop\n"
     "  preview   SOURCE -o OUT.png    draw a section (labels, groups, mask) as PNG\n"
     "  help      [COMMAND]            show help for a command\n"
@@ -58,19 +60,21 @@ static const struct {
 } commands[] = {
     {"info", help_info},     {"binarize", help_binarize}, {"mask", help_mask},
     {"run", help_run},       {"sample", help_sample},     {"preview", help_preview},
+    {"check", help_check},   {"stats", help_stats},
 };
 
 /* "unknown command 'binarise'; did you mean 'binarize'?" (exit 2). */
 static int unknown_command(const char *context, const char *cmd)
 {
-    static const char *const names[] = {"info",   "binarize", "mask", "run",
-                                        "sample", "preview",  "help"};
+    static const char *const names[] = {"info",   "binarize", "mask",  "run",  "sample",
+                                        "preview", "check",   "stats", "help"};
     const char *near = nearest_name(cmd, strlen(cmd), names,
                                     sizeof names / sizeof names[0] - (context ? 1 : 0));
     if (near)
         return usage_error("%s%sunknown command '%s'; did you mean '%s'?", context ? context : "",
                            context ? ": " : "", cmd, near);
-    return usage_error("%s%sunknown command '%s' (commands: info, binarize, mask, run, sample, preview%s)",
+    return usage_error("%s%sunknown command '%s' (commands: info, binarize, mask, run, sample, "
+                       "preview, check, stats%s)",
                        context ? context : "", context ? ": " : "", cmd,
                        context ? "" : ", help");
 }
@@ -88,6 +92,10 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return cmd_write(argc, argv, KIND_RUN);
     if (strcmp(cmd, "sample") == 0)
         return cmd_sample(argc, argv);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc, argv);
+    if (strcmp(cmd, "stats") == 0)
+        return cmd_stats(argc, argv);
     if (strcmp(cmd, "preview") == 0)
         return cmd_preview(argc, argv);
     g_cmd = NULL;
@@ -129,7 +137,8 @@ int cli_main(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_error("missing command (info, binarize, mask, run, sample or preview)");
+        return usage_error(
+            "missing command (info, binarize, mask, run, sample, preview, check or stats)");
     cmd = argv[optind];
     if (strcmp(cmd, "help") == 0) {
         size_t i;

@@ -7,6 +7,13 @@ ZarrArray over Zarr v2 and N5 label volumes, backed by labelbin's C library.
     mask = labelbin.MissingAnnotationsMask(labels, gt.groupings)
     batch = gt[labelbin.Roi((80, 40, 400), (64, 64, 64))]  # numpy uint8 (2, z, y, x)
 
+CellMap crops (per-class arrays with absent / present / unknown values):
+
+    crop = labelbin.Crop("jrc_cos7-1a.zarr/recon-1/labels/groundtruth/crop243")
+    gt = labelbin.BinarizeArray(crop, [("mito", [3, 4, 5])], unknown=float("nan"))
+    mask = labelbin.MissingAnnotationsMask(crop, [("mito", [3, 4, 5])])
+    labelbin.stats(crop), labelbin.check(crop.path)
+
 The API mirrors DaCapo's legacy array classes (properties attrs, axes, dims,
 voxel_size, roi, writable, dtype, num_channels, channels, data; ``array[roi]``
 returns a numpy array) and funlib.geometry's Coordinate / Roi, so pipelines
@@ -35,13 +42,16 @@ from .arrays import (Array, BinarizeArray, DataView, MissingAnnotationsMask, Zar
                      create_dataset, from_config)
 from ._dask import materialize
 from .config import normalise_groupings, split_dataset_path
+from .crops import (Crop, CropClass, CropLevel, builtin_classes, check, read_classes,
+                    stats)
 from .geometry import Coordinate, Roi
 
 __version__ = version()
 
 __all__ = [
-    "Array", "BinarizeArray", "Coordinate", "DataView", "FormatError",
-    "MissingAnnotationsMask", "Roi", "ZarrArray", "create_dataset", "default_codec_json",
-    "from_config", "get_log_level", "materialize", "normalise_groupings", "set_log_level",
-    "split_dataset_path", "version",
+    "Array", "BinarizeArray", "Coordinate", "Crop", "CropClass", "CropLevel", "DataView",
+    "FormatError", "MissingAnnotationsMask", "Roi", "ZarrArray", "builtin_classes", "check",
+    "create_dataset", "default_codec_json", "from_config", "get_log_level", "materialize",
+    "normalise_groupings", "read_classes", "set_log_level", "split_dataset_path", "stats",
+    "version",
 ]

@@ -11,11 +11,12 @@ stays independent and usable).
 import json
 import numbers
 import operator
+import os
 
 import numpy as np
 
 from . import _labelbin
-from .config import (BINARIZE, MASK, ZARR, normalise_groupings, split_dataset_path,
+from .config import (BINARIZE, CROP, MASK, ZARR, normalise_groupings, split_dataset_path,
                      to_config_dict, _absolute)
 from .geometry import Coordinate, Roi
 
@@ -66,11 +67,17 @@ class Array(_labelbin.Array):
     _mode = "r"
     _cache_bytes = 0
     _read_threads = 1
+    _nan = False  # a three-state crop target read as float32 with NaN for unknown
 
     # -- construction helpers --
     def _build(self, cfg):
         self._config = cfg
-        self._from_config(json.dumps(cfg), None)
+        lib_cfg = cfg
+        if cfg.get("unknown") == "nan":
+            # Python only: the library computes 255 for unknown, reads convert.
+            lib_cfg = dict(cfg, unknown=255)
+            self._nan = True
+        self._from_config(json.dumps(lib_cfg), None)
 
     def __reduce__(self):
         # Pickles as its config (DataLoader workers, multiprocessing).
@@ -106,7 +113,7 @@ class Array(_labelbin.Array):
 
     @property
     def dtype(self):
-        return self._dtype
+        return np.dtype(np.float32) if self._nan else self._dtype
 
     @property
     def num_channels(self):
@@ -208,7 +215,12 @@ class Array(_labelbin.Array):
         into a new C-contiguous numpy array of shape (channels,) +
         roi.shape / voxel_size. Releases the GIL; safe from several threads."""
         offset, shape = _roi_of(roi)
-        return self._read(offset, shape)
+        out = self._read(offset, shape)
+        if self._nan:
+            f = out.astype(np.float32)
+            f[out == 255] = np.nan
+            return f
+        return out
 
     def to_ndarray(self, roi=None):
         """`self[roi]`, the whole ROI by default."""
@@ -572,10 +584,29 @@ class _Wrapper(Array):
             cfg.update(extra)
         self._build(cfg)
 
+    def _init_crop(self, crop, groupings, name, extra):
+        """Over a CellMap crop (crops.py): a CellMapCropConfig source;
+        groupings None gives one channel per class of the crop."""
+        from .crops import _unknown_value
+        voxel_size = extra.pop("voxel_size", None)
+        cfg = {"__type__": self._type,
+               "name": name or ("binarize" if self._type == BINARIZE else "mask"),
+               "source_array_config": crop.config(voxel_size),
+               "groupings": None if groupings is None else normalise_groupings(groupings)}
+        if extra.pop("infer_negatives", False):
+            cfg["infer_negatives"] = True
+        unknown = extra.pop("unknown", None)
+        value, nan = _unknown_value(unknown)
+        if value is not None:
+            cfg["unknown"] = "nan" if nan else value
+        self._build(cfg)
+
     @property
     def groupings(self):
-        """[(name, [ids])…] as configured."""
-        return [(n, list(ids)) for n, ids in self._config["groupings"]]
+        """[(name, [ids])…] as configured (None: one channel per class of a
+        crop)."""
+        g = self._config["groupings"]
+        return None if g is None else [(n, list(ids)) for n, ids in g]
 
     @property
     def source_array_config(self):
@@ -583,8 +614,18 @@ class _Wrapper(Array):
 
     @property
     def source(self):
-        """A new array for the source (built from its config)."""
-        return from_config(self._config["source_array_config"])
+        """A new array for the source (built from its config); a Crop for
+        arrays over a crop."""
+        src = self._config["source_array_config"]
+        if src.get("__type__") == CROP:
+            from .crops import Crop
+            return Crop(os.path.join(src["file_name"], src["dataset"]), src.get("classes"))
+        return from_config(src)
+
+    @property
+    def crop(self):
+        """True for an array over a CellMap crop."""
+        return self._config["source_array_config"].get("__type__") == CROP
 
 
 class BinarizeArray(_Wrapper):
@@ -598,12 +639,62 @@ class BinarizeArray(_Wrapper):
 
     _type = BINARIZE
 
-    def __init__(self, source, groupings=None, background=0, name=None):
+    def __init__(self, source, groupings=None, background=0, name=None, infer_negatives=False,
+                 unknown=None, voxel_size=None, classes=None):
+        from .crops import _crop_of
+        crop = _crop_of(source, classes)
+        if crop is not None:
+            if operator.index(background) != 0:
+                raise ValueError("a crop has no background id (an empty group means any "
+                                 "class of the crop)")
+            self._init_crop(crop, groupings, name, {"infer_negatives": infer_negatives,
+                                                    "unknown": unknown,
+                                                    "voxel_size": voxel_size})
+            return
+        if infer_negatives or unknown is not None or voxel_size is not None or classes:
+            raise ValueError("infer_negatives, unknown, voxel_size and classes apply to a "
+                             "CellMap crop source (labelbin.Crop)")
         self._init(source, groupings, {"background": operator.index(background)}, name)
 
     @property
     def background(self):
         return self._config.get("background", 0)
+
+    @property
+    def unknown(self):
+        """The unknown value of a three-state target over a crop (float NaN
+        when reads give float32), else None."""
+        u = self._config.get("unknown")
+        return float("nan") if u == "nan" else u
+
+    def to_crop(self, dest, roi=None, threads=0, codec=None, chunks=None, overwrite=False,
+                resume=False, progress=None, provenance=None, format=None, shard=None):
+        """Write a three-state target over a crop (``unknown`` set) as a new
+        CellMap crop at `dest`: a class group ``dest/<group>`` per group,
+        its array ``s0`` holding 1 present, 0 absent and the unknown value,
+        with ``cellmap.annotation`` attributes and ``complement_counts``
+        counted while writing. Options as ``to_zarr``."""
+        if self._config.get("unknown") is None:
+            raise ValueError("to_crop writes three-state targets: build the array with "
+                             "unknown=255 (or another value from 2 to 255)")
+        offset = shape = None
+        if roi is not None:
+            offset, shape = _roi_of(roi)
+        if isinstance(codec, dict):
+            codec = json.dumps(codec)
+        if chunks is not None:
+            if isinstance(chunks, numbers.Integral):
+                chunks = (int(chunks),) * self.dims
+            chunks = tuple(operator.index(c) for c in chunks)
+        if shard is not None:
+            if isinstance(shard, numbers.Integral):
+                shard = (int(shard),) * self.dims
+            shard = tuple(operator.index(c) for c in shard)
+        if provenance is not None and not isinstance(provenance, str):
+            provenance = json.dumps(provenance)
+        return self._materialize(_absolute(dest), offset, shape, int(threads), codec, chunks,
+                                 bool(overwrite), bool(resume), True, provenance, progress,
+                                 format, shard, 0, True)
 
 
 class MissingAnnotationsMask(_Wrapper):
@@ -617,7 +708,17 @@ class MissingAnnotationsMask(_Wrapper):
 
     _type = MASK
 
-    def __init__(self, source, groupings=None, name=None):
+    def __init__(self, source, groupings=None, name=None, infer_negatives=False,
+                 voxel_size=None, classes=None):
+        from .crops import _crop_of
+        crop = _crop_of(source, classes)
+        if crop is not None:
+            self._init_crop(crop, groupings, name, {"infer_negatives": infer_negatives,
+                                                    "voxel_size": voxel_size})
+            return
+        if infer_negatives or voxel_size is not None or classes:
+            raise ValueError("infer_negatives, voxel_size and classes apply to a CellMap crop "
+                             "source (labelbin.Crop)")
         self._init(source, groupings, {}, name)
 
     @property

@@ -18,6 +18,7 @@ __all__ = ["to_config_dict", "normalise_groupings", "split_dataset_path", "TYPES
 ZARR = "ZarrArrayConfig"
 BINARIZE = "BinarizeArrayConfig"
 MASK = "MissingAnnotationsMaskConfig"
+CROP = "CellMapCropConfig"  # a crop as the source of BINARIZE / MASK (crops.py)
 TYPES = (ZARR, BINARIZE, MASK)
 
 _MISSING = object()
@@ -185,6 +186,8 @@ def to_config_dict(cfg, expected=None, where=None):
         if snap is not None:
             out["snap_to_grid"] = [operator.index(v) for v in snap]
         return out
+    if kind in (BINARIZE, MASK) and _is_crop_config(_get(cfg, "source_array_config", None)):
+        return _crop_wrapper_dict(cfg, kind, here, name)
     if kind in (BINARIZE, MASK):
         src = _required(cfg, "source_array_config", here)
         groupings = _required(cfg, "groupings", here)
@@ -201,3 +204,27 @@ def to_config_dict(cfg, expected=None, where=None):
     if isinstance(cfg, Mapping):
         return dict(cfg)
     return {"__type__": kind, "name": str(name)}
+
+
+def _is_crop_config(src):
+    return isinstance(src, Mapping) and src.get("__type__") == CROP
+
+
+def _crop_wrapper_dict(cfg, kind, here, name):
+    """A BinarizeArrayConfig / MissingAnnotationsMaskConfig over a crop:
+    groupings may be None (one channel per class); the crop options pass
+    through (the library refuses what it does not know, naming the key)."""
+    src = dict(_get(cfg, "source_array_config"))
+    for key in ("file_name", "classes"):
+        if isinstance(src.get(key), str):
+            src[key] = _absolute(src[key])
+    groupings = _get(cfg, "groupings", None)
+    out = {"__type__": kind,
+           "name": str(name) if name is not None else
+           ("binarize" if kind == BINARIZE else "mask"),
+           "source_array_config": src,
+           "groupings": None if groupings is None else normalise_groupings(groupings)}
+    for key in ("infer_negatives", "unknown", "background"):
+        if _has(cfg, key):
+            out[key] = _get(cfg, key)
+    return out

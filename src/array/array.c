@@ -123,6 +123,10 @@ void lb_array_free(lb_array *a) {
     for (int i = 0; i < a->n_warnings; i++) free(a->warnings[i]);
     free(a->warnings);
     lb_array_free(a->source);
+    for (size_t i = 0; i < a->n_inputs; i++) lb_array_free(a->inputs[i]);
+    free(a->inputs);
+    lb__store_free(a->group_store);
+    free(a->group_path);
     lb__dataset_free(a->ds);
     free(a->codec_text);
     free(a->codec_desc);
@@ -170,10 +174,18 @@ const int64_t *lb_array_shard_shape(const lb_array *a) {
 }
 const char *lb_array_codec_description(const lb_array *a) { return a->ds ? a->codec_desc : NULL; }
 
+static int add_io_stats(void *user, const lb_array *st) {
+    lb_io_stats *out = user;
+    uint64_t r = 0, b = 0;
+    lb__store_stats(st->ds->store, &r, &b);
+    out->requests += r;
+    out->bytes += b;
+    return 0;
+}
+
 void lb_array_io_stats(const lb_array *a, lb_io_stats *out) {
-    const lb_array *st = lb__array_stored(a);
     memset(out, 0, sizeof *out);
-    if (st) lb__store_stats(st->ds->store, &out->requests, &out->bytes);
+    lb__array_each_stored(a, add_io_stats, out);
 }
 const char *lb_array_codec_json(const lb_array *a) { return a->ds ? a->codec_text : NULL; }
 const char *lb_array_path(const lb_array *a) { return a->ds ? a->ds->path : NULL; }
@@ -185,7 +197,8 @@ lb_annotations lb_array_annotations(const lb_array *a) { return a->annotations; 
 
 int lb__array_groupings(const lb_array *a, const lb_groupings **g, lb_id *background,
                         int *has_background) {
-    if (!a || !a->source || !a->impl) return -1;
+    /* Every virtual array's impl starts with its lb__wrap_info. */
+    if (!a || a->ds || !a->impl) return -1;
     const lb__wrap_info *w = a->impl;
     if (g) *g = w->groupings;
     if (background) *background = w->background;
@@ -198,12 +211,28 @@ const lb_array *lb__array_stored(const lb_array *a) {
     return a;
 }
 
+int lb__array_each_stored(const lb_array *a, lb__stored_fn fn, void *user) {
+    for (; a; a = a->source) {
+        int rc = a->ds ? fn(user, a) : 0;
+        for (size_t i = 0; !rc && i < a->n_inputs; i++) rc = lb__array_each_stored(a->inputs[i], fn, user);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+const char *lb__array_where(const lb_array *a) {
+    const lb_array *st = lb__array_stored(a);
+    if (st) return st->ds->path;
+    for (; a; a = a->source)
+        if (a->group_path) return a->group_path;
+    return "(no stored array)";
+}
+
 /* ---- ROI checks ---------------------------------------------------------- */
 
 /* "array crop.zarr/labels/all" or "BinarizeArray over crop.zarr/labels/all". */
 static void describe(const lb_array *a, char *buf, size_t size) {
-    const lb_array *st = lb__array_stored(a);
-    const char *path = st ? st->ds->path : "(no stored array)";
+    const char *path = lb__array_where(a);
     if (a->ds)
         snprintf(buf, size, "array %s", path);
     else
@@ -462,18 +491,43 @@ int lb_array_data_write(lb_array *a, const int64_t *start, const int64_t *count,
     return lb__dataset_write(a->ds, start, count, in, err);
 }
 
+/* Arrays over a crop read several stored arrays: a setting applies to each
+ * (a cache's bytes are shared out between them). */
+typedef struct setting {
+    int cache;
+    size_t bytes;
+    int threads;
+    lb_error *err;
+} setting;
+
+static int apply_setting(void *user, const lb_array *st) {
+    setting *s = user;
+    return s->cache ? lb__dataset_set_cache(st->ds, s->bytes, s->err)
+                    : lb__dataset_set_threads(st->ds, s->threads, s->err);
+}
+
+static int count_stored(void *user, const lb_array *st) {
+    (void)st;
+    (*(size_t *)user)++;
+    return 0;
+}
+
 int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err) {
     if (!a) return lb__err(err, LB_EINVAL, "no array given");
-    const lb_array *st = lb__array_stored(a);
-    if (!st) return lb__err(err, LB_EINVAL, "the array has no stored source to cache");
-    return lb__dataset_set_cache(st->ds, bytes, err);
+    size_t n = 0;
+    lb__array_each_stored(a, count_stored, &n);
+    if (!n) return lb__err(err, LB_EINVAL, "the array has no stored source to cache");
+    setting s = {1, bytes / n, 0, err};
+    return lb__array_each_stored(a, apply_setting, &s);
 }
 
 int lb_array_set_threads(lb_array *a, int threads, lb_error *err) {
     if (!a) return lb__err(err, LB_EINVAL, "no array given");
-    const lb_array *st = lb__array_stored(a);
-    if (!st) return lb__err(err, LB_EINVAL, "the array has no stored source to read");
-    return lb__dataset_set_threads(st->ds, threads, err);
+    size_t n = 0;
+    lb__array_each_stored(a, count_stored, &n);
+    if (!n) return lb__err(err, LB_EINVAL, "the array has no stored source to read");
+    setting s = {0, 0, threads, err};
+    return lb__array_each_stored(a, apply_setting, &s);
 }
 
 int lb__array_read_threads(const lb_array *a) {

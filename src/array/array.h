@@ -33,6 +33,10 @@ typedef struct lb__array_vtable {
     int (*read_sparse)(const lb_array *a, const lb_roi *roi, void *out, uint64_t *counts,
                        lb__workspace *ws, lb_error *err);
     void (*destroy)(lb_array *a); /* free kind-specific state (not `a`) */
+    /* Optional: add what the array is computed from to the "labelbin"
+     * provenance object of an output (after kind, source and groupings;
+     * may replace them). Writers compare the key "crop" on resume. */
+    int (*provenance)(const lb_array *a, json_object *lb, lb_error *err);
 } lb__array_vtable;
 
 /* lb_array_read with caller-kept working memory (ws NULL: per call). */
@@ -70,6 +74,14 @@ struct lb_array {
     char *codec_desc;                   /* stored arrays only                */
     lb_annotations annotations;
     void *impl;                         /* kind-specific state               */
+    /* Arrays computed from several stored arrays (over a CellMap crop):
+     * the stored arrays they read (owned) and the group they belong to.
+     * Writers refuse a destination that is, holds or lies inside any of
+     * them, as they do for `source`. */
+    lb_array **inputs;
+    size_t n_inputs;
+    lb__store *group_store;             /* owned reference, or NULL          */
+    char *group_path;
 };
 
 /* Allocate a zeroed lb_array with vtable `vt`. */
@@ -98,6 +110,16 @@ int lb__array_set_attrs(lb_array *a, json_object *attrs, lb_error *err);
 /* The stored array at the bottom of a chain of wrappers (a itself for a
  * ZarrArray), NULL if there is none. */
 const lb_array *lb__array_stored(const lb_array *a);
+
+/* Call fn for every stored array `a` reads: along its chain of sources,
+ * and the inputs of arrays over a crop. Stops at fn's first non-zero
+ * result and returns it. */
+typedef int (*lb__stored_fn)(void *user, const lb_array *stored);
+int lb__array_each_stored(const lb_array *a, lb__stored_fn fn, void *user);
+
+/* Where `a` reads from, for messages: the stored array's path, or the
+ * crop's, or "(no stored array)". */
+const char *lb__array_where(const lb_array *a);
 
 /* The read threads set on the stored array under `a` (lb_array_set_threads),
  * 1 when none or unset: wrappers split their own work as widely. */

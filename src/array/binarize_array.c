@@ -123,11 +123,10 @@ static int warn_unfit(lb_array *a, const lb_groupings *g, lb_dtype dtype, lb_id 
 }
 
 static const lb__array_vtable binarize_vt = {"BinarizeArray", binarize_read,
-                                             binarize_read_sparse, binarize_destroy};
+                                             binarize_read_sparse, binarize_destroy, NULL};
 
 int lb__refuse_source(const lb_array *src, const char *what, int code, lb_error *err) {
-    const lb_array *st = lb__array_stored(src);
-    const char *path = st ? st->ds->path : "(no stored array)";
+    const char *path = lb__array_where(src);
     char where[1100], axes[256] = "", hint[700];
     if (src->ds)
         snprintf(where, sizeof where, "%s", path);

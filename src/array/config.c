@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "array/array.h"
+#include "array/crop.h"
 #include "array/groupings.h"
 #include "core/json.h"
 #include "store/store.h"
@@ -207,7 +208,18 @@ static int wrapper_config(json_object *cfg, const char *where, const char *type,
     lb_id background = {0, 0};
     char w[PATH_SIZE + 64];
     int rc = string_field(cfg, where, "name", &name, err);
-    if (!rc) rc = read_groupings(cfg, where, &g, err);
+    if (rc) return rc;
+    /* Over a CellMap crop (crop_config.c). */
+    if (lb__crop_config_is(lb__json_get(cfg, "source_array_config"))) {
+        rc = lb__crop_config_build(cfg, where, binarize, base_dir, out, err);
+        return rc ? ctx_prefix(err, rc, where, type, name) : 0;
+    }
+    static const char *const crop_only[] = {"infer_negatives", "unknown"};
+    for (int k = 0; k < 2; k++)
+        if (json_object_object_get_ex(cfg, crop_only[k], NULL))
+            return lb__err(err, LB_EFORMAT, "%s.%s: applies to a crop source "
+                           "(CellMapCropConfig) only", where, crop_only[k]);
+    rc = read_groupings(cfg, where, &g, err);
     if (rc) return rc;
     json_object *o = lb__json_get(cfg, "background");
     if (binarize && o) {
@@ -255,6 +267,10 @@ static int build(json_object *cfg, const char *where, const char *base_dir, int 
         return wrapper_config(cfg, here, type, 1, base_dir, depth, out, err);
     if (!strcmp(type, "MissingAnnotationsMaskConfig"))
         return wrapper_config(cfg, here, type, 0, base_dir, depth, out, err);
+    if (!strcmp(type, "CellMapCropConfig"))
+        return lb__err(err, LB_EINVAL, "%s: a CellMapCropConfig is a crop, not an array: use it "
+                       "as the source_array_config of a BinarizeArrayConfig or "
+                       "MissingAnnotationsMaskConfig", here);
     return lb__err(err, LB_EUNSUPPORTED, "%s: unsupported array config type \"%s\" (supported: %s)",
                    w, type, supported);
 }

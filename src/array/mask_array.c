@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "array/array.h"
+#include "array/crop.h"
 #include "core/json.h"
 #include "kernels/kernels.h"
 
@@ -174,7 +175,7 @@ static void mask_destroy(lb_array *a) {
 }
 
 static const lb__array_vtable mask_vt = {"MissingAnnotationsMask", mask_read,
-                                         mask_read_sparse, mask_destroy};
+                                         mask_read_sparse, mask_destroy, NULL};
 
 /* The mask behind `a`, or NULL when `a` is not a MissingAnnotationsMask. */
 static mask_impl *mask_of(const lb_array *a) {
@@ -259,8 +260,38 @@ size_t lb_mask_unlisted_ids(const lb_array *a, lb_id *out, size_t cap) {
     return n;
 }
 
+/* Over the dense `all` array of a crop, the ids whose class the crop does
+ * not annotate switch channels off like present-but-not-annotated ids: add
+ * them to `pna`. */
+static int add_crop_rule(const lb_array *source, const lb_groupings *groupings,
+                         const lb_classes *classes, lb_id **pna, size_t *n_pna, lb_error *err) {
+    const lb_array *st = lb__array_stored(source);
+    if (!st) return 0;
+    int is_crop = 0;
+    lb_id *ids = NULL;
+    size_t n = 0;
+    int rc = lb__crop_all_rule(st->ds->store, st->ds->path, groupings, classes, &is_crop, &ids,
+                               &n, err);
+    if (rc || n == 0) return rc;
+    lb_id *all = realloc(*pna, (*n_pna + n) * sizeof *all);
+    if (!all) {
+        free(ids);
+        return lb__err(err, LB_ENOMEM, "out of memory (annotation ids)");
+    }
+    memcpy(all + *n_pna, ids, n * sizeof *ids);
+    free(ids);
+    *pna = all;
+    *n_pna += n;
+    return 0;
+}
+
 int lb_mask_new(lb_array *source, const lb_groupings *groupings, lb_array **out,
                 lb_error *err) {
+    return lb_mask_new_ex(source, groupings, NULL, out, err);
+}
+
+int lb_mask_new_ex(lb_array *source, const lb_groupings *groupings, const lb_classes *classes,
+                   lb_array **out, lb_error *err) {
     lb_array *a = NULL;
     lb_id *pna = NULL;
     size_t n_pna = 0;
@@ -293,6 +324,8 @@ int lb_mask_new(lb_array *source, const lb_groupings *groupings, lb_array **out,
                            st->ds->format->attrs_file);
         goto fail;
     }
+    rc = add_crop_rule(source, groupings, classes, &pna, &n_pna, err);
+    if (rc) goto fail;
     a = lb__array_alloc(&mask_vt, err);
     if (!a) {
         rc = LB_ENOMEM;

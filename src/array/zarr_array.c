@@ -27,10 +27,11 @@ static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb__worksp
                      lb_error *err);
 static void zarr_destroy(lb_array *a) { free(a->impl); }
 
-static const lb__array_vtable zarr_vt = {"ZarrArray", zarr_read, NULL, zarr_destroy};
+static const lb__array_vtable zarr_vt = {"ZarrArray", zarr_read, NULL, zarr_destroy, NULL};
 
 int lb__array_chunk_grid(const lb_array *a, int axis, int64_t *origin, int64_t *step) {
     const lb_array *st = lb__array_stored(a);
+    if (!st && a && a->n_inputs) st = a->inputs[0]; /* over a crop: its first class */
     *step = 0;
     *origin = 0;
     if (!st || st->vt != &zarr_vt || axis < 0 || axis >= st->dims) return -1;

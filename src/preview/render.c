@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "array/array.h"
+#include "array/crop.h"
 #include "core/json.h"
 #include "kernels/kernels.h"
 #include "preview/color.h"
@@ -48,6 +49,8 @@ typedef struct preview {
     base_kind base;
     const lb_array *chans;  /* an array whose channels are read, or NULL */
     int64_t n_lead;         /* elements per voxel of `chans`            */
+    int one_only;           /* on where a channel is 1 (a three-state crop
+                               array: its unknown value is not "on")     */
     lb__binplan *plan;      /* overlays computed from the labels        */
     uint8_t *enabled;       /* mask computed from the labels            */
     size_t n_ch;
@@ -124,8 +127,10 @@ static const char *stored_path(const lb_array *a) {
 }
 
 /* A stored labelbin output says what it is: a mask's channels are drawn as
- * stripes, any other array's channels as overlays. */
+ * stripes, any other array's channels as overlays (a mask over a crop is
+ * drawn as a mask too). */
 static int stored_mask(const lb_array *a) {
+    if (strcmp(lb_array_kind(a), "CropMissingAnnotationsMask") == 0) return 1;
     json_object *lb = a->attrs ? lb__json_get(a->attrs, "labelbin") : NULL;
     json_object *kind = lb ? lb__json_get(lb, "kind") : NULL;
     return kind && json_object_is_type(kind, json_type_string) &&
@@ -205,6 +210,9 @@ static int resolve_roles(preview *p, const lb_array *a, const lb_preview_options
     int is_bin = strcmp(kind, "BinarizeArray") == 0;
     int is_mask = strcmp(kind, "MissingAnnotationsMask") == 0;
     int64_t lead = lead_elements(a);
+    /* Channels: more than one leading element, or an array over a crop
+     * (one channel per class or group, even a single one). */
+    int chans = lead > 1 || (lead == 1 && a->ndim > a->dims && lb_array_is_crop(a));
     const lb_groupings *g = NULL;
     lb_id bg = o->background;
     int rc;
@@ -213,10 +221,10 @@ static int resolve_roles(preview *p, const lb_array *a, const lb_preview_options
     if (o->groups && lb_groupings_count(o->groups) == 0)
         return lb__err(err, LB_EINVAL, "the groups are empty: give at least one group to "
                        "draw, or none");
-    if ((is_bin || is_mask || lead > 1) && o->groups)
+    if ((is_bin || is_mask || chans) && o->groups)
         return lb__err(err, LB_EINVAL, "%s: groups are drawn over label arrays; this %s has "
                        "channels of its own", stored_path(a), kind);
-    if (o->labels && !(lead > 1 && !is_bin && !is_mask))
+    if (o->labels && !(chans && !is_bin && !is_mask))
         return lb__err(err, LB_EINVAL, "labels to draw under are given for arrays with "
                        "channels that are not computed from labels; %s %s",
                        stored_path(a), is_bin || is_mask ? "brings its own labels"
@@ -246,7 +254,7 @@ static int resolve_roles(preview *p, const lb_array *a, const lb_preview_options
         }
         return set_names(p, a, NULL, err);
     }
-    if (lead > 1) {
+    if (chans) {
         /* Stored channels (a materialised target or mask): read as they are. */
         if (o->mask)
             return lb__err(err, LB_EINVAL, "%s: the mask is computed from labels and groups; "
@@ -254,6 +262,7 @@ static int resolve_roles(preview *p, const lb_array *a, const lb_preview_options
                            stored_path(a));
         p->chans = a;
         p->n_lead = lead;
+        p->one_only = lb__crop_array_unknown(a) >= 0;
         p->n_ch = (size_t)lead;
         if (stored_mask(a)) p->has_mk = 1;
         else p->has_ov = 1;
@@ -676,8 +685,9 @@ static int read_tile(const preview *p, int64_t k, int64_t i0, int64_t i1, int64_
                 uint64_t *out = bits + ((size_t)i * (size_t)p->n_cs + (size_t)j0) * s->words + w;
                 for (int64_t j = 0; j < nj; j++) {
                     size_t src = row + cols[j];
-                    uint64_t v = stored ? channel_on(p->chans->dtype, ch, c * nv + src)
-                                        : plane[src] != 0;
+                    uint64_t v = !stored ? plane[src] != 0
+                                 : p->one_only ? label_bits(p->chans->dtype, ch, c * nv + src) == 1
+                                               : channel_on(p->chans->dtype, ch, c * nv + src);
                     out[(size_t)j * s->words] |= (v ^ invert) << sh;
                 }
             }

@@ -498,7 +498,7 @@ static int add_groupings(json_object *lb, const lb_array *a, lb_error *err) {
  * provenance_json (command line, host, time…) — is volatile: it may differ
  * between the interrupted run and the resumed one. */
 static const char *const fixed_keys[] = {"kind", "source", "groupings",
-                                         "background", "roi", "codec"};
+                                         "background", "roi", "codec", "crop"};
 
 static int build_attrs(const plan *p, const lb__format *f, const lb__codec *codec,
                        json_object *provenance, json_object **out, lb_error *err) {
@@ -539,6 +539,7 @@ static int build_attrs(const plan *p, const lb__format *f, const lb__codec *code
         free(abs);
     }
     int rc = add_groupings(lb, a, err);
+    if (rc >= 0 && a->vt->provenance) rc = a->vt->provenance(a, lb, err);
     if (rc < 0) {
         json_object_put(lb);
         json_object_put(attrs);
@@ -640,10 +641,13 @@ int lb__attrs_incomplete(json_object *attrs) {
     return c && json_object_is_type(c, json_type_boolean) && !json_object_get_boolean(c);
 }
 
+static int stored_incomplete(void *user, const lb_array *st) {
+    (void)user;
+    return lb__attrs_incomplete(st->ds->attrs);
+}
+
 int lb_array_incomplete(const lb_array *a) {
-    for (; a; a = a->source)
-        if (a->ds && lb__attrs_incomplete(a->ds->attrs)) return 1;
-    return 0;
+    return lb__array_each_stored(a, stored_incomplete, NULL) ? 1 : 0;
 }
 
 /* Refuse DEST when it is, lies inside, or contains a stored array the
@@ -653,36 +657,61 @@ int lb_array_incomplete(const lb_array *a) {
  * an input that is itself an unfinished output, whose missing chunks would
  * read as zeros into an output that says it is complete. Nothing has been
  * created or removed yet. */
-static int check_inputs(const lb_array *a, lb__store *ds, const char *dest, const char *shown,
-                        lb_error *err) {
-    for (const lb_array *x = a; x; x = x->source) {
-        if (!x->ds) continue;
-        const char *src = x->ds->path;
-        lb__store_rel rel = LB__STORE_APART;
-        int rc = lb__store_relation(ds, dest, x->ds->store, src, &rel, err);
-        if (rc < 0) return lb__err_prefix(err, "cannot compare \"%s\" with the source \"%s\"",
-                                          shown, src);
-        switch (rel) {
-        case LB__STORE_SAME:
-            return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it is the source "
-                           "dataset \"%s\" (the output would replace its input); choose "
-                           "another destination", shown, src);
-        case LB__STORE_A_IN_B:
-            return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it lies inside "
-                           "the source dataset \"%s\" (the output would alter its input); "
-                           "choose a destination outside it", shown, src);
-        case LB__STORE_B_IN_A:
-            return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": the source "
-                           "dataset \"%s\" lies inside it (the output would replace or "
-                           "alter its input); choose a destination outside it", shown, src);
-        case LB__STORE_APART: break;
-        }
-        if (lb__attrs_incomplete(x->ds->attrs))
-            return lb__err(err, LB_EFORMAT, "%s: the source is an unfinished labelbin output "
-                           "(attribute labelbin.complete is false: chunks not yet written "
-                           "would read as zeros); finish it with --resume first", src);
+typedef struct input_check {
+    lb__store *ds;
+    const char *dest, *shown;
+    lb_error *err;
+} input_check;
+
+/* DEST against one input location (`what`: "source dataset", "crop"). */
+static int check_place(const input_check *ic, lb__store *store, const char *src,
+                       const char *what) {
+    lb_error *err = ic->err;
+    const char *shown = ic->shown;
+    lb__store_rel rel = LB__STORE_APART;
+    int rc = lb__store_relation(ic->ds, ic->dest, store, src, &rel, err);
+    if (rc < 0) return lb__err_prefix(err, "cannot compare \"%s\" with the source \"%s\"",
+                                      shown, src);
+    switch (rel) {
+    case LB__STORE_SAME:
+        return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it is the %s \"%s\" "
+                       "(the output would replace its input); choose another destination",
+                       shown, what, src);
+    case LB__STORE_A_IN_B:
+        return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": it lies inside the %s "
+                       "\"%s\" (the output would alter its input); choose a destination "
+                       "outside it", shown, what, src);
+    case LB__STORE_B_IN_A:
+        return lb__err(err, LB_EOVERLAP, "refusing to write to \"%s\": the %s \"%s\" lies "
+                       "inside it (the output would replace or alter its input); choose a "
+                       "destination outside it", shown, what, src);
+    case LB__STORE_APART: break;
     }
     return 0;
+}
+
+static int check_stored(void *user, const lb_array *x) {
+    const input_check *ic = user;
+    const char *src = x->ds->path;
+    int rc = check_place(ic, x->ds->store, src, "source dataset");
+    if (rc) return rc;
+    if (lb__attrs_incomplete(x->ds->attrs))
+        return lb__err(ic->err, LB_EFORMAT, "%s: the source is an unfinished labelbin output "
+                       "(attribute labelbin.complete is false: chunks not yet written "
+                       "would read as zeros); finish it with --resume first", src);
+    return 0;
+}
+
+static int check_inputs(const lb_array *a, lb__store *ds, const char *dest, const char *shown,
+                        lb_error *err) {
+    input_check ic = {ds, dest, shown, err};
+    /* Arrays over a crop: the crop's group as a whole is their input. */
+    for (const lb_array *x = a; x; x = x->source)
+        if (x->group_path) {
+            int rc = check_place(&ic, x->group_store, x->group_path, "crop");
+            if (rc) return rc;
+        }
+    return lb__array_each_stored(a, check_stored, &ic);
 }
 
 /* Set the output's unfinished mark (complete = 0) or remove it (1),
