@@ -876,8 +876,9 @@ LB_API int lb_crop_probe(const char *path);
 LB_API int lb_crop_open(const char *path, const lb_classes *classes, lb_crop **out,
                         lb_error *err);
 LB_API void lb_crop_free(lb_crop *c);
-/** The crop's path as opened, its `name` attribute (or the group's last
- *  path segment) and its schema version ("0.1.1"). */
+/** The crop's path as opened (a URL without its userinfo and query
+ *  string, as every message shows it), its `name` attribute (or the
+ *  group's last path segment) and its schema version ("0.1.1"). */
 LB_API const char *lb_crop_path(const lb_crop *c);
 LB_API const char *lb_crop_name(const lb_crop *c);
 LB_API const char *lb_crop_version(const lb_crop *c);

@@ -1377,6 +1377,26 @@ def test_crop_over_http(crops, tmp_path):
             l_f = _paths_as(json.loads(l_ck)["findings"], local)
             assert [f for f in r_f if f["code"] != "groups-not-listable"] == l_f
             assert [f["path"] for f in r_f if f["code"] == "groups-not-listable"] == ["CROP"]
+            # A URL with a password: the same results, the password nowhere in
+            # what is printed or written (messages, -v lines, JSON, provenance).
+            secret = url.replace("://", "://reader:s3cr3tpw@", 1)
+            shown = []
+            for args in (["info", secret], ["info", "--json", secret],
+                         ["stats", "--json", secret, *groups], ["check", "--json", secret],
+                         ["check", "-v", secret],
+                         ["binarize", "-v", "-j2", secret, tmp_path / "s.zarr/gt", *groups],
+                         ["binarize", "-q", secret, tmp_path / "s3.zarr/gt", *gargs(GROUPS[:4]),
+                          "--unknown", "255"],
+                         ["mask", "-v", secret, tmp_path / "s.zarr/mask", *groups],
+                         ["info", secret + "/no-such-class"]):
+                rc, out, err = lbe(*args)
+                shown.append(out + err)
+                assert rc == (1 if args[-1].endswith("no-such-class") else 0), err
+            for d in ("s.zarr", "s3.zarr"):
+                for k, v in datasets.chunk_files(str(tmp_path / d)).items():
+                    if k.endswith((".zattrs", ".zarray", ".zgroup", "zarr.json")):
+                        shown.append(v.decode())
+            assert not [t for t in shown if "s3cr3tpw" in t], shown
             # Python: Crop(url), a BinarizeArray over it, the same voxels
             env_keep = dict(os.environ)
             os.environ.update(env)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/path.h"
 #include "tap.h"
 
 /* ---- lb_path_display ------------------------------------------------------ */
@@ -47,6 +48,37 @@ static void test_display(void) {
               (long long)strlen("http://host/abcdef"));
     CHECK_STR(small, "http://");
     CHECK_INT((long long)lb_path_display("http://u:p@h/x", NULL, 0), 10);
+}
+
+/* ---- URLs inside messages (every lb_error and log line) --------------------- */
+
+static void check_hidden(const char *in, const char *want) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", in);
+    lb__hide_credentials(buf);
+    CHECK_STR(buf, want);
+}
+
+static void test_hide(void) {
+    check_hidden("http://u:secret@h:80/a.zarr/.zarray: HTTP 500",
+                 "http://h:80/a.zarr/.zarray: HTTP 500");
+    check_hidden("GET https://h/a/0.0?X-Amz-Signature=secret -> 200, 5 bytes",
+                 "GET https://h/a/0.0 -> 200, 5 bytes");
+    check_hidden("s3://b/k?x: s3:// URLs take no query string",
+                 "s3://b/k: s3:// URLs take no query string");
+    check_hidden("two: 'http://a:b@x/1?q' and \"https://c@y/2#f\", done",
+                 "two: 'http://x/1' and \"https://y/2\", done");
+    check_hidden("http://u:p@h/a,b/c, then more", "http://h/a,b/c, then more");
+    check_hidden("crop.zarr/mito: no user:pass@here?x", "crop.zarr/mito: no user:pass@here?x");
+    check_hidden("http://u:secret@h", "http://h");
+    check_hidden("", "");
+    /* through lb_array_open's error: the password is not in the message */
+    lb_error e = {0};
+    lb_array *a = NULL;
+    CHECK(lb_array_open("ftp://u:secret@h/x.zarr?sig=secret", LB_OPEN_READONLY, NULL, 0, &a,
+                        &e) != 0);
+    CHECK(strstr(e.message, "secret") == NULL);
+    CHECK(strstr(e.message, "ftp://h/x.zarr") != NULL);
 }
 
 /* ---- what a handler receives ----------------------------------------------- */
@@ -261,6 +293,7 @@ static void test_fork(void) {
 
 int main(void) {
     test_display();
+    test_hide();
     test_levels();
     test_threads();
     test_fork();

@@ -499,6 +499,7 @@ void lb_crop_free(lb_crop *c) {
     lb__store_free(c->store);
     free(c->path);
     free(c->url);
+    free(c->shown);
     free(c->name);
     free(c->version);
     free(c->all_path);
@@ -700,6 +701,12 @@ int lb_crop_open(const char *path, const lb_classes *classes, lb_crop **out, lb_
     }
     memcpy(c->url, path, ul);
     c->url[ul] = '\0';
+    c->shown = lb__malloc(ul + 1, "a crop", err);
+    if (!c->shown) {
+        rc = LB_ENOMEM;
+        goto fail;
+    }
+    lb__url_shown(c->url, c->shown, ul + 1);
     rc = lb__store_open(c->url, &c->store, &c->path, err);
     if (rc) goto fail;
     rc = classes ? lb__classes_copy(classes, &c->classes, err)
@@ -783,7 +790,7 @@ fail:
 
 /* ---- properties ---------------------------------------------------------------- */
 
-const char *lb_crop_path(const lb_crop *c) { return c->url; }
+const char *lb_crop_path(const lb_crop *c) { return c->shown; }
 const char *lb_crop_name(const lb_crop *c) { return c->name; }
 const char *lb_crop_version(const lb_crop *c) { return c->version; }
 const lb_classes *lb_crop_classes(const lb_crop *c) { return c->classes; }

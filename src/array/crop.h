@@ -137,6 +137,7 @@ struct lb_crop {
     lb__store *store;
     char *path;          /* in the store                                 */
     char *url;           /* as given, without trailing '/'               */
+    char *shown;         /* url without userinfo or query (lb_crop_path) */
     lb_classes *classes; /* owned copy                                   */
     char *name, *version;
     lb__crop_class *cls;

@@ -827,7 +827,7 @@ int lb__crop_array_new(const lb_crop *crop, const lb_groupings *groupings,
     c->n_in = n_in;
     c->words = n_in ? (n_in + 63) / 64 : 1;
     memcpy(c->voxel_size, a->voxel_size, sizeof c->voxel_size);
-    c->crop_url = lb__strdup(crop->url, err);
+    c->crop_url = lb__strdup(crop->shown, err);
     c->classes_source = lb__strdup(crop->classes->source, err);
     c->in = lb__calloc(n_in ? n_in : 1, sizeof *c->in, "crop inputs", err);
     c->gbits = lb__calloc(channels * c->words, sizeof *c->gbits, "crop groups", err);

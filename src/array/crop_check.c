@@ -80,10 +80,12 @@ static void add(checker *k, lb_check_level level, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    lb__hide_credentials(msg);
     lb_check_finding *f = &r->f[r->n];
     f->level = level;
     f->code = code;
     f->path = strdup(path);
+    if (f->path) lb__hide_credentials((char *)f->path);
     f->message = strdup(msg);
     if (!f->path || !f->message) {
         free((char *)f->path);
@@ -98,7 +100,10 @@ static void add(checker *k, lb_check_level level, const char *code, const char *
 
 /* A library message without the path the finding already names. */
 static const char *after(const char *msg, const char *path) {
-    size_t n = strlen(path);
+    char shown[LB_ERROR_MESSAGE_SIZE];
+    size_t n = lb__url_shown(path, shown, sizeof shown);
+    if (n >= sizeof shown) return msg;
+    path = shown;
     return !strncmp(msg, path, n) && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
 }
 #define WARN(k, code, path, ...) add(k, LB_CHECK_WARNING, code, path, __VA_ARGS__)

@@ -4,6 +4,7 @@
  * writes to stderr: a program that sets no handler hears nothing.
  */
 #include "core/log.h"
+#include "core/path.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +50,7 @@ void lb__log(int level, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    lb__hide_credentials(msg);
     pthread_mutex_lock(&mu);
     /* the handler may have changed since the check above */
     if (handler && level <= atomic_load_explicit(&max_level, memory_order_relaxed))

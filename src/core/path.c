@@ -5,6 +5,7 @@
  */
 #include "core/path.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,3 +86,80 @@ int lb__path_normalize(const char *path, char **out, lb_error *err) {
     return 0;
 }
 
+
+/* ---- URLs as they may be shown ------------------------------------------- */
+
+static int scheme_char(char c, int first) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (!first && ((c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-'));
+}
+
+size_t lb__url_scheme_len(const char *s) {
+    size_t i = 0;
+    while (scheme_char(s[i], i == 0)) i++;
+    return i > 0 && strncmp(s + i, "://", 3) == 0 ? i : 0;
+}
+
+/* Where a URL ends inside running text: white space, a quote, or a ':' or
+ * ',' that ends a clause ("URL: why"). */
+static int url_ends(const char *p) {
+    return !*p || *p == ' ' || *p == '\t' || *p == '\n' || *p == '"' || *p == '\'' ||
+           ((*p == ':' || *p == ',') && (!p[1] || p[1] == ' ' || p[1] == '\n'));
+}
+
+/* Copy the URL at `in` (whose scheme is `sl` bytes) to `out` without
+ * userinfo, query or fragment; returns the bytes of `in` consumed and sets
+ * *written. `out` may be `in` (the copy never grows). */
+static size_t url_shown(const char *in, size_t sl, char *out, size_t *written) {
+    size_t i = sl + 3, o = 0;
+    memmove(out, in, i);
+    o = i;
+    size_t a = i;
+    while (!url_ends(in + a) && in[a] != '/' && in[a] != '?' && in[a] != '#') a++;
+    size_t host = i;
+    for (size_t k = i; k < a; k++)
+        if (in[k] == '@') host = k + 1;
+    memmove(out + o, in + host, a - host);
+    o += a - host;
+    i = a;
+    size_t p = i;
+    while (!url_ends(in + p) && in[p] != '?' && in[p] != '#') p++;
+    /* a ':' or ',' inside a path is part of it unless text follows */
+    memmove(out + o, in + i, p - i);
+    o += p - i;
+    i = p;
+    if (in[i] == '?' || in[i] == '#')
+        while (!url_ends(in + i)) i++;
+    *written = o;
+    return i;
+}
+
+size_t lb__url_shown(const char *path, char *buf, size_t size) {
+    if (!path) path = "";
+    size_t sl = lb__url_scheme_len(path);
+    const char *auth = sl ? path + sl + 3 : path, *host = auth;
+    size_t alen = sl ? strcspn(auth, "/?#") : 0;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@') host = p + 1;
+    const char *rest = auth + alen;
+    size_t rlen = sl ? strcspn(rest, "?#") : strlen(rest);
+    int n = snprintf(buf, size, "%.*s%.*s%.*s", (int)(sl ? sl + 3 : 0), path,
+                     (int)(auth + alen - host), host, (int)rlen, rest);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+void lb__hide_credentials(char *text) {
+    if (!text || !strstr(text, "://")) return;
+    size_t i = 0, o = 0;
+    while (text[i]) {
+        size_t sl = (i == 0 || !scheme_char(text[i - 1], 0)) ? lb__url_scheme_len(text + i) : 0;
+        if (sl) {
+            size_t w;
+            i += url_shown(text + i, sl, text + o, &w);
+            o += w;
+        } else {
+            text[o++] = text[i++];
+        }
+    }
+    text[o] = '\0';
+}

@@ -3,6 +3,7 @@
  * and the other small helpers every module shares (see util.h).
  */
 #include "core/util.h"
+#include "core/path.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -40,6 +41,7 @@ int lb__verr(lb_error *err, int code, const char *fmt, va_list ap) {
     if (err) {
         err->code = code;
         vsnprintf(err->message, sizeof err->message, fmt, ap);
+        lb__hide_credentials(err->message);
     }
     return code;
 }
@@ -63,6 +65,7 @@ int lb__err_prefix(lb_error *err, const char *fmt, ...) {
     memcpy(old, err->message, sizeof old);
     old[sizeof old - 1] = '\0';
     snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    lb__hide_credentials(err->message);
     return err->code;
 }
 

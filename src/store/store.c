@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "store/backend.h"
+#include "core/path.h"
 
 struct lb__store {
     const lb__store_backend *be;
@@ -22,30 +23,12 @@ struct lb__store {
 static const lb__store_backend *const backends[] = {&lb__store_file, &lb__store_http,
                                                      &lb__store_https, &lb__store_s3};
 
-/* Length of a URL's scheme ("http" in "http://…"), 0 for a plain path. */
-static size_t scheme_len(const char *url) {
-    size_t i = 0;
-    while ((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z') ||
-           (i > 0 && ((url[i] >= '0' && url[i] <= '9') || url[i] == '+' || url[i] == '.' ||
-                      url[i] == '-')))
-        i++;
-    return i > 0 && strncmp(url + i, "://", 3) == 0 ? i : 0;
-}
+static size_t scheme_len(const char *url) { return lb__url_scheme_len(url); }
 
 /* Any scheme, not only the ones served here: a URL that no store takes is
  * named in an error message too. */
 size_t lb_path_display(const char *path, char *buf, size_t size) {
-    if (!path) path = "";
-    size_t sl = scheme_len(path);
-    const char *auth = sl ? path + sl + 3 : path, *host = auth;
-    size_t alen = sl ? strcspn(auth, "/?#") : 0;
-    for (const char *p = auth; p < auth + alen; p++)
-        if (*p == '@') host = p + 1;
-    const char *rest = auth + alen;
-    size_t rlen = sl ? strcspn(rest, "?#") : strlen(rest);
-    int n = snprintf(buf, size, "%.*s%.*s%.*s", (int)(sl ? sl + 3 : 0), path,
-                     (int)(auth + alen - host), host, (int)rlen, rest);
-    return n < 0 ? 0 : (size_t)n;
+    return lb__url_shown(path, buf, size);
 }
 
 int lb__store_open(const char *url, lb__store **out, char **path, lb_error *err) {
