@@ -147,6 +147,14 @@ int lb__array_groupings(const lb_array *a, const lb_groupings **g, lb_id *backgr
  * real offset (DaCapo's shifted reads are not reproduced). zarr_array.c. */
 int lb__zarr_array_set_roi(lb_array *a, const lb_roi *roi, lb_error *err);
 
+/* The index-space region (all ndim dimensions of its dataset) that a read
+ * of `roi` (validated) of stored array `a` covers. zarr_array.c. */
+void lb__zarr_array_box(const lb_array *a, const lb_roi *roi, int64_t *start, int64_t *count);
+
+/* 1 when wrapper reads over `src` can work from the label cache's encoded
+ * chunks (src is a stored array with a label cache). */
+int lb__array_cseg_source(const lb_array *src);
+
 /* Validate a read ROI against the array: dims, inside, aligned. The
  * message names the ROI, the array's ROI and the voxel size. */
 int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err);

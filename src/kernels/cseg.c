@@ -1,0 +1,540 @@
+/*
+ * cseg.c — encode decoded label chunks into per-block id tables and packed
+ * indices, and read them back: as labels (a box of the chunk), as channel
+ * planes (each block's ids mapped to channel bits once) or as the ids a box
+ * uses. See cseg.h for the layout.
+ */
+#include "kernels/cseg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define B 8                 /* block edge                                */
+#define BV (B * B * B)      /* voxels in a full block                    */
+#define HSLOTS 1024         /* per-block id hash (> BV, power of two)    */
+
+static size_t align8(size_t n) {
+    return (n + 7) & ~(size_t)7;
+}
+
+static int mul_ovf(size_t a, size_t b, size_t *out) {
+    if (a && b > SIZE_MAX / a) return 1;
+    *out = a * b;
+    return 0;
+}
+
+static int add_ovf(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return 1;
+    *out = a + b;
+    return 0;
+}
+
+/* Blocks per dimension and the block shape of a chunk of dims. */
+static void geometry(const int64_t *dims, uint32_t *bd, uint32_t *nb) {
+    for (int k = 0; k < 3; k++) {
+        bd[k] = dims[k] < B ? (uint32_t)dims[k] : B;
+        nb[k] = bd[k] ? (uint32_t)((dims[k] + bd[k] - 1) / bd[k]) : 0;
+    }
+}
+
+static unsigned bits_for(size_t n) {
+    if (n <= 1) return 0;
+    if (n <= 2) return 1;
+    if (n <= 4) return 2;
+    if (n <= 16) return 4;
+    if (n <= 256) return 8;
+    return 16;
+}
+
+size_t lb__cseg_bound(const int64_t *dims, size_t itemsize) {
+    uint32_t bd[3], nb[3];
+    for (int k = 0; k < 3; k++)
+        if (dims[k] < 1 || dims[k] > UINT32_MAX / 2) return 0;
+    geometry(dims, bd, nb);
+    size_t nblocks, v = (size_t)bd[0] * bd[1] * bd[2], t, tab, idx, total;
+    if (mul_ovf((size_t)nb[0] * nb[1], nb[2], &nblocks)) return 0;
+    if (nblocks > UINT32_MAX) return 0;
+    if (mul_ovf(nblocks, v, &t) || mul_ovf(t, itemsize, &tab)) return 0;
+    if (t > UINT32_MAX) return 0; /* table and word offsets are 32-bit */
+    if (mul_ovf(nblocks, (v + 1) / 2 * 4, &idx)) return 0;
+    total = align8(sizeof(lb__cseg_hdr)) + align8(nblocks * sizeof(lb__cseg_block));
+    if (add_ovf(total, align8(tab), &total) || add_ovf(total, idx + 8, &total)) return 0;
+    return total;
+}
+
+static uint64_t load(const unsigned char *p, size_t w) {
+    switch (w) {
+    case 1: return *p;
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+static void store(unsigned char *p, uint64_t v, size_t w) {
+    switch (w) {
+    case 1: *p = (uint8_t)v; break;
+    case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+    case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+    default: memcpy(p, &v, 8); break;
+    }
+}
+
+/* Gather the block at (z0, y0, x0) into vals (bd[0]*bd[1]*bd[2] voxels, C
+ * order); voxels past the chunk's edge repeat the block's first voxel so
+ * that they add no id. Width-specialised: this is the encoder's hot loop. */
+#define GATHER(T)                                                                  \
+    static void gather_##T(const unsigned char *chunk, const int64_t *dims,        \
+                           const uint32_t *bd, int64_t z0, int64_t y0, int64_t x0, \
+                           uint64_t *vals) {                                       \
+        const T *c = (const T *)(const void *)chunk;                               \
+        int64_t ze = z0 + bd[0] < dims[0] ? z0 + bd[0] : dims[0];                  \
+        int64_t ye = y0 + bd[1] < dims[1] ? y0 + bd[1] : dims[1];                  \
+        int64_t xe = x0 + bd[2] < dims[2] ? x0 + bd[2] : dims[2];                  \
+        uint64_t first = c[(z0 * dims[1] + y0) * dims[2] + x0];                    \
+        size_t v = 0;                                                              \
+        for (int64_t z = z0; z < z0 + bd[0]; z++)                                  \
+            for (int64_t y = y0; y < y0 + bd[1]; y++) {                            \
+                if (z >= ze || y >= ye) {                                          \
+                    for (uint32_t i = 0; i < bd[2]; i++) vals[v++] = first;        \
+                    continue;                                                      \
+                }                                                                  \
+                const T *row = c + (z * dims[1] + y) * dims[2];                    \
+                int64_t x = x0;                                                    \
+                for (; x < xe; x++) vals[v++] = row[x];                            \
+                for (; x < x0 + bd[2]; x++) vals[v++] = first;                     \
+            }                                                                      \
+    }
+GATHER(uint8_t)
+GATHER(uint16_t)
+GATHER(uint32_t)
+GATHER(uint64_t)
+
+/* The encoder's per-chunk scratch: a hash of the current block's ids and
+ * a small map of single-id tables already written (background blocks share
+ * one table entry). */
+typedef struct enc {
+    uint16_t slot[HSLOTS];   /* table position + 1 */
+    uint32_t stamp[HSLOTS];
+    uint32_t gen;
+    uint64_t one_id[64];     /* direct-mapped: id -> table position */
+    uint32_t one_pos[64];
+    uint8_t one_ok[64];
+} enc;
+
+static inline size_t hslot(uint64_t v) {
+    return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 54); /* 10 bits */
+}
+
+size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, void *out) {
+    lb__cseg_hdr *h = out;
+    memset(h, 0, sizeof *h);
+    h->magic = LB__CSEG_MAGIC;
+    h->itemsize = (uint8_t)itemsize;
+    for (int k = 0; k < 3; k++) h->dims[k] = (uint32_t)dims[k];
+    geometry(dims, h->bdims, h->nb);
+    h->nblocks = h->nb[0] * h->nb[1] * h->nb[2];
+    const uint32_t *bd = h->bdims;
+    size_t v = (size_t)bd[0] * bd[1] * bd[2];
+    size_t desc_off = align8(sizeof *h);
+    lb__cseg_block *blk = (lb__cseg_block *)((unsigned char *)out + desc_off);
+    size_t table_off = desc_off + align8((size_t)h->nblocks * sizeof *blk);
+    unsigned char *table = (unsigned char *)out + table_off;
+    /* Indices go to a scratch area past the largest possible table, then
+     * move down behind the real table. */
+    size_t max_tab = align8((size_t)h->nblocks * v * itemsize);
+    uint32_t *words = (uint32_t *)(void *)(table + max_tab);
+    size_t nids = 0, nwords = 0;
+    int all_same = 1;
+    uint64_t same = 0;
+    enc *e = calloc(1, sizeof *e);
+    uint64_t vals[BV];
+    uint16_t idx[BV];
+    uint64_t ids[BV];
+    if (!e) return 0;
+    const unsigned char *c = chunk;
+    uint32_t b = 0;
+    for (uint32_t bz = 0; bz < h->nb[0]; bz++)
+        for (uint32_t by = 0; by < h->nb[1]; by++)
+            for (uint32_t bx = 0; bx < h->nb[2]; bx++, b++) {
+                int64_t z0 = (int64_t)bz * bd[0], y0 = (int64_t)by * bd[1],
+                        x0 = (int64_t)bx * bd[2];
+                switch (itemsize) {
+                case 1: gather_uint8_t(c, dims, bd, z0, y0, x0, vals); break;
+                case 2: gather_uint16_t(c, dims, bd, z0, y0, x0, vals); break;
+                case 4: gather_uint32_t(c, dims, bd, z0, y0, x0, vals); break;
+                default: gather_uint64_t(c, dims, bd, z0, y0, x0, vals); break;
+                }
+                uint64_t v0 = vals[0];
+                size_t i = 1;
+                while (i < v && vals[i] == v0) i++;
+                size_t n;
+                if (i == v) {
+                    n = 1;
+                    ids[0] = v0;
+                } else {
+                    /* Distinct ids in first-seen order; runs cost one compare. */
+                    if (++e->gen == 0) {
+                        memset(e->stamp, 0, sizeof e->stamp);
+                        e->gen = 1;
+                    }
+                    n = 0;
+                    uint64_t prev = 0;
+                    uint16_t pidx = 0;
+                    for (size_t j = 0; j < v; j++) {
+                        uint64_t x = vals[j];
+                        if (j > 0 && x == prev) {
+                            idx[j] = pidx;
+                            continue;
+                        }
+                        size_t s = hslot(x);
+                        for (;;) {
+                            if (e->stamp[s] != e->gen) {
+                                e->stamp[s] = e->gen;
+                                e->slot[s] = (uint16_t)(n + 1);
+                                ids[n++] = x;
+                                break;
+                            }
+                            if (ids[e->slot[s] - 1] == x) break;
+                            s = (s + 1) & (HSLOTS - 1);
+                        }
+                        pidx = (uint16_t)(e->slot[s] - 1);
+                        prev = x;
+                        idx[j] = pidx;
+                    }
+                }
+                if (b == 0) same = ids[0];
+                if (n != 1 || ids[0] != same) all_same = 0;
+                /* The table: a single id shares an earlier entry when it can. */
+                uint32_t tab;
+                size_t m = (size_t)(ids[0] * 0x9E3779B97F4A7C15ull >> 58);
+                if (n == 1 && e->one_ok[m] && e->one_id[m] == ids[0]) {
+                    tab = e->one_pos[m];
+                } else {
+                    tab = (uint32_t)nids;
+                    for (size_t j = 0; j < n; j++) store(table + (nids + j) * itemsize, ids[j], itemsize);
+                    nids += n;
+                    if (n == 1) {
+                        e->one_ok[m] = 1;
+                        e->one_id[m] = ids[0];
+                        e->one_pos[m] = tab;
+                    }
+                }
+                unsigned bits = bits_for(n);
+                blk[b].tab = tab;
+                blk[b].idx = (uint32_t)nwords;
+                blk[b].n = (uint16_t)n;
+                blk[b].bits = (uint8_t)bits;
+                blk[b].pad = 0;
+                if (bits) {
+                    size_t nw = (v * bits + 31) / 32;
+                    uint32_t *w = words + nwords;
+                    memset(w, 0, nw * 4);
+                    for (size_t j = 0; j < v; j++)
+                        w[(j * bits) >> 5] |= (uint32_t)idx[j] << ((j * bits) & 31);
+                    nwords += nw;
+                }
+            }
+    free(e);
+    if (all_same && h->nblocks > 0) return lb__cseg_encode_uniform(same, dims, itemsize, out);
+    h->nids = nids;
+    h->table_off = table_off;
+    h->index_off = table_off + align8(nids * itemsize);
+    memmove((unsigned char *)out + h->index_off, words, nwords * 4);
+    h->bytes = align8(h->index_off + nwords * 4);
+    return (size_t)h->bytes;
+}
+
+size_t lb__cseg_encode_uniform(uint64_t v, const int64_t *dims, size_t itemsize, void *out) {
+    lb__cseg_hdr *h = out;
+    memset(h, 0, sizeof *h);
+    h->magic = LB__CSEG_MAGIC;
+    h->itemsize = (uint8_t)itemsize;
+    h->flags = LB__CSEG_UNIFORM;
+    for (int k = 0; k < 3; k++) h->dims[k] = (uint32_t)dims[k];
+    geometry(dims, h->bdims, h->nb);
+    h->nids = 1;
+    h->table_off = align8(sizeof *h);
+    h->index_off = h->table_off + 8;
+    h->bytes = h->index_off;
+    unsigned char *t = (unsigned char *)out + h->table_off;
+    memset(t, 0, 8);
+    store(t, v, itemsize);
+    return (size_t)h->bytes;
+}
+
+int lb__cseg_valid(const void *p, size_t n, const int64_t *dims, size_t itemsize) {
+    const lb__cseg_hdr *h = p;
+    if (n < sizeof *h || h->magic != LB__CSEG_MAGIC || h->itemsize != itemsize ||
+        h->bytes != n)
+        return 0;
+    uint32_t bd[3], nb[3];
+    geometry(dims, bd, nb);
+    for (int k = 0; k < 3; k++)
+        if (h->dims[k] != (uint64_t)dims[k] || h->bdims[k] != bd[k] || h->nb[k] != nb[k])
+            return 0;
+    if (h->table_off > n || h->index_off > n || h->table_off > h->index_off) return 0;
+    if (h->nids > (h->index_off - h->table_off) / itemsize || h->nids == 0) return 0;
+    if (h->flags & LB__CSEG_UNIFORM) return 1;
+    size_t desc_off = align8(sizeof *h);
+    if (h->nblocks != nb[0] * nb[1] * nb[2] ||
+        desc_off + (size_t)h->nblocks * sizeof(lb__cseg_block) > h->table_off)
+        return 0;
+    const lb__cseg_block *blk = (const lb__cseg_block *)((const unsigned char *)p + desc_off);
+    size_t v = (size_t)bd[0] * bd[1] * bd[2];
+    size_t nwords = (n - h->index_off) / 4;
+    for (uint32_t b = 0; b < h->nblocks; b++) {
+        const lb__cseg_block *k = &blk[b];
+        if (k->n == 0 || k->n > v || (uint64_t)k->tab + k->n > h->nids ||
+            k->bits != bits_for(k->n))
+            return 0;
+        size_t nw = (v * k->bits + 31) / 32;
+        if ((size_t)k->idx + nw > nwords) return 0;
+    }
+    return 1;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+typedef struct view {
+    const lb__cseg_hdr *h;
+    const lb__cseg_block *blk;
+    const unsigned char *table;
+    const uint32_t *words;
+    size_t w; /* itemsize */
+} view;
+
+static void view_of(const void *cseg, view *v) {
+    v->h = cseg;
+    v->blk = (const lb__cseg_block *)((const unsigned char *)cseg + align8(sizeof *v->h));
+    v->table = (const unsigned char *)cseg + v->h->table_off;
+    v->words = (const uint32_t *)(const void *)((const unsigned char *)cseg + v->h->index_off);
+    v->w = v->h->itemsize;
+}
+
+static inline unsigned index_at(const uint32_t *w, unsigned bits, size_t j) {
+    return (w[(j * bits) >> 5] >> ((j * bits) & 31)) & ((1u << bits) - 1);
+}
+
+/* Walk the blocks a box touches: for each, the part of the box inside it
+ * (chunk coordinates [lo, hi) per dimension). */
+typedef void (*block_fn)(void *ctx, const view *v, const lb__cseg_block *blk,
+                         const int64_t *o, const int64_t *lo, const int64_t *hi);
+
+static void walk(const view *v, const lb__cseg_box *b, block_fn fn, void *ctx) {
+    const uint32_t *bd = v->h->bdims;
+    int64_t lo[3], hi[3], o[3], b0[3], b1[3];
+    for (int k = 0; k < 3; k++) {
+        if (b->cnt[k] <= 0) return;
+        b0[k] = b->cstart[k] / bd[k];
+        b1[k] = (b->cstart[k] + b->cnt[k] - 1) / bd[k];
+    }
+    for (int64_t z = b0[0]; z <= b1[0]; z++)
+        for (int64_t y = b0[1]; y <= b1[1]; y++)
+            for (int64_t x = b0[2]; x <= b1[2]; x++) {
+                int64_t bi[3] = {z, y, x};
+                for (int k = 0; k < 3; k++) {
+                    o[k] = bi[k] * bd[k];
+                    lo[k] = b->cstart[k] > o[k] ? b->cstart[k] : o[k];
+                    int64_t e = b->cstart[k] + b->cnt[k], be = o[k] + bd[k];
+                    hi[k] = e < be ? e : be;
+                }
+                const lb__cseg_block *blk = NULL;
+                if (!(v->h->flags & LB__CSEG_UNIFORM))
+                    blk = &v->blk[((size_t)z * v->h->nb[1] + (size_t)y) * v->h->nb[2] + (size_t)x];
+                fn(ctx, v, blk, o, lo, hi);
+            }
+}
+
+/* Offset in dst (voxels) of chunk voxel (z, y, x). */
+static inline size_t dst_at(const lb__cseg_box *b, int64_t z, int64_t y, int64_t x) {
+    return (size_t)(((b->dstart[0] + z - b->cstart[0]) * b->dshape[1] + b->dstart[1] + y -
+                     b->cstart[1]) * b->dshape[2] + b->dstart[2] + x - b->cstart[2]);
+}
+
+typedef struct decode_ctx {
+    const lb__cseg_box *b;
+    unsigned char *dst;
+} decode_ctx;
+
+static void fill_run(unsigned char *d, uint64_t v, size_t n, size_t w) {
+    switch (w) {
+    case 1: memset(d, (int)(uint8_t)v, n); break;
+    case 2: for (size_t i = 0; i < n; i++) store(d + 2 * i, v, 2); break;
+    case 4: for (size_t i = 0; i < n; i++) store(d + 4 * i, v, 4); break;
+    default: for (size_t i = 0; i < n; i++) store(d + 8 * i, v, 8); break;
+    }
+}
+
+static void decode_block(void *vctx, const view *v, const lb__cseg_block *blk,
+                         const int64_t *o, const int64_t *lo, const int64_t *hi) {
+    decode_ctx *c = vctx;
+    const uint32_t *bd = v->h->bdims;
+    size_t w = v->w, len = (size_t)(hi[2] - lo[2]);
+    const unsigned char *tab = v->table + (blk ? (size_t)blk->tab * w : 0);
+    unsigned bits = blk ? blk->bits : 0;
+    for (int64_t z = lo[0]; z < hi[0]; z++)
+        for (int64_t y = lo[1]; y < hi[1]; y++) {
+            unsigned char *d = c->dst + dst_at(c->b, z, y, lo[2]) * w;
+            if (!bits) {
+                fill_run(d, load(tab, w), len, w);
+                continue;
+            }
+            const uint32_t *words = v->words + blk->idx;
+            size_t j = ((size_t)(z - o[0]) * bd[1] + (size_t)(y - o[1])) * bd[2] +
+                       (size_t)(lo[2] - o[2]);
+            for (size_t i = 0; i < len; i++)
+                memcpy(d + i * w, tab + index_at(words, bits, j + i) * w, w);
+        }
+}
+
+void lb__cseg_decode_box(const void *cseg, const lb__cseg_box *b, void *dst) {
+    view v;
+    view_of(cseg, &v);
+    decode_ctx c = {b, dst};
+    walk(&v, b, decode_block, &c);
+}
+
+/* 8 bits -> 8 bytes of 0/1 (bit i -> byte i). */
+static inline uint64_t expand8(unsigned m) {
+    uint64_t e = m & 0xFFu;
+    e = (e | (e << 28)) & 0x0000000F0000000Full;
+    e = (e | (e << 14)) & 0x0003000300030003ull;
+    e = (e | (e << 7)) & 0x0101010101010101ull;
+    return e;
+}
+
+static inline void put_row(uint8_t *d, uint64_t bytes01, size_t len) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t i = 0; i < len; i++) d[i] = (uint8_t)(bytes01 >> (8 * i)) & 1;
+#else
+    if (len == 8) memcpy(d, &bytes01, 8);
+    else memcpy(d, &bytes01, len);
+#endif
+}
+
+typedef struct chan_ctx {
+    const lb__cseg_box *b;
+    size_t channels, words;
+    lb__cseg_channels_fn fn;
+    void *user;
+    uint8_t *out;
+    size_t plane_stride;
+    uint64_t *bits;  /* BV * words: channel set per table id of the block */
+    uint8_t *state;  /* per channel: 0 off for all ids, 1 on for all, 2 mixed */
+} chan_ctx;
+
+static inline int has(const uint64_t *set, size_t c) {
+    return (int)((set[c >> 6] >> (c & 63)) & 1u);
+}
+
+static void chan_block(void *vctx, const view *v, const lb__cseg_block *blk, const int64_t *o,
+                       const int64_t *lo, const int64_t *hi) {
+    chan_ctx *c = vctx;
+    const uint32_t *bd = v->h->bdims;
+    size_t w = v->w, n = blk ? blk->n : 1, len = (size_t)(hi[2] - lo[2]);
+    const unsigned char *tab = v->table + (blk ? (size_t)blk->tab * w : 0);
+    unsigned bits = blk ? blk->bits : 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(c->bits + i * c->words, 0, c->words * 8);
+        c->fn(c->user, load(tab + i * w, w), c->bits + i * c->words);
+    }
+    for (size_t ch = 0; ch < c->channels; ch++) {
+        int on = 0, off = 0;
+        for (size_t i = 0; i < n && !(on && off); i++) {
+            if (has(c->bits + i * c->words, ch)) on = 1;
+            else off = 1;
+        }
+        c->state[ch] = (uint8_t)(on && off ? 2 : on);
+    }
+    const uint32_t *words = blk ? v->words + blk->idx : NULL;
+    unsigned short ix[B];
+    for (int64_t z = lo[0]; z < hi[0]; z++)
+        for (int64_t y = lo[1]; y < hi[1]; y++) {
+            size_t d = dst_at(c->b, z, y, lo[2]);
+            size_t j = ((size_t)(z - o[0]) * bd[1] + (size_t)(y - o[1])) * bd[2] +
+                       (size_t)(lo[2] - o[2]);
+            if (bits)
+                for (size_t i = 0; i < len; i++) ix[i] = (unsigned short)index_at(words, bits, j + i);
+            for (size_t ch = 0; ch < c->channels; ch++) {
+                uint8_t *dst = c->out + ch * c->plane_stride + d;
+                uint8_t s = c->state[ch];
+                if (s < 2) {
+                    put_row(dst, s ? 0x0101010101010101ull : 0, len);
+                    continue;
+                }
+                unsigned m = 0;
+                for (size_t i = 0; i < len; i++)
+                    m |= (unsigned)has(c->bits + (size_t)ix[i] * c->words, ch) << i;
+                put_row(dst, expand8(m), len);
+            }
+        }
+}
+
+int lb__cseg_channels_box(const void *cseg, const lb__cseg_box *b, size_t channels,
+                           lb__cseg_channels_fn fn, void *user, uint8_t *out,
+                           size_t plane_stride) {
+    view v;
+    view_of(cseg, &v);
+    size_t words = (channels + 63) / 64;
+    if (!words) words = 1;
+    /* Scratch on the stack for up to 256 channels (the common case);
+     * beyond that per call from the heap, falling back to one channel at a
+     * time when even that fails. */
+    uint64_t sbits[BV * 4];
+    uint8_t sstate[256];
+    chan_ctx c = {b, channels, words, fn, user, out, plane_stride, sbits, sstate};
+    void *heap = NULL;
+    if (words > 4 || channels > 256) {
+        heap = malloc(BV * words * 8 + channels);
+        if (!heap) return -1;
+        c.bits = heap;
+        c.state = (uint8_t *)heap + BV * words * 8;
+    }
+    walk(&v, b, chan_block, &c);
+    free(heap);
+    return 0;
+}
+
+typedef struct ids_ctx {
+    lb__cseg_id_fn fn;
+    void *user;
+} ids_ctx;
+
+static void ids_block(void *vctx, const view *v, const lb__cseg_block *blk, const int64_t *o,
+                      const int64_t *lo, const int64_t *hi) {
+    ids_ctx *c = vctx;
+    size_t w = v->w;
+    if (!blk) {
+        c->fn(c->user, load(v->table, w));
+        return;
+    }
+    const unsigned char *tab = v->table + (size_t)blk->tab * w;
+    const uint32_t *bd = v->h->bdims;
+    int whole = 1;
+    for (int k = 0; k < 3; k++) whole &= lo[k] == o[k] && hi[k] == o[k] + bd[k];
+    if (whole || !blk->bits) {
+        for (size_t i = 0; i < blk->n; i++) c->fn(c->user, load(tab + i * w, w));
+        return;
+    }
+    uint64_t used[BV / 64] = {0};
+    const uint32_t *words = v->words + blk->idx;
+    for (int64_t z = lo[0]; z < hi[0]; z++)
+        for (int64_t y = lo[1]; y < hi[1]; y++)
+            for (int64_t x = lo[2]; x < hi[2]; x++) {
+                size_t j = ((size_t)(z - o[0]) * bd[1] + (size_t)(y - o[1])) * bd[2] +
+                           (size_t)(x - o[2]);
+                unsigned i = index_at(words, blk->bits, j);
+                used[i >> 6] |= (uint64_t)1 << (i & 63);
+            }
+    for (size_t i = 0; i < blk->n; i++)
+        if ((used[i >> 6] >> (i & 63)) & 1) c->fn(c->user, load(tab + i * w, w));
+}
+
+void lb__cseg_ids_in_box(const void *cseg, const lb__cseg_box *b, lb__cseg_id_fn fn,
+                         void *user) {
+    view v;
+    view_of(cseg, &v);
+    ids_ctx c = {fn, user};
+    walk(&v, b, ids_block, &c);
+}
