@@ -23,7 +23,7 @@ corrupt, invalid or unsupported data and metadata; MemoryError. The message
 is always the library's.
 """
 
-from ._labelbin import FormatError, default_codec_json, version
+from ._labelbin import FormatError, cache_remove, cache_stats, default_codec_json, version
 from .arrays import (Array, BinarizeArray, DataView, MissingAnnotationsMask, ZarrArray,
                      create_dataset, from_config)
 from ._dask import materialize
@@ -33,7 +33,8 @@ from .geometry import Coordinate, Roi
 __version__ = version()
 
 __all__ = [
-    "Array", "BinarizeArray", "Coordinate", "DataView", "FormatError",
+    "Array", "BinarizeArray", "Coordinate", "DataView", "FormatError", "cache_remove",
+    "cache_stats",
     "MissingAnnotationsMask", "Roi", "ZarrArray", "create_dataset", "default_codec_json",
     "from_config", "materialize", "normalise_groupings", "split_dataset_path", "version",
 ]

@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "dataset/chunk_cache.h"
 #include "dataset/label_cache.h"
+#include "kernels/cseg.h"
 #include "kernels/kernels.h"
 
 static const char virtual_msg[] =
@@ -481,6 +482,51 @@ int lb_array_set_label_cache(lb_array *a, const char *name, size_t bytes, lb_err
 
 int lb__array_cseg_source(const lb_array *src) {
     return src && src->ds && src->ds->lcache;
+}
+
+typedef struct region_job {
+    const lb__cseg_part *parts;
+    const int64_t *np;
+    int64_t shape[3], rows_per_task;
+    size_t channels;
+    lb__cseg_channels_fn fn;
+    void *user;
+    uint8_t *out;
+    size_t plane_stride;
+} region_job;
+
+static int region_task(void *vjob, int worker, int64_t k) {
+    const region_job *j = vjob;
+    static const int64_t origin[3] = {0, 0, 0};
+    (void)worker;
+    int64_t z0 = k * j->rows_per_task, z1 = z0 + j->rows_per_task;
+    if (z1 > j->shape[0]) z1 = j->shape[0];
+    return lb__cseg_channels_region(j->parts, j->np, j->shape, origin, z0, z1, j->channels, j->fn,
+                                    j->user, j->out, j->plane_stride) ? LB_ENOMEM : 0;
+}
+
+int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels,
+                         lb__cseg_channels_fn fn, void *user, uint8_t *out, size_t plane_stride,
+                         int threads, lb__workspace *ws, lb_error *err) {
+    const lb__dataset *d = src->ds;
+    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS], np[3];
+    lb__zarr_array_box(src, roi, start, count);
+    for (int k = 0; k < d->ndim; k++)
+        if (count[k] == 0) return 0;
+    lb__cseg_part *parts = NULL;
+    int rc = lb__dataset_region_parts(d, start, count, &parts, np, &ws->io, err);
+    if (rc) return rc;
+    region_job j = {parts, np, {1, 1, 1}, 0, channels, fn, user, out, plane_stride};
+    for (int k = 0; k < 3; k++)
+        if (k + d->ndim - 3 >= 0) j.shape[k] = count[k + d->ndim - 3];
+    int64_t tasks = threads > 1 ? threads : 1;
+    if (tasks > j.shape[0]) tasks = j.shape[0];
+    j.rows_per_task = (j.shape[0] + tasks - 1) / tasks;
+    tasks = (j.shape[0] + j.rows_per_task - 1) / j.rows_per_task;
+    rc = lb__parallel_for((int)tasks, tasks, region_task, &j, NULL);
+    if (rc) rc = lb__err(err, LB_ENOMEM, "out of memory computing %zu channels", channels);
+    lb__dataset_free_parts(parts, np[0] * np[1] * np[2]);
+    return rc;
 }
 
 int lb_array_warm(lb_array *a, const lb_roi *roi, int threads, lb_error *err) {

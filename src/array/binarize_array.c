@@ -99,9 +99,13 @@ static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb__wo
         const binarize_impl *b = a->impl;
         int64_t n = lb__roi_voxels(a, roi, NULL);
         if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
+        size_t channels = lb__binplan_channels(b->plan);
+        if (channels <= 64)
+            return lb__cseg_read_region(a->source, roi, channels, plan_channels, (void *)b->plan,
+                                        out, (size_t)n, lb__array_read_threads(a), ws, err);
         int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
         lb__zarr_array_box(a->source, roi, start, count);
-        cseg_ctx c = {b->plan, out, (size_t)n, lb__binplan_channels(b->plan)};
+        cseg_ctx c = {b->plan, out, (size_t)n, channels};
         return lb__dataset_visit_cseg(a->source->ds, start, count, binarize_chunk, &c, &ws->io,
                                       err);
     }

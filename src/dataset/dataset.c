@@ -1482,6 +1482,8 @@ typedef struct cseg_ctx {
     void *user;
     const int64_t *count;
     lb__io *io;
+    lb__cseg_part *parts; /* region_parts: copies go here */
+    const region_grid *g;
 } cseg_ctx;
 
 static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int64_t *cstart,
@@ -1489,7 +1491,24 @@ static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int
                             lb_error *err) {
     cseg_ctx *c = vctx;
     int rc = chunk_cseg(d, cidx, c->io, err);
-    if (rc || !c->fn) return rc;
+    if (rc) return rc;
+    if (c->parts) {
+        int64_t i = 0;
+        for (int k = 0; k < d->ndim; k++) i = i * c->g->nc[k] + (cidx[k] - c->g->c0[k]);
+        lb__cseg_part *p = &c->parts[i];
+        void *copy = malloc(c->io->cseg.size);
+        if (!copy) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
+        memcpy(copy, c->io->cseg.data, c->io->cseg.size);
+        lb__cseg_box b;
+        box3(d, cstart, cnt, c->count, rstart, &b);
+        p->cseg = copy;
+        for (int k = 0; k < 3; k++) {
+            p->cstart[k] = b.cstart[k];
+            p->cnt[k] = b.cnt[k];
+        }
+        return 0;
+    }
+    if (!c->fn) return 0;
     lb__cseg_box b;
     size_t lead = box3(d, cstart, cnt, c->count, rstart, &b);
     return c->fn(c->user, c->io->cseg.data, &b, lead, err);
@@ -1516,7 +1535,8 @@ static int cseg_par_chunk(void *user, int worker, int64_t i) {
 }
 
 static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                       int threads, lb__cseg_visit fn, void *user, lb__io *io, lb_error *err) {
+                       int threads, lb__cseg_visit fn, void *user, lb__cseg_part *parts,
+                       lb__io *io, lb_error *err) {
     if (!d->lcache) return lb__err(err, LB_EINVAL, "%s: no label cache is set", d->path);
     int empty;
     int rc = check_region(d, start, count, &empty, err);
@@ -1530,7 +1550,8 @@ static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t
     p->start = start;
     p->count = count;
     p->g = &g;
-    for (int w = 0; w < LB__MAX_READ_THREADS; w++) p->ctx[w] = (cseg_ctx){fn, user, count, NULL};
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++)
+        p->ctx[w] = (cseg_ctx){fn, user, count, NULL, parts, &g};
     p->ctx[0].io = io;
     int failed = 0;
     rc = lb__parallel_for(threads > 1 && g.total > 1 ? threads : 1, g.total, cseg_par_chunk, p,
@@ -1552,7 +1573,39 @@ static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t
 int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int64_t *count,
                            lb__cseg_visit fn, void *user, lb__io *io, lb_error *err) {
     int threads = d->read_threads ? d->read_threads : d->store_threads;
-    return cseg_region(d, start, count, threads, fn, user, io, err);
+    return cseg_region(d, start, count, threads, fn, user, NULL, io, err);
+}
+
+void lb__dataset_free_parts(lb__cseg_part *parts, int64_t n) {
+    if (!parts) return;
+    for (int64_t i = 0; i < n; i++) free((void *)parts[i].cseg);
+    free(parts);
+}
+
+int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                             lb__cseg_part **parts, int64_t *np, lb__io *io, lb_error *err) {
+    *parts = NULL;
+    int empty;
+    int rc = check_region(d, start, count, &empty, err);
+    if (rc) return rc;
+    if (empty) return lb__err(err, LB_EINVAL, "%s: an empty region has no chunks", d->path);
+    region_grid g;
+    region_chunks(d, d->chunks, start, count, &g);
+    for (int k = 0; k + 3 < d->ndim; k++)
+        if (count[k] != 1)
+            return lb__err(err, LB_EINVAL, "%s: region parts need count 1 before the last 3 "
+                           "dimensions", d->path);
+    for (int k = 0; k < 3; k++) np[k] = k + d->ndim - 3 < 0 ? 1 : g.nc[k + d->ndim - 3];
+    lb__cseg_part *p = lb__calloc((size_t)g.total, sizeof *p, "chunk parts", err);
+    if (!p) return LB_ENOMEM;
+    int threads = d->read_threads ? d->read_threads : d->store_threads;
+    rc = cseg_region(d, start, count, threads, NULL, NULL, p, io, err);
+    if (rc) {
+        lb__dataset_free_parts(p, g.total);
+        return rc;
+    }
+    *parts = p;
+    return 0;
 }
 
 int lb__dataset_warm(const lb__dataset *d, const int64_t *start, const int64_t *count,
@@ -1566,5 +1619,5 @@ int lb__dataset_warm(const lb__dataset *d, const int64_t *start, const int64_t *
     if (threads < 1)
         return lb__err(err, LB_EINVAL, "warm: threads must be >= 1 (or 0 for one per CPU), not %d",
                        threads);
-    return cseg_region(d, start, count, threads, NULL, NULL, NULL, err);
+    return cseg_region(d, start, count, threads, NULL, NULL, NULL, NULL, err);
 }

@@ -220,6 +220,15 @@ typedef int (*lb__cseg_visit)(void *user, const void *cseg, const lb__cseg_box *
 int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int64_t *count,
                            lb__cseg_visit fn, void *user, lb__io *io, lb_error *err);
 
+/* The encoded read chunks of a region whose dimensions before the last 3
+ * have count 1, as a grid np[3] of parts (kernels/cseg.h: each part's
+ * cseg a malloc'd copy; free them and *parts with lb__dataset_free_parts).
+ * Chunks are fetched with the dataset's read threads. */
+typedef struct lb__cseg_part lb__cseg_part;
+int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                             lb__cseg_part **parts, int64_t *np, lb__io *io, lb_error *err);
+void lb__dataset_free_parts(lb__cseg_part *parts, int64_t n);
+
 /* Fill the label cache with the read chunks of a region (all of them when
  * start is NULL) with `threads` threads (0: one per CPU). */
 int lb__dataset_warm(const lb__dataset *d, const int64_t *start, const int64_t *count,

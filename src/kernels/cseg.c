@@ -110,6 +110,55 @@ GATHER(uint16_t)
 GATHER(uint32_t)
 GATHER(uint64_t)
 
+/* Which blocks of the row of blocks at (z0, y0) are one value, reading the
+ * chunk in memory order (each row of voxels once, front to back), which
+ * is what keeps the encoder at memory speed: uni[bx] = 1 when block bx is
+ * one value, first[bx] that value. */
+#define SCAN_ROW(T)                                                                \
+    static void scan_row_##T(const unsigned char *chunk, const int64_t *dims,      \
+                             const uint32_t *bd, int64_t z0, int64_t y0,           \
+                             uint32_t nbx, uint8_t *uni, uint64_t *first) {        \
+        const T *c = (const T *)(const void *)chunk;                               \
+        int64_t ze = z0 + bd[0] < dims[0] ? z0 + bd[0] : dims[0];                  \
+        int64_t ye = y0 + bd[1] < dims[1] ? y0 + bd[1] : dims[1];                  \
+        const T *r0 = c + (z0 * dims[1] + y0) * dims[2];                           \
+        for (uint32_t bx = 0; bx < nbx; bx++) {                                    \
+            first[bx] = r0[(int64_t)bx * bd[2]];                                   \
+            uni[bx] = 1;                                                           \
+        }                                                                          \
+        if (bd[2] == B && dims[2] == (int64_t)nbx * B) {                           \
+            /* Whole blocks along x: fixed-length, vectorisable rows. */           \
+            for (int64_t z = z0; z < ze; z++)                                      \
+                for (int64_t y = y0; y < ye; y++) {                                \
+                    const T *row = c + (z * dims[1] + y) * dims[2];                \
+                    for (uint32_t bx = 0; bx < nbx; bx++) {                        \
+                        const T *r = row + (size_t)bx * B;                         \
+                        T v = (T)first[bx];                                        \
+                        T acc = (T)((r[0] ^ v) | (r[1] ^ v) | (r[2] ^ v) |         \
+                                    (r[3] ^ v) | (r[4] ^ v) | (r[5] ^ v) |         \
+                                    (r[6] ^ v) | (r[7] ^ v));                      \
+                        uni[bx] &= acc == 0;                                       \
+                    }                                                              \
+                }                                                                  \
+            return;                                                                \
+        }                                                                          \
+        for (int64_t z = z0; z < ze; z++)                                          \
+            for (int64_t y = y0; y < ye; y++) {                                    \
+                const T *row = c + (z * dims[1] + y) * dims[2];                    \
+                for (uint32_t bx = 0; bx < nbx; bx++) {                            \
+                    int64_t x0 = (int64_t)bx * bd[2];                              \
+                    int64_t xe = x0 + bd[2] < dims[2] ? x0 + bd[2] : dims[2];      \
+                    T v = (T)first[bx], acc = 0;                                   \
+                    for (int64_t x = x0; x < xe; x++) acc |= (T)(row[x] ^ v);      \
+                    uni[bx] &= acc == 0;                                           \
+                }                                                                  \
+            }                                                                      \
+    }
+SCAN_ROW(uint8_t)
+SCAN_ROW(uint16_t)
+SCAN_ROW(uint32_t)
+SCAN_ROW(uint64_t)
+
 /* The encoder's per-chunk scratch: a hash of the current block's ids and
  * a small map of single-id tables already written (background blocks share
  * one table entry). */
@@ -124,6 +173,18 @@ typedef struct enc {
 
 static inline size_t hslot(uint64_t v) {
     return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 54); /* 10 bits */
+}
+
+/* Pack v indices at `bits` (1..16, dividing 32) into 32-bit words, the
+ * first index in the lowest bits; a word at a time. */
+static void pack(const uint16_t *idx, size_t v, unsigned bits, uint32_t *w) {
+    size_t per = 32 / bits, nw = (v + per - 1) / per;
+    for (size_t k = 0; k < nw; k++) {
+        uint32_t x = 0;
+        size_t j0 = k * per, m = v - j0 < per ? v - j0 : per;
+        for (size_t j = 0; j < m; j++) x |= (uint32_t)idx[j0 + j] << (j * bits);
+        w[k] = x;
+    }
 }
 
 size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, void *out) {
@@ -151,7 +212,13 @@ size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, 
     uint64_t vals[BV];
     uint16_t idx[BV];
     uint64_t ids[BV];
-    if (!e) return 0;
+    uint64_t *row_first = malloc((size_t)h->nb[2] * 9 + 1);
+    uint8_t *row_uni = (uint8_t *)(row_first + h->nb[2]);
+    if (!e || !row_first) {
+        free(e);
+        free(row_first);
+        return 0;
+    }
     const unsigned char *c = chunk;
     uint32_t b = 0;
     for (uint32_t bz = 0; bz < h->nb[0]; bz++)
@@ -159,17 +226,22 @@ size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, 
             for (uint32_t bx = 0; bx < h->nb[2]; bx++, b++) {
                 int64_t z0 = (int64_t)bz * bd[0], y0 = (int64_t)by * bd[1],
                         x0 = (int64_t)bx * bd[2];
-                switch (itemsize) {
+                if (bx == 0) switch (itemsize) {
+                case 1: scan_row_uint8_t(c, dims, bd, z0, y0, h->nb[2], row_uni, row_first); break;
+                case 2: scan_row_uint16_t(c, dims, bd, z0, y0, h->nb[2], row_uni, row_first); break;
+                case 4: scan_row_uint32_t(c, dims, bd, z0, y0, h->nb[2], row_uni, row_first); break;
+                default: scan_row_uint64_t(c, dims, bd, z0, y0, h->nb[2], row_uni, row_first); break;
+                }
+                uint64_t v0 = row_first[bx];
+                int same1 = row_uni[bx];
+                if (!same1) switch (itemsize) {
                 case 1: gather_uint8_t(c, dims, bd, z0, y0, x0, vals); break;
                 case 2: gather_uint16_t(c, dims, bd, z0, y0, x0, vals); break;
                 case 4: gather_uint32_t(c, dims, bd, z0, y0, x0, vals); break;
                 default: gather_uint64_t(c, dims, bd, z0, y0, x0, vals); break;
                 }
-                uint64_t v0 = vals[0];
-                size_t i = 1;
-                while (i < v && vals[i] == v0) i++;
                 size_t n;
-                if (i == v) {
+                if (same1) {
                     n = 1;
                     ids[0] = v0;
                 } else {
@@ -228,14 +300,12 @@ size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, 
                 blk[b].pad = 0;
                 if (bits) {
                     size_t nw = (v * bits + 31) / 32;
-                    uint32_t *w = words + nwords;
-                    memset(w, 0, nw * 4);
-                    for (size_t j = 0; j < v; j++)
-                        w[(j * bits) >> 5] |= (uint32_t)idx[j] << ((j * bits) & 31);
+                    pack(idx, v, bits, words + nwords);
                     nwords += nw;
                 }
             }
     free(e);
+    free(row_first);
     if (all_same && h->nblocks > 0) return lb__cseg_encode_uniform(same, dims, itemsize, out);
     h->nids = nids;
     h->table_off = table_off;
@@ -413,6 +483,19 @@ static inline void put_row(uint8_t *d, uint64_t bytes01, size_t len) {
 #endif
 }
 
+/* rowlen bytes of an 8-byte pattern (rows are short: no memset call). */
+static inline void fill_row(uint8_t *d, uint64_t pat, size_t len) {
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) memcpy(d + i, &pat, 8);
+    for (; i < len; i++) d[i] = (uint8_t)pat;
+}
+
+static inline void copy_row(uint8_t *d, const uint8_t *src, size_t len) {
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) memcpy(d + i, src + i, 8);
+    for (; i < len; i++) d[i] = src[i];
+}
+
 typedef struct chan_ctx {
     const lb__cseg_box *b;
     size_t channels, words;
@@ -471,11 +554,238 @@ static void chan_block(void *vctx, const view *v, const lb__cseg_block *blk, con
         }
 }
 
+/* The fast path for up to 64 channels, over a region made of the boxes of
+ * several chunks (a ROI), row by row: each block's ids are mapped to
+ * channel sets once; then, for each row of the region, every plane's row is
+ * written left to right across all the chunks in one sweep (planes are
+ * written sequentially, whole cache lines, as a memset would), channels
+ * that are constant over the row with one fill, channels constant over a
+ * block from a row pattern, and only channels that differ inside a block
+ * from its indices. */
+typedef struct bprep {
+    uint64_t on_all, mixed; /* channel sets: on for every id / not constant */
+    uint64_t *bits;         /* channel set per table id                      */
+    const uint32_t *words;  /* indices                                       */
+    unsigned bitw;          /* index width (0: one id)                       */
+} bprep;
+
+typedef struct pinfo {
+    view v;
+    int64_t b0[3], nb[3]; /* the blocks the part's box touches */
+    bprep *prep;          /* nb[0]*nb[1]*nb[2] (one for a uniform chunk) */
+} pinfo;
+
+typedef struct xseg {
+    size_t px;        /* part index along x                  */
+    int64_t bxi;      /* block index along x, from the part's b0 */
+    int64_t cx0, ox;  /* first voxel, block origin (chunk x) */
+    size_t len, dx;   /* voxels, offset in the region row    */
+} xseg;
+
+/* Along one dimension: part index, chunk coordinate of region coordinate r. */
+static void locate(const lb__cseg_part *parts, const int64_t *np, int dim, int64_t r,
+                   size_t *pi, int64_t *c) {
+    size_t stride = dim == 0 ? (size_t)(np[1] * np[2]) : dim == 1 ? (size_t)np[2] : 1;
+    size_t p = 0;
+    while ((int64_t)p + 1 < np[dim] && r >= parts[p * stride].cnt[dim]) {
+        r -= parts[p * stride].cnt[dim];
+        p++;
+    }
+    *pi = p;
+    *c = parts[p * stride].cstart[dim] + r;
+}
+
+int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
+                             const int64_t *dshape, const int64_t *dstart, int64_t z0,
+                             int64_t z1, size_t channels, lb__cseg_channels_fn fn, void *user,
+                             uint8_t *out, size_t ps) {
+    size_t nparts = (size_t)(np[0] * np[1] * np[2]);
+    if (!nparts || z0 >= z1 || channels == 0 || channels > 64) return channels > 64 ? -1 : 0;
+    const uint32_t *bd = ((const lb__cseg_hdr *)parts[0].cseg)->bdims;
+    int rc = -1;
+    pinfo *P = calloc(nparts, sizeof *P);
+    bprep *preps = NULL;
+    uint64_t *idbits = NULL;
+    uint8_t *scratch = NULL;
+    if (!P) return -1;
+    /* Blocks per part and ids in all (the parts' rows z0..z1 only). */
+    size_t nprep = 0, nid = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        pinfo *pi = &P[i];
+        view_of(parts[i].cseg, &pi->v);
+        for (int k = 0; k < 3; k++) {
+            pi->b0[k] = parts[i].cstart[k] / bd[k];
+            pi->nb[k] = (parts[i].cstart[k] + parts[i].cnt[k] - 1) / bd[k] - pi->b0[k] + 1;
+        }
+        if (pi->v.h->flags & LB__CSEG_UNIFORM) {
+            nprep += 1;
+            nid += 1;
+        } else {
+            size_t nb = (size_t)(pi->nb[0] * pi->nb[1] * pi->nb[2]);
+            nprep += nb;
+            for (int64_t a = 0; a < pi->nb[0]; a++)
+                for (int64_t b = 0; b < pi->nb[1]; b++)
+                    for (int64_t c = 0; c < pi->nb[2]; c++)
+                        nid += pi->v.blk[((size_t)(pi->b0[0] + a) * pi->v.h->nb[1] +
+                                          (size_t)(pi->b0[1] + b)) * pi->v.h->nb[2] +
+                                         (size_t)(pi->b0[2] + c)].n;
+        }
+    }
+    preps = malloc(nprep * sizeof *preps);
+    idbits = malloc(nid * sizeof *idbits);
+    if (!preps || !idbits) goto done;
+    uint64_t chmask = channels >= 64 ? UINT64_MAX : (((uint64_t)1 << channels) - 1);
+    size_t kp = 0, ki = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        pinfo *pi = &P[i];
+        pi->prep = preps + kp;
+        int uni = (pi->v.h->flags & LB__CSEG_UNIFORM) != 0;
+        size_t nb = uni ? 1 : (size_t)(pi->nb[0] * pi->nb[1] * pi->nb[2]);
+        for (size_t q = 0; q < nb; q++) {
+            const lb__cseg_block *blk = NULL;
+            if (!uni) {
+                int64_t c = (int64_t)q % pi->nb[2], b = (int64_t)q / pi->nb[2] % pi->nb[1],
+                        a = (int64_t)q / pi->nb[2] / pi->nb[1];
+                blk = &pi->v.blk[((size_t)(pi->b0[0] + a) * pi->v.h->nb[1] +
+                                  (size_t)(pi->b0[1] + b)) * pi->v.h->nb[2] +
+                                 (size_t)(pi->b0[2] + c)];
+            }
+            size_t n = blk ? blk->n : 1, w = pi->v.w;
+            const unsigned char *tab = pi->v.table + (blk ? (size_t)blk->tab * w : 0);
+            bprep *r = &preps[kp++];
+            r->bits = idbits + ki;
+            ki += n;
+            uint64_t all = chmask, any = 0;
+            for (size_t j = 0; j < n; j++) {
+                r->bits[j] = 0;
+                fn(user, load(tab + j * w, w), &r->bits[j]);
+                r->bits[j] &= chmask;
+                all &= r->bits[j];
+                any |= r->bits[j];
+            }
+            r->on_all = all;
+            r->mixed = any & ~all;
+            r->bitw = blk ? blk->bits : 0;
+            r->words = blk ? pi->v.words + blk->idx : NULL;
+        }
+    }
+    /* Segments of a region row: the parts along x cut at block edges. */
+    int64_t rowlen = 0;
+    for (int64_t px = 0; px < np[2]; px++) rowlen += parts[px].cnt[2];
+    size_t maxseg = (size_t)(rowlen / 1 + 1);
+    size_t seg_bytes = maxseg * (sizeof(xseg) + sizeof(bprep *) + B * 8 + sizeof(size_t));
+    scratch = malloc(seg_bytes + channels * (size_t)rowlen + 8);
+    if (!scratch) goto done;
+    xseg *seg = (xseg *)(void *)scratch;
+    const bprep **sp = (const bprep **)(void *)(seg + maxseg);
+    uint64_t *rowbits = (uint64_t *)(void *)(sp + maxseg);
+    size_t *mixed_list = (size_t *)(void *)(rowbits + maxseg * B);
+    uint8_t *pat = (uint8_t *)(mixed_list + maxseg);
+    size_t nseg = 0, dx = 0;
+    for (int64_t px = 0; px < np[2]; px++) {
+        const lb__cseg_part *pp = &parts[px];
+        int64_t x = pp->cstart[2], xe = pp->cstart[2] + pp->cnt[2];
+        while (x < xe) {
+            int64_t ox = x / bd[2] * bd[2], e = ox + bd[2] < xe ? ox + bd[2] : xe;
+            seg[nseg] = (xseg){(size_t)px, x / bd[2] - P[px].b0[2], x, ox, (size_t)(e - x), dx};
+            dx += (size_t)(e - x);
+            nseg++;
+            x = e;
+        }
+    }
+    int64_t ny = 0; /* region rows per z */
+    for (int64_t q = 0; q < np[1]; q++) ny += parts[(size_t)q * (size_t)np[2]].cnt[1];
+    size_t last_key = SIZE_MAX, nmixed = 0;
+    uint64_t row_on = 0, row_const = 0, row_mixed = 0;
+    for (int64_t z = z0; z < z1; z++) {
+        size_t pz, py;
+        int64_t cz, cy;
+        locate(parts, np, 0, z, &pz, &cz);
+        for (int64_t y = 0; y < ny; y++) {
+            locate(parts, np, 1, y, &py, &cy);
+            int64_t bz = cz / bd[0], by = cy / bd[1];
+            size_t key = ((pz * (size_t)np[1] + py) << 32) ^ ((size_t)bz << 16) ^ (size_t)by;
+            if (key != last_key) {
+                /* A new row of blocks: their preps, the row's masks, patterns. */
+                last_key = key;
+                uint64_t on = chmask, any = 0, mixed = 0;
+                nmixed = 0;
+                for (size_t s2 = 0; s2 < nseg; s2++) {
+                    const pinfo *pi = &P[(pz * (size_t)np[1] + py) * (size_t)np[2] + seg[s2].px];
+                    const bprep *r = pi->v.h->flags & LB__CSEG_UNIFORM
+                        ? &pi->prep[0]
+                        : &pi->prep[((size_t)(bz - pi->b0[0]) * (size_t)pi->nb[1] +
+                                     (size_t)(by - pi->b0[1])) * (size_t)pi->nb[2] +
+                                    (size_t)seg[s2].bxi];
+                    sp[s2] = r;
+                    on &= r->on_all;
+                    any |= r->on_all | r->mixed;
+                    mixed |= r->mixed;
+                    if (r->mixed) mixed_list[nmixed++] = s2;
+                }
+                row_on = on;
+                row_mixed = mixed;
+                row_const = ~(mixed | (any & ~on)) & chmask;
+                for (size_t ch = 0; ch < channels; ch++) {
+                    if ((row_const >> ch) & 1) continue;
+                    uint8_t *pr = pat + ch * (size_t)rowlen;
+                    for (size_t s2 = 0; s2 < nseg; s2++)
+                        memset(pr + seg[s2].dx, (int)((sp[s2]->on_all >> ch) & 1), seg[s2].len);
+                }
+            }
+            size_t d = (size_t)(((dstart[0] + z) * dshape[1] + dstart[1] + y) * dshape[2] +
+                                dstart[2]);
+            for (size_t k = 0; k < nmixed; k++) {
+                size_t s2 = mixed_list[k];
+                const bprep *r = sp[s2];
+                size_t j = ((size_t)(cz - bz * bd[0]) * bd[1] + (size_t)(cy - by * bd[1])) * bd[2] +
+                           (size_t)(seg[s2].cx0 - seg[s2].ox);
+                uint64_t *rb = rowbits + s2 * B;
+                for (size_t x = 0; x < seg[s2].len; x++)
+                    rb[x] = r->bits[index_at(r->words, r->bitw, j + x)];
+            }
+            for (size_t ch = 0; ch < channels; ch++) {
+                uint8_t *dst = out + ch * ps + d;
+                if ((row_const >> ch) & 1) {
+                    fill_row(dst, ((row_on >> ch) & 1) * 0x0101010101010101ull, (size_t)rowlen);
+                    continue;
+                }
+                copy_row(dst, pat + ch * (size_t)rowlen, (size_t)rowlen);
+                if (!((row_mixed >> ch) & 1)) continue;
+                for (size_t k = 0; k < nmixed; k++) {
+                    size_t s2 = mixed_list[k];
+                    if (!((sp[s2]->mixed >> ch) & 1)) continue;
+                    const uint64_t *rb = rowbits + s2 * B;
+                    unsigned m = 0;
+                    for (size_t x = 0; x < seg[s2].len; x++)
+                        m |= (unsigned)((rb[x] >> ch) & 1) << x;
+                    put_row(dst + seg[s2].dx, expand8(m), seg[s2].len);
+                }
+            }
+        }
+    }
+    rc = 0;
+done:
+    free(scratch);
+    free(idbits);
+    free(preps);
+    free(P);
+    return rc;
+}
+
 int lb__cseg_channels_box(const void *cseg, const lb__cseg_box *b, size_t channels,
-                           lb__cseg_channels_fn fn, void *user, uint8_t *out,
-                           size_t plane_stride) {
+                          lb__cseg_channels_fn fn, void *user, uint8_t *out,
+                          size_t plane_stride) {
     view v;
     view_of(cseg, &v);
+    if (channels <= 64) {
+        lb__cseg_part part = {cseg, {b->cstart[0], b->cstart[1], b->cstart[2]},
+                              {b->cnt[0], b->cnt[1], b->cnt[2]}};
+        int64_t np[3] = {1, 1, 1};
+        if (b->cnt[0] <= 0 || b->cnt[1] <= 0 || b->cnt[2] <= 0) return 0;
+        return lb__cseg_channels_region(&part, np, b->dshape, b->dstart, 0, b->cnt[0], channels,
+                                        fn, user, out, plane_stride);
+    }
     size_t words = (channels + 63) / 64;
     if (!words) words = 1;
     /* Scratch on the stack for up to 256 channels (the common case);

@@ -87,6 +87,23 @@ int lb__cseg_channels_box(const void *cseg, const lb__cseg_box *b, size_t channe
                            lb__cseg_channels_fn fn, void *user, uint8_t *out,
                            size_t plane_stride);
 
+/* A region made of boxes of several encoded chunks (all of the same chunk
+ * shape): parts is a grid np[0] × np[1] × np[2] (C order) of chunk boxes
+ * that tile the region in order (the region's rows of part (i, j, k) follow
+ * those of part (i - 1, j, k), and so on). Write `channels` (at most 64)
+ * 0/1 planes of region rows z0 <= z < z1 into out (plane c at out + c *
+ * plane_stride, the region at dstart inside a destination of shape
+ * dshape). Disjoint z ranges may run in parallel. Returns 0, or -1 when out
+ * of memory (or channels > 64). */
+typedef struct lb__cseg_part {
+    const void *cseg;
+    int64_t cstart[3], cnt[3];
+} lb__cseg_part;
+int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
+                             const int64_t *dshape, const int64_t *dstart, int64_t z0,
+                             int64_t z1, size_t channels, lb__cseg_channels_fn fn, void *user,
+                             uint8_t *out, size_t plane_stride);
+
 /* Call fn for every distinct id occurring inside the box (each block's
  * table, restricted to the ids the box's voxels use); an id may be
  * reported more than once. */
