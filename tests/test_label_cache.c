@@ -363,6 +363,13 @@ static void test_arrays_equal(void) {
         CHECK(before.entries > 0);
         if (lb_dtype_size(dtypes[di]) >= 4) CHECK(before.raw_bytes > before.bytes);
         CHECK(trio_same(&u, &c, shape, 12)); /* second pass: hits */
+        /* The mask's unlisted ids (from the blocks' tables) as uncached. */
+        lb_id ua[LB_MASK_UNLISTED_MAX], ca[LB_MASK_UNLISTED_MAX];
+        size_t nu = lb_mask_unlisted_ids(u.mask, ua, LB_MASK_UNLISTED_MAX);
+        size_t nc = lb_mask_unlisted_ids(c.mask, ca, LB_MASK_UNLISTED_MAX);
+        CHECK_INT(nc, nu);
+        CHECK(nu > 0);
+        for (size_t k = 0; k < nu && k < nc; k++) CHECK(ua[k].bits == ca[k].bits);
         lb_cache_info after;
         CHECK_INT(lb_array_cache_info(c.raw, &after, &e), 0);
         CHECK(after.process_hits > before.process_hits);

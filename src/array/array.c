@@ -507,7 +507,8 @@ static int region_task(void *vjob, int worker, int64_t k) {
 
 int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels,
                          lb__cseg_channels_fn fn, void *user, uint8_t *out, size_t plane_stride,
-                         int threads, lb__workspace *ws, lb_error *err) {
+                         int threads, lb__cseg_part_fn each, void *each_user,
+                         lb__workspace *ws, lb_error *err) {
     const lb__dataset *d = src->ds;
     int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS], np[3];
     lb__zarr_array_box(src, roi, start, count);
@@ -516,6 +517,8 @@ int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels
     lb__cseg_part *parts = NULL;
     int rc = lb__dataset_region_parts(d, start, count, &parts, np, &ws->io, err);
     if (rc) return rc;
+    if (each)
+        for (int64_t i = 0; i < np[0] * np[1] * np[2]; i++) each(each_user, &parts[i]);
     region_job j = {parts, np, {1, 1, 1}, 0, channels, fn, user, out, plane_stride};
     for (int k = 0; k < 3; k++)
         if (k + d->ndim - 3 >= 0) j.shape[k] = count[k + d->ndim - 3];

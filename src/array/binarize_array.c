@@ -102,7 +102,8 @@ static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb__wo
         size_t channels = lb__binplan_channels(b->plan);
         if (channels <= 64)
             return lb__cseg_read_region(a->source, roi, channels, plan_channels, (void *)b->plan,
-                                        out, (size_t)n, lb__array_read_threads(a), ws, err);
+                                        out, (size_t)n, lb__array_read_threads(a), NULL, NULL,
+                                        ws, err);
         int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
         lb__zarr_array_box(a->source, roi, start, count);
         cseg_ctx c = {b->plan, out, (size_t)n, channels};

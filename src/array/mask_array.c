@@ -171,19 +171,20 @@ static void unlisted_id(void *user, uint64_t id) {
     u->found[u->nf++] = id;
 }
 
-static int mask_chunk(void *user, const void *cseg, const lb__cseg_box *b, size_t lead,
-                      lb_error *err) {
+/* The ids of a chunk's part of the ROI that `labels` does not list. */
+static void part_unlisted(void *user, const lb__cseg_part *p) {
     const cseg_ctx *c = user;
-    (void)err;
-    lb__cseg_channels_box(cseg, b, 1, positive_channel, (void *)c, c->plane + lead,
-                          c->plane_stride); /* one channel: never fails */
     mask_impl *m = c->m;
-    if (m->track && !atomic_load_explicit(&m->full, memory_order_relaxed)) {
-        unlisted_acc u = {c, {0}, 0};
-        lb__cseg_ids_in_box(cseg, b, unlisted_id, &u);
-        if (u.nf) record_unlisted(m, u.found, u.nf);
+    if (!m->track || atomic_load_explicit(&m->full, memory_order_relaxed)) return;
+    lb__cseg_box b;
+    for (int k = 0; k < 3; k++) {
+        b.cstart[k] = p->cstart[k];
+        b.cnt[k] = b.dshape[k] = p->cnt[k];
+        b.dstart[k] = 0;
     }
-    return 0;
+    unlisted_acc u = {c, {0}, 0};
+    lb__cseg_ids_in_box(p->cseg, &b, unlisted_id, &u);
+    if (u.nf) record_unlisted(m, u.found, u.nf);
 }
 
 /* Plane of the first enabled channel from the encoded chunks, then copied
@@ -195,11 +196,9 @@ static int mask_read_cseg(const lb_array *a, const lb_roi *roi, void *out, size_
     size_t first = 0;
     while (first < m->channels && !m->enabled[first]) first++;
     if (first < m->channels) {
-        int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
-        lb__zarr_array_box(a->source, roi, start, count);
         cseg_ctx c = {a->source->dtype, o + first * n, n, m};
-        int rc = lb__dataset_visit_cseg(a->source->ds, start, count, mask_chunk, &c, &ws->io,
-                                        err);
+        int rc = lb__cseg_read_region(a->source, roi, 1, positive_channel, &c, c.plane, n,
+                                      lb__array_read_threads(a), part_unlisted, &c, ws, err);
         if (rc) return rc;
     }
     for (size_t k = 0; k < m->channels; k++) {
