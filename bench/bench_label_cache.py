@@ -64,6 +64,19 @@ def pss_kib(pid="self"):
     return 0
 
 
+def mapping_pss_kib(path, pid="self"):
+    """PSS of the mappings of file `path` (the cache) in process pid."""
+    total, inside = 0, False
+    with open("/proc/%s/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if head and not head[0].endswith(":"):  # a mapping's header line
+                inside = head[-1] == path
+            elif inside and head[0] == "Pss:":
+                total += int(head[1])
+    return total
+
+
 def emit(row, record):
     print(row, flush=True)
     print(json.dumps(record), flush=True)
@@ -131,13 +144,17 @@ def fresh_cache(name):
 
 
 def worker(path, cache, nbytes, rois, seconds, q):
-    a = binarized(path, cache, nbytes)
+    if cache:
+        a = binarized(path, cache, nbytes)
+    else:  # the private cache of decoded chunks, for comparison
+        a = binarized(path)
+        a.set_cache(nbytes)
     t_end = time.perf_counter() + seconds
     n = 0
     while time.perf_counter() < t_end:
         a[rois[n % len(rois)]]
         n += 1
-    q.put((n, pss_kib()))
+    q.put((n, pss_kib(), mapping_pss_kib("/dev/shm/" + cache) if cache else 0))
 
 
 def run_workers(path, cache, nbytes, rois, k, seconds):
@@ -150,7 +167,8 @@ def run_workers(path, cache, nbytes, rois, k, seconds):
     res = [q.get() for _ in ps]
     for p in ps:
         p.join()
-    return sum(r[0] for r in res) / seconds, sum(r[1] for r in res)
+    return (sum(r[0] for r in res) / seconds, sum(r[1] for r in res),
+            sum(r[2] for r in res))
 
 
 def bench_volume(label, path, args, cache_name):
@@ -218,17 +236,31 @@ def bench_volume(label, path, args, cache_name):
     l0 = loadavg()
     del c
     base_pss = pss_kib()
-    t1, m1 = run_workers(path, cache_name, nbytes, rois, 1, args.seconds)
-    t4, m4 = run_workers(path, cache_name, nbytes, rois, 4, args.seconds)
-    emit("| %s: warm worker processes (fork), %d^3 ROIs | 1 worker %.1f ROI/s, PSS %.1f MB | "
-         "4 workers %.1f ROI/s = %.2fx (target >= 1.8 on 2 cores), PSS %.1f MB = %.2fx "
-         "(target <= 1.25) | cache %.1f MB shared | load %.1f |"
-         % (label, args.edge, t1, m1 / 1024, t4, t4 / t1, m4 / 1024, m4 / m1,
-            info["bytes"] / 1e6, l0),
+    t1, m1, c1 = run_workers(path, cache_name, nbytes, rois, 1, args.seconds)
+    t4, m4, c4 = run_workers(path, cache_name, nbytes, rois, 4, args.seconds)
+    emit("| %s: warm worker processes (fork), %d^3 ROIs | 1 worker %.1f ROI/s, PSS %.1f MB "
+         "(cache mapping %.1f MB) | 4 workers %.1f ROI/s = %.2fx (target >= 1.8 on 2 cores), "
+         "PSS %.1f MB = %.2fx (target <= 1.25), cache mappings %.1f MB = %.2fx | load %.1f |"
+         % (label, args.edge, t1, m1 / 1024, c1 / 1024, t4, t4 / t1, m4 / 1024, m4 / m1,
+            c4 / 1024, c4 / max(c1, 1), l0),
          dict(tag, bench="label_cache_workers", rois_per_s_1=t1, rois_per_s_4=t4,
               throughput_ratio=t4 / t1, pss_kib_1=m1, pss_kib_4=m4, pss_ratio=m4 / m1,
-              parent_pss_kib=base_pss, cache_bytes=info["bytes"], cpus=os.cpu_count(),
-              load_before=l0, load_after=loadavg()))
+              cache_pss_kib_1=c1, cache_pss_kib_4=c4, parent_pss_kib=base_pss,
+              cache_bytes=info["bytes"], cpus=os.cpu_count(), load_before=l0,
+              load_after=loadavg()))
+    if not args.smoke:
+        # The same with each worker's private cache of decoded chunks.
+        l0 = loadavg()
+        raw = 8 * int(np.prod([probe.roi.shape[k] // probe.voxel_size[k] for k in range(3)]))
+        t1, m1, _ = run_workers(path, None, raw, rois, 1, args.seconds)
+        t4, m4, _ = run_workers(path, None, raw, rois, 4, args.seconds)
+        emit("| %s: for comparison, a private decoded-chunk cache (set_cache) per worker | "
+             "1 worker %.1f ROI/s, PSS %.1f MB | 4 workers %.1f ROI/s = %.2fx, PSS %.1f MB = "
+             "%.2fx | load %.1f |"
+             % (label, t1, m1 / 1024, t4, t4 / t1, m4 / 1024, m4 / m1, l0),
+             dict(tag, bench="chunk_cache_workers", rois_per_s_1=t1, rois_per_s_4=t4,
+                  throughput_ratio=t4 / t1, pss_kib_1=m1, pss_kib_4=m4, pss_ratio=m4 / m1,
+                  load_before=l0, load_after=loadavg()))
     fresh_cache(cache_name)
 
 

@@ -536,6 +536,7 @@ static void test_processes(void) {
     unsigned char data[1000];
     memset(data, 3, sizeof data);
     lb__lcache_put(lc, 42, 7, data, sizeof data, 8000); /* the dead filler's place is taken */
+    buf.size = 0;
     CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 1);
     CHECK(buf.size == sizeof data && memcmp(buf.data, data, sizeof data) == 0);
     /* Killed inside the lock: the next locker resets the index. */

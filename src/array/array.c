@@ -514,9 +514,11 @@ int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels
     lb__zarr_array_box(src, roi, start, count);
     for (int k = 0; k < d->ndim; k++)
         if (count[k] == 0) return 0;
-    lb__cseg_part *parts = NULL;
-    int rc = lb__dataset_region_parts(d, start, count, &parts, np, &ws->io, err);
+    lb__parts *pp = NULL;
+    (void)ws;
+    int rc = lb__dataset_region_parts(d, start, count, &pp, err);
     if (rc) return rc;
+    const lb__cseg_part *parts = lb__parts_grid(pp, np);
     if (each)
         for (int64_t i = 0; i < np[0] * np[1] * np[2]; i++) each(each_user, &parts[i]);
     region_job j = {parts, np, {1, 1, 1}, 0, channels, fn, user, out, plane_stride};
@@ -528,7 +530,7 @@ int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels
     tasks = (j.shape[0] + j.rows_per_task - 1) / j.rows_per_task;
     rc = lb__parallel_for((int)tasks, tasks, region_task, &j, NULL);
     if (rc) rc = lb__err(err, LB_ENOMEM, "out of memory computing %zu channels", channels);
-    lb__dataset_free_parts(parts, np[0] * np[1] * np[2]);
+    lb__dataset_free_parts(d, pp);
     return rc;
 }
 

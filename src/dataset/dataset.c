@@ -94,6 +94,7 @@ void lb__io_free(lb__io *io) {
     lb__buf_free(&io->chunk);
     lb__buf_free(&io->index);
     lb__buf_free(&io->cseg);
+    lb__buf_free(&io->arena);
     lb__codec_scratch_free(&io->codec);
 }
 
@@ -831,26 +832,29 @@ static size_t box3(const lb__dataset *d, const int64_t *cstart, const int64_t *c
     return lead;
 }
 
-/* Look read chunk `cidx` up in the label cache, into io->cseg: 1 hit, 0
- * miss, LB_ENOMEM. An entry that is not a well-formed encoding of this
- * chunk is dropped and counts as a miss. */
-static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_error *err) {
+/* Look read chunk `cidx` up in the label cache, appending it to *dst: 1
+ * hit, 0 miss, LB_ENOMEM. An entry that is not a well-formed encoding of
+ * this chunk is dropped and counts as a miss. */
+static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb_error *err) {
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
-    int hit = lb__lcache_get(d->lcache, d->lc_id, key, &io->cseg);
+    size_t at = dst->size;
+    int hit = lb__lcache_get(d->lcache, d->lc_id, key, dst);
     if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
-    if (hit && !lb__cseg_valid(io->cseg.data, io->cseg.size, d->lc_chunk, d->itemsize)) {
+    if (hit && !lb__cseg_valid(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
         lb__lcache_drop(d->lcache, d->lc_id, key);
+        dst->size = at;
         hit = 0;
     }
     return hit;
 }
 
 /* Encode decoded read chunk `cidx` (NULL: absent, the fill value) into
- * io->cseg and store it in the label cache. */
+ * io->cseg, store it in the label cache, and append it to *dst unless dst
+ * is io->cseg itself. */
 static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *chunk, lb__io *io,
-                    lb_error *err) {
+                    lb__buf *dst, lb_error *err) {
     size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
-    if (!bound) return 0; /* too large to encode: not cached */
+    if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
     if (lb__buf_reserve(&io->cseg, bound, err)) return LB_ENOMEM;
     size_t n;
     if (chunk) {
@@ -865,6 +869,7 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
     io->cseg.size = n;
     lb__lcache_put(d->lcache, d->lc_id, lb__dataset_chunk_linear(d, cidx), io->cseg.data, n,
                    d->chunk_bytes);
+    if (dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err)) return LB_ENOMEM;
     return 0;
 }
 
@@ -894,7 +899,8 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
     uint64_t key = 0;
     lb__cache_ref ref = {NULL, NULL, 0};
     if (d->lcache) {
-        int hit = lc_lookup(d, cidx, io, err);
+        io->cseg.size = 0;
+        int hit = lc_lookup(d, cidx, &io->cseg, err);
         if (hit < 0) return hit;
         if (hit) {
             const lb__cseg_hdr *h = (const lb__cseg_hdr *)(const void *)io->cseg.data;
@@ -923,7 +929,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         *present = 0;
         sink_fill(d, s);
         if (cache) lb__chunk_cache_put_absent(cache, key);
-        if (d->lcache) rc = lc_store(d, cidx, NULL, io, err);
+        if (d->lcache) rc = lc_store(d, cidx, NULL, io, &io->cseg, err);
         goto done;
     }
     uint8_t *out;
@@ -951,7 +957,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         sink_copy(d, s, out); /* before commit: the slot is still ours */
     }
     if (ref.entry) lb__chunk_cache_commit(cache, &ref, rc == 0);
-    if (!rc && d->lcache) rc = lc_store(d, cidx, out, io, err);
+    if (!rc && d->lcache) rc = lc_store(d, cidx, out, io, &io->cseg, err);
 done:
     free(heap);
     return rc;
@@ -1439,7 +1445,9 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
     }
     if (!lb__cseg_bound(d->lc_chunk, d->itemsize))
         return lb__err(err, LB_ELIMIT, "%s: the chunks are too large for a label cache", d->path);
-    int rc = lb__lcache_open(name, bytes, &d->lcache, err);
+    int rc = 0;
+    if (!d->io_pool && (rc = io_pool_new(&d->io_pool, err))) return rc;
+    rc = lb__lcache_open(name, bytes, &d->lcache, err);
     if (rc) return rc;
     /* One cache or the other. */
     lb__chunk_cache_free(d->cache);
@@ -1448,16 +1456,17 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
     return 0;
 }
 
-/* The encoded read chunk `cidx` into io->cseg: from the label cache, or
- * fetched, decoded, encoded and stored there. */
-static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_error *err) {
-    int hit = lc_lookup(d, cidx, io, err);
+/* The encoded read chunk `cidx`, appended to *dst: from the label cache,
+ * or fetched, decoded, encoded and stored there. */
+static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb__buf *dst,
+                      lb_error *err) {
+    int hit = lc_lookup(d, cidx, dst, err);
     if (hit) return hit < 0 ? hit : 0;
     char stack[1024], *heap = NULL;
     const char *p = NULL;
     int stored = 0;
     int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
-    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, err);
+    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, err);
     if (rc || !stored) goto done;
     if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
     rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size,
@@ -1471,18 +1480,26 @@ static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_
             lb__err_prefix(err, "%s", p);
         }
     }
-    if (!rc) rc = lc_store(d, cidx, io->chunk.data, io, err);
+    if (!rc) rc = lc_store(d, cidx, io->chunk.data, io, dst, err);
 done:
     free(heap);
     return rc;
 }
+
+/* Where region_parts put part i: in the arena of worker w's buffers. */
+typedef struct part_at {
+    int worker;
+    size_t off;
+} part_at;
 
 typedef struct cseg_ctx {
     lb__cseg_visit fn; /* NULL: warm (fill only) */
     void *user;
     const int64_t *count;
     lb__io *io;
-    lb__cseg_part *parts; /* region_parts: copies go here */
+    int worker;
+    lb__cseg_part *parts; /* region_parts: the boxes go here ... */
+    part_at *at;          /* ... and where each encoded chunk is */
     const region_grid *g;
 } cseg_ctx;
 
@@ -1490,25 +1507,25 @@ static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int
                             const int64_t *rstart, const int64_t *cnt, void *vctx,
                             lb_error *err) {
     cseg_ctx *c = vctx;
-    int rc = chunk_cseg(d, cidx, c->io, err);
-    if (rc) return rc;
     if (c->parts) {
         int64_t i = 0;
         for (int k = 0; k < d->ndim; k++) i = i * c->g->nc[k] + (cidx[k] - c->g->c0[k]);
-        lb__cseg_part *p = &c->parts[i];
-        void *copy = malloc(c->io->cseg.size);
-        if (!copy) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
-        memcpy(copy, c->io->cseg.data, c->io->cseg.size);
+        size_t off = c->io->arena.size;
+        int rc = chunk_cseg(d, cidx, c->io, &c->io->arena, err);
+        if (rc) return rc;
         lb__cseg_box b;
         box3(d, cstart, cnt, c->count, rstart, &b);
-        p->cseg = copy;
+        lb__cseg_part *p = &c->parts[i];
         for (int k = 0; k < 3; k++) {
             p->cstart[k] = b.cstart[k];
             p->cnt[k] = b.cnt[k];
         }
+        c->at[i] = (part_at){c->worker, off};
         return 0;
     }
-    if (!c->fn) return 0;
+    c->io->cseg.size = 0;
+    int rc = chunk_cseg(d, cidx, c->io, &c->io->cseg, err);
+    if (rc || !c->fn) return rc;
     lb__cseg_box b;
     size_t lead = box3(d, cstart, cnt, c->count, rstart, &b);
     return c->fn(c->user, c->io->cseg.data, &b, lead, err);
@@ -1530,13 +1547,27 @@ static int cseg_par_chunk(void *user, int worker, int64_t i) {
         c->io = p->own[worker] = p->d->io_pool ? io_pool_take(p->d->io_pool)
                                                : calloc(1, sizeof(lb__io));
         if (!c->io) return lb__err(&p->err[worker], LB_ENOMEM, "out of memory for read buffers");
+        c->io->arena.size = 0;
     }
     return visit_chunk(p->d, p->start, p->count, p->g, i, cseg_visit_chunk, c, &p->err[worker]);
 }
 
+static void give_io(const lb__dataset *d, lb__io *io) {
+    if (!io) return;
+    if (d->io_pool) {
+        io_pool_give(d->io_pool, io);
+    } else {
+        lb__io_free(io);
+        free(io);
+    }
+}
+
+/* Visit the chunks of a region with up to `threads` threads. With parts,
+ * the workers' buffers (holding the encoded chunks) go to *kept (an array
+ * of LB__MAX_READ_THREADS) instead of back to the pool. */
 static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t *count,
                        int threads, lb__cseg_visit fn, void *user, lb__cseg_part *parts,
-                       lb__io *io, lb_error *err) {
+                       part_at *at, lb__io **kept, lb__io *io, lb_error *err) {
     if (!d->lcache) return lb__err(err, LB_EINVAL, "%s: no label cache is set", d->path);
     int empty;
     int rc = check_region(d, start, count, &empty, err);
@@ -1551,20 +1582,15 @@ static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t
     p->count = count;
     p->g = &g;
     for (int w = 0; w < LB__MAX_READ_THREADS; w++)
-        p->ctx[w] = (cseg_ctx){fn, user, count, NULL, parts, &g};
-    p->ctx[0].io = io;
+        p->ctx[w] = (cseg_ctx){fn, user, count, NULL, w, parts, at, &g};
+    if (!parts) p->ctx[0].io = io;
     int failed = 0;
     rc = lb__parallel_for(threads > 1 && g.total > 1 ? threads : 1, g.total, cseg_par_chunk, p,
                           &failed);
     if (rc && err) *err = p->err[failed];
     for (int w = 0; w < LB__MAX_READ_THREADS; w++) {
-        if (!p->own[w]) continue;
-        if (d->io_pool) {
-            io_pool_give(d->io_pool, p->own[w]);
-        } else {
-            lb__io_free(p->own[w]);
-            free(p->own[w]);
-        }
+        if (kept) kept[w] = p->own[w];
+        else give_io(d, p->own[w]);
     }
     free(p);
     return rc;
@@ -1573,38 +1599,62 @@ static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t
 int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int64_t *count,
                            lb__cseg_visit fn, void *user, lb__io *io, lb_error *err) {
     int threads = d->read_threads ? d->read_threads : d->store_threads;
-    return cseg_region(d, start, count, threads, fn, user, NULL, io, err);
+    return cseg_region(d, start, count, threads, fn, user, NULL, NULL, NULL, io, err);
 }
 
-void lb__dataset_free_parts(lb__cseg_part *parts, int64_t n) {
-    if (!parts) return;
-    for (int64_t i = 0; i < n; i++) free((void *)parts[i].cseg);
-    free(parts);
+struct lb__parts {
+    lb__cseg_part *parts;
+    part_at *at;
+    int64_t np[3], n;
+    lb__io *kept[LB__MAX_READ_THREADS];
+};
+
+const lb__cseg_part *lb__parts_grid(const lb__parts *p, int64_t *np) {
+    for (int k = 0; k < 3; k++) np[k] = p->np[k];
+    return p->parts;
+}
+
+void lb__dataset_free_parts(const lb__dataset *d, lb__parts *p) {
+    if (!p) return;
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++) give_io(d, p->kept[w]);
+    free(p->parts);
+    free(p->at);
+    free(p);
 }
 
 int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                             lb__cseg_part **parts, int64_t *np, lb__io *io, lb_error *err) {
-    *parts = NULL;
+                             lb__parts **out, lb_error *err) {
+    *out = NULL;
     int empty;
     int rc = check_region(d, start, count, &empty, err);
     if (rc) return rc;
     if (empty) return lb__err(err, LB_EINVAL, "%s: an empty region has no chunks", d->path);
-    region_grid g;
-    region_chunks(d, d->chunks, start, count, &g);
     for (int k = 0; k + 3 < d->ndim; k++)
         if (count[k] != 1)
             return lb__err(err, LB_EINVAL, "%s: region parts need count 1 before the last 3 "
                            "dimensions", d->path);
-    for (int k = 0; k < 3; k++) np[k] = k + d->ndim - 3 < 0 ? 1 : g.nc[k + d->ndim - 3];
-    lb__cseg_part *p = lb__calloc((size_t)g.total, sizeof *p, "chunk parts", err);
+    region_grid g;
+    region_chunks(d, d->chunks, start, count, &g);
+    lb__parts *p = lb__calloc(1, sizeof *p, "chunk parts", err);
     if (!p) return LB_ENOMEM;
+    for (int k = 0; k < 3; k++) p->np[k] = k + d->ndim - 3 < 0 ? 1 : g.nc[k + d->ndim - 3];
+    p->n = g.total;
+    p->parts = lb__calloc((size_t)g.total, sizeof *p->parts, "chunk parts", err);
+    p->at = lb__calloc((size_t)g.total, sizeof *p->at, "chunk parts", err);
+    if (!p->parts || !p->at) {
+        lb__dataset_free_parts(d, p);
+        return LB_ENOMEM;
+    }
     int threads = d->read_threads ? d->read_threads : d->store_threads;
-    rc = cseg_region(d, start, count, threads, NULL, NULL, p, io, err);
+    rc = cseg_region(d, start, count, threads, NULL, NULL, p->parts, p->at, p->kept, NULL, err);
     if (rc) {
-        lb__dataset_free_parts(p, g.total);
+        lb__dataset_free_parts(d, p);
         return rc;
     }
-    *parts = p;
+    /* The arenas are complete: now their addresses hold. */
+    for (int64_t i = 0; i < g.total; i++)
+        p->parts[i].cseg = p->kept[p->at[i].worker]->arena.data + p->at[i].off;
+    *out = p;
     return 0;
 }
 
@@ -1619,5 +1669,5 @@ int lb__dataset_warm(const lb__dataset *d, const int64_t *start, const int64_t *
     if (threads < 1)
         return lb__err(err, LB_EINVAL, "warm: threads must be >= 1 (or 0 for one per CPU), not %d",
                        threads);
-    return cseg_region(d, start, count, threads, NULL, NULL, NULL, NULL, err);
+    return cseg_region(d, start, count, threads, NULL, NULL, NULL, NULL, NULL, NULL, err);
 }

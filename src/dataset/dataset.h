@@ -147,6 +147,7 @@ typedef struct lb__io {
     lb__buf chunk;             /* one decoded chunk                         */
     lb__buf index;             /* a shard index                             */
     lb__buf cseg;              /* an encoded chunk (label cache)            */
+    lb__buf arena;             /* encoded chunks of a region (label cache)  */
     lb__codec_scratch codec;
 } lb__io;
 void lb__io_free(lb__io *io);
@@ -221,13 +222,18 @@ int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int
                            lb__cseg_visit fn, void *user, lb__io *io, lb_error *err);
 
 /* The encoded read chunks of a region whose dimensions before the last 3
- * have count 1, as a grid np[3] of parts (kernels/cseg.h: each part's
- * cseg a malloc'd copy; free them and *parts with lb__dataset_free_parts).
- * Chunks are fetched with the dataset's read threads. */
+ * have count 1, as a grid of parts (kernels/cseg.h), copied into the
+ * arenas of read buffers kept by the dataset (no allocation per read once
+ * they have grown). Chunks are fetched with the dataset's read threads.
+ * Needs d->lcache. */
 typedef struct lb__cseg_part lb__cseg_part;
+typedef struct lb__parts lb__parts;
 int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                             lb__cseg_part **parts, int64_t *np, lb__io *io, lb_error *err);
-void lb__dataset_free_parts(lb__cseg_part *parts, int64_t n);
+                             lb__parts **out, lb_error *err);
+/* The parts (a grid np[3], C order) of region_parts, valid until
+ * lb__dataset_free_parts. */
+const lb__cseg_part *lb__parts_grid(const lb__parts *p, int64_t *np);
+void lb__dataset_free_parts(const lb__dataset *d, lb__parts *p);
 
 /* Fill the label cache with the read chunks of a region (all of them when
  * start is NULL) with `threads` threads (0: one per CPU). */

@@ -466,16 +466,17 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
     }
     uint64_t db = h->data_bytes, p = pos % db;
     if (found && (p + sizeof(rec) + n > db || n == 0)) found = 0; /* damaged index */
+    size_t at = buf->size;
     if (found) {
-        if (lb__buf_reserve(buf, n, NULL)) return LB_ENOMEM;
+        if (n > SIZE_MAX - at || lb__buf_reserve(buf, at + n, NULL)) return LB_ENOMEM;
         const rec *r = (const rec *)(const void *)(c->ring + p);
         int same_key = r->ds == ds && r->chunk == chunk;
-        memcpy(buf->data, c->ring + p + sizeof(rec), n);
+        memcpy(buf->data + at, c->ring + p + sizeof(rec), n);
         atomic_thread_fence(memory_order_acquire);
         /* The ring passed over the record while it was copied: a miss. */
         if (atomic_load(&h->tail_pub) > pos) {
             found = 0;
-        } else if (!same_key || entry_sum(ds, chunk, buf->data, n) != sum) {
+        } else if (!same_key || entry_sum(ds, chunk, buf->data + at, n) != sum) {
             atomic_fetch_add(&h->corrupt, 1);
             if (lock(c) == 0) {
                 slot *s = find(c, ds, chunk);
@@ -486,7 +487,7 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
         }
     }
     if (found) {
-        buf->size = n;
+        buf->size = at + n;
         atomic_fetch_add(&h->hits, 1);
         atomic_fetch_add(&c->my_hits, 1);
         return 1;

@@ -41,9 +41,10 @@ size_t lb__lcache_bytes(const lb__lcache *c);
 /* The default name for this user. */
 void lb__lcache_default_name(char *buf, size_t size);
 
-/* Copy entry (ds, chunk) into *buf (grown as needed): 1 on a hit (checked:
- * the checksum holds and nothing overwrote it while it was copied; buf->size
- * = the entry's size), 0 on a miss, LB_ENOMEM. */
+/* Append entry (ds, chunk) to *buf (grown as needed; buf->size grows by
+ * the entry's size): 1 on a hit (checked: the checksum holds and nothing
+ * overwrote it while it was copied), 0 on a miss (buf->size unchanged),
+ * LB_ENOMEM. */
 int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf);
 /* Store entry (ds, chunk): `n` bytes that stand for `raw` decoded bytes.
  * Does nothing when another process is filling the same entry or the

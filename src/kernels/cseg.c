@@ -386,6 +386,43 @@ static inline unsigned index_at(const uint32_t *w, unsigned bits, size_t j) {
     return (w[(j * bits) >> 5] >> ((j * bits) & 31)) & ((1u << bits) - 1);
 }
 
+/* The indices of voxels j .. j + len - 1 of a block (len <= 8). A whole
+ * row of 8 starting at a multiple of 8 is 8 * bits bits from a byte
+ * boundary: read at once. */
+static inline void row_indices(const uint32_t *w, unsigned bits, size_t j, size_t len,
+                               unsigned *ix) {
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (len == B && (j & 7) == 0) {
+        const uint8_t *p = (const uint8_t *)w + j * bits / 8;
+        switch (bits) {
+        case 1:
+            for (unsigned x = 0; x < B; x++) ix[x] = (p[0] >> x) & 1u;
+            return;
+        case 2: {
+            uint16_t v;
+            memcpy(&v, p, 2);
+            for (unsigned x = 0; x < B; x++) ix[x] = (v >> (2 * x)) & 3u;
+            return;
+        }
+        case 4: {
+            uint32_t v;
+            memcpy(&v, p, 4);
+            for (unsigned x = 0; x < B; x++) ix[x] = (v >> (4 * x)) & 15u;
+            return;
+        }
+        case 8:
+            for (unsigned x = 0; x < B; x++) ix[x] = p[x];
+            return;
+        case 16:
+            for (unsigned x = 0; x < B; x++) ix[x] = p[2 * x] | (unsigned)p[2 * x + 1] << 8;
+            return;
+        default: break;
+        }
+    }
+#endif
+    for (size_t x = 0; x < len; x++) ix[x] = index_at(w, bits, j + x);
+}
+
 /* Walk the blocks a box touches: for each, the part of the box inside it
  * (chunk coordinates [lo, hi) per dimension). */
 typedef void (*block_fn)(void *ctx, const view *v, const lb__cseg_block *blk,
@@ -672,14 +709,14 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     /* Segments of a region row: the parts along x cut at block edges. */
     int64_t rowlen = 0;
     for (int64_t px = 0; px < np[2]; px++) rowlen += parts[px].cnt[2];
-    size_t maxseg = (size_t)(rowlen / 1 + 1);
-    size_t seg_bytes = maxseg * (sizeof(xseg) + sizeof(bprep *) + B * 8 + sizeof(size_t));
+    size_t maxseg = (size_t)(rowlen / bd[2] + 2 * np[2] + 2); /* segments of a row */
+    size_t seg_bytes = maxseg * (sizeof(xseg) + sizeof(bprep *) + B * B * 8 + sizeof(size_t));
     scratch = malloc(seg_bytes + channels * (size_t)rowlen + 8);
     if (!scratch) goto done;
     xseg *seg = (xseg *)(void *)scratch;
     const bprep **sp = (const bprep **)(void *)(seg + maxseg);
-    uint64_t *rowbits = (uint64_t *)(void *)(sp + maxseg);
-    size_t *mixed_list = (size_t *)(void *)(rowbits + maxseg * B);
+    uint64_t *rowbits = (uint64_t *)(void *)(sp + maxseg); /* [row][segment][group] */
+    size_t *mixed_list = (size_t *)(void *)(rowbits + maxseg * B * B);
     uint8_t *pat = (uint8_t *)(mixed_list + maxseg);
     size_t nseg = 0, dx = 0;
     for (int64_t px = 0; px < np[2]; px++) {
@@ -693,17 +730,23 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             x = e;
         }
     }
+    size_t ngroups = (channels + 7) / 8;
     int64_t ny = 0; /* region rows per z */
     for (int64_t q = 0; q < np[1]; q++) ny += parts[(size_t)q * (size_t)np[2]].cnt[1];
     size_t last_key = SIZE_MAX, nmixed = 0;
     uint64_t row_on = 0, row_const = 0, row_mixed = 0;
+    int contiguous = dshape[2] == rowlen; /* the region's rows follow each other */
     for (int64_t z = z0; z < z1; z++) {
         size_t pz, py;
         int64_t cz, cy;
         locate(parts, np, 0, z, &pz, &cz);
-        for (int64_t y = 0; y < ny; y++) {
+        for (int64_t y = 0; y < ny;) {
             locate(parts, np, 1, y, &py, &cy);
             int64_t bz = cz / bd[0], by = cy / bd[1];
+            /* The rows up to the end of this row of blocks (or of the part). */
+            const lb__cseg_part *pp = &parts[py * (size_t)np[2]];
+            int64_t yrun = (by + 1) * bd[1] - cy, left = pp->cstart[1] + pp->cnt[1] - cy;
+            if (left < yrun) yrun = left;
             size_t key = ((pz * (size_t)np[1] + py) << 32) ^ ((size_t)bz << 16) ^ (size_t)by;
             if (key != last_key) {
                 /* A new row of blocks: their preps, the row's masks, patterns. */
@@ -733,35 +776,73 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                         memset(pr + seg[s2].dx, (int)((sp[s2]->on_all >> ch) & 1), seg[s2].len);
                 }
             }
-            size_t d = (size_t)(((dstart[0] + z) * dshape[1] + dstart[1] + y) * dshape[2] +
-                                dstart[2]);
-            for (size_t k = 0; k < nmixed; k++) {
-                size_t s2 = mixed_list[k];
-                const bprep *r = sp[s2];
-                size_t j = ((size_t)(cz - bz * bd[0]) * bd[1] + (size_t)(cy - by * bd[1])) * bd[2] +
-                           (size_t)(seg[s2].cx0 - seg[s2].ox);
-                uint64_t *rb = rowbits + s2 * B;
-                for (size_t x = 0; x < seg[s2].len; x++)
-                    rb[x] = r->bits[index_at(r->words, r->bitw, j + x)];
-            }
-            for (size_t ch = 0; ch < channels; ch++) {
-                uint8_t *dst = out + ch * ps + d;
-                if ((row_const >> ch) & 1) {
-                    fill_row(dst, ((row_on >> ch) & 1) * 0x0101010101010101ull, (size_t)rowlen);
-                    continue;
-                }
-                copy_row(dst, pat + ch * (size_t)rowlen, (size_t)rowlen);
-                if (!((row_mixed >> ch) & 1)) continue;
+            /* Mixed blocks: per 8 channels g, a word whose byte x holds the
+             * channel bits 8g..8g+7 of voxel x; channel 8g + c's row is then
+             * (word >> c) & 0x01..01, all channels of a segment at once. */
+            for (int64_t t = 0; t < yrun && nmixed; t++)
                 for (size_t k = 0; k < nmixed; k++) {
                     size_t s2 = mixed_list[k];
-                    if (!((sp[s2]->mixed >> ch) & 1)) continue;
-                    const uint64_t *rb = rowbits + s2 * B;
-                    unsigned m = 0;
-                    for (size_t x = 0; x < seg[s2].len; x++)
-                        m |= (unsigned)((rb[x] >> ch) & 1) << x;
-                    put_row(dst + seg[s2].dx, expand8(m), seg[s2].len);
+                    const bprep *r = sp[s2];
+                    size_t j = ((size_t)(cz - bz * bd[0]) * bd[1] +
+                                (size_t)(cy + t - by * bd[1])) * bd[2] +
+                               (size_t)(seg[s2].cx0 - seg[s2].ox);
+                    uint64_t *G = rowbits + ((size_t)t * maxseg + s2) * B;
+                    unsigned ix[B];
+                    row_indices(r->words, r->bitw, j, seg[s2].len, ix);
+                    if (ngroups == 1) {
+                        uint64_t g0 = 0;
+                        for (size_t x = 0; x < seg[s2].len; x++)
+                            g0 |= (r->bits[ix[x]] & 0xFF) << (8 * x);
+                        G[0] = g0;
+                    } else if (ngroups == 2) {
+                        uint64_t g0 = 0, g1 = 0;
+                        for (size_t x = 0; x < seg[s2].len; x++) {
+                            uint64_t b = r->bits[ix[x]];
+                            g0 |= (b & 0xFF) << (8 * x);
+                            g1 |= ((b >> 8) & 0xFF) << (8 * x);
+                        }
+                        G[0] = g0;
+                        G[1] = g1;
+                    } else {
+                        for (size_t g = 0; g < ngroups; g++) G[g] = 0;
+                        for (size_t x = 0; x < seg[s2].len; x++) {
+                            uint64_t b = r->bits[ix[x]];
+                            for (size_t g = 0; g < ngroups; g++)
+                                G[g] |= ((b >> (8 * g)) & 0xFF) << (8 * x);
+                        }
+                    }
+                }
+            /* Each plane: this run of rows, front to back. */
+            size_t d0 = (size_t)(((dstart[0] + z) * dshape[1] + dstart[1] + y) * dshape[2] +
+                                 dstart[2]);
+            for (size_t ch = 0; ch < channels; ch++) {
+                uint8_t *plane = out + ch * ps;
+                if ((row_const >> ch) & 1) {
+                    int v = (int)((row_on >> ch) & 1);
+                    if (contiguous) {
+                        memset(plane + d0, v, (size_t)rowlen * (size_t)yrun);
+                    } else {
+                        for (int64_t t = 0; t < yrun; t++)
+                            fill_row(plane + d0 + (size_t)t * (size_t)dshape[2],
+                                     (uint64_t)v * 0x0101010101010101ull, (size_t)rowlen);
+                    }
+                    continue;
+                }
+                for (int64_t t = 0; t < yrun; t++) {
+                    uint8_t *dst = plane + d0 + (size_t)t * (size_t)dshape[2];
+                    copy_row(dst, pat + ch * (size_t)rowlen, (size_t)rowlen);
+                    if (!((row_mixed >> ch) & 1)) continue;
+                    const uint64_t *Gt = rowbits + (size_t)t * maxseg * B;
+                    for (size_t k = 0; k < nmixed; k++) {
+                        size_t s2 = mixed_list[k];
+                        if (!((sp[s2]->mixed >> ch) & 1)) continue;
+                        uint64_t row = (Gt[s2 * B + (ch >> 3)] >> (ch & 7)) &
+                                       0x0101010101010101ull;
+                        put_row(dst + seg[s2].dx, row, seg[s2].len);
+                    }
                 }
             }
+            y += yrun;
         }
     }
     rc = 0;
