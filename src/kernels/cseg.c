@@ -253,10 +253,23 @@ size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, 
                     n = 0;
                     uint64_t prev = 0;
                     uint16_t pidx = 0;
+                    size_t rowv = bd[2], planev = (size_t)bd[1] * bd[2];
                     for (size_t j = 0; j < v; j++) {
                         uint64_t x = vals[j];
                         if (j > 0 && x == prev) {
                             idx[j] = pidx;
+                            continue;
+                        }
+                        /* Labels are smooth: the voxel one row or one plane
+                         * back usually has this id already. */
+                        if (j >= rowv && x == vals[j - rowv]) {
+                            idx[j] = pidx = idx[j - rowv];
+                            prev = x;
+                            continue;
+                        }
+                        if (j >= planev && x == vals[j - planev]) {
+                            idx[j] = pidx = idx[j - planev];
+                            prev = x;
                             continue;
                         }
                         size_t s = hslot(x);
