@@ -136,6 +136,12 @@ static void chan_fn(void *user, uint64_t id, uint64_t *bits) {
     if (id == all) bits[0] |= 16;
 }
 
+static void wide_fn(void *user, uint64_t id, uint64_t *bits) {
+    (void)user;
+    for (unsigned c = 0; c < 70; c++)
+        if (id % 7 == c % 7) bits[c / 64] |= (uint64_t)1 << (c % 64);
+}
+
 static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
     size_t n = (size_t)(d[0] * d[1] * d[2]);
     void *chunk = malloc(n * w);
@@ -168,6 +174,23 @@ static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
                     if (out[c * bn + i] != ((bits >> c) & 1)) ok = 0;
             }
     CHECK(ok);
+    /* More than 64 channels: the block-by-block path. */
+    uint8_t *wide = malloc(70 * bn);
+    memset(wide, 7, 70 * bn);
+    CHECK_INT(lb__cseg_channels_box(enc, &b, 70, wide_fn, NULL, wide, bn), 0);
+    ok = 1;
+    i = 0;
+    for (int64_t z = 0; z < b.cnt[0]; z++)
+        for (int64_t y = 0; y < b.cnt[1]; y++)
+            for (int64_t x = 0; x < b.cnt[2]; x++, i++) {
+                size_t ci = (size_t)(((b.cstart[0] + z) * d[1] + b.cstart[1] + y) * d[2] +
+                                     b.cstart[2] + x);
+                uint64_t id = get_label(chunk, ci, w);
+                for (unsigned c = 0; c < 70; c++)
+                    if (wide[c * bn + i] != (id % 7 == c % 7)) ok = 0;
+            }
+    CHECK(ok);
+    free(wide);
     free(out);
     free(chunk);
     free(enc);

@@ -724,7 +724,7 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     for (int64_t px = 0; px < np[2]; px++) rowlen += parts[px].cnt[2];
     size_t maxseg = (size_t)(rowlen / bd[2] + 2 * np[2] + 2); /* segments of a row */
     size_t seg_bytes = maxseg * (sizeof(xseg) + sizeof(bprep *) + B * B * 8 + sizeof(size_t));
-    scratch = malloc(seg_bytes + channels * (size_t)rowlen + 8);
+    scratch = malloc(seg_bytes + channels * (size_t)rowlen * B + 8);
     if (!scratch) goto done;
     xseg *seg = (xseg *)(void *)scratch;
     const bprep **sp = (const bprep **)(void *)(seg + maxseg);
@@ -782,11 +782,13 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                 row_on = on;
                 row_mixed = mixed;
                 row_const = ~(mixed | (any & ~on)) & chmask;
+                /* Per channel, the row pattern B times over (a run of rows). */
                 for (size_t ch = 0; ch < channels; ch++) {
                     if ((row_const >> ch) & 1) continue;
-                    uint8_t *pr = pat + ch * (size_t)rowlen;
+                    uint8_t *pr = pat + ch * (size_t)rowlen * B;
                     for (size_t s2 = 0; s2 < nseg; s2++)
                         memset(pr + seg[s2].dx, (int)((sp[s2]->on_all >> ch) & 1), seg[s2].len);
+                    for (int t = 1; t < B; t++) memcpy(pr + (size_t)t * rowlen, pr, (size_t)rowlen);
                 }
             }
             /* Mixed blocks: per 8 channels g, a word whose byte x holds the
@@ -841,9 +843,11 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                     }
                     continue;
                 }
+                const uint8_t *pr = pat + ch * (size_t)rowlen * B;
+                if (contiguous) memcpy(plane + d0, pr, (size_t)rowlen * (size_t)yrun);
                 for (int64_t t = 0; t < yrun; t++) {
                     uint8_t *dst = plane + d0 + (size_t)t * (size_t)dshape[2];
-                    copy_row(dst, pat + ch * (size_t)rowlen, (size_t)rowlen);
+                    if (!contiguous) copy_row(dst, pr, (size_t)rowlen);
                     if (!((row_mixed >> ch) & 1)) continue;
                     const uint64_t *Gt = rowbits + (size_t)t * maxseg * B;
                     for (size_t k = 0; k < nmixed; k++) {
