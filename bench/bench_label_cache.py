@@ -122,10 +122,17 @@ def rois_for(arr, edge, n, seed):
                          tuple(edge * v for v in vs)) for o in offs]
 
 
-def per_roi(fn, items):
-    t0 = time.perf_counter()
+CPU = {}  # per_roi's last CPU time per item, by function name
+
+
+def per_roi(fn, items, tag=None):
+    """Wall seconds per item; the process CPU seconds per item go to
+    CPU[tag] (the machine is shared: CPU time moves less with its load)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     for it in items:
         fn(it)
+    if tag:
+        CPU.setdefault(tag, []).append((time.process_time() - c0) / len(items))
     return (time.perf_counter() - t0) / len(items)
 
 
@@ -184,16 +191,20 @@ def bench_volume(label, path, args, cache_name):
     unc, cold = [], []
     for _ in range(args.runs):
         u = binarized(path)
-        unc.append(per_roi(lambda r: u[r], rois))
+        unc.append(per_roi(lambda r: u[r], rois, "unc"))
         fresh_cache(cache_name)
         c = binarized(path, cache_name, nbytes)
-        cold.append(per_roi(lambda r: c[r], rois))
+        cold.append(per_roi(lambda r: c[r], rois, "cold"))
     unc_s, cold_s = statistics.median(unc), statistics.median(cold)
+    uc, cc = statistics.median(CPU.pop("unc")), statistics.median(CPU.pop("cold"))
     emit("| %s: cold cached vs uncached, %d random %d^3 ROIs | uncached %.2f ms/ROI | cached "
-         "first pass %.2f ms/ROI | %.3fx (target <= 1.05) | load %.1f |"
-         % (label, args.rois, args.edge, 1e3 * unc_s, 1e3 * cold_s, cold_s / unc_s, l0),
+         "first pass %.2f ms/ROI | %.3fx (target <= 1.05); CPU time %.2f / %.2f ms = %.3fx "
+         "| load %.1f |"
+         % (label, args.rois, args.edge, 1e3 * unc_s, 1e3 * cold_s, cold_s / unc_s, 1e3 * uc,
+            1e3 * cc, cc / uc, l0),
          dict(tag, bench="label_cache_cold", uncached_s=unc_s, cold_s=cold_s,
-              ratio=cold_s / unc_s, load_before=l0, load_after=loadavg()))
+              ratio=cold_s / unc_s, uncached_cpu_s=uc, cold_cpu_s=cc, cpu_ratio=cc / uc,
+              load_before=l0, load_after=loadavg()))
 
     # size after warming the whole volume
     l0 = loadavg()
@@ -218,18 +229,23 @@ def bench_volume(label, path, args, cache_name):
     per_roi(lambda r: c[r], rois)
     warm, npr, fill = [], [], []
     for _ in range(args.runs):
-        warm.append(per_roi(lambda r: c[r], rois))
-        npr.append(per_roi(lambda s: numpy_rule(ds[s], GROUPS, 0), sls[:max(2, len(sls) // 4)]))
-        fill.append(per_roi(lambda r: np.empty(out_shape, np.uint8).fill(1), rois))
+        warm.append(per_roi(lambda r: c[r], rois, "warm"))
+        npr.append(per_roi(lambda s: numpy_rule(ds[s], GROUPS, 0), sls[:max(2, len(sls) // 4)],
+                           "numpy"))
+        fill.append(per_roi(lambda r: np.empty(out_shape, np.uint8).fill(1), rois, "fill"))
     w, n_, f = statistics.median(warm), statistics.median(npr), statistics.median(fill)
+    wc, nc, fc = (statistics.median(CPU.pop(k)) for k in ("warm", "numpy", "fill"))
     same = all((c[r] == numpy_rule(ds[s], GROUPS, 0).clip(0, 1)).all()
                for r, s in zip(rois[:2], sls[:2]))
     emit("| %s: warm cached reads, %d^3 ROIs, 16 groups | labelbin %.2f ms/ROI | zarr-python + "
          "DaCapo numpy %.1f ms/ROI = %.1fx (target >= 20) | new array filled %.2f ms/ROI: "
-         "labelbin %.2fx of it (target <= 2) | same bytes: %s | load %.1f |"
-         % (label, args.edge, 1e3 * w, 1e3 * n_, n_ / w, 1e3 * f, w / f, same, l0),
+         "labelbin %.2fx of it (target <= 2) | CPU time: %.1fx numpy, %.2fx fill | same "
+         "bytes: %s | load %.1f |"
+         % (label, args.edge, 1e3 * w, 1e3 * n_, n_ / w, 1e3 * f, w / f, nc / wc, wc / fc, same,
+            l0),
          dict(tag, bench="label_cache_warm", warm_s=w, numpy_s=n_, fill_s=f,
-              vs_numpy=n_ / w, vs_fill=w / f, equal=same, load_before=l0,
+              vs_numpy=n_ / w, vs_fill=w / f, warm_cpu_s=wc, numpy_cpu_s=nc, fill_cpu_s=fc,
+              cpu_vs_numpy=nc / wc, cpu_vs_fill=wc / fc, equal=same, load_before=l0,
               load_after=loadavg()))
 
     # 1 vs 4 worker processes, all warm

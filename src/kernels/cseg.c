@@ -749,6 +749,8 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     size_t last_key = SIZE_MAX, nmixed = 0;
     uint64_t row_on = 0, row_const = 0, row_mixed = 0;
     int contiguous = dshape[2] == rowlen; /* the region's rows follow each other */
+    size_t fill_off[64], fill_len[64] = {0}; /* per channel, a fill not yet done */
+    int fill_val[64];
     for (int64_t z = z0; z < z1; z++) {
         size_t pz, py;
         int64_t cz, cy;
@@ -835,7 +837,19 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                 if ((row_const >> ch) & 1) {
                     int v = (int)((row_on >> ch) & 1);
                     if (contiguous) {
-                        memset(plane + d0, v, (size_t)rowlen * (size_t)yrun);
+                        /* Join fills that follow each other (rows, planes
+                         * of the region): one memset per stretch. */
+                        size_t len = (size_t)rowlen * (size_t)yrun;
+                        if (fill_len[ch] && fill_off[ch] + fill_len[ch] == d0 &&
+                            fill_val[ch] == v) {
+                            fill_len[ch] += len;
+                        } else {
+                            if (fill_len[ch])
+                                memset(plane + fill_off[ch], fill_val[ch], fill_len[ch]);
+                            fill_off[ch] = d0;
+                            fill_len[ch] = len;
+                            fill_val[ch] = v;
+                        }
                     } else {
                         for (int64_t t = 0; t < yrun; t++)
                             fill_row(plane + d0 + (size_t)t * (size_t)dshape[2],
@@ -862,6 +876,8 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             y += yrun;
         }
     }
+    for (size_t ch = 0; ch < channels; ch++)
+        if (fill_len[ch]) memset(out + ch * ps + fill_off[ch], fill_val[ch], fill_len[ch]);
     rc = 0;
 done:
     free(scratch);
