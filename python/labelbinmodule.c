@@ -559,6 +559,102 @@ static PyObject *Array_set_threads(ArrayObject *self, PyObject *arg) {
     return set_under_lock(self, SET_THREADS, (size_t)(ptrdiff_t)threads);
 }
 
+/* ---- the label cache ------------------------------------------------------- */
+
+static PyObject *Array_set_label_cache(ArrayObject *self, PyObject *args) {
+    const char *name = NULL;
+    unsigned long long bytes = 0;
+    if (!PyArg_ParseTuple(args, "zK:_set_label_cache", &name, &bytes)) return NULL;
+    if (!get_arr(self)) return NULL;
+    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    if (!self->arr) closed = 1;
+    else rc = lb_array_set_label_cache(self->arr, name, (size_t)bytes, &err);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Array_warm(ArrayObject *self, PyObject *args) {
+    PyObject *offset, *shape;
+    int threads = 0;
+    if (!PyArg_ParseTuple(args, "OOi:_warm", &offset, &shape, &threads)) return NULL;
+    if (!get_arr(self)) return NULL;
+    lb_roi roi;
+    int whole = offset == Py_None;
+    if (!whole && parse_roi(offset, shape, &roi)) return NULL;
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    if (!self->arr) closed = 1;
+    else rc = lb_array_warm(self->arr, whole ? NULL : &roi, threads, &err);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *cache_info_dict(const lb_cache_info *i) {
+    static const char *kinds[] = {"none", "chunk", "label"};
+    double ratio = i->bytes ? (double)i->raw_bytes / (double)i->bytes : 0.0;
+    uint64_t looks = i->hits + i->misses;
+    return Py_BuildValue(
+        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K}", "kind",
+        kinds[i->kind >= 0 && i->kind <= 2 ? i->kind : 0], "name", i->name, "path", i->path,
+        "capacity", (unsigned long long)i->capacity, "bytes", (unsigned long long)i->bytes,
+        "entries", (unsigned long long)i->entries, "raw_bytes",
+        (unsigned long long)i->raw_bytes, "compression", ratio, "hits",
+        (unsigned long long)i->hits, "misses", (unsigned long long)i->misses, "hit_rate",
+        looks ? (double)i->hits / (double)looks : 0.0, "inserts",
+        (unsigned long long)i->inserts, "evictions", (unsigned long long)i->evictions,
+        "corrupt", (unsigned long long)i->corrupt, "process_hits",
+        (unsigned long long)i->process_hits, "process_misses",
+        (unsigned long long)i->process_misses);
+}
+
+static PyObject *Array_cache_info(ArrayObject *self, PyObject *unused) {
+    (void)unused;
+    if (!get_arr(self)) return NULL;
+    lb_cache_info info;
+    lb_error err = {0};
+    int rc = 0, closed = 0;
+    pthread_rwlock_rdlock(&self->lock);
+    if (!self->arr) closed = 1;
+    else rc = lb_array_cache_info(self->arr, &info, &err);
+    pthread_rwlock_unlock(&self->lock);
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    return cache_info_dict(&info);
+}
+
+static PyObject *mod_cache_stats(PyObject *mod, PyObject *args) {
+    (void)mod;
+    const char *name = NULL;
+    if (!PyArg_ParseTuple(args, "|z:cache_stats", &name)) return NULL;
+    lb_cache_info info;
+    lb_error err = {0};
+    int rc = lb_cache_stats(name, &info, &err);
+    if (rc) return raise_lb(rc, &err);
+    return cache_info_dict(&info);
+}
+
+static PyObject *mod_cache_remove(PyObject *mod, PyObject *args) {
+    (void)mod;
+    const char *name = NULL;
+    if (!PyArg_ParseTuple(args, "|z:cache_remove", &name)) return NULL;
+    lb_error err = {0};
+    int rc = lb_cache_remove(name, &err);
+    if (rc) return raise_lb(rc, &err);
+    Py_RETURN_NONE;
+}
+
 /* ---- materialisation ---------------------------------------------------------
  * lb_array_materialize runs in a helper thread while the calling thread
  * waits without the GIL, waking every 100 ms to poll for Ctrl-C
@@ -1504,6 +1600,15 @@ static PyMethodDef Array_methods[] = {
      "_data_read(start, count) -> ndarray (index space)"},
     {"_data_write", (PyCFunction)Array_data_write, METH_VARARGS,
      "_data_write(start, count, buffer)"},
+    {"_set_label_cache", (PyCFunction)Array_set_label_cache, METH_VARARGS,
+     "_set_label_cache(name or None, bytes): lb_array_set_label_cache"},
+    {"_warm", (PyCFunction)Array_warm, METH_VARARGS,
+     "_warm(offset or None, shape or None, threads): lb_array_warm"},
+    {"cache_info", (PyCFunction)Array_cache_info, METH_NOARGS,
+     "cache_info() -> dict: what the array's cache holds (kind, name, path,\n"
+     "capacity, bytes, entries, raw_bytes, compression = raw_bytes / bytes,\n"
+     "hits, misses, hit_rate, inserts, evictions, corrupt; process_hits and\n"
+     "process_misses count this array's lookups, the others every process's)"},
     {"set_cache", (PyCFunction)Array_set_cache, METH_O,
      "set_cache(bytes): cache decoded chunks of the stored array (0 = off)"},
     {"set_threads", (PyCFunction)Array_set_threads, METH_O,
@@ -1880,6 +1985,10 @@ static PyMethodDef module_methods[] = {
      "count_states(target, mask, offset, shape, threads): [(present, absent, unknown)]."},
     {"crop_probe", mod_crop_probe, METH_O, "True when the path is a CellMap crop group."},
     {"is_crop_array", mod_is_crop_array, METH_O, "True for an array over a crop."},
+    {"cache_stats", mod_cache_stats, METH_VARARGS,
+     "cache_stats(name=None) -> dict: the shared label cache `name` (as cache_info)"},
+    {"cache_remove", mod_cache_remove, METH_VARARGS,
+     "cache_remove(name=None): remove the shared label cache file `name`"},
     {"preview_colors", mod_preview_colors, METH_VARARGS,
      "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
     {"_write_job", (PyCFunction)(void (*)(void))mod_write_job, METH_VARARGS | METH_KEYWORDS,

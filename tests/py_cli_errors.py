@@ -58,7 +58,7 @@ def crop(tmp_path_factory):
     (["ifno"], "labelbin: unknown command 'ifno'; did you mean 'info'?"),
     (["help", "smaple"], "labelbin: help: unknown command 'smaple'; did you mean 'sample'?"),
     (["frobnicate"], "labelbin: unknown command 'frobnicate' (commands: info, binarize, "
-                      "mask, run, sample, preview, check, stats, help)"),
+                      "mask, run, sample, preview, check, stats, cache-stats, help)"),
     (["--verison"], "labelbin: unknown option '--verison'; did you mean '--version'?"),
     (["info", "--jsno", "x"], "labelbin: info: unknown option '--jsno'; did you mean '--json'?"),
     (["binarize", "--codc=zstd", "a", "b", "-g", "a=1"],

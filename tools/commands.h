@@ -94,4 +94,8 @@ int crop_build(int is_mask, const char *path, const lb_groupings *g, const crop_
 extern const char help_preview[];
 int cmd_preview(int argc, char **argv);
 
+/* cmd_cache.c: cache-stats, the shared label cache's statistics. */
+extern const char help_cache_stats[];
+int cmd_cache_stats(int argc, char **argv);
+
 #endif /* LABELBIN_COMMANDS_H */

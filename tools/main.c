@@ -28,6 +28,7 @@ static const char help_main[] =
     "  stats     SOURCE [-g ...]      present/absent/unknown counts per class or group\n"
     "  sample    DEST                 write a built-in CellMap-like sample crop\n"
     "  preview   SOURCE -o OUT.png    draw a section (labels, groups, mask) as PNG\n"
+    "  cache-stats [NAME]             show a shared label cache's statistics\n"
     "  help      [COMMAND]            show help for a command\n"
     "\n"
     "Options:\n"
@@ -61,20 +62,21 @@ static const struct {
     {"info", help_info},     {"binarize", help_binarize}, {"mask", help_mask},
     {"run", help_run},       {"sample", help_sample},     {"preview", help_preview},
     {"check", help_check},   {"stats", help_stats},
+    {"cache-stats", help_cache_stats},
 };
 
 /* "unknown command 'binarise'; did you mean 'binarize'?" (exit 2). */
 static int unknown_command(const char *context, const char *cmd)
 {
-    static const char *const names[] = {"info",   "binarize", "mask",  "run",  "sample",
-                                        "preview", "check",   "stats", "help"};
+    static const char *const names[] = {"info",  "binarize", "mask",  "run",         "sample",
+                                        "preview", "check",  "stats", "cache-stats", "help"};
     const char *near = nearest_name(cmd, strlen(cmd), names,
                                     sizeof names / sizeof names[0] - (context ? 1 : 0));
     if (near)
         return usage_error("%s%sunknown command '%s'; did you mean '%s'?", context ? context : "",
                            context ? ": " : "", cmd, near);
     return usage_error("%s%sunknown command '%s' (commands: info, binarize, mask, run, sample, "
-                       "preview, check, stats%s)",
+                       "preview, check, stats, cache-stats%s)",
                        context ? context : "", context ? ": " : "", cmd,
                        context ? "" : ", help");
 }
@@ -98,6 +100,8 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return cmd_stats(argc, argv);
     if (strcmp(cmd, "preview") == 0)
         return cmd_preview(argc, argv);
+    if (strcmp(cmd, "cache-stats") == 0)
+        return cmd_cache_stats(argc, argv);
     g_cmd = NULL;
     return unknown_command(NULL, cmd);
 }
@@ -137,8 +141,8 @@ int cli_main(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_error(
-            "missing command (info, binarize, mask, run, sample, preview, check or stats)");
+        return usage_error("missing command (info, binarize, mask, run, sample, preview, check, "
+                           "stats or cache-stats)");
     cmd = argv[optind];
     if (strcmp(cmd, "help") == 0) {
         size_t i;

@@ -37,7 +37,8 @@ corrupt, invalid or unsupported data and metadata; MemoryError. The message
 is always the library's.
 """
 
-from ._labelbin import FormatError, default_codec_json, get_log_level, set_log_level, version
+from ._labelbin import (FormatError, cache_remove, cache_stats, default_codec_json,
+                         get_log_level, set_log_level, version)
 from .arrays import (Array, BinarizeArray, DataView, MissingAnnotationsMask, ZarrArray,
                      create_dataset, from_config)
 from ._dask import materialize
@@ -50,8 +51,8 @@ __version__ = version()
 
 __all__ = [
     "Array", "BinarizeArray", "Coordinate", "Crop", "CropClass", "CropLevel", "DataView",
-    "FormatError", "MissingAnnotationsMask", "Roi", "ZarrArray", "builtin_classes", "check",
-    "create_dataset", "default_codec_json", "from_config", "get_log_level", "materialize",
-    "normalise_groupings", "read_classes", "set_log_level", "split_dataset_path", "stats",
-    "version",
+    "FormatError", "MissingAnnotationsMask", "Roi", "ZarrArray", "builtin_classes",
+    "cache_remove", "cache_stats", "check", "create_dataset", "default_codec_json",
+    "from_config", "get_log_level", "materialize", "normalise_groupings", "read_classes",
+    "set_log_level", "split_dataset_path", "stats", "version",
 ]

@@ -68,6 +68,7 @@ class Array(_labelbin.Array):
     _cache_bytes = 0
     _read_threads = 1
     _nan = False  # a three-state crop target read as float32 with NaN for unknown
+    _label_cache = None  # (bytes, name) of set_label_cache
 
     # -- construction helpers --
     def _build(self, cfg):
@@ -82,7 +83,7 @@ class Array(_labelbin.Array):
     def __reduce__(self):
         # Pickles as its config (DataLoader workers, multiprocessing).
         return (_rebuild, (type(self), self._config, self._mode, self._cache_bytes,
-                           self._read_threads))
+                           self._read_threads, self._label_cache))
 
     # -- DaCapo's Array properties --
     @property
@@ -199,6 +200,36 @@ class Array(_labelbin.Array):
         reads in other threads to finish."""
         super().set_cache(int(nbytes))
         self._cache_bytes = int(nbytes)
+        if nbytes:
+            self._label_cache = None
+
+    def set_label_cache(self, nbytes, name=None):
+        """Keep the chunks of the stored (integer) label array compressed in
+        a cache shared by every process that uses the same `name`: the file
+        /dev/shm/`name` (None: "labelbin-cache-UID", one per user) of
+        `nbytes` bytes (at least 1 MiB; 0 = off), created when absent.
+        Chunks are stored as per-8³-block id tables and packed indices, so
+        a cache usually holds a crop in a small fraction of its uint64 size,
+        and BinarizeArray / MissingAnnotationsMask read from that form
+        directly. Reads equal uncached reads byte for byte. The setting
+        survives pickling: DataLoader workers, forked or spawned, open the
+        same file and share its entries. Replaces set_cache (and the other
+        way round). Waits for reads in other threads to finish."""
+        super()._set_label_cache(None if name is None else str(name), int(nbytes))
+        self._label_cache = (int(nbytes), name) if nbytes else None
+        if nbytes:
+            self._cache_bytes = 0
+
+    def warm(self, roi=None, threads=0):
+        """Fill the label cache (set_label_cache) with every chunk that `roi`
+        (default: the whole array) touches, decoding with `threads` threads
+        (0 = one per CPU). Chunks already cached are not decoded again.
+        Releases the GIL."""
+        if roi is None:
+            self._warm(None, None, int(threads))
+        else:
+            offset, shape = _roi_of(roi)
+            self._warm(offset, shape, int(threads))
 
     def set_threads(self, n):
         """Decode the chunks of each read with up to `n` threads (1 = the
@@ -354,7 +385,7 @@ class Array(_labelbin.Array):
                                                 self._num_channels or 0, self.roi)
 
 
-def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1):
+def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1, label_cache=None):
     if cls is ZarrArray:
         a = ZarrArray(cfg, mode=mode)
     else:
@@ -362,6 +393,8 @@ def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1):
         Array._build(a, cfg)
     if cache_bytes:
         a.set_cache(cache_bytes)
+    if label_cache:
+        a.set_label_cache(*label_cache)
     if read_threads != 1:
         a.set_threads(read_threads)
     return a

@@ -8,8 +8,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/json.h"
+#include "dataset/chunk_cache.h"
+#include "dataset/label_cache.h"
+#include "kernels/cseg.h"
 #include "kernels/kernels.h"
 
 static const char virtual_msg[] =
@@ -519,6 +523,138 @@ int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err) {
     if (!n) return lb__err(err, LB_EINVAL, "the array has no stored source to cache");
     setting s = {1, bytes / n, 0, err};
     return lb__array_each_stored(a, apply_setting, &s);
+}
+
+int lb_array_set_label_cache(lb_array *a, const char *name, size_t bytes, lb_error *err) {
+    if (!a) return lb__err(err, LB_EINVAL, "no array given");
+    const lb_array *st = lb__array_stored(a);
+    if (!st) return lb__err(err, LB_EINVAL, "the array has no stored source to cache");
+    return lb__dataset_set_label_cache(st->ds, name, bytes, err);
+}
+
+int lb__array_cseg_source(const lb_array *src) {
+    return src && src->ds && src->ds->lcache;
+}
+
+typedef struct region_job {
+    const lb__cseg_part *parts;
+    const int64_t *np;
+    int64_t shape[3], rows_per_task;
+    size_t channels;
+    lb__cseg_channels_fn fn;
+    void *user;
+    uint8_t *out;
+    size_t plane_stride;
+} region_job;
+
+static int region_task(void *vjob, int worker, int64_t k) {
+    const region_job *j = vjob;
+    static const int64_t origin[3] = {0, 0, 0};
+    (void)worker;
+    int64_t z0 = k * j->rows_per_task, z1 = z0 + j->rows_per_task;
+    if (z1 > j->shape[0]) z1 = j->shape[0];
+    return lb__cseg_channels_region(j->parts, j->np, j->shape, origin, z0, z1, j->channels, j->fn,
+                                    j->user, j->out, j->plane_stride) ? LB_ENOMEM : 0;
+}
+
+int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels,
+                         lb__cseg_channels_fn fn, void *user, uint8_t *out, size_t plane_stride,
+                         int threads, lb__cseg_part_fn each, void *each_user,
+                         lb__workspace *ws, lb_error *err) {
+    const lb__dataset *d = src->ds;
+    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS], np[3];
+    lb__zarr_array_box(src, roi, start, count);
+    for (int k = 0; k < d->ndim; k++)
+        if (count[k] == 0) return 0;
+    lb__parts *pp = NULL;
+    (void)ws;
+    int rc = lb__dataset_region_parts(d, start, count, &pp, err);
+    if (rc) return rc;
+    const lb__cseg_part *parts = lb__parts_grid(pp, np);
+    if (each)
+        for (int64_t i = 0; i < np[0] * np[1] * np[2]; i++) each(each_user, &parts[i]);
+    region_job j = {parts, np, {1, 1, 1}, 0, channels, fn, user, out, plane_stride};
+    for (int k = 0; k < 3; k++)
+        if (k + d->ndim - 3 >= 0) j.shape[k] = count[k + d->ndim - 3];
+    int64_t tasks = threads > 1 ? threads : 1;
+    if (tasks > j.shape[0]) tasks = j.shape[0];
+    j.rows_per_task = (j.shape[0] + tasks - 1) / tasks;
+    tasks = (j.shape[0] + j.rows_per_task - 1) / j.rows_per_task;
+    rc = lb__parallel_for((int)tasks, tasks, region_task, &j, NULL);
+    if (rc) rc = lb__err(err, LB_ENOMEM, "out of memory computing %zu channels", channels);
+    lb__dataset_free_parts(d, pp);
+    return rc;
+}
+
+int lb_array_warm(lb_array *a, const lb_roi *roi, int threads, lb_error *err) {
+    if (!a) return lb__err(err, LB_EINVAL, "no array given");
+    const lb_array *st = lb__array_stored(a);
+    if (!st || !st->ds->lcache)
+        return lb__err(err, LB_EINVAL, "%s: warm needs a label cache: call "
+                       "lb_array_set_label_cache first", st ? st->ds->path : "the array");
+    if (!roi) return lb__dataset_warm(st->ds, NULL, NULL, threads, err);
+    int rc = lb__array_check_roi(st, roi, err);
+    if (rc) return rc;
+    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
+    lb__zarr_array_box(st, roi, start, count);
+    return lb__dataset_warm(st->ds, start, count, threads, err);
+}
+
+static void info_from(lb__lcache *c, lb_cache_info *out) {
+    lb__lcache_stats s;
+    lb__lcache_get_stats(c, &s);
+    out->kind = 2;
+    snprintf(out->name, sizeof out->name, "%s", lb__lcache_name(c));
+    snprintf(out->path, sizeof out->path, "%s", lb__lcache_path(c));
+    out->capacity = s.capacity;
+    out->bytes = s.bytes;
+    out->entries = s.entries;
+    out->raw_bytes = s.raw_bytes;
+    out->hits = s.hits;
+    out->misses = s.misses;
+    out->inserts = s.inserts;
+    out->evictions = s.evictions;
+    out->corrupt = s.corrupt;
+    out->process_hits = s.my_hits;
+    out->process_misses = s.my_misses;
+}
+
+int lb_array_cache_info(const lb_array *a, lb_cache_info *out, lb_error *err) {
+    if (!a || !out) return lb__err(err, LB_EINVAL, "no %s given", a ? "output" : "array");
+    memset(out, 0, sizeof *out);
+    const lb_array *st = lb__array_stored(a);
+    if (!st) return 0;
+    if (st->ds->lcache) {
+        info_from(st->ds->lcache, out);
+    } else if (st->ds->cache) {
+        lb__chunk_cache_stats s;
+        lb__chunk_cache_get_stats(st->ds->cache, &s);
+        out->kind = 1;
+        out->capacity = s.bytes;
+        out->bytes = s.bytes;
+        out->entries = s.entries;
+        out->raw_bytes = s.bytes;
+        out->hits = out->process_hits = s.hits;
+        out->misses = out->process_misses = s.misses;
+        out->evictions = s.evictions;
+    }
+    return 0;
+}
+
+int lb_cache_stats(const char *name, lb_cache_info *out, lb_error *err) {
+    if (!out) return lb__err(err, LB_EINVAL, "no output given");
+    memset(out, 0, sizeof *out);
+    lb__lcache *c;
+    int rc = lb__lcache_attach(name, &c, err);
+    if (rc) return rc;
+    info_from(c, out);
+    out->process_hits = out->process_misses = 0;
+    lb__lcache_close(c);
+    return 0;
+}
+
+int lb_cache_remove(const char *name, lb_error *err) {
+    return lb__lcache_remove(name, err);
 }
 
 int lb_array_set_threads(lb_array *a, int threads, lb_error *err) {

@@ -169,6 +169,27 @@ int lb__array_groupings(const lb_array *a, const lb_groupings **g, lb_id *backgr
  * real offset (DaCapo's shifted reads are not reproduced). zarr_array.c. */
 int lb__zarr_array_set_roi(lb_array *a, const lb_roi *roi, lb_error *err);
 
+/* The index-space region (all ndim dimensions of its dataset) that a read
+ * of `roi` (validated) of stored array `a` covers. zarr_array.c. */
+void lb__zarr_array_box(const lb_array *a, const lb_roi *roi, int64_t *start, int64_t *count);
+
+/* 1 when wrapper reads over `src` can work from the label cache's encoded
+ * chunks (src is a stored array with a label cache). */
+int lb__array_cseg_source(const lb_array *src);
+
+/* Channel planes (at most 64; plane c at out + c * plane_stride) of `roi`
+ * (validated) of stored array `src` that has a label cache, computed from
+ * the encoded chunks the ROI touches through fn (kernels/cseg.h), the ROI's
+ * rows shared out between `threads` threads. `each` (may be NULL) is
+ * called for every chunk part first. array.c. */
+typedef void (*lb__cseg_channels_fn)(void *user, uint64_t id, uint64_t *out);
+typedef struct lb__cseg_part lb__cseg_part;
+typedef void (*lb__cseg_part_fn)(void *user, const lb__cseg_part *part);
+int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels,
+                         lb__cseg_channels_fn fn, void *user, uint8_t *out, size_t plane_stride,
+                         int threads, lb__cseg_part_fn each, void *each_user,
+                         lb__workspace *ws, lb_error *err);
+
 /* Validate a read ROI against the array: dims, inside, aligned. The
  * message names the ROI, the array's ROI and the voxel size. */
 int lb__array_check_roi(const lb_array *a, const lb_roi *roi, lb_error *err);

@@ -8,6 +8,7 @@
 
 #include "array/array.h"
 #include "core/json.h"
+#include "kernels/cseg.h"
 #include "kernels/kernels.h"
 
 typedef struct binarize_impl {
@@ -71,8 +72,44 @@ static int binarize_any(const lb_array *a, const lb_roi *roi, void *out, uint64_
     return lb__array_read_slabs(a->source, roi, binarize_slab, &c, ws, err);
 }
 
+/* ---- from the label cache: each block's ids mapped to channels once ---- */
+
+typedef struct cseg_ctx {
+    const lb__binplan *plan;
+    uint8_t *out;
+    size_t plane_stride, channels;
+} cseg_ctx;
+
+static void plan_channels(void *user, uint64_t id, uint64_t *bits) {
+    lb__binplan_channel_set(user, id, bits);
+}
+
+static int binarize_chunk(void *user, const void *cseg, const lb__cseg_box *b, size_t lead,
+                          lb_error *err) {
+    const cseg_ctx *c = user;
+    if (lb__cseg_channels_box(cseg, b, c->channels, plan_channels, (void *)c->plan,
+                              c->out + lead, c->plane_stride))
+        return lb__err(err, LB_ENOMEM, "out of memory binarizing %zu channels", c->channels);
+    return 0;
+}
+
 static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
                          lb_error *err) {
+    if (lb__array_cseg_source(a->source)) {
+        const binarize_impl *b = a->impl;
+        int64_t n = lb__roi_voxels(a, roi, NULL);
+        if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
+        size_t channels = lb__binplan_channels(b->plan);
+        if (channels <= 64)
+            return lb__cseg_read_region(a->source, roi, channels, plan_channels, (void *)b->plan,
+                                        out, (size_t)n, lb__array_read_threads(a), NULL, NULL,
+                                        ws, err);
+        int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
+        lb__zarr_array_box(a->source, roi, start, count);
+        cseg_ctx c = {b->plan, out, (size_t)n, channels};
+        return lb__dataset_visit_cseg(a->source->ds, start, count, binarize_chunk, &c, &ws->io,
+                                      err);
+    }
     return binarize_any(a, roi, out, NULL, ws, err);
 }
 

@@ -15,6 +15,7 @@
 #include "array/array.h"
 #include "array/crop.h"
 #include "core/json.h"
+#include "kernels/cseg.h"
 #include "kernels/kernels.h"
 
 typedef struct mask_impl {
@@ -127,11 +128,94 @@ static int mask_slab(void *user, const void *labels, size_t n, size_t first, lb_
     return 0;
 }
 
+/* ---- from the label cache: label > 0 per block id, ids from the tables ---- */
+
+/* Label bit pattern `id` (zero-extended) > 0 in `dtype`. */
+static int positive(lb_dtype dtype, uint64_t id) {
+    switch (dtype) {
+    case LB_DTYPE_INT8: return (int8_t)(uint8_t)id > 0;
+    case LB_DTYPE_INT16: return (int16_t)(uint16_t)id > 0;
+    case LB_DTYPE_INT32: return (int32_t)(uint32_t)id > 0;
+    case LB_DTYPE_INT64: return (int64_t)id > 0;
+    default: return id != 0;
+    }
+}
+
+typedef struct cseg_ctx {
+    lb_dtype dtype;
+    uint8_t *plane;
+    size_t plane_stride;
+    mask_impl *m;
+} cseg_ctx;
+
+typedef struct unlisted_acc {
+    const cseg_ctx *c;
+    uint64_t found[16];
+    size_t nf;
+} unlisted_acc;
+
+static void positive_channel(void *user, uint64_t id, uint64_t *bits) {
+    const cseg_ctx *c = user;
+    bits[0] = (uint64_t)positive(c->dtype, id);
+}
+
+static void unlisted_id(void *user, uint64_t id) {
+    unlisted_acc *u = user;
+    mask_impl *m = u->c->m;
+    if (!positive(u->c->dtype, id) || is_present(m, id)) return;
+    for (size_t k = 0; k < u->nf; k++)
+        if (u->found[k] == id) return;
+    if (u->nf == sizeof u->found / sizeof *u->found) {
+        record_unlisted(m, u->found, u->nf);
+        u->nf = 0;
+    }
+    u->found[u->nf++] = id;
+}
+
+/* The ids of a chunk's part of the ROI that `labels` does not list. */
+static void part_unlisted(void *user, const lb__cseg_part *p) {
+    const cseg_ctx *c = user;
+    mask_impl *m = c->m;
+    if (!m->track || atomic_load_explicit(&m->full, memory_order_relaxed)) return;
+    lb__cseg_box b;
+    for (int k = 0; k < 3; k++) {
+        b.cstart[k] = p->cstart[k];
+        b.cnt[k] = b.dshape[k] = p->cnt[k];
+        b.dstart[k] = 0;
+    }
+    unlisted_acc u = {c, {0}, 0};
+    lb__cseg_ids_in_box(p->cseg, &b, unlisted_id, &u);
+    if (u.nf) record_unlisted(m, u.found, u.nf);
+}
+
+/* Plane of the first enabled channel from the encoded chunks, then copied
+ * to the other enabled channels; disabled channels are zero. */
+static int mask_read_cseg(const lb_array *a, const lb_roi *roi, void *out, size_t n,
+                          lb__workspace *ws, lb_error *err) {
+    mask_impl *m = a->impl;
+    uint8_t *o = out;
+    size_t first = 0;
+    while (first < m->channels && !m->enabled[first]) first++;
+    if (first < m->channels) {
+        cseg_ctx c = {a->source->dtype, o + first * n, n, m};
+        int rc = lb__cseg_read_region(a->source, roi, 1, positive_channel, &c, c.plane, n,
+                                      lb__array_read_threads(a), part_unlisted, &c, ws, err);
+        if (rc) return rc;
+    }
+    for (size_t k = 0; k < m->channels; k++) {
+        if (k == first) continue;
+        if (m->enabled[k]) memcpy(o + k * n, o + first * n, n);
+        else memset(o + k * n, 0, n);
+    }
+    return 0;
+}
+
 static int mask_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
                      lb_error *err) {
     mask_impl *m = a->impl;
     int64_t n = lb__roi_voxels(a, roi, NULL);
     if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
+    if (lb__array_cseg_source(a->source)) return mask_read_cseg(a, roi, out, (size_t)n, ws, err);
     slab_ctx c = {a->source->dtype, m->enabled, m->channels, out, (size_t)n, m};
     return lb__array_read_slabs(a->source, roi, mask_slab, &c, ws, err);
 }

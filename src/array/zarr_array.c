@@ -45,10 +45,8 @@ int lb__array_chunk_grid(const lb_array *a, int axis, int64_t *origin, int64_t *
     return 0;
 }
 
-static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
-                     lb_error *err) {
+void lb__zarr_array_box(const lb_array *a, const lb_roi *roi, int64_t *start, int64_t *count) {
     const zarr_impl *z = a->impl;
-    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
     int lead = a->ndim - a->dims;
     for (int i = 0; i < lead; i++) {
         start[i] = 0;
@@ -58,6 +56,12 @@ static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb__worksp
         start[lead + i] = (roi->offset[i] - z->data_offset[i]) / a->voxel_size[i];
         count[lead + i] = roi->shape[i] / a->voxel_size[i];
     }
+}
+
+static int zarr_read(const lb_array *a, const lb_roi *roi, void *out, lb__workspace *ws,
+                     lb_error *err) {
+    int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
+    lb__zarr_array_box(a, roi, start, count);
     return lb__dataset_read_io(a->ds, start, count, out, &ws->io, err);
 }
 

@@ -7,9 +7,11 @@
  */
 #include "dataset/dataset.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "codec/sharding.h"
@@ -17,6 +19,8 @@
 #include "core/nd.h"
 #include "core/path.h"
 #include "dataset/chunk_cache.h"
+#include "dataset/label_cache.h"
+#include "kernels/cseg.h"
 #include "format/common.h"
 
 static void io_pool_free(lb__io_pool *p);
@@ -89,6 +93,8 @@ void lb__io_free(lb__io *io) {
     lb__buf_free(&io->file);
     lb__buf_free(&io->chunk);
     lb__buf_free(&io->index);
+    lb__buf_free(&io->cseg);
+    lb__buf_free(&io->arena);
     lb__codec_scratch_free(&io->codec);
 }
 
@@ -99,6 +105,7 @@ void lb__io_free(lb__io *io) {
 void lb__dataset_free(lb__dataset *d) {
     if (!d) return;
     lb__chunk_cache_free(d->cache);
+    lb__lcache_close(d->lcache);
     index_cache_free(d->index_cache);
     io_pool_free(d->io_pool);
     lb__array_meta_clear(&d->m);
@@ -802,6 +809,85 @@ static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, 
     return rc;
 }
 
+/* ---- the label cache: read chunks kept encoded (kernels/cseg.h) ---- */
+
+/* A read chunk's box seen as 3-D (the last three dimensions; arrays of
+ * fewer get leading extents of 1). Returns the offset in voxels, inside
+ * the destination, of the box's leading (non-3-D) coordinates. */
+static size_t box3(const lb__dataset *d, const int64_t *cstart, const int64_t *cnt,
+                   const int64_t *dshape, const int64_t *dstart, lb__cseg_box *b) {
+    int n = d->ndim, off = n - 3;
+    for (int k = 0; k < 3; k++) {
+        int j = k + off;
+        b->cstart[k] = j < 0 ? 0 : cstart[j];
+        b->cnt[k] = j < 0 ? 1 : cnt[j];
+        b->dshape[k] = j < 0 ? 1 : dshape[j];
+        b->dstart[k] = j < 0 ? 0 : dstart[j];
+    }
+    size_t lead = 0;
+    if (off > 0) {
+        for (int k = 0; k < off; k++) lead = lead * (size_t)dshape[k] + (size_t)dstart[k];
+        lead *= (size_t)(dshape[n - 3] * dshape[n - 2] * dshape[n - 1]);
+    }
+    return lead;
+}
+
+/* Look read chunk `cidx` up in the label cache, appending it to *dst: 1
+ * hit, 0 miss, LB_ENOMEM. An entry that is not a well-formed encoding of
+ * this chunk is dropped and counts as a miss. */
+static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb_error *err) {
+    uint64_t key = lb__dataset_chunk_linear(d, cidx);
+    size_t at = dst->size;
+    int hit = lb__lcache_get(d->lcache, d->lc_id, key, dst);
+    if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
+    if (hit && !lb__cseg_valid(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
+        lb__lcache_drop(d->lcache, d->lc_id, key);
+        dst->size = at;
+        hit = 0;
+    }
+    return hit;
+}
+
+/* Encode decoded read chunk `cidx` (NULL: absent, the fill value) into
+ * io->cseg, store it in the label cache, and append it to *dst unless dst
+ * is io->cseg itself. */
+static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *chunk, lb__io *io,
+                    lb__buf *dst, lb_error *err) {
+    size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
+    if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
+    if (lb__buf_reserve(&io->cseg, bound, err)) return LB_ENOMEM;
+    size_t n;
+    if (chunk) {
+        n = lb__cseg_encode(chunk, d->lc_chunk, d->itemsize, io->cseg.data);
+        if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk for the label cache");
+    } else {
+        uint64_t v = 0;
+        memcpy(&v, d->fill, d->itemsize); /* little-endian hosts: the low bytes */
+        n = lb__cseg_encode_uniform(v, d->lc_chunk, d->itemsize, io->cseg.data);
+        ((lb__cseg_hdr *)(void *)io->cseg.data)->flags |= LB__CSEG_ABSENT;
+    }
+    io->cseg.size = n;
+    lb__lcache_put(d->lcache, d->lc_id, lb__dataset_chunk_linear(d, cidx), io->cseg.data, n,
+                   d->chunk_bytes);
+    if (dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err)) return LB_ENOMEM;
+    return 0;
+}
+
+/* Deliver the sink's part of an encoded read chunk. */
+static void sink_cseg(const lb__dataset *d, const chunk_sink *s, const void *cseg) {
+    lb__cseg_box b;
+    if (s->whole) {
+        for (int k = 0; k < 3; k++) {
+            b.cstart[k] = b.dstart[k] = 0;
+            b.cnt[k] = b.dshape[k] = d->lc_chunk[k];
+        }
+        lb__cseg_decode_box(cseg, &b, s->whole);
+        return;
+    }
+    size_t lead = box3(d, s->cstart, s->cnt, s->dst_shape, s->dst_start, &b);
+    lb__cseg_decode_box(cseg, &b, s->dst + lead * d->itemsize);
+}
+
 /* Deliver read chunk `cidx` into the sink; *present = 0 when it is not
  * stored (the sink then holds the fill value). With a cache: a hit copies
  * from the cached chunk; a miss decodes straight into a cache slot and
@@ -812,6 +898,17 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
     lb__chunk_cache *cache = d->cache;
     uint64_t key = 0;
     lb__cache_ref ref = {NULL, NULL, 0};
+    if (d->lcache) {
+        io->cseg.size = 0;
+        int hit = lc_lookup(d, cidx, &io->cseg, err);
+        if (hit < 0) return hit;
+        if (hit) {
+            const lb__cseg_hdr *h = (const lb__cseg_hdr *)(const void *)io->cseg.data;
+            *present = !(h->flags & LB__CSEG_ABSENT);
+            sink_cseg(d, s, io->cseg.data);
+            return 0;
+        }
+    }
     if (cache) {
         key = lb__dataset_chunk_linear(d, cidx);
         if (lb__chunk_cache_lookup(cache, key, &ref)) {
@@ -832,6 +929,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         *present = 0;
         sink_fill(d, s);
         if (cache) lb__chunk_cache_put_absent(cache, key);
+        if (d->lcache) rc = lc_store(d, cidx, NULL, io, &io->cseg, err);
         goto done;
     }
     uint8_t *out;
@@ -859,6 +957,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         sink_copy(d, s, out); /* before commit: the slot is still ours */
     }
     if (ref.entry) lb__chunk_cache_commit(cache, &ref, rc == 0);
+    if (!rc && d->lcache) rc = lc_store(d, cidx, out, io, &io->cseg, err);
 done:
     free(heap);
     return rc;
@@ -894,11 +993,17 @@ static int read_stored(const lb__dataset *d, const int64_t *sidx, void *dst, lb_
 }
 
 /* The read chunks of stored chunk `sidx` are stale from now on. */
+static void forget_read_chunk(const lb__dataset *d, const int64_t *r) {
+    uint64_t key = lb__dataset_chunk_linear(d, r);
+    if (d->cache) lb__chunk_cache_invalidate(d->cache, key);
+    if (d->lcache) lb__lcache_drop(d->lcache, d->lc_id, key);
+}
+
 static void forget_stored(const lb__dataset *d, const int64_t *sidx) {
     if (d->index_cache) index_cache_drop(d->index_cache, shard_linear(d, sidx));
-    if (!d->cache) return;
+    if (!d->cache && !d->lcache) return;
     if (!d->sharding) {
-        lb__chunk_cache_invalidate(d->cache, lb__dataset_chunk_linear(d, sidx));
+        forget_read_chunk(d, sidx);
         return;
     }
     int64_t r[LB_MAX_DIMS];
@@ -909,7 +1014,7 @@ static void forget_stored(const lb__dataset *d, const int64_t *sidx) {
             j /= d->per_shard[k];
             ok &= r[k] < d->grid[k];
         }
-        if (ok) lb__chunk_cache_invalidate(d->cache, lb__dataset_chunk_linear(d, r));
+        if (ok) forget_read_chunk(d, r);
     }
 }
 
@@ -1269,6 +1374,8 @@ int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err) {
     lb__chunk_cache_free(d->cache);
     d->cache = NULL;
     if (bytes == 0) return 0;
+    lb__lcache_close(d->lcache); /* one cache or the other */
+    d->lcache = NULL;
     int64_t n = 1;
     for (int k = 0; k < d->ndim; k++)
         if (lb__mul_i64(n, d->grid[k], &n)) n = -1;
@@ -1291,4 +1398,276 @@ static int index_cache_new(lb__index_cache **out, lb_error *err) {
     }
     *out = c;
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The label cache: set up, visit encoded chunks, warm
+ * ------------------------------------------------------------------------ */
+
+/* The dataset's identity: where it is (resolved for local files) and its
+ * metadata, so that another dataset, or this one rewritten with other
+ * metadata, never meets its entries. */
+static uint64_t identity(const lb__dataset *d) {
+    char where[4096], real[PATH_MAX];
+    lb__store_describe(d->store, d->path, where, sizeof where);
+    const char *w = where;
+    if (strcmp(lb__store_scheme(d->store), "file") == 0 && realpath(where, real)) w = real;
+    const char *meta = d->meta ? json_object_to_json_string_ext(d->meta, JSON_C_TO_STRING_PLAIN)
+                               : "";
+    uint64_t h = lb__hash64(w, strlen(w), 0x6c6262696e636163ull);
+    h = lb__hash64(meta, strlen(meta), h);
+    uint64_t shape[2 * LB_MAX_DIMS + 2] = {(uint64_t)d->ndim, (uint64_t)d->dtype};
+    for (int k = 0; k < d->ndim; k++) {
+        shape[2 + k] = (uint64_t)d->shape[k];
+        shape[2 + d->ndim + k] = (uint64_t)d->chunks[k];
+    }
+    return lb__hash64(shape, sizeof shape, h);
+}
+
+int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
+                                lb_error *err) {
+    lb__lcache_close(d->lcache);
+    d->lcache = NULL;
+    if (bytes == 0) return 0;
+    if (!lb_dtype_is_integer(d->dtype))
+        return lb__err(err, LB_EUNSUPPORTED,
+                       "%s: a label cache holds integer labels, not dtype %s: use a chunk cache",
+                       d->path, lb_dtype_name(d->dtype));
+    for (int k = 0; k + 3 < d->ndim; k++)
+        if (d->chunks[k] != 1)
+            return lb__err(err, LB_EUNSUPPORTED,
+                           "%s: a label cache needs chunks of extent 1 in all but the last 3 "
+                           "dimensions (dimension %d has %lld)",
+                           d->path, k, (long long)d->chunks[k]);
+    for (int k = 0; k < 3; k++) {
+        int j = k + d->ndim - 3;
+        d->lc_chunk[k] = j < 0 ? 1 : d->chunks[j];
+    }
+    if (!lb__cseg_bound(d->lc_chunk, d->itemsize))
+        return lb__err(err, LB_ELIMIT, "%s: the chunks are too large for a label cache", d->path);
+    int rc = 0;
+    if (!d->io_pool && (rc = io_pool_new(&d->io_pool, err))) return rc;
+    rc = lb__lcache_open(name, bytes, &d->lcache, err);
+    if (rc) return rc;
+    /* One cache or the other. */
+    lb__chunk_cache_free(d->cache);
+    d->cache = NULL;
+    d->lc_id = identity(d);
+    return 0;
+}
+
+/* The encoded read chunk `cidx`, appended to *dst: from the label cache,
+ * or fetched, decoded, encoded and stored there. */
+static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb__buf *dst,
+                      lb_error *err) {
+    int hit = lc_lookup(d, cidx, dst, err);
+    if (hit) return hit < 0 ? hit : 0;
+    char stack[1024], *heap = NULL;
+    const char *p = NULL;
+    int stored = 0;
+    int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
+    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, err);
+    if (rc || !stored) goto done;
+    if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
+    rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size,
+                          io->chunk.data, &io->codec, err);
+    if (rc && rc != LB_ENOMEM) {
+        if (d->sharding) {
+            char ix[256];
+            dims_text(cidx, d->ndim, ix, sizeof ix);
+            lb__err_prefix(err, "%s: inner chunk %s", p, ix);
+        } else {
+            lb__err_prefix(err, "%s", p);
+        }
+    }
+    if (!rc) rc = lc_store(d, cidx, io->chunk.data, io, dst, err);
+done:
+    free(heap);
+    return rc;
+}
+
+/* Where region_parts put part i: in the arena of worker w's buffers. */
+typedef struct part_at {
+    int worker;
+    size_t off;
+} part_at;
+
+typedef struct cseg_ctx {
+    lb__cseg_visit fn; /* NULL: warm (fill only) */
+    void *user;
+    const int64_t *count;
+    lb__io *io;
+    int worker;
+    lb__cseg_part *parts; /* region_parts: the boxes go here ... */
+    part_at *at;          /* ... and where each encoded chunk is */
+    const region_grid *g;
+} cseg_ctx;
+
+static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int64_t *cstart,
+                            const int64_t *rstart, const int64_t *cnt, void *vctx,
+                            lb_error *err) {
+    cseg_ctx *c = vctx;
+    if (c->parts) {
+        int64_t i = 0;
+        for (int k = 0; k < d->ndim; k++) i = i * c->g->nc[k] + (cidx[k] - c->g->c0[k]);
+        size_t off = c->io->arena.size;
+        int rc = chunk_cseg(d, cidx, c->io, &c->io->arena, err);
+        if (rc) return rc;
+        lb__cseg_box b;
+        box3(d, cstart, cnt, c->count, rstart, &b);
+        lb__cseg_part *p = &c->parts[i];
+        for (int k = 0; k < 3; k++) {
+            p->cstart[k] = b.cstart[k];
+            p->cnt[k] = b.cnt[k];
+        }
+        c->at[i] = (part_at){c->worker, off};
+        return 0;
+    }
+    c->io->cseg.size = 0;
+    int rc = chunk_cseg(d, cidx, c->io, &c->io->cseg, err);
+    if (rc || !c->fn) return rc;
+    lb__cseg_box b;
+    size_t lead = box3(d, cstart, cnt, c->count, rstart, &b);
+    return c->fn(c->user, c->io->cseg.data, &b, lead, err);
+}
+
+typedef struct cseg_par {
+    const lb__dataset *d;
+    const int64_t *start, *count;
+    const region_grid *g;
+    cseg_ctx ctx[LB__MAX_READ_THREADS];
+    lb__io *own[LB__MAX_READ_THREADS];
+    lb_error err[LB__MAX_READ_THREADS];
+} cseg_par;
+
+static int cseg_par_chunk(void *user, int worker, int64_t i) {
+    cseg_par *p = user;
+    cseg_ctx *c = &p->ctx[worker];
+    if (!c->io) {
+        c->io = p->own[worker] = p->d->io_pool ? io_pool_take(p->d->io_pool)
+                                               : calloc(1, sizeof(lb__io));
+        if (!c->io) return lb__err(&p->err[worker], LB_ENOMEM, "out of memory for read buffers");
+        c->io->arena.size = 0;
+    }
+    return visit_chunk(p->d, p->start, p->count, p->g, i, cseg_visit_chunk, c, &p->err[worker]);
+}
+
+static void give_io(const lb__dataset *d, lb__io *io) {
+    if (!io) return;
+    if (d->io_pool) {
+        io_pool_give(d->io_pool, io);
+    } else {
+        lb__io_free(io);
+        free(io);
+    }
+}
+
+/* Visit the chunks of a region with up to `threads` threads. With parts,
+ * the workers' buffers (holding the encoded chunks) go to *kept (an array
+ * of LB__MAX_READ_THREADS) instead of back to the pool. */
+static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                       int threads, lb__cseg_visit fn, void *user, lb__cseg_part *parts,
+                       part_at *at, lb__io **kept, lb__io *io, lb_error *err) {
+    if (!d->lcache) return lb__err(err, LB_EINVAL, "%s: no label cache is set", d->path);
+    int empty;
+    int rc = check_region(d, start, count, &empty, err);
+    if (rc || empty) return rc;
+    region_grid g;
+    region_chunks(d, d->chunks, start, count, &g);
+    if (threads > LB__MAX_READ_THREADS) threads = LB__MAX_READ_THREADS;
+    cseg_par *p = lb__calloc(1, sizeof *p, "label cache read state", err);
+    if (!p) return LB_ENOMEM;
+    p->d = d;
+    p->start = start;
+    p->count = count;
+    p->g = &g;
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++)
+        p->ctx[w] = (cseg_ctx){fn, user, count, NULL, w, parts, at, &g};
+    if (!parts) p->ctx[0].io = io;
+    int failed = 0;
+    rc = lb__parallel_for(threads > 1 && g.total > 1 ? threads : 1, g.total, cseg_par_chunk, p,
+                          &failed);
+    if (rc && err) *err = p->err[failed];
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++) {
+        if (kept) kept[w] = p->own[w];
+        else give_io(d, p->own[w]);
+    }
+    free(p);
+    return rc;
+}
+
+int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                           lb__cseg_visit fn, void *user, lb__io *io, lb_error *err) {
+    int threads = d->read_threads ? d->read_threads : d->store_threads;
+    return cseg_region(d, start, count, threads, fn, user, NULL, NULL, NULL, io, err);
+}
+
+struct lb__parts {
+    lb__cseg_part *parts;
+    part_at *at;
+    int64_t np[3], n;
+    lb__io *kept[LB__MAX_READ_THREADS];
+};
+
+const lb__cseg_part *lb__parts_grid(const lb__parts *p, int64_t *np) {
+    for (int k = 0; k < 3; k++) np[k] = p->np[k];
+    return p->parts;
+}
+
+void lb__dataset_free_parts(const lb__dataset *d, lb__parts *p) {
+    if (!p) return;
+    for (int w = 0; w < LB__MAX_READ_THREADS; w++) give_io(d, p->kept[w]);
+    free(p->parts);
+    free(p->at);
+    free(p);
+}
+
+int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                             lb__parts **out, lb_error *err) {
+    *out = NULL;
+    int empty;
+    int rc = check_region(d, start, count, &empty, err);
+    if (rc) return rc;
+    if (empty) return lb__err(err, LB_EINVAL, "%s: an empty region has no chunks", d->path);
+    for (int k = 0; k + 3 < d->ndim; k++)
+        if (count[k] != 1)
+            return lb__err(err, LB_EINVAL, "%s: region parts need count 1 before the last 3 "
+                           "dimensions", d->path);
+    region_grid g;
+    region_chunks(d, d->chunks, start, count, &g);
+    lb__parts *p = lb__calloc(1, sizeof *p, "chunk parts", err);
+    if (!p) return LB_ENOMEM;
+    for (int k = 0; k < 3; k++) p->np[k] = k + d->ndim - 3 < 0 ? 1 : g.nc[k + d->ndim - 3];
+    p->n = g.total;
+    p->parts = lb__calloc((size_t)g.total, sizeof *p->parts, "chunk parts", err);
+    p->at = lb__calloc((size_t)g.total, sizeof *p->at, "chunk parts", err);
+    if (!p->parts || !p->at) {
+        lb__dataset_free_parts(d, p);
+        return LB_ENOMEM;
+    }
+    int threads = d->read_threads ? d->read_threads : d->store_threads;
+    rc = cseg_region(d, start, count, threads, NULL, NULL, p->parts, p->at, p->kept, NULL, err);
+    if (rc) {
+        lb__dataset_free_parts(d, p);
+        return rc;
+    }
+    /* The arenas are complete: now their addresses hold. */
+    for (int64_t i = 0; i < g.total; i++)
+        p->parts[i].cseg = p->kept[p->at[i].worker]->arena.data + p->at[i].off;
+    *out = p;
+    return 0;
+}
+
+int lb__dataset_warm(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                     int threads, lb_error *err) {
+    int64_t s0[LB_MAX_DIMS] = {0};
+    if (!start) {
+        start = s0;
+        count = d->shape;
+    }
+    if (threads == 0) threads = lb__ncpu();
+    if (threads < 1)
+        return lb__err(err, LB_EINVAL, "warm: threads must be >= 1 (or 0 for one per CPU), not %d",
+                       threads);
+    return cseg_region(d, start, count, threads, NULL, NULL, NULL, NULL, NULL, NULL, err);
 }

@@ -25,6 +25,7 @@
 typedef struct lb__chunk_cache lb__chunk_cache;
 typedef struct lb__io_pool lb__io_pool;
 typedef struct lb__index_cache lb__index_cache;
+typedef struct lb__lcache lb__lcache;
 
 typedef struct lb__dataset {
     lb__store *store;            /* owned reference                          */
@@ -64,6 +65,11 @@ typedef struct lb__dataset {
      * found, 0 until then. */
     atomic_int layout_sep;
     lb__io_pool *io_pool;        /* read workers' buffers, kept between reads */
+    /* The shared cache of encoded label chunks (label_cache.h), NULL = none;
+     * entries are keyed by lc_id, a hash of the dataset's identity. */
+    lb__lcache *lcache;
+    uint64_t lc_id;
+    int64_t lc_chunk[3];         /* the read chunk seen as 3-D                */
 } lb__dataset;
 
 /* At most this many threads decode the chunks of one region read. */
@@ -140,6 +146,8 @@ typedef struct lb__io {
     lb__buf file;              /* stored bytes                              */
     lb__buf chunk;             /* one decoded chunk                         */
     lb__buf index;             /* a shard index                             */
+    lb__buf cseg;              /* an encoded chunk (label cache)            */
+    lb__buf arena;             /* encoded chunks of a region (label cache)  */
     lb__codec_scratch codec;
 } lb__io;
 void lb__io_free(lb__io *io);
@@ -190,6 +198,47 @@ int lb__dataset_group_attrs(const lb__dataset *d, const char *dir, json_object *
  * slots than the dataset has read chunks; the memory is mapped and touched
  * here, not during reads. Not safe against concurrent reads. */
 int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err);
+
+/* Keep read chunks encoded (kernels/cseg.h) in the shared label cache
+ * `name` (NULL: the per-user default) of `bytes` bytes (0 removes it;
+ * replaces the cache of lb__dataset_set_cache). Integer dtypes whose read
+ * chunks have at most 3 dimensions of extent > 1 at the end:
+ * LB_EUNSUPPORTED otherwise. Not safe against concurrent reads. */
+int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
+                                lb_error *err);
+
+/* Visit the read chunks of a region in their encoded form (from the label
+ * cache, or decoded, encoded and stored there on a miss; absent chunks as
+ * the fill value): fn gets the encoded chunk, the 3-D box of it inside
+ * the region and where that lands in the region (the region seen as 3-D
+ * over its last three dimensions), and `lead`, the offset in voxels of the
+ * region's leading dimensions (arrays of more than 3). Chunks are visited
+ * with the dataset's read threads, in any order, each once. Needs
+ * d->lcache. */
+typedef struct lb__cseg_box lb__cseg_box;
+typedef int (*lb__cseg_visit)(void *user, const void *cseg, const lb__cseg_box *box,
+                              size_t lead, lb_error *err);
+int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                           lb__cseg_visit fn, void *user, lb__io *io, lb_error *err);
+
+/* The encoded read chunks of a region whose dimensions before the last 3
+ * have count 1, as a grid of parts (kernels/cseg.h), copied into the
+ * arenas of read buffers kept by the dataset (no allocation per read once
+ * they have grown). Chunks are fetched with the dataset's read threads.
+ * Needs d->lcache. */
+typedef struct lb__cseg_part lb__cseg_part;
+typedef struct lb__parts lb__parts;
+int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                             lb__parts **out, lb_error *err);
+/* The parts (a grid np[3], C order) of region_parts, valid until
+ * lb__dataset_free_parts. */
+const lb__cseg_part *lb__parts_grid(const lb__parts *p, int64_t *np);
+void lb__dataset_free_parts(const lb__dataset *d, lb__parts *p);
+
+/* Fill the label cache with the read chunks of a region (all of them when
+ * start is NULL) with `threads` threads (0: one per CPU). */
+int lb__dataset_warm(const lb__dataset *d, const int64_t *start, const int64_t *count,
+                     int threads, lb_error *err);
 /* Decode the chunks of each region read with up to `threads` threads (1:
  * the caller's only, the default for local files; 0: one per online CPU;
  * capped at LB__MAX_READ_THREADS). Remote stores read with

@@ -396,6 +396,12 @@ static inline uint32_t lookup_wide(const lb__binplan *p, uint64_t v) {
     return v < DENSE_WIDE ? p->dense[v] : lookup_hash(p, v);
 }
 
+void lb__binplan_channel_set(const lb__binplan *p, uint64_t v, uint64_t *out) {
+    v &= width_mask(p->width);
+    uint32_t s = p->width <= 2 ? p->dense[v] : lookup_wide(p, v);
+    memcpy(out, p->sigbits + (size_t)s * p->words, p->words * sizeof *out);
+}
+
 static inline uint64_t ld8(const unsigned char *p) {
     return *p;
 }

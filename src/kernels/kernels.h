@@ -25,6 +25,9 @@ void lb__binplan_free(lb__binplan *p);
 size_t lb__binplan_channels(const lb__binplan *p);
 /* How many listed ids (counting duplicates once per group) do not fit. */
 size_t lb__binplan_unfit(const lb__binplan *p);
+/* The channels label `v` (its bit pattern in the plan's dtype, zero-extended)
+ * switches on: (channels + 63) / 64 words of channel bits into out. */
+void lb__binplan_channel_set(const lb__binplan *p, uint64_t v, uint64_t *out);
 
 /* Binarize n labels (native byte order, the plan's dtype) into
  * `channels` planes of n bytes each: plane c starts at out + c*plane_stride

@@ -1,0 +1,621 @@
+/*
+ * label_cache.c — the shared-memory cache of encoded label chunks (see
+ * label_cache.h): a file under /dev/shm holding a header, a hash index and
+ * a ring of records, used by every process that opens the same name.
+ */
+#include "dataset/label_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC 0x3143424C454C424Cull /* "LBLELBC1" */
+#define VERSION 1u
+#define PAGE ((size_t)4096)
+#define SHM_DIR "/dev/shm/"
+#define PAD_MARK UINT64_MAX
+
+enum { EMPTY = 0, FILLING = 1, READY = 2 };
+
+/* The file's header. Fields up to `check` are fixed at creation and
+ * covered by `check`; the rest changes under `mu` (or atomically). */
+typedef struct shm_hdr {
+    uint64_t magic;
+    uint32_t version, hdr_bytes;
+    uint64_t total, nslots, index_off, data_off, data_bytes;
+    uint64_t check;
+    pthread_mutex_t mu;
+    uint64_t head, tail;      /* ring positions (bytes, ever increasing)   */
+    uint64_t used_slots;      /* FILLING + READY                           */
+    uint64_t entries, bytes, raw_bytes, inserts, evictions;
+    _Atomic uint64_t tail_pub; /* = tail, for readers without the lock   */
+    _Atomic uint64_t hits, misses, corrupt;
+} shm_hdr;
+
+typedef struct slot {
+    uint64_t ds, chunk;
+    uint64_t pos;  /* ring position of the record                         */
+    uint64_t sum;  /* checksum of the data (READY)                        */
+    uint64_t raw;  /* decoded bytes the entry stands for                  */
+    uint32_t len;  /* data bytes                                          */
+    uint32_t state;
+    int32_t pid;   /* FILLING: the process writing the data               */
+    uint32_t pad;
+} slot;
+
+/* A record in the ring: this header, then the data (8-aligned). */
+typedef struct rec {
+    uint64_t len; /* header + data, 8-aligned; PAD_MARK: skip to the ring's end */
+    uint64_t ds, chunk, pad;
+} rec;
+
+struct lb__lcache {
+    char name[128];
+    char path[sizeof SHM_DIR + 128];
+    uint8_t *base;
+    size_t total;
+    shm_hdr *h;
+    slot *slots;
+    uint8_t *ring;
+    _Atomic uint64_t my_hits, my_misses;
+};
+
+/* ---- hashing -------------------------------------------------------------- */
+
+static inline uint64_t rotl(uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t fmix(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+uint64_t lb__hash64(const void *p, size_t n, uint64_t seed) {
+    const uint8_t *b = p;
+    const uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full;
+    /* Four independent lanes: checksums of every cache hit must be cheap. */
+    uint64_t a[4] = {seed + P1, seed ^ P2, seed - P1, ~seed};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) {
+            uint64_t w;
+            memcpy(&w, b + i + 8 * k, 8);
+            a[k] = rotl(a[k] + w * P2, 31) * P1;
+        }
+    uint64_t h = rotl(a[0], 1) + rotl(a[1], 7) + rotl(a[2], 12) + rotl(a[3], 18) + n;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = rotl(h ^ (w * P2), 27) * P1 + P2;
+    }
+    for (; i < n; i++) h = rotl(h ^ (b[i] * P1), 11) * P2;
+    return fmix(h);
+}
+
+static uint64_t hdr_check(const shm_hdr *h) {
+    return lb__hash64(h, offsetof(shm_hdr, check), 0x6c6162656c62696eull);
+}
+
+/* ---- file layout ------------------------------------------------------------ */
+
+static size_t round_down(size_t n, size_t a) {
+    return n / a * a;
+}
+
+static void layout(size_t total, uint64_t *nslots, uint64_t *index_off, uint64_t *data_off,
+                   uint64_t *data_bytes) {
+    /* One index slot per 4 KiB of ring (an encoded chunk is rarely
+     * smaller), a power of two, at least 1024. */
+    uint64_t n = 1024;
+    while (n < total / 4096) n *= 2;
+    *nslots = n;
+    *index_off = (sizeof(shm_hdr) + PAGE - 1) / PAGE * PAGE;
+    *data_off = (*index_off + n * sizeof(slot) + PAGE - 1) / PAGE * PAGE;
+    *data_bytes = total > *data_off ? total - *data_off : 0;
+}
+
+static int valid_name(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n >= 128 || name[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+void lb__lcache_default_name(char *buf, size_t size) {
+    snprintf(buf, size, "labelbin-cache-%lu", (unsigned long)getuid());
+}
+
+static int header_ok(const shm_hdr *h, size_t file_bytes) {
+    if (h->magic != MAGIC || h->version != VERSION || h->hdr_bytes != sizeof *h ||
+        h->total != file_bytes || h->check != hdr_check(h))
+        return 0;
+    uint64_t ns, io, dof, db;
+    layout((size_t)h->total, &ns, &io, &dof, &db);
+    return h->nslots == ns && h->index_off == io && h->data_off == dof && h->data_bytes == db &&
+           db > 0;
+}
+
+static void bind(lb__lcache *c, uint8_t *base, size_t total) {
+    c->base = base;
+    c->total = total;
+    c->h = (shm_hdr *)(void *)base;
+    c->slots = (slot *)(void *)(base + c->h->index_off);
+    c->ring = base + c->h->data_off;
+}
+
+/* Create a fresh cache file of `total` bytes as c->path: written under a
+ * temporary name, then linked in (replace = 0: only when nothing is there,
+ * LB_EEXIST otherwise) or renamed over what is there. */
+static int create_file(lb__lcache *c, size_t total, int replace, lb_error *err) {
+    char tmp[sizeof c->path + 16];
+    snprintf(tmp, sizeof tmp, "%s.%s.XXXXXX", SHM_DIR, c->name);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return lb__err_errno(err, errno, "cannot create a shared cache file", tmp);
+    int rc = 0;
+    uint8_t *base = MAP_FAILED;
+    if (ftruncate(fd, (off_t)total) != 0) {
+        rc = lb__err_errno(err, errno, "cannot size the shared cache file", tmp);
+        goto fail;
+    }
+    base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        rc = lb__err_errno(err, errno, "cannot map the shared cache file", tmp);
+        goto fail;
+    }
+    shm_hdr *h = (shm_hdr *)(void *)base;
+    memset(h, 0, sizeof *h);
+    h->magic = MAGIC;
+    h->version = VERSION;
+    h->hdr_bytes = sizeof *h;
+    h->total = total;
+    layout(total, &h->nslots, &h->index_off, &h->data_off, &h->data_bytes);
+    h->check = hdr_check(h);
+    pthread_mutexattr_t ma;
+    if (pthread_mutexattr_init(&ma) != 0 ||
+        pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
+        pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
+        pthread_mutex_init(&h->mu, &ma) != 0) {
+        rc = lb__err(err, LB_EIO, "%s: cannot create a process-shared mutex", tmp);
+        goto fail;
+    }
+    pthread_mutexattr_destroy(&ma);
+    if (replace) {
+        if (rename(tmp, c->path) != 0) {
+            rc = lb__err_errno(err, errno, "cannot install the shared cache file", c->path);
+            goto fail;
+        }
+    } else {
+        if (link(tmp, c->path) != 0) {
+            rc = errno == EEXIST ? LB_EEXIST
+                                 : lb__err_errno(err, errno, "cannot install the shared cache file",
+                                                 c->path);
+            goto fail;
+        }
+        unlink(tmp);
+    }
+    close(fd);
+    bind(c, base, total);
+    return 0;
+fail:
+    if (base != MAP_FAILED) munmap(base, total);
+    close(fd);
+    unlink(tmp);
+    return rc;
+}
+
+/* Map an existing file: 0 with a valid header, LB_EFORMAT when damaged or
+ * of another size than `want` (0: any), LB_ENOTFOUND when absent. */
+static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
+    int fd = open(c->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return lb__err_errno(err, errno, "cannot open the shared cache file", c->path);
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = lb__err_errno(err, errno, "cannot stat the shared cache file", c->path);
+        close(fd);
+        return rc;
+    }
+    size_t size = (size_t)st.st_size;
+    if (size < sizeof(shm_hdr) || (want && size != want)) {
+        close(fd);
+        return lb__err(err, LB_EFORMAT, "%s: %zu bytes, not a labelbin cache of %zu bytes",
+                       c->path, size, want);
+    }
+    uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) return lb__err_errno(err, errno, "cannot map the shared cache file", c->path);
+    if (!header_ok((const shm_hdr *)(void *)base, size)) {
+        munmap(base, size);
+        return lb__err(err, LB_EFORMAT,
+                       "%s: not a labelbin label cache of this version, or its header is damaged",
+                       c->path);
+    }
+    bind(c, base, size);
+    return 0;
+}
+
+static int set_names(lb__lcache *c, const char *name, lb_error *err) {
+    char def[64];
+    if (!name) {
+        lb__lcache_default_name(def, sizeof def);
+        name = def;
+    }
+    if (!valid_name(name))
+        return lb__err(err, LB_EINVAL,
+                       "cache name \"%s\": use 1-127 letters, digits, '.', '_' or '-', not "
+                       "starting with '.'", name);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->path, sizeof c->path, "%s%s", SHM_DIR, name);
+    return 0;
+}
+
+int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *err) {
+    *out = NULL;
+    if (bytes < LB__LCACHE_MIN_BYTES)
+        return lb__err(err, LB_EINVAL, "a label cache needs at least %zu bytes, not %zu",
+                       LB__LCACHE_MIN_BYTES, bytes);
+    lb__lcache *c = lb__calloc(1, sizeof *c, "a label cache", err);
+    if (!c) return LB_ENOMEM;
+    int rc = set_names(c, name, err);
+    size_t total = round_down(bytes, PAGE);
+    for (int attempt = 0; !rc && attempt < 8; attempt++) {
+        rc = map_existing(c, total, NULL);
+        if (!rc) break;
+        /* Absent: create it (unless another process just did: then map
+         * theirs). Damaged, foreign or sized otherwise: replace it;
+         * processes that mapped the old file keep using theirs. */
+        rc = create_file(c, total, rc != LB_ENOTFOUND, err);
+        if (rc == LB_EEXIST) rc = attempt + 1 < 8 ? 0 : lb__err(err, LB_EIO, "%s: cannot open or create the shared cache file", c->path);
+        else break;
+    }
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err) {
+    *out = NULL;
+    lb__lcache *c = lb__calloc(1, sizeof *c, "a label cache", err);
+    if (!c) return LB_ENOMEM;
+    int rc = set_names(c, name, err);
+    if (!rc) rc = map_existing(c, 0, err);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void lb__lcache_close(lb__lcache *c) {
+    if (!c) return;
+    if (c->base) munmap(c->base, c->total);
+    free(c);
+}
+
+const char *lb__lcache_name(const lb__lcache *c) {
+    return c->name;
+}
+const char *lb__lcache_path(const lb__lcache *c) {
+    return c->path;
+}
+size_t lb__lcache_bytes(const lb__lcache *c) {
+    return c->total;
+}
+
+/* ---- the index (under the mutex) ------------------------------------------- */
+
+static uint64_t home(const lb__lcache *c, uint64_t ds, uint64_t chunk) {
+    return fmix(ds ^ (chunk * 0x9E3779B97F4A7C15ull)) & (c->h->nslots - 1);
+}
+
+static slot *find(lb__lcache *c, uint64_t ds, uint64_t chunk) {
+    uint64_t mask = c->h->nslots - 1;
+    for (uint64_t i = home(c, ds, chunk), n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        slot *s = &c->slots[i];
+        if (s->state == EMPTY) return NULL;
+        if (s->ds == ds && s->chunk == chunk) return s;
+    }
+    return NULL;
+}
+
+/* Remove slot s, shifting later members of its probe run back. */
+static void unslot(lb__lcache *c, slot *s) {
+    shm_hdr *h = c->h;
+    uint64_t mask = h->nslots - 1, i = (uint64_t)(s - c->slots), j = i;
+    if (s->state == READY) {
+        h->entries--;
+        h->bytes -= sizeof(rec) + ((s->len + 7u) & ~7u);
+        h->raw_bytes -= s->raw;
+    }
+    h->used_slots--;
+    for (;;) {
+        j = (j + 1) & mask;
+        slot *t = &c->slots[j];
+        if (t->state == EMPTY) break;
+        uint64_t k = home(c, t->ds, t->chunk);
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+        c->slots[i] = *t;
+        i = j;
+    }
+    memset(&c->slots[i], 0, sizeof(slot));
+}
+
+/* Forget everything (a process died holding the mutex, or the ring holds
+ * nonsense): the data stays, unreachable, until the ring passes over it. */
+static void reset(lb__lcache *c) {
+    shm_hdr *h = c->h;
+    memset(c->slots, 0, h->nslots * sizeof(slot));
+    h->used_slots = h->entries = h->bytes = h->raw_bytes = 0;
+    h->tail = h->head;
+    atomic_store(&h->tail_pub, h->tail);
+}
+
+static int lock(lb__lcache *c) {
+    int r = pthread_mutex_lock(&c->h->mu);
+    if (r == EOWNERDEAD) {
+        /* Its owner died mid-update: the index may be half changed. */
+        pthread_mutex_consistent(&c->h->mu);
+        reset(c);
+        return 0;
+    }
+    return r;
+}
+
+static void unlock(lb__lcache *c) {
+    pthread_mutex_unlock(&c->h->mu);
+}
+
+/* Evict the oldest record. 0, or -1 when the ring is empty. */
+static int evict_one(lb__lcache *c) {
+    shm_hdr *h = c->h;
+    uint64_t db = h->data_bytes;
+    while (h->tail < h->head) {
+        uint64_t p = h->tail % db;
+        if (p + sizeof(rec) > db) {
+            h->tail += db - p;
+            continue;
+        }
+        const rec *r = (const rec *)(const void *)(c->ring + p);
+        if (r->len == PAD_MARK) {
+            h->tail += db - p;
+            continue;
+        }
+        if (r->len < sizeof(rec) || r->len % 8 || p + r->len > db ||
+            h->tail + r->len > h->head) {
+            reset(c); /* the ring is damaged: start over */
+            return 0;
+        }
+        slot *s = find(c, r->ds, r->chunk);
+        if (s && s->pos == h->tail) {
+            if (s->state == READY) h->evictions++;
+            unslot(c, s);
+        }
+        h->tail += r->len;
+        atomic_store(&h->tail_pub, h->tail);
+        return 0;
+    }
+    return -1;
+}
+
+/* Reserve `need` bytes at the head (evicting what is in the way): the
+ * ring position. */
+static uint64_t reserve(lb__lcache *c, uint64_t need) {
+    shm_hdr *h = c->h;
+    uint64_t db = h->data_bytes, p = h->head % db;
+    if (p + need > db) {
+        if (p + sizeof(rec) <= db) {
+            rec *r = (rec *)(void *)(c->ring + p);
+            r->len = PAD_MARK;
+        }
+        h->head += db - p;
+    }
+    while (h->tail + db < h->head + need)
+        if (evict_one(c) != 0) break;
+    uint64_t pos = h->head;
+    h->head += need;
+    atomic_store(&h->tail_pub, h->tail);
+    return pos;
+}
+
+/* ---- entries ----------------------------------------------------------------- */
+
+static uint64_t entry_sum(uint64_t ds, uint64_t chunk, const void *data, size_t n) {
+    return lb__hash64(data, n, ds ^ fmix(chunk + 1));
+}
+
+static int pid_alive(int32_t pid) {
+    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
+    shm_hdr *h = c->h;
+    uint64_t pos = 0, sum = 0;
+    size_t n = 0;
+    int found = 0;
+    if (lock(c) == 0) {
+        slot *s = find(c, ds, chunk);
+        if (s && s->state == READY) {
+            pos = s->pos;
+            n = s->len;
+            sum = s->sum;
+            found = 1;
+        }
+        unlock(c);
+    }
+    uint64_t db = h->data_bytes, p = pos % db;
+    if (found && (p + sizeof(rec) + n > db || n == 0)) found = 0; /* damaged index */
+    size_t at = buf->size;
+    if (found) {
+        if (n > SIZE_MAX - at || lb__buf_reserve(buf, at + n, NULL)) return LB_ENOMEM;
+        const rec *r = (const rec *)(const void *)(c->ring + p);
+        int same_key = r->ds == ds && r->chunk == chunk;
+        memcpy(buf->data + at, c->ring + p + sizeof(rec), n);
+        atomic_thread_fence(memory_order_acquire);
+        /* The ring passed over the record while it was copied: a miss. */
+        if (atomic_load(&h->tail_pub) > pos) {
+            found = 0;
+        } else if (!same_key || entry_sum(ds, chunk, buf->data + at, n) != sum) {
+            atomic_fetch_add(&h->corrupt, 1);
+            if (lock(c) == 0) {
+                slot *s = find(c, ds, chunk);
+                if (s && s->pos == pos) unslot(c, s);
+                unlock(c);
+            }
+            found = 0;
+        }
+    }
+    if (found) {
+        buf->size = at + n;
+        atomic_fetch_add(&h->hits, 1);
+        atomic_fetch_add(&c->my_hits, 1);
+        return 1;
+    }
+    atomic_fetch_add(&h->misses, 1);
+    atomic_fetch_add(&c->my_misses, 1);
+    return 0;
+}
+
+void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
+                    uint64_t raw) {
+    shm_hdr *h = c->h;
+    uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
+    if (n == 0 || n > UINT32_MAX || need > h->data_bytes / 2) return;
+    if (lock(c) != 0) return;
+    slot *s = find(c, ds, chunk);
+    if (s) {
+        /* Filled already, or being filled by a live process. */
+        if (s->state == READY || pid_alive(s->pid)) {
+            unlock(c);
+            return;
+        }
+        unslot(c, s); /* its filler died */
+    }
+    uint64_t pos = reserve(c, need);
+    /* Keep the index at most 3/4 full: evict the oldest as needed. */
+    while (h->used_slots + 1 > h->nslots / 4 * 3)
+        if (evict_one(c) != 0) break;
+    if (h->tail > pos || h->used_slots + 1 > h->nslots / 4 * 3) {
+        unlock(c);
+        return;
+    }
+    uint64_t p = pos % h->data_bytes;
+    rec *r = (rec *)(void *)(c->ring + p);
+    r->len = need;
+    r->ds = ds;
+    r->chunk = chunk;
+    r->pad = 0;
+    uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
+    while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
+    s = &c->slots[i];
+    s->ds = ds;
+    s->chunk = chunk;
+    s->pos = pos;
+    s->len = (uint32_t)n;
+    s->sum = 0;
+    s->raw = raw;
+    s->pid = (int32_t)getpid();
+    s->state = FILLING;
+    h->used_slots++;
+    unlock(c);
+
+    /* The data, outside the lock. */
+    memcpy(c->ring + p + sizeof(rec), data, n);
+    uint64_t sum = entry_sum(ds, chunk, data, n);
+
+    if (lock(c) != 0) return;
+    s = find(c, ds, chunk);
+    if (s && s->pos == pos && s->state == FILLING) {
+        s->sum = sum;
+        s->state = READY; /* published: readers may use it from now on */
+        h->entries++;
+        h->bytes += need;
+        h->raw_bytes += raw;
+        h->inserts++;
+    }
+    unlock(c);
+}
+
+void lb__lcache_drop(lb__lcache *c, uint64_t ds, uint64_t chunk) {
+    if (lock(c) != 0) return;
+    slot *s = find(c, ds, chunk);
+    if (s) unslot(c, s);
+    unlock(c);
+}
+
+void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out) {
+    shm_hdr *h = c->h;
+    memset(out, 0, sizeof *out);
+    if (lock(c) == 0) {
+        out->entries = h->entries;
+        out->bytes = h->bytes;
+        out->raw_bytes = h->raw_bytes;
+        out->inserts = h->inserts;
+        out->evictions = h->evictions;
+        unlock(c);
+    }
+    out->capacity = h->data_bytes;
+    out->hits = atomic_load(&h->hits);
+    out->misses = atomic_load(&h->misses);
+    out->corrupt = atomic_load(&h->corrupt);
+    out->my_hits = atomic_load(&c->my_hits);
+    out->my_misses = atomic_load(&c->my_misses);
+}
+
+int lb__lcache_remove(const char *name, lb_error *err) {
+    lb__lcache c;
+    memset(&c, 0, sizeof c);
+    int rc = set_names(&c, name, err);
+    if (rc) return rc;
+    if (unlink(c.path) != 0) return lb__err_errno(err, errno, "cannot remove the cache file", c.path);
+    return 0;
+}
+
+void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, size_t n) {
+    shm_hdr *h = c->h;
+    uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
+    if (lock(c) != 0) return;
+    uint64_t pos = reserve(c, need);
+    rec *r = (rec *)(void *)(c->ring + pos % h->data_bytes);
+    r->len = need;
+    r->ds = ds;
+    r->chunk = chunk;
+    uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
+    while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
+    slot *s = &c->slots[i];
+    memset(s, 0, sizeof *s);
+    s->ds = ds;
+    s->chunk = chunk;
+    s->pos = pos;
+    s->len = (uint32_t)n;
+    s->pid = (int32_t)getpid();
+    s->state = FILLING;
+    h->used_slots++;
+    unlock(c);
+    memset(c->ring + pos % h->data_bytes + sizeof(rec), 0xAB, n / 2); /* half written */
+}
+
+void lb__lcache_test_take_lock(lb__lcache *c) {
+    (void)lock(c);
+}

@@ -1,0 +1,76 @@
+/*
+ * label_cache.h — a cache of encoded label chunks (kernels/cseg.h) in one
+ * shared-memory file (/dev/shm/NAME), so that every process that opens the
+ * same name — data-loader workers, forked or spawned — holds the chunks
+ * once. Entries are keyed by the dataset's identity and the chunk's index.
+ *
+ * The file is a header (with a process-shared, robust mutex), a hash index
+ * of entries and a ring of records: new entries are written at the ring's
+ * head and the oldest are evicted first. The mutex is held only to look an
+ * entry up, to reserve ring space and to publish: never while a chunk is
+ * decoded or copied. A reader copies an entry out, then checks that the
+ * ring has not passed over it and that its checksum holds, so a torn, stale
+ * or corrupt entry is a miss (and is refilled), never labels. A process
+ * killed mid-fill leaves a reservation the ring reclaims; one killed while
+ * holding the mutex makes the next locker reset the index.
+ */
+#ifndef LB_DATASET_LABEL_CACHE_H
+#define LB_DATASET_LABEL_CACHE_H
+
+#include "core/util.h"
+
+typedef struct lb__lcache lb__lcache;
+
+/* The smallest cache (bytes) worth making: header, index and a few
+ * chunks. */
+#define LB__LCACHE_MIN_BYTES ((size_t)1 << 20)
+
+/* Open the cache file /dev/shm/`name` (NULL: the per-user default,
+ * "labelbin-cache-UID") of `bytes` bytes, creating it when absent, and
+ * replacing it when it has another size, is not a labelbin cache of this
+ * version or its header is damaged. */
+int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *err);
+/* Open an existing cache file to look at it (lb__lcache_stats); LB_ENOTFOUND
+ * when there is none, LB_EFORMAT when it is damaged. */
+int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err);
+void lb__lcache_close(lb__lcache *c);
+/* Remove the file of cache `name` (NULL: the default). */
+int lb__lcache_remove(const char *name, lb_error *err);
+const char *lb__lcache_name(const lb__lcache *c);
+size_t lb__lcache_bytes(const lb__lcache *c);
+/* The default name for this user. */
+void lb__lcache_default_name(char *buf, size_t size);
+
+/* Append entry (ds, chunk) to *buf (grown as needed; buf->size grows by
+ * the entry's size): 1 on a hit (checked: the checksum holds and nothing
+ * overwrote it while it was copied), 0 on a miss (buf->size unchanged),
+ * LB_ENOMEM. */
+int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf);
+/* Store entry (ds, chunk): `n` bytes that stand for `raw` decoded bytes.
+ * Does nothing when another process is filling the same entry or the
+ * entry is larger than the ring. */
+void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
+                    uint64_t raw);
+/* Forget entry (ds, chunk) (its chunk was rewritten). */
+void lb__lcache_drop(lb__lcache *c, uint64_t ds, uint64_t chunk);
+
+typedef struct lb__lcache_stats {
+    uint64_t entries, bytes, raw_bytes, capacity;
+    uint64_t hits, misses, inserts, evictions, corrupt;
+    uint64_t my_hits, my_misses; /* this handle's */
+} lb__lcache_stats;
+void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out);
+
+/* The file's path. */
+const char *lb__lcache_path(const lb__lcache *c);
+
+/* Tests: leave what a process killed mid-fill leaves (a reserved entry
+ * that is never published), or hold the lock and never release it (a
+ * process killed inside the lock). */
+void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, size_t n);
+void lb__lcache_test_take_lock(lb__lcache *c);
+
+/* A 64-bit hash of n bytes (identities, checksums). */
+uint64_t lb__hash64(const void *p, size_t n, uint64_t seed);
+
+#endif /* LB_DATASET_LABEL_CACHE_H */

@@ -1,0 +1,315 @@
+"""The shared label cache through Python: cached reads (labels, BinarizeArray,
+MissingAnnotationsMask) equal uncached reads and DaCapo's numpy rule byte
+for byte for every integer dtype, ids at the dtype limits, blocks of 1..512
+distinct ids, chunks that are not multiples of 8, edge chunks; in worker
+processes started by fork and by spawn from pickled arrays, sharing one
+cache; a worker killed while filling; eviction under a tiny budget; a
+damaged cache file detected and rebuilt; warm(), cache_info() and
+`labelbin cache-stats`.
+
+Run: PYTHONPATH=build/python /usr/bin/python3 -m pytest -q tests/py_label_cache.py
+"""
+
+import json
+import mmap
+import multiprocessing as mp
+import os
+import pathlib
+import pickle
+import signal
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import pytest
+import zarr
+from numcodecs import Zstd
+
+import labelbin
+from labelbin import BinarizeArray, MissingAnnotationsMask, Roi, ZarrArray
+
+SEED = int(os.environ.get("LB_SEED", "20261201"))
+_SRC = pathlib.Path(os.environ.get("LB_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[1]))
+BUILD = pathlib.Path(os.environ.get("LB_BUILD_DIR", _SRC / "build"))
+INT_DTYPES = ["uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64"]
+SHAPE, CHUNKS = (29, 37, 23), (10, 12, 9)
+LABELS_ATTR = {"labels": [{"value": 1, "annotationState": {"present": True,
+                                                           "annotated": True}}]}
+
+
+def limits(dtype):
+    i = np.iinfo(dtype)
+    return [i.min, i.max, i.max - 1, i.min + 1, 0, 1]
+
+
+def groups_for(dtype):
+    i = np.iinfo(dtype)
+    return [("one", [1]), ("two_three", [2, 3]), ("max", [int(i.max)]),
+            ("min_or_5", [int(i.min), 5]), ("any", [])]
+
+
+def numpy_rule(labels, groups, background=0):
+    """DaCapo's BinarizeArray rule, clipped to 0/1."""
+    out = np.zeros((len(groups),) + labels.shape, np.uint8)
+    for k, (_n, ids) in enumerate(groups):
+        if not ids:
+            out[k] = labels != background
+        for i in ids:
+            out[k] |= labels == labels.dtype.type(i)
+    return out
+
+
+def make_volume(path, dtype, rng, shape=SHAPE, chunks=CHUNKS):
+    """Organelle-like regions, noise and the dtype's limits."""
+    z, y, x = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    v = ((z // 5) + (y // 7) * 3 + (x // 6) * 2) % 6
+    labels = np.array(limits(dtype), dtype=dtype)[v]
+    noise = rng.random(shape) < 0.03
+    labels[noise] = rng.integers(0, 6, size=int(noise.sum())).astype(dtype)
+    a = zarr.open(str(path), mode="w", shape=shape, chunks=chunks, dtype=dtype,
+                  compressor=Zstd(level=1), fill_value=0)
+    a[...] = labels
+    a.attrs.update(LABELS_ATTR)
+    return labels
+
+
+@pytest.fixture
+def cache_name():
+    name = "lb-pytest-%s" % uuid.uuid4().hex[:12]
+    yield name
+    try:
+        labelbin.cache_remove(name)
+    except FileNotFoundError:
+        pass
+
+
+def rois(shape, n, rng):
+    out = []
+    for _ in range(n):
+        off = [int(rng.integers(0, s)) for s in shape]
+        sh = [int(rng.integers(1, s - o + 1)) for s, o in zip(shape, off)]
+        out.append(Roi(off, sh))
+    out.append(Roi((0, 0, 0), shape))
+    return out
+
+
+def trio(path, groups, name=None, nbytes=8 << 20):
+    arrs = [ZarrArray(str(path)), BinarizeArray(ZarrArray(str(path)), groups),
+            MissingAnnotationsMask(ZarrArray(str(path)), groups)]
+    if name:
+        for a in arrs:
+            a.set_label_cache(nbytes, name=name)
+    return arrs
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+def test_cached_equals_uncached(tmp_path, dtype, cache_name):
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", dtype, rng)
+    groups = groups_for(dtype)
+    plain = trio(tmp_path / "v.zarr", groups)
+    cached = trio(tmp_path / "v.zarr", groups, cache_name)
+    for pass_ in range(2):  # cold, then warm
+        for roi in rois(SHAPE, 8, rng):
+            sl = tuple(slice(o, o + s) for o, s in zip(roi.offset, roi.shape))
+            for u, c in zip(plain, cached):
+                a, b = u[roi], c[roi]
+                assert a.dtype == b.dtype and a.shape == b.shape
+                assert a.tobytes() == b.tobytes(), (dtype, pass_, roi, type(u).__name__)
+            assert np.array_equal(cached[0][roi], labels[sl])
+            assert np.array_equal(cached[1][roi], numpy_rule(labels[sl], groups))
+    info = cached[1].cache_info()
+    assert info["kind"] == "label" and info["name"] == cache_name
+    assert info["entries"] > 0 and info["process_hits"] > 0
+    assert plain[2].unlisted_ids == cached[2].unlisted_ids
+    # warm(roi) then reads inside it are all hits
+    cached[0].warm(Roi((0, 0, 0), SHAPE), threads=2)
+    before = cached[0].cache_info()["process_misses"]
+    cached[0][Roi((0, 0, 0), SHAPE)]
+    assert cached[0].cache_info()["process_misses"] == before
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 17, 300, 512])
+def test_distinct_ids_per_block(tmp_path, k, cache_name):
+    """Every 8^3 block has k distinct uint64 ids, 2^64 - 1 among them;
+    chunks of 24 x 20 x 16 over a 50 x 44 x 40 volume (edges)."""
+    rng = np.random.default_rng(SEED + k)
+    shape, chunks = (50, 44, 40), (24, 20, 16)
+    z, y, x = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    within = ((z % 8) * 64 + (y % 8) * 8 + x % 8) % k
+    block = (z // 8) * 100 + (y // 8) * 10 + x // 8
+    labels = (np.uint64(2**64 - 1) - within.astype(np.uint64) * np.uint64(7919)
+              - block.astype(np.uint64) * np.uint64(k > 256))
+    labels[rng.random(shape) < 0.001] = 2**64 - 1
+    a = zarr.open(str(tmp_path / "k.zarr"), mode="w", shape=shape, chunks=chunks,
+                  dtype="<u8", compressor=Zstd(level=1))
+    a[...] = labels
+    c = ZarrArray(str(tmp_path / "k.zarr"))
+    c.set_label_cache(16 << 20, name=cache_name)
+    for _ in range(2):
+        assert np.array_equal(c[Roi((0, 0, 0), shape)], labels)
+        for roi in rois(shape, 5, rng):
+            sl = tuple(slice(o, o + s) for o, s in zip(roi.offset, roi.shape))
+            assert np.array_equal(c[roi], labels[sl])
+    groups = [("max", [2**64 - 1]), ("other", [2**64 - 1 - 7919])]
+    b = BinarizeArray(ZarrArray(str(tmp_path / "k.zarr")), groups)
+    b.set_label_cache(16 << 20, name=cache_name)
+    assert np.array_equal(b[Roi((0, 0, 0), shape)], numpy_rule(labels, groups))
+
+
+# ---- processes ------------------------------------------------------------------
+
+def _read_all(blob):
+    arr, roi_list = pickle.loads(blob)
+    out = [arr[r].tobytes() for r in roi_list]
+    return out, arr.cache_info()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_share_the_cache(tmp_path, method, cache_name):
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "uint64", rng)
+    groups = groups_for("uint64")
+    b = BinarizeArray(ZarrArray(str(tmp_path / "v.zarr")), groups)
+    b.set_label_cache(8 << 20, name=cache_name)
+    b2 = pickle.loads(pickle.dumps(b))  # the setting survives pickling
+    assert b2.cache_info()["name"] == cache_name
+    roi_list = rois(SHAPE, 6, rng)
+    expect = [numpy_rule(labels[tuple(slice(o, o + s) for o, s in zip(r.offset, r.shape))],
+                         groups).tobytes() for r in roi_list]
+    blob = pickle.dumps((b, roi_list))
+    ctx = mp.get_context(method)
+    with ctx.Pool(3) as pool:
+        results = pool.map(_read_all, [blob] * 3)
+    for out, info in results:
+        assert out == expect
+        assert info["kind"] == "label" and info["name"] == cache_name
+    shared = labelbin.cache_stats(cache_name)
+    assert shared["entries"] > 0
+    # three workers read the same chunks: most lookups after the first hit
+    assert shared["hits"] > 0
+    assert shared["misses"] <= shared["entries"] * 3
+    # and this process now reads them without decoding
+    before = b.cache_info()["process_misses"]
+    assert [b[r].tobytes() for r in roi_list] == expect
+    assert b.cache_info()["process_misses"] == before
+
+
+def _fill_forever(path, name):
+    a = ZarrArray(path)
+    a.set_label_cache(2 << 20, name=name)
+    while True:
+        a.warm(threads=1)
+        labelbin.cache_remove(name)
+        a.set_label_cache(2 << 20, name=name)
+
+
+def test_worker_killed_mid_fill(tmp_path, cache_name):
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "int32", rng, shape=(60, 70, 50),
+                         chunks=(16, 16, 16))
+    ctx = mp.get_context("fork")
+    for delay in (0.05, 0.11, 0.2):
+        p = ctx.Process(target=_fill_forever, args=(str(tmp_path / "v.zarr"), cache_name))
+        p.start()
+        time.sleep(delay)
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+        c = ZarrArray(str(tmp_path / "v.zarr"))
+        c.set_label_cache(2 << 20, name=cache_name)
+        for _ in range(2):
+            assert np.array_equal(c[c.roi], labels)
+
+
+def test_eviction_under_a_tiny_budget(tmp_path, cache_name):
+    rng = np.random.default_rng(SEED)
+    shape = (64, 64, 128)
+    labels = rng.integers(0, 2**63, size=shape, dtype=np.int64)  # noise: large entries
+    a = zarr.open(str(tmp_path / "n.zarr"), mode="w", shape=shape, chunks=(32, 32, 32),
+                  dtype="<i8", compressor=None)
+    a[...] = labels
+    c = ZarrArray(str(tmp_path / "n.zarr"))
+    c.set_label_cache(1 << 20, name=cache_name)
+    for _ in range(2):
+        assert np.array_equal(c[c.roi], labels)
+        for roi in rois(shape, 4, rng):
+            sl = tuple(slice(o, o + s) for o, s in zip(roi.offset, roi.shape))
+            assert np.array_equal(c[roi], labels[sl])
+    info = c.cache_info()
+    assert info["evictions"] > 0
+    assert info["bytes"] <= info["capacity"] <= 1 << 20
+
+
+def test_damaged_file_is_detected_and_rebuilt(tmp_path, cache_name):
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "uint16", rng)
+    groups = groups_for("uint16")
+    plain = trio(tmp_path / "v.zarr", groups)
+    cached = trio(tmp_path / "v.zarr", groups, cache_name, 4 << 20)
+    for a in cached:
+        a.warm()
+    assert labelbin.cache_stats(cache_name)["entries"] > 0
+    path = "/dev/shm/" + cache_name
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), size) as m:
+        # every byte of the entries' data and part of the index, flipped
+        for i in range(size // 2, size, 7):
+            m[i] ^= 0xA5
+        for i in range(8 * 4096, size // 2, 4093):
+            m[i] ^= 0xFF
+    for roi in rois(SHAPE, 6, rng):
+        for u, c in zip(plain, cached):
+            assert u[roi].tobytes() == c[roi].tobytes()
+    s = labelbin.cache_stats(cache_name)
+    assert s["corrupt"] + s["misses"] > 0
+    # the header: the file is refused, then replaced by the next opener
+    with open(path, "r+b") as f:
+        f.write(b"\0" * 64)
+    with pytest.raises(labelbin.FormatError):
+        labelbin.cache_stats(cache_name)
+    fresh = trio(tmp_path / "v.zarr", groups, cache_name, 4 << 20)
+    assert fresh[0].cache_info()["entries"] == 0
+    for roi in rois(SHAPE, 6, rng):
+        for u, c in zip(plain, fresh):
+            assert u[roi].tobytes() == c[roi].tobytes()
+    assert labelbin.cache_stats(cache_name)["entries"] > 0
+
+
+def test_cache_stats_cli_and_settings(tmp_path, cache_name):
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint64", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    assert a.cache_info()["kind"] == "none"
+    a.set_label_cache(4 << 20, name=cache_name)
+    a.warm(threads=0)
+    info = a.cache_info()
+    exe = str(BUILD / "labelbin")
+    r = subprocess.run([exe, "cache-stats", "--json", cache_name], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["entries"] == info["entries"] and j["bytes"] == info["bytes"]
+    assert j["raw_bytes"] == info["raw_bytes"] == 3 * 4 * 3 * 10 * 12 * 9 * 8
+    assert abs(j["compression"] - info["raw_bytes"] / info["bytes"]) < 1e-2
+    r = subprocess.run([exe, "cache-stats", cache_name], capture_output=True, text=True)
+    assert r.returncode == 0 and "compression" in r.stdout and cache_name in r.stdout
+    # the other cache replaces this one, and the other way round
+    a.set_cache(1 << 20)
+    assert a.cache_info()["kind"] == "chunk"
+    a.set_label_cache(4 << 20, name=cache_name)
+    assert a.cache_info()["kind"] == "label"
+    with pytest.raises(ValueError, match="bad/name"):
+        a.set_label_cache(4 << 20, name="bad/name")
+    r = subprocess.run([exe, "cache-stats", "--remove", cache_name], capture_output=True,
+                       text=True)
+    assert r.returncode == 0
+    assert not os.path.exists("/dev/shm/" + cache_name)
+    r = subprocess.run([exe, "cache-stats", cache_name], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert r.stderr.startswith("labelbin: cache-stats: no label cache '%s'" % cache_name)
+    # a float dataset has no label cache
+    f = zarr.open(str(tmp_path / "f.zarr"), mode="w", shape=(4, 4, 4), dtype="<f4")
+    f[...] = 1.5
+    with pytest.raises(labelbin.FormatError, match="float32"):
+        ZarrArray(str(tmp_path / "f.zarr")).set_label_cache(4 << 20, name=cache_name)

@@ -1,0 +1,630 @@
+/*
+ * test_label_cache.c — the label cache: the encoded chunk form (every
+ * integer width, ids at the limits, blocks of 1..512 distinct ids, chunk
+ * shapes not multiples of 8) against the labels it encodes; reads, binarized
+ * and masked reads through a shared cache equal uncached ones byte for byte
+ * (edge chunks, several dtypes, other processes); eviction under a tiny
+ * budget; a damaged cache file or entry is detected and rebuilt; a process
+ * killed mid-fill or inside the lock leaves the cache usable.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "dataset/label_cache.h"
+#include "kernels/cseg.h"
+#include "labelbin.h"
+#include "tap.h"
+
+static char tmpdir[256];
+static char cname[64]; /* this run's cache name */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static const lb_dtype dtypes[] = {LB_DTYPE_UINT8, LB_DTYPE_INT8,   LB_DTYPE_UINT16,
+                                  LB_DTYPE_INT16, LB_DTYPE_UINT32, LB_DTYPE_INT32,
+                                  LB_DTYPE_UINT64, LB_DTYPE_INT64};
+
+/* Interesting bit patterns of a width: 0, 1, the limits of both
+ * signednesses (2^64 - 1 for 8 bytes). */
+static uint64_t special(size_t w, unsigned k) {
+    uint64_t all = w == 8 ? UINT64_MAX : (((uint64_t)1 << (8 * w)) - 1);
+    uint64_t top = (uint64_t)1 << (8 * w - 1);
+    uint64_t v[] = {0, 1, all, top, top - 1, all - 1, 2, top + 1};
+    return v[k % 8];
+}
+
+static void put_label(void *buf, size_t i, uint64_t v, size_t w) {
+    memcpy((unsigned char *)buf + i * w, &v, w); /* little-endian */
+}
+
+static uint64_t get_label(const void *buf, size_t i, size_t w) {
+    uint64_t v = 0;
+    memcpy(&v, (const unsigned char *)buf + i * w, w);
+    return v;
+}
+
+/* A chunk whose 8^3 blocks hold `k` distinct ids each (as far as the
+ * width and the block's size allow), from a pool that includes the
+ * width's limits. */
+static void fill_chunk(void *buf, const int64_t *d, size_t w, unsigned k) {
+    size_t n = (size_t)(d[0] * d[1] * d[2]);
+    uint64_t mask = w == 8 ? UINT64_MAX : (((uint64_t)1 << (8 * w)) - 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t z = i / (size_t)(d[1] * d[2]), y = i / (size_t)d[2] % (size_t)d[1],
+               x = i % (size_t)d[2];
+        size_t inblock = (z % 8) * 64 + (y % 8) * 8 + x % 8;
+        size_t blk = (z / 8) * 1000 + (y / 8) * 100 + x / 8;
+        unsigned j = (unsigned)((inblock * 7 + (rnd() % 3 == 0 ? rnd() : 0)) % k);
+        uint64_t v = j < 8 ? special(w, j + (unsigned)blk) : ((uint64_t)j * 0x10001 + blk) & mask;
+        put_label(buf, i, v, w);
+    }
+}
+
+static void check_cseg_case(size_t w, const int64_t *d, unsigned k) {
+    size_t n = (size_t)(d[0] * d[1] * d[2]);
+    void *chunk = malloc(n * w), *back = malloc(n * w);
+    size_t bound = lb__cseg_bound(d, w);
+    void *enc = malloc(bound);
+    fill_chunk(chunk, d, w, k);
+    size_t size = lb__cseg_encode(chunk, d, w, enc);
+    CHECK(size > 0 && size <= bound);
+    CHECK(lb__cseg_valid(enc, size, d, w));
+    /* The whole chunk back. */
+    lb__cseg_box b;
+    for (int i = 0; i < 3; i++) {
+        b.cstart[i] = b.dstart[i] = 0;
+        b.cnt[i] = b.dshape[i] = d[i];
+    }
+    memset(back, 0x5A, n * w);
+    lb__cseg_decode_box(enc, &b, back);
+    CHECK(memcmp(chunk, back, n * w) == 0);
+    /* Random boxes into a bigger destination, and their channels: channel
+     * c is on for ids whose low bits are c mod 3 (c < 5), and for the
+     * width's maximum (c == 4). */
+    for (int t = 0; t < 6; t++) {
+        int64_t ds[3], dst0[3];
+        for (int i = 0; i < 3; i++) {
+            b.cstart[i] = (int64_t)(rnd() % (uint64_t)d[i]);
+            b.cnt[i] = 1 + (int64_t)(rnd() % (uint64_t)(d[i] - b.cstart[i]));
+            dst0[i] = (int64_t)(rnd() % 3);
+            ds[i] = b.cnt[i] + dst0[i] + 1;
+            b.dshape[i] = ds[i];
+            b.dstart[i] = dst0[i];
+        }
+        size_t dn = (size_t)(ds[0] * ds[1] * ds[2]);
+        unsigned char *out = malloc(dn * w);
+        memset(out, 0x77, dn * w);
+        lb__cseg_decode_box(enc, &b, out);
+        int ok = 1;
+        for (int64_t z = 0; z < b.cnt[0]; z++)
+            for (int64_t y = 0; y < b.cnt[1]; y++)
+                for (int64_t x = 0; x < b.cnt[2]; x++) {
+                    size_t ci = (size_t)(((b.cstart[0] + z) * d[1] + b.cstart[1] + y) * d[2] +
+                                         b.cstart[2] + x);
+                    size_t di = (size_t)(((dst0[0] + z) * ds[1] + dst0[1] + y) * ds[2] +
+                                         dst0[2] + x);
+                    if (get_label(chunk, ci, w) != get_label(out, di, w)) ok = 0;
+                }
+        CHECK(ok);
+        free(out);
+    }
+    free(chunk);
+    free(back);
+    free(enc);
+}
+
+static size_t chan_w;
+static void chan_fn(void *user, uint64_t id, uint64_t *bits) {
+    (void)user;
+    uint64_t all = chan_w == 8 ? UINT64_MAX : (((uint64_t)1 << (8 * chan_w)) - 1);
+    for (unsigned c = 0; c < 4; c++)
+        if (id % 3 == c % 3) bits[0] |= (uint64_t)1 << c;
+    if (id == all) bits[0] |= 16;
+}
+
+static void wide_fn(void *user, uint64_t id, uint64_t *bits) {
+    (void)user;
+    for (unsigned c = 0; c < 70; c++)
+        if (id % 7 == c % 7) bits[c / 64] |= (uint64_t)1 << (c % 64);
+}
+
+static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
+    size_t n = (size_t)(d[0] * d[1] * d[2]);
+    void *chunk = malloc(n * w);
+    void *enc = malloc(lb__cseg_bound(d, w));
+    fill_chunk(chunk, d, w, k);
+    size_t size = lb__cseg_encode(chunk, d, w, enc);
+    CHECK(size > 0);
+    lb__cseg_box b;
+    for (int i = 0; i < 3; i++) {
+        b.cstart[i] = (int64_t)(rnd() % (uint64_t)d[i]);
+        b.cnt[i] = d[i] - b.cstart[i];
+        b.dstart[i] = 0;
+        b.dshape[i] = b.cnt[i];
+    }
+    size_t bn = (size_t)(b.cnt[0] * b.cnt[1] * b.cnt[2]);
+    uint8_t *out = malloc(5 * bn);
+    memset(out, 7, 5 * bn);
+    chan_w = w;
+    CHECK_INT(lb__cseg_channels_box(enc, &b, 5, chan_fn, NULL, out, bn), 0);
+    int ok = 1;
+    size_t i = 0;
+    for (int64_t z = 0; z < b.cnt[0]; z++)
+        for (int64_t y = 0; y < b.cnt[1]; y++)
+            for (int64_t x = 0; x < b.cnt[2]; x++, i++) {
+                size_t ci = (size_t)(((b.cstart[0] + z) * d[1] + b.cstart[1] + y) * d[2] +
+                                     b.cstart[2] + x);
+                uint64_t bits = 0;
+                chan_fn(NULL, get_label(chunk, ci, w), &bits);
+                for (unsigned c = 0; c < 5; c++)
+                    if (out[c * bn + i] != ((bits >> c) & 1)) ok = 0;
+            }
+    CHECK(ok);
+    /* More than 64 channels: the block-by-block path. */
+    uint8_t *wide = malloc(70 * bn);
+    memset(wide, 7, 70 * bn);
+    CHECK_INT(lb__cseg_channels_box(enc, &b, 70, wide_fn, NULL, wide, bn), 0);
+    ok = 1;
+    i = 0;
+    for (int64_t z = 0; z < b.cnt[0]; z++)
+        for (int64_t y = 0; y < b.cnt[1]; y++)
+            for (int64_t x = 0; x < b.cnt[2]; x++, i++) {
+                size_t ci = (size_t)(((b.cstart[0] + z) * d[1] + b.cstart[1] + y) * d[2] +
+                                     b.cstart[2] + x);
+                uint64_t id = get_label(chunk, ci, w);
+                for (unsigned c = 0; c < 70; c++)
+                    if (wide[c * bn + i] != (id % 7 == c % 7)) ok = 0;
+            }
+    CHECK(ok);
+    free(wide);
+    free(out);
+    free(chunk);
+    free(enc);
+}
+
+static void test_cseg(void) {
+    static const int64_t shapes[][3] = {{8, 8, 8},  {16, 16, 16}, {13, 9, 20},
+                                        {1, 5, 7},  {3, 1, 30},   {17, 8, 9}};
+    static const unsigned ks[] = {1, 2, 3, 17, 300, 512};
+    static const size_t widths[] = {1, 2, 4, 8};
+    for (size_t wi = 0; wi < 4; wi++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                check_cseg_case(widths[wi], shapes[si], ks[ki]);
+                check_channels_case(widths[wi], shapes[si], ks[ki]);
+            }
+    /* A block of 512 distinct 64-bit ids, 300 ids, and exact bit widths. */
+    int64_t d[3] = {8, 8, 8};
+    uint64_t chunk[512];
+    for (unsigned k = 1; k <= 512; k = k < 4 ? k + 1 : k * 2 + 1) {
+        for (unsigned i = 0; i < 512; i++) chunk[i] = UINT64_MAX - (i % k);
+        unsigned char enc[16384];
+        CHECK(lb__cseg_bound(d, 8) <= sizeof enc);
+        size_t size = lb__cseg_encode(chunk, d, 8, enc);
+        uint64_t back[512];
+        lb__cseg_box b = {{0, 0, 0}, {8, 8, 8}, {8, 8, 8}, {0, 0, 0}};
+        lb__cseg_decode_box(enc, &b, back);
+        CHECK(memcmp(chunk, back, sizeof chunk) == 0);
+        CHECK(size < 8 * 512 || k > 256);
+    }
+    /* One value everywhere: the header and one id. */
+    for (unsigned i = 0; i < 512; i++) chunk[i] = UINT64_MAX;
+    unsigned char enc[16384];
+    size_t size = lb__cseg_encode(chunk, d, 8, enc);
+    CHECK(size <= 128);
+    CHECK(lb__cseg_valid(enc, size, d, 8));
+    /* Damage is refused. */
+    size = lb__cseg_encode((uint64_t[512]){0}, d, 8, enc);
+    CHECK(!lb__cseg_valid(enc, size - 8, d, 8));
+    int64_t other[3] = {8, 8, 9};
+    CHECK(!lb__cseg_valid(enc, size, other, 8));
+}
+
+/* ---- arrays through the cache ------------------------------------------ */
+
+static lb_array *create(const char *rel, lb_dtype dt, const int64_t *shape, const int64_t *chunks,
+                        const char *codec, void **labels_out) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
+    lb_create_options o;
+    lb_create_options_init(&o);
+    o.dtype = dt;
+    o.codec = codec;
+    o.overwrite = 1;
+    o.attrs_json = "{\"labels\": [{\"value\": 1, \"annotationState\": {\"present\": true, "
+                   "\"annotated\": true}}]}";
+    lb_array *a = NULL;
+    lb_error e = {0};
+    int rc = lb_dataset_create(p, 3, shape, chunks, &o, &a, &e);
+    if (rc) fprintf(stderr, "# create %s: %s\n", p, e.message);
+    CHECK_INT(rc, 0);
+    size_t w = lb_dtype_size(dt), n = (size_t)(shape[0] * shape[1] * shape[2]);
+    void *labels = malloc(n * w);
+    /* Organelle-like regions of ids plus noise and the dtype's limits. */
+    for (size_t i = 0; i < n; i++) {
+        size_t z = i / (size_t)(shape[1] * shape[2]), y = i / (size_t)shape[2] % (size_t)shape[1],
+               x = i % (size_t)shape[2];
+        uint64_t v = ((z / 5) + (y / 7) * 3 + (x / 6) * 2) % 6;
+        if (rnd() % 50 == 0) v = rnd() % 40;
+        if (v >= 4) v = special(w, (unsigned)v);
+        put_label(labels, i, v, w);
+    }
+    int64_t start[3] = {0, 0, 0};
+    rc = lb_array_data_write(a, start, shape, labels, n * w, &e);
+    if (rc) fprintf(stderr, "# write: %s\n", e.message);
+    CHECK_INT(rc, 0);
+    lb_array_free(a);
+    a = NULL;
+    rc = lb_array_open(p, 0, NULL, 0, &a, &e);
+    CHECK_INT(rc, 0);
+    if (labels_out) *labels_out = labels;
+    else free(labels);
+    return a;
+}
+
+static lb_array *open_rel(const char *rel) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
+    lb_array *a = NULL;
+    lb_error e = {0};
+    int rc = lb_array_open(p, 0, NULL, 0, &a, &e);
+    if (rc) fprintf(stderr, "# open %s: %s\n", p, e.message);
+    CHECK_INT(rc, 0);
+    return a;
+}
+
+static lb_groupings *groups(void) {
+    lb_groupings *g = NULL;
+    lb_error e = {0};
+    CHECK_INT(lb_groupings_new(&g, &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "a=1", &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "b=2,3", &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "lim=255,127,65535,32767,4294967295,2147483647,"
+                                      "18446744073709551615,9223372036854775807", &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "any=", &e), 0);
+    return g;
+}
+
+/* Read `roi` of a and b and compare the bytes. */
+static int same_read(const lb_array *a, const lb_array *b, const lb_roi *roi) {
+    size_t n = lb_array_read_size(a, roi);
+    if (n != lb_array_read_size(b, roi) || n == 0) return 0;
+    unsigned char *x = malloc(n), *y = malloc(n);
+    memset(x, 0x11, n);
+    memset(y, 0x22, n);
+    lb_error e = {0};
+    int r1 = lb_array_read(a, roi, x, n, &e);
+    if (r1) fprintf(stderr, "# read: %s\n", e.message);
+    int r2 = lb_array_read(b, roi, y, n, &e);
+    if (r2) fprintf(stderr, "# read: %s\n", e.message);
+    int ok = !r1 && !r2 && memcmp(x, y, n) == 0;
+    free(x);
+    free(y);
+    return ok;
+}
+
+static void random_roi(const int64_t *shape, lb_roi *roi) {
+    roi->ndim = 3;
+    for (int k = 0; k < 3; k++) {
+        roi->offset[k] = (int64_t)(rnd() % (uint64_t)shape[k]);
+        roi->shape[k] = 1 + (int64_t)(rnd() % (uint64_t)(shape[k] - roi->offset[k]));
+    }
+}
+
+/* Plain, binarized and masked arrays over a dataset, uncached and cached. */
+typedef struct trio {
+    lb_array *raw, *bin, *mask;
+} trio;
+
+static void trio_open(const char *rel, trio *t, const char *cache, size_t bytes) {
+    lb_error e = {0};
+    lb_groupings *g = groups();
+    t->raw = open_rel(rel);
+    lb_array *s1 = open_rel(rel), *s2 = open_rel(rel);
+    if (cache) {
+        CHECK_INT(lb_array_set_label_cache(t->raw, cache, bytes, &e), 0);
+        CHECK_INT(lb_array_set_label_cache(s1, cache, bytes, &e), 0);
+        CHECK_INT(lb_array_set_label_cache(s2, cache, bytes, &e), 0);
+    }
+    lb_id bg = {0, 0};
+    CHECK_INT(lb_binarize_new(s1, g, bg, &t->bin, &e), 0);
+    CHECK_INT(lb_mask_new(s2, g, &t->mask, &e), 0);
+    lb_groupings_free(g);
+}
+
+static void trio_free(trio *t) {
+    lb_array_free(t->raw);
+    lb_array_free(t->bin);
+    lb_array_free(t->mask);
+}
+
+static int trio_same(const trio *u, const trio *c, const int64_t *shape, int rois) {
+    int ok = 1;
+    for (int i = 0; i < rois; i++) {
+        lb_roi roi;
+        random_roi(shape, &roi);
+        ok &= same_read(u->raw, c->raw, &roi);
+        ok &= same_read(u->bin, c->bin, &roi);
+        ok &= same_read(u->mask, c->mask, &roi);
+    }
+    lb_roi all = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
+    ok &= same_read(u->raw, c->raw, &all);
+    ok &= same_read(u->bin, c->bin, &all);
+    ok &= same_read(u->mask, c->mask, &all);
+    return ok;
+}
+
+static void test_arrays_equal(void) {
+    const int64_t shape[3] = {29, 37, 23}, chunks[3] = {10, 12, 9}; /* edges, not multiples of 8 */
+    lb_error e = {0};
+    for (size_t di = 0; di < sizeof dtypes / sizeof *dtypes; di++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "c.zarr/%s", lb_dtype_name(dtypes[di]));
+        lb_array *a = create(rel, dtypes[di], shape, chunks, di % 2 ? "zstd:1" : NULL, NULL);
+        lb_array_free(a);
+        trio u, c;
+        trio_open(rel, &u, NULL, 0);
+        trio_open(rel, &c, cname, (size_t)8 << 20);
+        CHECK(trio_same(&u, &c, shape, 12)); /* first pass: misses, filled */
+        lb_cache_info before;
+        CHECK_INT(lb_array_cache_info(c.raw, &before, &e), 0);
+        CHECK_INT(before.kind, 2);
+        CHECK(before.entries > 0);
+        if (lb_dtype_size(dtypes[di]) >= 4) CHECK(before.raw_bytes > before.bytes);
+        CHECK(trio_same(&u, &c, shape, 12)); /* second pass: hits */
+        /* The mask's unlisted ids (from the blocks' tables) as uncached. */
+        lb_id ua[LB_MASK_UNLISTED_MAX], ca[LB_MASK_UNLISTED_MAX];
+        size_t nu = lb_mask_unlisted_ids(u.mask, ua, LB_MASK_UNLISTED_MAX);
+        size_t nc = lb_mask_unlisted_ids(c.mask, ca, LB_MASK_UNLISTED_MAX);
+        CHECK_INT(nc, nu);
+        CHECK(nu > 0);
+        for (size_t k = 0; k < nu && k < nc; k++) CHECK(ua[k].bits == ca[k].bits);
+        lb_cache_info after;
+        CHECK_INT(lb_array_cache_info(c.raw, &after, &e), 0);
+        CHECK(after.process_hits > before.process_hits);
+        /* Reads that touch only cached chunks are all hits. */
+        lb_roi all = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
+        CHECK_INT(lb_array_warm(c.raw, &all, 2, &e), 0);
+        CHECK_INT(lb_array_cache_info(c.raw, &before, &e), 0);
+        CHECK(same_read(u.raw, c.raw, &all));
+        CHECK_INT(lb_array_cache_info(c.raw, &after, &e), 0);
+        CHECK_INT(after.process_misses, before.process_misses);
+        trio_free(&u);
+        trio_free(&c);
+    }
+    /* Writes through a cached array drop the chunks they replace. */
+    lb_array *w = create("c.zarr/rewrite", LB_DTYPE_UINT16, shape, chunks, NULL, NULL);
+    lb_array_free(w);
+    char p[512];
+    snprintf(p, sizeof p, "%s/c.zarr/rewrite", tmpdir);
+    CHECK_INT(lb_array_open(p, LB_OPEN_WRITE, NULL, 0, &w, &e), 0);
+    CHECK_INT(lb_array_set_label_cache(w, cname, (size_t)8 << 20, &e), 0);
+    lb_roi all = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
+    CHECK_INT(lb_array_warm(w, NULL, 1, &e), 0);
+    uint16_t box[2 * 2 * 2] = {9, 9, 9, 9, 9, 9, 9, 9};
+    int64_t st[3] = {10, 12, 9}, cnt[3] = {2, 2, 2};
+    CHECK_INT(lb_array_data_write(w, st, cnt, box, sizeof box, &e), 0);
+    lb_array *fresh = open_rel("c.zarr/rewrite");
+    CHECK(same_read(fresh, w, &all));
+    lb_array_free(fresh);
+    lb_array_free(w);
+}
+
+/* A cache of the minimum size over a volume whose encoded chunks are many
+ * times that: evictions, and reads still exact. */
+static void test_eviction(void) {
+    const int64_t shape[3] = {64, 64, 128}, chunks[3] = {32, 32, 32};
+    char rel[] = "c.zarr/noisy";
+    void *labels = NULL;
+    lb_array *a = create(rel, LB_DTYPE_UINT64, shape, chunks, NULL, &labels);
+    /* Noise: ~every voxel its own id, so entries are large. */
+    size_t n = (size_t)(shape[0] * shape[1] * shape[2]);
+    for (size_t i = 0; i < n; i++) put_label(labels, i, rnd(), 8);
+    lb_array_free(a);
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
+    lb_error e = {0};
+    CHECK_INT(lb_array_open(p, LB_OPEN_WRITE, NULL, 0, &a, &e), 0);
+    int64_t start[3] = {0, 0, 0};
+    CHECK_INT(lb_array_data_write(a, start, shape, labels, n * 8, &e), 0);
+    lb_array_free(a);
+    free(labels);
+    char tiny[80];
+    snprintf(tiny, sizeof tiny, "%s-tiny", cname);
+    trio u, c;
+    trio_open(rel, &u, NULL, 0);
+    trio_open(rel, &c, tiny, LB__LCACHE_MIN_BYTES);
+    CHECK(trio_same(&u, &c, shape, 6));
+    CHECK(trio_same(&u, &c, shape, 6));
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
+    CHECK(info.evictions > 0);
+    CHECK(info.bytes <= info.capacity);
+    trio_free(&u);
+    trio_free(&c);
+    CHECK_INT(lb_cache_remove(tiny, &e), 0);
+}
+
+/* Damage: entries' bytes (checksums catch them: misses, refilled) and the
+ * header (the file is replaced when next opened). */
+static void test_corruption(void) {
+    const int64_t shape[3] = {29, 37, 23};
+    const char *rel = "c.zarr/uint32";
+    char name[80];
+    snprintf(name, sizeof name, "%s-damage", cname);
+    lb_error e = {0};
+    trio u, c;
+    trio_open(rel, &u, NULL, 0);
+    trio_open(rel, &c, name, (size_t)4 << 20);
+    CHECK_INT(lb_array_warm(c.raw, NULL, 1, &e), 0);
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
+    CHECK(info.entries > 0);
+    /* Flip bytes all over the ring (past the header and index). */
+    char path[256];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    struct stat st;
+    CHECK_INT(fstat(fd, &st), 0);
+    unsigned char *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(m != MAP_FAILED);
+    size_t ring = (size_t)st.st_size / 2; /* well inside the ring */
+    for (size_t i = 0; i < 200000 && ring + i < (size_t)st.st_size; i += 37) m[ring + i] ^= 0x5A;
+    for (size_t i = 4096 * 8; i < ring; i += 4093) m[i] ^= 0xFF; /* and the index */
+    CHECK(trio_same(&u, &c, shape, 10));
+    CHECK(trio_same(&u, &c, shape, 10));
+    CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
+    CHECK(info.corrupt > 0 || info.misses > 0);
+    /* The header: the next opener replaces the file; this mapping still
+     * reads exactly. */
+    memset(m, 0xEE, 64);
+    munmap(m, (size_t)st.st_size);
+    close(fd);
+    lb_cache_info s;
+    CHECK_INT(lb_cache_stats(name, &s, &e), LB_EFORMAT);
+    trio c2;
+    trio_open(rel, &c2, name, (size_t)4 << 20);
+    CHECK_INT(lb_array_cache_info(c2.raw, &info, &e), 0);
+    CHECK_INT(info.entries, 0);
+    CHECK(trio_same(&u, &c2, shape, 10));
+    CHECK_INT(lb_cache_stats(name, &s, &e), 0);
+    CHECK(s.entries > 0);
+    trio_free(&u);
+    trio_free(&c);
+    trio_free(&c2);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+    CHECK_INT(lb_cache_remove(name, &e), LB_ENOTFOUND);
+}
+
+/* Other processes: forked workers fill and read the same cache; a worker
+ * killed mid-fill or inside the lock leaves it usable. */
+static void test_processes(void) {
+    const int64_t shape[3] = {29, 37, 23};
+    const char *rel = "c.zarr/int64";
+    char name[80];
+    snprintf(name, sizeof name, "%s-procs", cname);
+    lb_error e = {0};
+    trio u, c;
+    trio_open(rel, &u, NULL, 0);
+    trio_open(rel, &c, name, (size_t)4 << 20);
+    pid_t kids[3];
+    for (int k = 0; k < 3; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            rng += (uint64_t)k * 7919;
+            int ok = trio_same(&u, &c, shape, 8);
+            lb_cache_info i;
+            lb_array_cache_info(c.raw, &i, &e);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        int status = 0;
+        CHECK(waitpid(kids[k], &status, 0) == kids[k]);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
+    CHECK(info.entries > 0);
+    CHECK(info.hits > 0);           /* the workers shared their entries */
+    CHECK_INT(info.process_misses, 0); /* this process read nothing yet */
+
+    /* Killed mid-fill: a reserved, never published entry. */
+    lb__lcache *lc = NULL;
+    CHECK_INT(lb__lcache_open(name, (size_t)4 << 20, &lc, &e), 0);
+    pid_t k = fork();
+    if (k == 0) {
+        lb__lcache_test_abandon_fill(lc, 42, 7, 1000);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(k, &status, 0);
+    lb__buf buf = {NULL, 0, 0};
+    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 0); /* not labels: a miss */
+    unsigned char data[1000];
+    memset(data, 3, sizeof data);
+    lb__lcache_put(lc, 42, 7, data, sizeof data, 8000); /* the dead filler's place is taken */
+    buf.size = 0;
+    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 1);
+    CHECK(buf.size == sizeof data && memcmp(buf.data, data, sizeof data) == 0);
+    /* Killed inside the lock: the next locker resets the index. */
+    k = fork();
+    if (k == 0) {
+        lb__lcache_test_take_lock(lc);
+        _exit(0);
+    }
+    waitpid(k, &status, 0);
+    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 0); /* reset: empty */
+    lb__lcache_put(lc, 42, 7, data, sizeof data, 8000);
+    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 1);
+    CHECK(trio_same(&u, &c, shape, 6));
+    lb__buf_free(&buf);
+    lb__lcache_close(lc);
+    trio_free(&u);
+    trio_free(&c);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+}
+
+static void test_refusals(void) {
+    lb_error e = {0};
+    lb_array *a = open_rel("c.zarr/uint8");
+    CHECK_INT(lb_array_set_label_cache(a, "bad/name", (size_t)4 << 20, &e), LB_EINVAL);
+    CHECK_MSG(e, "bad/name");
+    CHECK_INT(lb_array_set_label_cache(a, cname, 1000, &e), LB_EINVAL);
+    CHECK_INT(lb_array_warm(a, NULL, 1, &e), LB_EINVAL);
+    CHECK_MSG(e, "lb_array_set_label_cache");
+    lb_array_free(a);
+    char p[512];
+    snprintf(p, sizeof p, "%s/c.zarr/float", tmpdir);
+    CHECK_INT(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/c.zarr/float/.zarray", tmpdir);
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("{\"zarr_format\": 2, \"shape\": [4, 4, 4], \"chunks\": [4, 4, 4], \"dtype\": "
+              "\"<f4\", \"compressor\": null, \"fill_value\": 0, \"order\": \"C\", "
+              "\"filters\": null}", f);
+        fclose(f);
+    }
+    a = open_rel("c.zarr/float");
+    CHECK_INT(lb_array_set_label_cache(a, cname, (size_t)4 << 20, &e), LB_EUNSUPPORTED);
+    CHECK_MSG(e, "float32");
+    lb_array_free(a);
+}
+
+int main(void) {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/lb_test_lcache.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(cname, sizeof cname, "lb-test-%ld", (long)getpid());
+    test_cseg();
+    test_arrays_equal();
+    test_eviction();
+    test_corruption();
+    test_processes();
+    test_refusals();
+    lb_error e = {0};
+    lb_cache_remove(cname, &e);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "# could not remove %s\n", tmpdir);
+    return tap_done();
+}

@@ -1,0 +1,118 @@
+/*
+ * cmd_cache.c — `labelbin cache-stats`: what a shared label cache
+ * (lb_array_set_label_cache) holds — entries, bytes, the compression ratio
+ * against the decoded labels, hits and misses of every process that used
+ * it — and, with --remove, remove its file.
+ */
+#include "cli.h"
+#include "commands.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+const char help_cache_stats[] =
+    "Usage: labelbin cache-stats [OPTIONS] [NAME]\n"
+    "\n"
+    "Show what the shared label cache NAME holds (default: this user's,\n"
+    "labelbin-cache-UID): a file in /dev/shm that training processes fill\n"
+    "through set_label_cache (Python) or lb_array_set_label_cache (C), with\n"
+    "every chunk of integer labels kept as per-8x8x8-block id tables and\n"
+    "packed indices. Counts are those of every process that used the file.\n"
+    "\n"
+    "Options:\n"
+    "  --json            print one JSON object (for machines)\n"
+    "  --remove          remove the cache file after printing its statistics\n"
+    "                    (processes using it keep their copy until they exit)\n"
+    "  -h, --help        show this help and exit\n"
+    "\n"
+    "Exit status: 0 ok, 1 no such cache or a damaged file, 2 usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  labelbin cache-stats\n"
+    "  labelbin cache-stats --json my-training-cache\n"
+    "  labelbin cache-stats --remove my-training-cache\n";
+
+enum { OPT_REMOVE_CACHE = 400 };
+
+static double pct(uint64_t a, uint64_t b)
+{
+    return b ? 100.0 * (double)a / (double)b : 0.0;
+}
+
+int cmd_cache_stats(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"remove", no_argument, NULL, OPT_REMOVE_CACHE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c, json = 0, remove = 0, rc;
+    const char *name = NULL;
+    lb_cache_info s;
+    lb_error e = {0};
+    char used[32], cap[32], raw[32];
+
+    getopt_reset();
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = 1; break;
+        case OPT_REMOVE_CACHE: remove = 1; break;
+        case 'h': fputs(help_cache_stats, stdout); return EXIT_OK;
+        default: return getopt_failure(c, argv, longopts);
+        }
+    }
+    if (optind + 1 < argc)
+        return usage_error("expected at most one cache NAME, got '%s' and '%s'", argv[optind],
+                           argv[optind + 1]);
+    if (optind < argc)
+        name = argv[optind];
+    rc = lb_cache_stats(name, &s, &e);
+    if (rc == LB_ENOTFOUND)
+        return failure("cache-stats: no label cache %s%s%s: no process has made it since the "
+                       "machine started, or it was removed; give the name training used",
+                       name ? "'" : "", name ? name : "for this user", name ? "'" : "");
+    if (rc == LB_EINVAL)
+        return usage_error("%s", e.message);
+    if (rc == LB_EFORMAT && remove) {
+        /* A damaged file is what --remove is for. */
+        if (lb_cache_remove(name, &e) != 0)
+            return lb_failure(&e);
+        note("removed the damaged cache file");
+        return EXIT_OK;
+    }
+    if (rc)
+        return lb_failure(&e);
+    if (json) {
+        printf("{\"name\": ");
+        json_string(stdout, s.name);
+        printf(", \"path\": ");
+        json_string(stdout, s.path);
+        printf(", \"capacity\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"entries\": %" PRIu64
+               ", \"raw_bytes\": %" PRIu64 ", \"compression\": %.3f, \"hits\": %" PRIu64
+               ", \"misses\": %" PRIu64 ", \"hit_rate\": %.4f, \"inserts\": %" PRIu64
+               ", \"evictions\": %" PRIu64 ", \"corrupt\": %" PRIu64 "}\n",
+               s.capacity, s.bytes, s.entries, s.raw_bytes,
+               s.bytes ? (double)s.raw_bytes / (double)s.bytes : 0.0, s.hits, s.misses,
+               pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt);
+    } else {
+        format_bytes((int64_t)s.bytes, used, sizeof used);
+        format_bytes((int64_t)s.capacity, cap, sizeof cap);
+        format_bytes((int64_t)s.raw_bytes, raw, sizeof raw);
+        printf("label cache %s (%s)\n", s.name, s.path);
+        printf("  entries     %" PRIu64 " chunks\n", s.entries);
+        printf("  bytes       %s of %s (%.1f %%)\n", used, cap, pct(s.bytes, s.capacity));
+        if (s.bytes)
+            printf("  decoded     %s: compression %.1fx\n", raw,
+                   (double)s.raw_bytes / (double)s.bytes);
+        else
+            printf("  decoded     %s\n", raw);
+        printf("  hits        %" PRIu64 " of %" PRIu64 " lookups (%.1f %%)\n", s.hits,
+               s.hits + s.misses, pct(s.hits, s.hits + s.misses));
+        printf("  inserts     %" PRIu64 ", evictions %" PRIu64
+               ", damaged entries refilled %" PRIu64 "\n",
+               s.inserts, s.evictions, s.corrupt);
+    }
+    if (remove && lb_cache_remove(name, &e) != 0)
+        return lb_failure(&e);
+    return EXIT_OK;
+}
