@@ -16,7 +16,7 @@ MAKEFLAGS += --no-print-directory
 # Tests worth repeating under the sanitizers: the C unit tests (the Python
 # tests exercise the same library code through the CLI and cost minutes).
 SAN_TESTS = ^(test_|fuzz_replay_)
-TSAN_TESTS = ^test_(materialize|dataset|arrays|kernels|store)$$
+TSAN_TESTS = ^test_(materialize|dataset|arrays|kernels|store|http)$$
 
 .PHONY: all deps configure test test-fast test-asan test-tsan demo bench fuzz clean install
 

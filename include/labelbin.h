@@ -269,7 +269,12 @@ enum {
 
 /** Open a stored dataset (DaCapo's ZarrArray). `path` is the dataset
  *  directory, e.g. "crop.zarr/volumes/labels/all" or
- *  "crop.n5/volumes/groundtruth/crop1/labels/all"; the format is detected
+ *  "crop.n5/volumes/groundtruth/crop1/labels/all", or a URL:
+ *  "https://host/crop.zarr/…/s0", "s3://bucket/crop.zarr/…/s0" (read only;
+ *  docs/remote.md lists the environment variables: S3 region, endpoint and
+ *  credentials, CA bundle, timeouts, retries). Over a network only a
+ *  definite "no such key" reads as the fill value; any other failure is an
+ *  error (LB_EIO naming the URL, never its credentials). The format is detected
  *  from its metadata (.zarray = Zarr v2, attributes.json with "dimensions" =
  *  N5). Geometry (voxel size, offset, axes) is read from the metadata as
  *  docs/semantics.md §1 describes.
@@ -468,9 +473,11 @@ LB_API int lb_array_set_cache(lb_array *a, size_t bytes, lb_error *err);
 
 /** Decode the chunks of each read of a stored array (or of the stored
  *  array under a wrapper) with up to `threads` threads, the calling one
- *  included: 1 = the caller's thread only (the default), 0 = one per online
- *  CPU; at most 64. Reads that touch one chunk stay in the caller's thread.
- *  Worth it for ROIs spanning many chunks (training reads, Python
+ *  included: 1 = the caller's thread only (the default for local files;
+ *  arrays read over http(s) or s3 default to 32 — the LB_HTTP_CONCURRENCY
+ *  environment variable — so that the requests' latencies overlap), 0 = one
+ *  per online CPU; at most 64. Reads that touch one chunk stay in the
+ *  caller's thread. Worth it for ROIs spanning many chunks (training reads, Python
  *  slicing); lb_array_materialize parallelises over blocks instead
  *  (lb_write_options.threads). Call before reading, like lb_array_set_cache.
  *  LB_EINVAL for a negative count. */
@@ -503,8 +510,9 @@ typedef struct lb_write_stats {
     int64_t *positive;
     size_t positive_len;
     int threads;            /* worker threads this run used: the requested
-                               number (all cores for 0), at most one per
-                               block                                        */
+                               number (all cores for 0; for a source read
+                               over a network up to LB_HTTP_CONCURRENCY, as
+                               they mostly wait), at most one per block     */
 } lb_write_stats;
 
 typedef void (*lb_progress_fn)(void *user, int64_t done, int64_t total);
@@ -597,6 +605,103 @@ LB_API int lb_array_materialize(const lb_array *a, const char *dest,
                                 lb_write_stats *stats, lb_error *err);
 
 /* ------------------------------------------------------------------------
+ * Writing in parts: one output from many processes (MPI ranks, Dask tasks)
+ *
+ * lb_array_materialize is these calls in one process:
+ *
+ *     lb_write_begin(a, dest, &opt, &job, &err);            one process
+ *     lb_write_blocks(job, 0, lb_write_block_count(job),    any processes,
+ *                     opt.threads, &stats, &err);           any ranges
+ *     lb_write_finish(job, &err);                           one process
+ *     lb_write_job_free(job);
+ *
+ * A distributed driver runs lb_write_begin in one process (MPI rank 0, the
+ * Dask client) before any other starts; every other process builds the
+ * same array with the same options and calls lb_write_attach; the block
+ * indices 0 .. lb_write_block_count()-1 are then shared out in ranges, in
+ * any order, each block to one process (a block given twice is written
+ * twice with the same bytes: harmless); once every block is done,
+ * lb_write_finish is called once, by one process. The output is byte for
+ * byte the one lb_array_materialize writes, however the blocks were
+ * shared. A block is one stored chunk per channel (one per block with
+ * LB_CHANNELS_TOGETHER), or one shard per channel with `shard`; blocks
+ * cost different amounts of time (all-zero regions are cheap), so share
+ * them out dynamically rather than in equal parts.
+ *
+ * Failures: lb_write_blocks stops at its first error; the others go on
+ * until told to stop (set the `cancel` flag). Whatever happened, the
+ * output stays marked unfinished until lb_write_finish, and a later run
+ * with `resume` (begin and attach alike) skips the blocks already
+ * complete: kill any or all processes at any time and resume with any
+ * number of them.
+ * ------------------------------------------------------------------------ */
+
+typedef struct lb_write_job lb_write_job;
+
+/** Validate everything as lb_array_materialize does, then prepare `dest`
+ *  (per `overwrite` / `resume`), write its metadata and mark it unfinished
+ *  (`"labelbin": {…, "complete": false}`). Nothing else writes metadata:
+ *  call it in exactly one process, and let no other process attach before
+ *  it has returned. With `resume`, the temporaries of killed writers are
+ *  removed here. Errors after `dest` was created end with the
+ *  "is incomplete: run again with --resume" hint. `opt` is read during the
+ *  call, except `progress`, `progress_user` and `cancel`, which the job
+ *  keeps and lb_write_blocks uses: they must stay valid until
+ *  lb_write_job_free. On success *out is a new job (lb_write_job_free). */
+LB_API int lb_write_begin(const lb_array *a, const char *dest,
+                          const lb_write_options *opt, lb_write_job **out,
+                          lb_error *err);
+
+/** For every process but the one that called lb_write_begin: open the
+ *  output that lb_write_begin prepared, with the same array and options.
+ *  Nothing is written or removed (other processes may be writing already).
+ *  Fails with LB_ENOTFOUND when there is no output at `dest`, LB_EEXIST
+ *  naming the first difference when its metadata or attributes are not
+ *  what these options would write (volatile provenance excepted, as for
+ *  resume), or when it is not marked unfinished (already finished, or
+ *  never begun). `overwrite` is ignored; `resume` makes lb_write_blocks
+ *  skip complete blocks, as it does for lb_write_begin's job. */
+LB_API int lb_write_attach(const lb_array *a, const char *dest,
+                           const lb_write_options *opt, lb_write_job **out,
+                           lb_error *err);
+
+/** The number of blocks of the output (0 for NULL). Blocks are numbered
+ *  in C order over the spatial block grid (last axis fastest), so a range
+ *  of consecutive indices is a compact slab of the volume. */
+LB_API int64_t lb_write_block_count(const lb_write_job *job);
+
+/** Compute and write blocks [first, first + count) with `threads` worker
+ *  threads (0 = one per online CPU; never more than `count`): each stored
+ *  chunk or shard is written atomically, all-zero chunks are left out,
+ *  and with `resume` complete blocks are skipped. The job's `progress` is
+ *  called as blocks finish with (blocks of this call done, `count`);
+ *  `cancel` stops it after the chunks in flight: LB_ECANCELED. Any error
+ *  stops this call only (set `cancel` in the others' options to stop them)
+ *  and ends with the "is incomplete: run again with --resume" hint. May be
+ *  called any number of times, from one thread at a time per job; ranges
+ *  may be given in any order; 0 blocks is a no-op. LB_EINVAL for a range
+ *  outside 0..lb_write_block_count.
+ *  `stats` (may be NULL) accumulates: this call's blocks_done,
+ *  blocks_skipped, chunks_written, chunks_empty, bytes_written and
+ *  positive[c] are ADDED to it, blocks_total is set to the job's block
+ *  count and threads to the largest number any call used. Zero a
+ *  lb_write_stats (and its positive array) once, pass it to every call,
+ *  and add up those of several processes field by field (positive per
+ *  channel) to get lb_array_materialize's statistics. */
+LB_API int lb_write_blocks(lb_write_job *job, int64_t first, int64_t count,
+                           int threads, lb_write_stats *stats, lb_error *err);
+
+/** After every block of the output is done (by all processes): remove the
+ *  completion journal and the unfinished mark, rewriting the attributes
+ *  atomically. Call once, in one process (any job of the output will do).
+ *  It cannot tell whether every block was written: a finish called early
+ *  marks an incomplete output complete. */
+LB_API int lb_write_finish(lb_write_job *job, lb_error *err);
+
+/** Release a job (NULL is fine). The output is left as it is. */
+LB_API void lb_write_job_free(lb_write_job *job);
+
+/* ------------------------------------------------------------------------
  * Creating and writing stored datasets
  * ------------------------------------------------------------------------ */
 
@@ -630,6 +735,176 @@ LB_API int lb_dataset_create(const char *path, int ndim, const int64_t *shape,
                              const int64_t *chunks,
                              const lb_create_options *opt, lb_array **out,
                              lb_error *err);
+
+/* ------------------------------------------------------------------------
+ * Previews: PNG pictures of 2-D sections, to check targets by eye
+ *
+ * A preview draws one 2-D section of an array — or several (a montage, a
+ * grid) — into an RGB8 image: labels in a stable colour per id, binary
+ * channels as coloured overlays on the labels, masks as stripes over the
+ * voxels they switch off, and a legend naming the channels.
+ *
+ * What is drawn, by the array `a` given:
+ *  - A label array (no channel axis; integer or bool dtype): the labels.
+ *    With `groups`, each group is an overlay, computed from the labels as
+ *    lb_binarize_new(a, groups, background) would; with `mask` as well,
+ *    the stripes of the MissingAnnotationsMask over `a` with those groups.
+ *    A float array (a prediction, raw data) is drawn grey, from black at
+ *    the smallest finite value of the sections drawn to white at the
+ *    largest (NaN black; all equal: mid grey); groups need integer ids.
+ *  - A BinarizeArray: its source's labels with its channels as overlays
+ *    (and, with `mask`, the mask over the same labels and groups).
+ *  - A MissingAnnotationsMask: its source's labels with its channels as
+ *    stripes.
+ *    For both wrappers the labels are read once and the channels computed
+ *    from them by the wrappers' own rules.
+ *  - A stored array with channels (a materialised target or mask, any
+ *    array whose leading axes hold more than one element): each channel as
+ *    an overlay where it is non-zero (float channels: >= 0.5) — or, for a
+ *    labelbin mask (attribute labelbin.kind "MissingAnnotationsMask"), as
+ *    stripes where it is 0 — over `labels` when given (a label array on the
+ *    same voxel grid whose ROI holds the section), else over black.
+ *
+ * The section: `axis` names the spatial axis across it (NULL = the first
+ * spatial axis, "z" of z, y, x); the picture's rows follow the first of the
+ * two other spatial axes and its columns the second (axis z: rows y,
+ * columns x; axis y: z, x; axis x: z, y), top-left at the ROI's begin. `at`
+ * (world units) picks the section holding that coordinate (NULL = the
+ * middle one, index n / 2 of the n voxels along the axis); `roi` limits
+ * the section to a window (NULL = the array's ROI; inside it and aligned
+ * to the voxel size). A 2-D array has one section: `axis`, `at` and
+ * `montage` must be unset. 1-D and 4-D or more arrays are refused.
+ *
+ * Colours (integer arithmetic; lb_preview_label_color and
+ * lb_preview_group_color give them):
+ *  - Label id v (its 64-bit two's complement pattern b): hue from the top
+ *    24 bits of b × 0x9E3779B97F4A7C15 (mod 2^64) — consecutive ids lie
+ *    about 222° apart on the colour circle — mapped to 0..1535 (× 1536 >>
+ *    24); saturation 170 + m mod 86 and value 200 + (m >> 8) mod 56 with
+ *    m = splitmix64's finaliser of b; HSV to RGB in integers (six sectors
+ *    of 256). Id 0 (background) is black. The same id has the same colour
+ *    in every picture, run and dtype.
+ *  - Group (channel) i: the same hue rule applied to i, at full saturation
+ *    and value (group 0 red, then about 222° on for each next group).
+ *  - A panel that draws channels shows its labels grey (luminance
+ *    (77 R + 150 G + 29 B) >> 9, at most half brightness); each channel
+ *    that is on, in channel order, blends its colour over the pixel as
+ *    (3 × colour + pixel) >> 2.
+ *  - Mask stripes: where some of the panel's mask channels are 0, pixels
+ *    on the diagonals (x + y) mod 6 = 0 (panel pixel coordinates) take the
+ *    colour of one of those channels, taking turns diagonal by diagonal
+ *    ((x + y) / 6 modulo their number, in channel order); where all of
+ *    them are 0 the other pixels are dimmed to half. So "mito is masked
+ *    off here" is mito-coloured stripes.
+ *
+ * Size and layout: by default one pixel per voxel. `scale` (1..32768)
+ * draws every voxel as scale × scale pixels; `max_size` (pixels) shrinks
+ * the picture so that its panels, titles and legend fit in max_size ×
+ * max_size, never enlarging it: with X × Y the voxels of all panels side
+ * by side (columns × section width, rows × section height) and W × H the
+ * pixels left for them (max_size less the gaps, title bars and legend), a
+ * panel of n voxels across becomes max(1, n × f) pixels, rounded down,
+ * with f the smaller of W / X and H / Y (f >= 1: one pixel per voxel); a
+ * legend wider than max_size keeps its width. Scaling is nearest
+ * neighbour: pixel x of a panel w pixels wide shows voxel x × n / w
+ * (rounded down) of the n voxels across. Panels (a montage's sections, a
+ * grid's channels) are laid out in ceil(sqrt(panels)) columns, 4 pixels
+ * apart, each under an 11-pixel title bar: a montage's titles give the
+ * section's world coordinate ("z=1200"), a grid's the channel name. A
+ * legend is added below only when channels are drawn: one 12-pixel row per
+ * channel (a 9 × 9 swatch of its colour, a striped swatch when a mask is
+ * drawn, and its name, at most 48 characters) and, with a mask, a row
+ * "stripes: masked off". Titles and legend use a built-in 5 × 7 font
+ * (printable ASCII; other characters show as '?'); gaps, title bars and
+ * the legend are dark grey (32, 32, 32).
+ *  - `montage` = N (>= 1): N sections evenly spaced along the axis,
+ *    indices (2j + 1) × n / (2N) for j = 0..N-1 (N <= n); excludes `at`.
+ *  - `grid`: one panel per channel (its overlay and stripes alone), after
+ *    a first panel of the labels alone when there are labels; needs
+ *    channels and excludes `montage`.
+ *
+ * Reading: only the voxels that pixels show are needed, and only the
+ * chunks that hold them are read — at one pixel per voxel, exactly the
+ * chunks the section touches, each fetched once (lb_array_io_stats counts
+ * them); when shrinking, chunks holding no shown voxel are skipped. Reads
+ * use the threads set with lb_array_set_threads. A preview is refused
+ * before anything is allocated when it would exceed LB_PREVIEW_MAX_SIDE
+ * pixels on a side or LB_PREVIEW_MAX_PIXELS pixels in all (LB_ELIMIT).
+ *
+ * Errors: LB_EINVAL for options that contradict each other or the array
+ * (an axis the array does not have, a montage larger than the axis, groups
+ * over an array with channels, scale and max_size together, ...), LB_EROI
+ * for `at` outside the ROI or a `roi` outside the array or not aligned,
+ * LB_ELIMIT for sizes beyond the limits, and any error of the reads. The
+ * messages name the array, the axes and the ROI.
+ * ------------------------------------------------------------------------ */
+
+#define LB_PREVIEW_MAX_SIDE 32768
+#define LB_PREVIEW_MAX_PIXELS ((int64_t)1 << 27)
+
+typedef struct lb_preview_options {
+    int struct_size;        /* set by lb_preview_options_init                  */
+    const char *axis;       /* spatial axis across the section, by name
+                               ("z"); NULL = the first spatial axis          */
+    const int64_t *at;      /* world coordinate along `axis`; NULL = middle   */
+    const lb_roi *roi;      /* window (world units); NULL = the array's ROI  */
+    int64_t scale;          /* pixels per voxel; 0 = 1                         */
+    int64_t max_size;       /* fit in max_size × max_size pixels; 0 = off     */
+    int grid;               /* one panel per channel                           */
+    int64_t montage;        /* N evenly spaced sections; 0 = one section      */
+    const lb_groupings *groups; /* overlays computed from a label array      */
+    lb_id background;       /* for empty groups (label != background); 0      */
+    int mask;               /* also draw the mask of the groups               */
+    const lb_array *labels; /* labels under a stored array's channels         */
+} lb_preview_options;
+
+/** All defaults: the middle section across the first spatial axis, the
+ *  whole ROI, one pixel per voxel, no groups. */
+LB_API void lb_preview_options_init(lb_preview_options *opt);
+
+/** What a preview draws, filled by lb_preview_size and
+ *  lb_preview_write_png. */
+typedef struct lb_preview_info {
+    int64_t width, height;              /* the whole picture, pixels          */
+    int64_t panel_width, panel_height;  /* one panel, pixels                  */
+    int64_t panels;                     /* panels drawn                       */
+    int axis;                           /* spatial axis across the section(s)
+                                           (0..dims-1), -1 for a 2-D array   */
+    int64_t sections;                   /* sections drawn                     */
+    int64_t first_at, last_at;          /* world coordinates of the first and
+                                           last section along `axis`         */
+    int64_t channels;                   /* channels drawn (overlays / stripes) */
+} lb_preview_info;
+
+/** The size and contents of the preview of `a` with `opt` (may be NULL:
+ *  defaults), without reading any data: the checks of the render, then
+ *  `info` filled. */
+LB_API int lb_preview_size(const lb_array *a, const lb_preview_options *opt,
+                           lb_preview_info *info, lb_error *err);
+
+/** Draw the preview into `rgb`: width × height pixels (lb_preview_size),
+ *  3 bytes each (R, G, B), rows top to bottom; `rgb_size` must be exactly
+ *  width × height × 3 (LB_EINVAL otherwise). Thread-safe like
+ *  lb_array_read. */
+LB_API int lb_preview_render(const lb_array *a, const lb_preview_options *opt,
+                             uint8_t *rgb, size_t rgb_size, lb_error *err);
+
+/** Draw the preview and write it to `path` as a PNG file (8-bit RGB,
+ *  encoded by libspng), atomically: a temporary file in the same folder,
+ *  renamed over `path` once complete, so a failure leaves any earlier file
+ *  untouched. Missing parent folders are created. Nothing an input is
+ *  made of is replaced: a `path` at, inside or around a stored array the
+ *  preview reads is refused with LB_EOVERLAP, and an existing `path` that
+ *  is a folder or a file other than a PNG image with LB_EEXIST (an
+ *  existing PNG is replaced). `info` (may be NULL) is filled on success. */
+LB_API int lb_preview_write_png(const lb_array *a, const lb_preview_options *opt,
+                                const char *path, lb_preview_info *info,
+                                lb_error *err);
+
+/** The colour of label id `id` in previews (black for 0). */
+LB_API void lb_preview_label_color(lb_id id, uint8_t rgb[3]);
+/** The colour of group (channel) `i` in previews. */
+LB_API void lb_preview_group_color(size_t i, uint8_t rgb[3]);
 
 #ifdef __cplusplus
 }

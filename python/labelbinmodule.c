@@ -804,6 +804,229 @@ fail:
     return result;
 }
 
+/* ---- writing in parts: lb_write_begin / _attach / _blocks / _finish ----------
+ * labelbin.materialize (python/labelbin/_dask.py) begins an output on the
+ * caller and has Dask tasks attach to it and write ranges of blocks. A
+ * WriteJob keeps its Array alive and holds the Array's lock shared while
+ * it writes, so that close() waits for it; blocks() runs in the calling
+ * thread with the GIL released (Dask's worker threads call it). */
+
+typedef struct {
+    PyObject_HEAD
+    lb_write_job *job;
+    ArrayObject *array;     /* owned reference */
+    pthread_mutex_t mu;     /* one call at a time on the job */
+    volatile int cancel;
+    size_t nch;
+} WriteJobObject;
+
+static PyTypeObject WriteJobType;
+
+static void WriteJob_dealloc(WriteJobObject *self) {
+    lb_write_job_free(self->job);
+    self->job = NULL;
+    Py_XDECREF(self->array);
+    pthread_mutex_destroy(&self->mu);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* _write_job(array, attach, dest, offset, shape, codec, chunks, overwrite,
+ * resume, ome_ngff, provenance, format, shard, channel_chunks) */
+static PyObject *mod_write_job(PyObject *m, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"array",  "attach",    "dest",      "offset", "shape",
+                             "codec",  "chunks",    "overwrite", "resume", "ome_ngff",
+                             "provenance", "format", "shard",   "channel_chunks", NULL};
+    PyObject *array_o, *offset = Py_None, *shape = Py_None, *chunks_o = Py_None;
+    PyObject *shard_o = Py_None;
+    const char *dest, *codec = NULL, *prov = NULL, *format = NULL;
+    int attach = 0, overwrite = 0, resume = 0, ome = 0, channel_chunks = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!ps|OOzOpppzzOi:_write_job", kwlist,
+                                     &ArrayType, &array_o, &attach, &dest, &offset, &shape,
+                                     &codec, &chunks_o, &overwrite, &resume, &ome, &prov,
+                                     &format, &shard_o, &channel_chunks))
+        return NULL;
+    ArrayObject *array = (ArrayObject *)array_o;
+    lb_array *a = get_arr(array);
+    if (!a) return NULL;
+    lb_roi roi;
+    int64_t chunks[LB_MAX_DIMS], shard[LB_MAX_DIMS];
+    lb_write_options opt;
+    lb_write_options_init(&opt);
+    opt.codec = codec;
+    opt.overwrite = overwrite;
+    opt.resume = resume;
+    opt.ome_ngff = ome;
+    opt.provenance_json = prov;
+    opt.channel_chunks = channel_chunks;
+    if (offset != Py_None || shape != Py_None) {
+        if (offset == Py_None || shape == Py_None)
+            return PyErr_Format(PyExc_ValueError, "give both the ROI offset and shape");
+        if (parse_roi(offset, shape, &roi)) return NULL;
+        opt.roi = &roi;
+    }
+    if (chunks_o != Py_None) {
+        int n = int64_seq(chunks_o, chunks, LB_MAX_DIMS, "chunks");
+        if (n < 0) return NULL;
+        if (n != lb_array_dims(a))
+            return PyErr_Format(PyExc_ValueError, "chunks needs %d entries (one per spatial "
+                                "dimension), got %d", lb_array_dims(a), n);
+        opt.chunks = chunks;
+    }
+    if (shard_o != Py_None) {
+        int n = int64_seq(shard_o, shard, LB_MAX_DIMS, "shard");
+        if (n < 0) return NULL;
+        if (n != lb_array_dims(a))
+            return PyErr_Format(PyExc_ValueError, "shard needs %d entries (one per spatial "
+                                "dimension), got %d", lb_array_dims(a), n);
+        opt.shard = shard;
+    }
+    if (format && strcmp(format, "zarr3") == 0)
+        opt.format = LB_FORMAT_ZARR3;
+    else if (format && strcmp(format, "zarr2") != 0)
+        return PyErr_Format(PyExc_ValueError, "format must be \"zarr2\" or \"zarr3\", not \"%s\"",
+                            format);
+
+    WriteJobObject *self = PyObject_New(WriteJobObject, &WriteJobType);
+    if (!self) return NULL;
+    self->job = NULL;
+    self->cancel = 0;
+    Py_INCREF(array);
+    self->array = array;
+    pthread_mutex_init(&self->mu, NULL);
+    int64_t nch = lb_array_num_channels(a);
+    self->nch = nch > 0 ? (size_t)nch : 1;
+    opt.cancel = &self->cancel;
+
+    lb_error err = {0};
+    int rc;
+    lock_shared(array);
+    if (!array->arr) {
+        unlock(array);
+        Py_DECREF(self);
+        return closed_error();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = attach ? lb_write_attach(a, dest, &opt, &self->job, &err)
+                : lb_write_begin(a, dest, &opt, &self->job, &err);
+    Py_END_ALLOW_THREADS
+    unlock(array);
+    if (rc) {
+        Py_DECREF(self);
+        python_words(&err);
+        return raise_lb(rc, &err);
+    }
+    return (PyObject *)self;
+}
+
+static int job_ready(WriteJobObject *self) {
+    if (self->job) return 1;
+    PyErr_SetString(PyExc_ValueError, "the write job is closed");
+    return 0;
+}
+
+static PyObject *WriteJob_blocks(WriteJobObject *self, PyObject *args) {
+    long long first, count;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "LL|i:blocks", &first, &count, &threads)) return NULL;
+    if (!job_ready(self)) return NULL;
+    int64_t *positive = PyMem_Calloc(self->nch, sizeof *positive);
+    if (!positive) return PyErr_NoMemory();
+    lb_write_stats st;
+    memset(&st, 0, sizeof st);
+    st.positive = positive;
+    st.positive_len = self->nch;
+    lb_error err = {0};
+    int rc;
+    lock_shared(self->array);
+    if (!self->array->arr) {
+        unlock(self->array);
+        PyMem_Free(positive);
+        return closed_error();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->mu);
+    rc = lb_write_blocks(self->job, (int64_t)first, (int64_t)count, threads, &st, &err);
+    pthread_mutex_unlock(&self->mu);
+    Py_END_ALLOW_THREADS
+    unlock(self->array);
+    PyObject *result = NULL;
+    if (rc) {
+        python_words(&err);
+        raise_lb(rc, &err);
+    } else {
+        result = stats_dict(&st);
+    }
+    PyMem_Free(positive);
+    return result;
+}
+
+static PyObject *WriteJob_finish(WriteJobObject *self, PyObject *unused) {
+    (void)unused;
+    if (!job_ready(self)) return NULL;
+    lb_error err = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->mu);
+    rc = lb_write_finish(self->job, &err);
+    pthread_mutex_unlock(&self->mu);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        python_words(&err);
+        return raise_lb(rc, &err);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *WriteJob_close(WriteJobObject *self, PyObject *unused) {
+    (void)unused;
+    lb_write_job *job = self->job;
+    self->job = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->mu); /* after any call in another thread */
+    pthread_mutex_unlock(&self->mu);
+    lb_write_job_free(job);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *WriteJob_cancel(WriteJobObject *self, PyObject *unused) {
+    (void)unused;
+    __atomic_store_n(&self->cancel, 1, __ATOMIC_RELAXED);
+    Py_RETURN_NONE;
+}
+
+static PyObject *WriteJob_get_block_count(WriteJobObject *self, void *c) {
+    if (!job_ready(self)) return NULL;
+    return PyLong_FromLongLong((long long)lb_write_block_count(self->job));
+}
+
+static PyMethodDef WriteJob_methods[] = {
+    {"blocks", (PyCFunction)WriteJob_blocks, METH_VARARGS,
+     "blocks(first, count, threads=1) -> stats dict: compute and write blocks\n"
+     "[first, first+count) (GIL released)"},
+    {"finish", (PyCFunction)WriteJob_finish, METH_NOARGS,
+     "finish(): mark the output complete, once every block is written"},
+    {"cancel", (PyCFunction)WriteJob_cancel, METH_NOARGS,
+     "cancel(): make a blocks() call in another thread stop (LB_ECANCELED)"},
+    {"close", (PyCFunction)WriteJob_close, METH_NOARGS, "close(): free the job now"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef WriteJob_getset[] = {
+    {"block_count", (getter)WriteJob_get_block_count, NULL, "blocks of the output", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject WriteJobType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "labelbin._labelbin.WriteJob",
+    .tp_basicsize = sizeof(WriteJobObject),
+    .tp_dealloc = (destructor)WriteJob_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An output written in parts (lb_write_job); made by _write_job().",
+    .tp_methods = WriteJob_methods,
+    .tp_getset = WriteJob_getset,
+};
+
 /* ---- properties ------------------------------------------------------------ */
 
 #define GETARR()                        \
@@ -1003,6 +1226,228 @@ static PyObject *Array_read_size(ArrayObject *self, PyObject *args) {
     return PyLong_FromSize_t(lb_array_read_size(a, &roi));
 }
 
+/* ---- previews (lb_preview_*) ----------------------------------------------- */
+
+/* The options of _preview / _save_preview, parsed with the GIL held. The
+ * groupings and `labels` are kept until preview_args_free. */
+typedef struct preview_args {
+    lb_preview_options opt;
+    lb_groupings *groups;
+    lb_roi roi;
+    int64_t at;
+    ArrayObject *labels; /* borrowed from the call's arguments */
+} preview_args;
+
+static void preview_args_free(preview_args *p) { lb_groupings_free(p->groups); }
+
+static int parse_preview_args(PyObject *kw, preview_args *p) {
+    static char *names[] = {"axis", "at", "offset", "shape", "scale", "max_size", "grid",
+                            "montage", "groups", "background", "mask", "labels", NULL};
+    const char *axis = NULL, *groups = NULL;
+    PyObject *at = Py_None, *offset = Py_None, *shape = Py_None, *bg = NULL,
+             *labels = Py_None;
+    long long scale = 0, max_size = 0, montage = 0;
+    int grid = 0, mask = 0;
+    PyObject *empty = PyTuple_New(0);
+    if (!empty) return -1;
+    int ok = PyArg_ParseTupleAndKeywords(empty, kw, "|zOOOLLpLzOpO:preview", names, &axis, &at,
+                                         &offset, &shape, &scale, &max_size, &grid, &montage,
+                                         &groups, &bg, &mask, &labels);
+    Py_DECREF(empty);
+    if (!ok) return -1;
+    memset(p, 0, sizeof *p);
+    lb_preview_options_init(&p->opt);
+    lb_error err = {0};
+    p->opt.axis = axis; /* lives as long as the kwargs dict */
+    if (at != Py_None) {
+        p->at = PyLong_AsLongLong(at);
+        if (p->at == -1 && PyErr_Occurred()) return -1;
+        p->opt.at = &p->at;
+    }
+    if (offset != Py_None || shape != Py_None) {
+        if (offset == Py_None || shape == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "a preview ROI needs both offset and shape");
+            return -1;
+        }
+        if (parse_roi(offset, shape, &p->roi)) return -1;
+        p->opt.roi = &p->roi;
+    }
+    p->opt.scale = scale;
+    p->opt.max_size = max_size;
+    p->opt.grid = grid;
+    p->opt.montage = montage;
+    p->opt.mask = mask;
+    if (bg && bg != Py_None) {
+        PyObject *s = PyObject_Str(bg);
+        if (!s) return -1;
+        int rc = lb_id_parse(PyUnicode_AsUTF8(s), &p->opt.background, &err);
+        Py_DECREF(s);
+        if (rc) return raise_lb(rc, &err), -1;
+    }
+    if (groups) {
+        int rc = lb_groupings_new(&p->groups, &err);
+        if (!rc) rc = lb_groupings_add_json(p->groups, groups, &err);
+        if (rc) {
+            preview_args_free(p);
+            return raise_lb(rc, &err), -1;
+        }
+        p->opt.groups = p->groups;
+    }
+    if (labels != Py_None) {
+        if (!PyObject_TypeCheck(labels, &ArrayType)) {
+            preview_args_free(p);
+            PyErr_SetString(PyExc_TypeError, "labels must be a labelbin array");
+            return -1;
+        }
+        p->labels = (ArrayObject *)labels;
+        if (!get_arr(p->labels)) {
+            preview_args_free(p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Take the read locks of self (and of the labels, when another object);
+ * the GIL is released. 0 when both arrays are still open. */
+static int preview_lock(ArrayObject *self, ArrayObject *labels) {
+    pthread_rwlock_rdlock(&self->lock);
+    if (labels && labels != self) pthread_rwlock_rdlock(&labels->lock);
+    return self->arr && (!labels || labels->arr) ? 0 : -1;
+}
+
+static void preview_unlock(ArrayObject *self, ArrayObject *labels) {
+    if (labels && labels != self) pthread_rwlock_unlock(&labels->lock);
+    pthread_rwlock_unlock(&self->lock);
+}
+
+static PyObject *Array_preview(ArrayObject *self, PyObject *args, PyObject *kw) {
+    (void)args;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    preview_args p;
+    if (parse_preview_args(kw, &p)) return NULL;
+    lb_error err = {0};
+    lb_preview_info info;
+    /* Holding the GIL, the arrays cannot be closed under us. */
+    if (p.labels) p.opt.labels = p.labels->arr;
+    int rc = lb_preview_size(a, &p.opt, &info, &err);
+    if (rc) {
+        preview_args_free(&p);
+        return raise_lb(rc, &err);
+    }
+    npy_intp dims[3] = {(npy_intp)info.height, (npy_intp)info.width, 3};
+    PyObject *out = PyArray_SimpleNew(3, dims, NPY_UINT8);
+    if (!out) {
+        preview_args_free(&p);
+        return NULL;
+    }
+    int closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (preview_lock(self, p.labels) == 0) {
+        if (p.labels) p.opt.labels = p.labels->arr;
+        rc = lb_preview_render(self->arr, &p.opt, PyArray_DATA((PyArrayObject *)out),
+                               (size_t)PyArray_NBYTES((PyArrayObject *)out), &err);
+    } else {
+        closed = 1;
+    }
+    preview_unlock(self, p.labels);
+    Py_END_ALLOW_THREADS
+    preview_args_free(&p);
+    if (closed || rc) {
+        Py_DECREF(out);
+        return closed ? closed_error() : raise_lb(rc, &err);
+    }
+    return out;
+}
+
+static PyObject *preview_info_dict(const lb_preview_info *i) {
+    return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:i,s:L,s:L,s:L,s:L}", "width",
+                         (long long)i->width, "height", (long long)i->height, "panel_width",
+                         (long long)i->panel_width, "panel_height", (long long)i->panel_height,
+                         "panels", (long long)i->panels, "axis", i->axis, "sections",
+                         (long long)i->sections, "first_at", (long long)i->first_at,
+                         "last_at", (long long)i->last_at, "channels",
+                         (long long)i->channels);
+}
+
+static PyObject *Array_preview_size(ArrayObject *self, PyObject *args, PyObject *kw) {
+    (void)args;
+    lb_array *a = get_arr(self);
+    if (!a) return NULL;
+    preview_args p;
+    if (parse_preview_args(kw, &p)) return NULL;
+    if (p.labels) p.opt.labels = p.labels->arr;
+    lb_error err = {0};
+    lb_preview_info info;
+    int rc = lb_preview_size(a, &p.opt, &info, &err);
+    preview_args_free(&p);
+    if (rc) return raise_lb(rc, &err);
+    return preview_info_dict(&info);
+}
+
+static PyObject *Array_save_preview(ArrayObject *self, PyObject *args, PyObject *kw) {
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s:save_preview", &path)) return NULL;
+    if (!get_arr(self)) return NULL;
+    preview_args p;
+    if (parse_preview_args(kw, &p)) return NULL;
+    lb_error err = {0};
+    lb_preview_info info;
+    int rc = 0, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (preview_lock(self, p.labels) == 0) {
+        if (p.labels) p.opt.labels = p.labels->arr;
+        rc = lb_preview_write_png(self->arr, &p.opt, path, &info, &err);
+    } else {
+        closed = 1;
+    }
+    preview_unlock(self, p.labels);
+    Py_END_ALLOW_THREADS
+    preview_args_free(&p);
+    if (closed) return closed_error();
+    if (rc) return raise_lb(rc, &err);
+    return preview_info_dict(&info);
+}
+
+static PyObject *mod_preview_colors(PyObject *m, PyObject *args) {
+    PyObject *ids;
+    long long groups = 0;
+    if (!PyArg_ParseTuple(args, "OL:preview_colors", &ids, &groups)) return NULL;
+    PyObject *fast = PySequence_Fast(ids, "expected a sequence of label ids");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *lab = PyList_New(n), *grp = PyList_New(groups > 0 ? (Py_ssize_t)groups : 0);
+    if (!lab || !grp) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyObject_Str(PySequence_Fast_GET_ITEM(fast, i));
+        if (!s) goto fail;
+        lb_id id;
+        lb_error err = {0};
+        int rc = lb_id_parse(PyUnicode_AsUTF8(s), &id, &err);
+        Py_DECREF(s);
+        if (rc) {
+            raise_lb(rc, &err);
+            goto fail;
+        }
+        uint8_t c[3];
+        lb_preview_label_color(id, c);
+        PyList_SET_ITEM(lab, i, Py_BuildValue("(iii)", c[0], c[1], c[2]));
+    }
+    for (long long g = 0; g < groups; g++) {
+        uint8_t c[3];
+        lb_preview_group_color((size_t)g, c);
+        PyList_SET_ITEM(grp, (Py_ssize_t)g, Py_BuildValue("(iii)", c[0], c[1], c[2]));
+    }
+    Py_DECREF(fast);
+    return Py_BuildValue("(NN)", lab, grp);
+fail:
+    Py_DECREF(fast);
+    Py_XDECREF(lab);
+    Py_XDECREF(grp);
+    return NULL;
+}
+
 static PyGetSetDef Array_getset[] = {
     {"_kind", (getter)Array_get_kind, NULL, "lb_array_kind", NULL},
     {"_dims", (getter)Array_get_dims, NULL, "spatial dimensions", NULL},
@@ -1061,6 +1506,12 @@ static PyMethodDef Array_methods[] = {
      "(1 = the calling thread only, the default; 0 = one per CPU)"},
     {"_materialize", (PyCFunction)(void (*)(void))Array_materialize,
      METH_VARARGS | METH_KEYWORDS, "_materialize(dest, ...) -> stats dict"},
+    {"_preview", (PyCFunction)(void (*)(void))Array_preview, METH_VARARGS | METH_KEYWORDS,
+     "_preview(**options) -> (height, width, 3) uint8 ndarray (GIL released)"},
+    {"_preview_size", (PyCFunction)(void (*)(void))Array_preview_size,
+     METH_VARARGS | METH_KEYWORDS, "_preview_size(**options) -> info dict (no reads)"},
+    {"_save_preview", (PyCFunction)(void (*)(void))Array_save_preview,
+     METH_VARARGS | METH_KEYWORDS, "_save_preview(path, **options) -> info dict"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1094,6 +1545,10 @@ static PyMethodDef module_methods[] = {
     {"default_codec_json", mod_default_codec, METH_NOARGS,
      "The default output codec (Zarr v2 compressor JSON)."},
     {"strerror", mod_strerror, METH_O, "Static text for an LB_E* code."},
+    {"preview_colors", mod_preview_colors, METH_VARARGS,
+     "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
+    {"_write_job", (PyCFunction)(void (*)(void))mod_write_job, METH_VARARGS | METH_KEYWORDS,
+     "_write_job(array, attach, dest, ...) -> WriteJob (lb_write_begin / lb_write_attach)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1106,6 +1561,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC PyInit__labelbin(void) {
     import_array();
     if (PyType_Ready(&ArrayType) < 0) return NULL;
+    if (PyType_Ready(&WriteJobType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m) return NULL;
     FormatError = PyErr_NewExceptionWithDoc(
@@ -1122,6 +1578,11 @@ PyMODINIT_FUNC PyInit__labelbin(void) {
     Py_INCREF(&ArrayType);
     if (PyModule_AddObject(m, "Array", (PyObject *)&ArrayType) < 0) {
         Py_DECREF(&ArrayType);
+        goto fail;
+    }
+    Py_INCREF(&WriteJobType);
+    if (PyModule_AddObject(m, "WriteJob", (PyObject *)&WriteJobType) < 0) {
+        Py_DECREF(&WriteJobType);
         goto fail;
     }
     static const struct {

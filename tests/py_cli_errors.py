@@ -58,7 +58,7 @@ def crop(tmp_path_factory):
     (["ifno"], "labelbin: unknown command 'ifno'; did you mean 'info'?"),
     (["help", "smaple"], "labelbin: help: unknown command 'smaple'; did you mean 'sample'?"),
     (["frobnicate"], "labelbin: unknown command 'frobnicate' (commands: info, binarize, "
-                     "mask, run, sample, help)"),
+                     "mask, run, sample, preview, help)"),
     (["--verison"], "labelbin: unknown option '--verison'; did you mean '--version'?"),
     (["info", "--jsno", "x"], "labelbin: info: unknown option '--jsno'; did you mean '--json'?"),
     (["binarize", "--codc=zstd", "a", "b", "-g", "a=1"],
@@ -385,7 +385,7 @@ def test_missing_config_key(crop, tmp_path):
 
 @pytest.mark.parametrize("codec,message", [
     ("zstd:99", 'labelbin: codec spec "zstd:99": level must be an integer -131072..22'),
-    ("blosc-snappy", 'labelbin: codec spec "blosc-snappy": unknown blosc compressor "snappy"'),
+    ("blosc-brotli", 'labelbin: codec spec "blosc-brotli": unknown blosc compressor "brotli"'),
     ('{"id": "zstd", "level": "x"}', "labelbin: codec spec.level: expected an integer"),
 ])
 def test_codec_said_once(crop, tmp_path, codec, message):

@@ -861,8 +861,8 @@ static void test_zarr2_parse(void) {
         {"{\"id\":\"blosc\",\"clevel\":5.5}", LB_EFORMAT, "compressor.clevel: expected an integer"},
         {"{\"id\":\"blosc\",\"clevel\":12}", LB_EFORMAT, "compressor.clevel: 12 is out of range 0..9"},
         {"{\"id\":\"blosc\",\"shuffle\":3}", LB_EFORMAT, "compressor.shuffle: 3 is out of range"},
-        {"{\"id\":\"blosc\",\"cname\":\"snappy\"}", LB_EUNSUPPORTED,
-         "compressor.cname: unsupported blosc compressor \"snappy\""},
+        {"{\"id\":\"blosc\",\"cname\":\"brotli\"}", LB_EUNSUPPORTED,
+         "compressor.cname: unsupported blosc compressor \"brotli\""},
         {"{\"id\":\"blosc\",\"cname\":5}", LB_EFORMAT, "compressor.cname: expected a string"},
         {"{\"id\":\"zstd\",\"level\":\"x\"}", LB_EFORMAT, "compressor.level: expected an integer"},
         {"{\"id\":\"zstd\",\"checksum\":1}", LB_EFORMAT, "compressor.checksum: expected a boolean"},
@@ -1015,7 +1015,7 @@ static void test_specs(void) {
         lb__codec_describe(&c, d, sizeof d);
         CHECK_STR(d, ok[i].describe);
     }
-    const char *bad[] = {"", "zstd:", "zstd:abc", "zstd:99", "gzip:10", "bz2:0", "blosc-snappy",
+    const char *bad[] = {"", "zstd:", "zstd:abc", "zstd:99", "gzip:10", "bz2:0", "blosc-brotli",
                          "blosc:10", "lz4:0", "brotli", "none:1", "xz:-1",
                          "averyveryveryverylongcodecnamethatoverflows",
                          "{\"id\":\"nope\"}", "{bad json"};

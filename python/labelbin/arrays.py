@@ -195,8 +195,10 @@ class Array(_labelbin.Array):
 
     def set_threads(self, n):
         """Decode the chunks of each read with up to `n` threads (1 = the
-        calling thread only, the default; 0 = one per CPU). Pays off for ROIs
-        spanning many chunks; reads touching one chunk stay single-threaded."""
+        calling thread only, the default for local files; arrays read over
+        http(s) or s3 default to 32, LB_HTTP_CONCURRENCY; 0 = one per CPU).
+        Pays off for ROIs spanning many chunks; reads touching one chunk stay
+        single-threaded."""
         super().set_threads(int(n))
         self._read_threads = int(n)
 
@@ -256,6 +258,75 @@ class Array(_labelbin.Array):
                                  bool(overwrite), bool(resume), bool(ome_ngff), provenance,
                                  progress, format, shard, layouts[channel_chunks])
 
+    def to_dask(self, chunks=None):
+        """A lazy ``dask.array.Array`` of the whole array (channels first,
+        index 0 at the ROI's begin) whose blocks are labelbin reads: slice
+        it, ``compute()`` it or ``da.to_zarr`` it, on Dask's threads (reads
+        release the GIL) or a dask.distributed cluster (the array pickles as
+        its config). `chunks`: None = the stored chunks under the array,
+        all channels in each block; an int or a tuple of spatial sizes; or
+        a chunks argument over all axes as ``dask.array`` takes it."""
+        from ._dask import to_dask
+        return to_dask(self, chunks)
+
+    # -- previews --
+    def preview(self, axis=None, at=None, roi=None, scale=None, max_size=None, grid=False,
+                montage=None, groups=None, background=0, mask=False, labels=None):
+        """Draw a 2-D section as a numpy (height, width, 3) uint8 RGB image,
+        as ``labelbin preview`` does (labelbin.h, "Previews").
+
+        `axis`: the spatial axis across the section by name ("z", "y", "x";
+        default the first spatial axis); `at`: a world coordinate along it
+        (default the middle of the ROI); `roi`: a window (a Roi, world
+        units); `scale`: pixels per voxel (default 1) or `max_size`: shrink
+        to fit max_size × max_size pixels (nearest neighbour); `montage`:
+        N evenly spaced sections; `grid`: one panel per channel. Over a
+        label array, `groups` ({"mito": [3, 4, 5]} or [("mito", [3, 4, 5])])
+        are drawn as overlays (empty groups: label != `background`) and
+        `mask=True` adds stripes where their training mask is 0. A
+        BinarizeArray or MissingAnnotationsMask is drawn over its labels; a
+        written target or mask over `labels` (an array or a dataset path)
+        when given. Colours: a stable colour per label id (background
+        black), group i its own hue. Releases the GIL; reads only the
+        chunks the section touches."""
+        kw = self._preview_kwargs(axis, at, roi, scale, max_size, grid, montage, groups,
+                                  background, mask, labels)
+        return self._preview(**kw)
+
+    def save_preview(self, path, axis=None, at=None, roi=None, scale=None, max_size=None,
+                     grid=False, montage=None, groups=None, background=0, mask=False,
+                     labels=None):
+        """Write `self.preview(...)` to `path` as a PNG image (atomically;
+        an existing PNG is replaced, any other existing file or a path in
+        an input dataset is refused). Returns what was drawn: a dict with
+        width, height, panel_width, panel_height, panels, axis (spatial
+        index, -1 for 2-D), sections, first_at, last_at, channels."""
+        kw = self._preview_kwargs(axis, at, roi, scale, max_size, grid, montage, groups,
+                                  background, mask, labels)
+        return self._save_preview(_absolute(path), **kw)
+
+    def _preview_kwargs(self, axis, at, roi, scale, max_size, grid, montage, groups,
+                        background, mask, labels):
+        kw = {"axis": axis, "grid": bool(grid), "mask": bool(mask),
+              "background": operator.index(background)}
+        if at is not None:
+            kw["at"] = operator.index(at)
+        if roi is not None:
+            kw["offset"], kw["shape"] = _roi_of(roi)
+        for name, value in (("scale", scale), ("max_size", max_size), ("montage", montage)):
+            if value is not None:
+                value = operator.index(value)
+                if value < 1:
+                    raise ValueError("%s must be 1 or more, not %d" % (name, value))
+                kw[name] = value
+        if groups is not None:
+            kw["groups"] = json.dumps(normalise_groupings(groups))
+        if labels is not None:
+            if not isinstance(labels, _labelbin.Array):
+                labels = ZarrArray(labels)
+            kw["labels"] = labels
+        return kw
+
     # -- context manager --
     def __enter__(self):
         return self
@@ -289,11 +360,13 @@ def _is_config_like(obj):
 
 
 class ZarrArray(Array):
-    """A stored dataset (Zarr v2 or N5), DaCapo's ZarrArray.
+    """A stored dataset (Zarr v2, N5 or Zarr v3), DaCapo's ZarrArray.
 
     ``ZarrArray(file_name, dataset, axes=None, mode="r")`` or
     ``ZarrArray(array_config)``; ``ZarrArray("crop.zarr/volumes/labels/all")``
     also works (the container is the last ``*.zarr``/``*.n5`` component).
+    `file_name` may be a URL — ``https://…/crop.zarr``, ``s3://bucket/…``
+    — read only (docs/remote.md).
     mode "r" opens read-only; "r+" and "a" allow writes. With a config, the
     config's own ``mode`` is used when `mode` is not given.
     """

@@ -121,10 +121,11 @@ static int zarr_config(json_object *cfg, const char *where, const char *base_dir
                            w, mode);
     }
 
-    /* file_name relative to base_dir, then the dataset inside it. */
+    /* file_name relative to base_dir (unless absolute or a URL), then the
+     * dataset inside it. */
     while (*dataset == '/') dataset++;
     lb__buf path = {0};
-    if (file_name[0] != '/' && base_dir && *base_dir)
+    if (file_name[0] != '/' && !strstr(file_name, "://") && base_dir && *base_dir)
         rc = lb__buf_printf(&path, err, "%s/", base_dir);
     if (!rc) rc = lb__buf_printf(&path, err, "%s", file_name);
     if (!rc && *dataset) rc = lb__buf_printf(&path, err, "/%s", dataset);

@@ -11,7 +11,7 @@
 #include "codec/impl.h"
 
 /* c-blosc's compressor names, indexed by lb__codec.blosc_cname. */
-static const char *const blosc_cnames[] = {"blosclz", "lz4", "lz4hc", "zlib", "zstd"};
+static const char *const blosc_cnames[] = {"blosclz", "lz4", "lz4hc", "zlib", "zstd", "snappy"};
 #define N_BLOSC_CNAMES ((int)(sizeof blosc_cnames / sizeof blosc_cnames[0]))
 
 static const char *cname_of(const lb__codec *c) {

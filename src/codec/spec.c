@@ -68,7 +68,7 @@ int lb__codec_parse_short(const char *spec, lb__codec *out, lb_error *err) {
             if (found < 0)
                 return lb__err(err, LB_EINVAL,
                                "codec spec \"%s\": unknown blosc compressor \"%s\" (expected "
-                               "lz4, lz4hc, zstd, zlib or blosclz)",
+                               "lz4, lz4hc, zstd, zlib, snappy or blosclz)",
                                spec, name + 6);
             c.blosc_cname = found;
         }

@@ -20,6 +20,7 @@
 #include "format/common.h"
 
 static void io_pool_free(lb__io_pool *p);
+static int io_pool_new(lb__io_pool **out, lb_error *err);
 static void index_cache_free(lb__index_cache *c);
 static int index_cache_new(lb__index_cache **out, lb_error *err);
 
@@ -171,6 +172,13 @@ static int open_at(lb__store *s, char *path, int writable, lb__dataset **out, lb
     }
     if (!rc) rc = setup_grids(d, err);
     if (!rc && d->sharding) rc = index_cache_new(&d->index_cache, err);
+    /* Over a network every request waits: reads of a region keep several
+     * in flight unless the caller chooses a thread count. */
+    if (!rc && lb__store_concurrency(s) > 1) {
+        rc = io_pool_new(&d->io_pool, err);
+        d->store_threads = lb__store_concurrency(s);
+        if (d->store_threads > LB__MAX_READ_THREADS) d->store_threads = LB__MAX_READ_THREADS;
+    }
     if (rc) {
         lb__dataset_free(d);
         return rc;
@@ -308,6 +316,10 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
     }
 
     int kind = lb__store_kind(s, p);
+    if (mode == LB__CREATE_ATTACH && kind == LB__KEY_NONE) {
+        rc = lb__err(err, LB_ENOTFOUND, "%s: no dataset to attach to", p);
+        goto done;
+    }
     if (kind != LB__KEY_NONE) {
         const lb__format *have_f = NULL;
         lb_error ignored = {0};
@@ -317,6 +329,10 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
             rc = lb__err(err, LB_EEXIST, "%s: already exists", p);
             goto done;
         }
+        if (mode == LB__CREATE_ATTACH && !have_f) {
+            rc = lb__err(err, LB_ENOTFOUND, "%s: no dataset to attach to", p);
+            goto done;
+        }
         if (!have_f && !empty) {
             rc = lb__err(err, LB_EEXIST, "%s: exists and is not a dataset; refusing to replace it",
                          p);
@@ -324,7 +340,7 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
         }
         if (mode == LB__CREATE_OVERWRITE && have_f) {
             if ((rc = lb__store_erase_tree(s, p, err))) goto done;
-        } else if (mode == LB__CREATE_RESUME && have_f) {
+        } else if ((mode == LB__CREATE_RESUME || mode == LB__CREATE_ATTACH) && have_f) {
             lb__dataset *have = NULL;
             char *q = lb__strdup(p, err);
             if (!q) {
@@ -343,8 +359,9 @@ int lb__dataset_create(const char *url, const lb__dataset_spec *spec, lb__create
                 rc = lb__err(err, LB_EEXIST, "%s: exists with different metadata (%s)", p, diff);
                 goto done;
             }
-            /* Temporaries of the interrupted run are garbage now. */
-            if ((rc = lb__store_cleanup(s, p, err))) {
+            /* Temporaries of the interrupted run are garbage now (but not
+             * when attaching: they are other writers' chunks in flight). */
+            if (mode == LB__CREATE_RESUME && (rc = lb__store_cleanup(s, p, err))) {
                 lb__dataset_free(have);
                 goto done;
             }
@@ -449,43 +466,82 @@ typedef struct index_entry {
     uint64_t used;     /* LRU clock; 0 = empty slot */
 } index_entry;
 
+/* Indexes being fetched: readers of the same shard wait for the one
+ * fetching it instead of each sending the same request (over a network,
+ * the threads of one region read all start on the same shards). */
+#define INDEX_LOADING_SLOTS 64
+
 struct lb__index_cache {
     pthread_mutex_t mu;
+    pthread_cond_t loaded;
     uint64_t clock;
     index_entry slot[INDEX_CACHE_SLOTS];
+    int n_loading;
+    uint64_t loading[INDEX_LOADING_SLOTS];
 };
 
 static void index_cache_free(lb__index_cache *c) {
     if (!c) return;
     for (int i = 0; i < INDEX_CACHE_SLOTS; i++) free(c->slot[i].entries);
+    pthread_cond_destroy(&c->loaded);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
-/* Copy inner chunk i's entry of shard `key` when cached: 1 hit, 0 miss. */
+static int index_loading_at(const lb__index_cache *c, uint64_t key) {
+    for (int j = 0; j < c->n_loading; j++)
+        if (c->loading[j] == key) return j;
+    return -1;
+}
+
+/* Copy inner chunk i's entry of shard `key` when cached: 1 hit. On a miss
+ * (0) the caller fetches the index and must end with index_cache_put or
+ * index_cache_unclaim; while another reader fetches it, wait for it. */
 static int index_cache_get(lb__index_cache *c, uint64_t key, int64_t i, uint64_t *off,
                            uint64_t *nb, int *absent) {
     int hit = 0;
     pthread_mutex_lock(&c->mu);
-    for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
-        index_entry *e = &c->slot[s];
-        if (!e->used || e->key != key) continue;
-        e->used = ++c->clock;
-        *absent = !e->entries;
-        if (e->entries) {
-            *off = e->entries[2 * i];
-            *nb = e->entries[2 * i + 1];
+    for (;;) {
+        for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
+            index_entry *e = &c->slot[s];
+            if (!e->used || e->key != key) continue;
+            e->used = ++c->clock;
+            *absent = !e->entries;
+            if (e->entries) {
+                *off = e->entries[2 * i];
+                *nb = e->entries[2 * i + 1];
+            }
+            hit = 1;
+            break;
         }
-        hit = 1;
-        break;
+        if (hit || index_loading_at(c, key) < 0) break;
+        pthread_cond_wait(&c->loaded, &c->mu);
     }
+    /* Claim the fetch (when the table is full, fetch unclaimed). */
+    if (!hit && c->n_loading < INDEX_LOADING_SLOTS) c->loading[c->n_loading++] = key;
     pthread_mutex_unlock(&c->mu);
     return hit;
+}
+
+/* Under the lock: shard `key` is no longer being fetched. */
+static void index_unclaim_locked(lb__index_cache *c, uint64_t key) {
+    int j = index_loading_at(c, key);
+    if (j < 0) return;
+    c->loading[j] = c->loading[--c->n_loading];
+    pthread_cond_broadcast(&c->loaded);
+}
+
+/* The fetch of shard `key`'s index failed: let waiting readers try. */
+static void index_cache_unclaim(lb__index_cache *c, uint64_t key) {
+    pthread_mutex_lock(&c->mu);
+    index_unclaim_locked(c, key);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Keep `entries` (taken; NULL = absent shard) for shard `key`. */
 static void index_cache_put(lb__index_cache *c, uint64_t key, uint64_t *entries) {
     pthread_mutex_lock(&c->mu);
+    index_unclaim_locked(c, key);
     index_entry *victim = &c->slot[0];
     for (int s = 0; s < INDEX_CACHE_SLOTS; s++) {
         index_entry *e = &c->slot[s];
@@ -528,23 +584,29 @@ static int shard_entry(const lb__dataset *d, const int64_t *sidx, const char *p,
     /* The index by one range read: the last (or first) index_bytes. */
     lb__range r = {0, d->index_bytes, !d->sharding->index_at_start};
     uint64_t total = UINT64_MAX;
+    uint64_t *entries = NULL;
     int rc = lb__store_get(d->store, p, &r, d->index_bytes, &io->index, &total, err);
     if (rc == LB_ENOTFOUND) {
         *absent = 1;
         if (d->index_cache) index_cache_put(d->index_cache, key, NULL);
         return 0;
     }
-    if (rc) return rc;
-    if (io->index.size < d->index_bytes)
-        return lb__err(err, LB_EFORMAT, "%s: shard is %zu bytes, shorter than its %zu-byte index",
-                       p, io->index.size, d->index_bytes);
-    uint64_t *entries = malloc((size_t)d->shard_count * 16);
-    if (!entries) return lb__err(err, LB_ENOMEM, "out of memory reading a shard index");
+    if (rc) goto fail;
+    if (io->index.size < d->index_bytes) {
+        rc = lb__err(err, LB_EFORMAT, "%s: shard is %zu bytes, shorter than its %zu-byte index",
+                     p, io->index.size, d->index_bytes);
+        goto fail;
+    }
+    entries = malloc((size_t)d->shard_count * 16);
+    if (!entries) {
+        rc = lb__err(err, LB_ENOMEM, "out of memory reading a shard index");
+        goto fail;
+    }
     rc = lb__shard_index_decode(d->sharding, io->index.data, io->index.size, d->shard_count, total,
                                 entries, &io->codec, err);
     if (rc) {
-        free(entries);
-        return lb__err_prefix(err, "%s", p);
+        lb__err_prefix(err, "%s", p);
+        goto fail;
     }
     *absent = 0;
     *off = entries[2 * inner];
@@ -552,6 +614,10 @@ static int shard_entry(const lb__dataset *d, const int64_t *sidx, const char *p,
     if (d->index_cache) index_cache_put(d->index_cache, key, entries);
     else free(entries);
     return 0;
+fail:
+    free(entries);
+    if (d->index_cache) index_cache_unclaim(d->index_cache, key);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -608,6 +674,86 @@ static void sink_fill(const lb__dataset *d, const chunk_sink *s) {
     }
 }
 
+/* The key of stored chunk `cidx` with separator `sep` (Zarr v2), in
+ * `stack` when it fits, else in *heap (freed by the caller). */
+static const char *zarr2_key(const lb__dataset *d, const int64_t *cidx, char sep, char *stack,
+                             size_t size, char **heap, lb_error *err) {
+    lb__array_meta m = d->m; /* a shallow copy with the separator set */
+    m.key_separator = sep;
+    free(*heap);
+    *heap = NULL;
+    int n = snprintf(stack, size, "%s/", d->path);
+    int k = d->format->chunk_key(&m, cidx, (size_t)n < size ? stack + n : stack,
+                                 (size_t)n < size ? size - (size_t)n : 0);
+    if ((size_t)n + (size_t)k < size) return stack;
+    *heap = lb__malloc((size_t)n + (size_t)k + 1, "a chunk key", err);
+    if (!*heap) return NULL;
+    snprintf(*heap, (size_t)n + 1, "%s/", d->path);
+    d->format->chunk_key(&m, cidx, *heap + n, (size_t)k + 1);
+    return *heap;
+}
+
+static int mixed_layout(const lb__dataset *d, lb_error *err) {
+    return lb__err(err, LB_EFORMAT,
+                   "%s: chunks are stored both as flat keys and in nested directories, and "
+                   ".zarray has no dimension_separator to say which layout is meant; add "
+                   "\"dimension_separator\": \".\" or \"/\" to .zarray",
+                   d->path);
+}
+
+/* Settle the layout on `sep` (a chunk was found under it); LB_EFORMAT when
+ * another reader found one under the other layout. */
+static int settle_layout(const lb__dataset *d, char sep, lb_error *err) {
+    int expected = 0;
+    atomic_int *known = &((lb__dataset *)d)->layout_sep; /* atomic: shared by readers */
+    if (atomic_compare_exchange_strong(known, &expected, sep) || expected == sep) return 0;
+    return mixed_layout(d, err);
+}
+
+/* A chunk of a Zarr v2 array without dimension_separator in a store that
+ * cannot be listed: the layout comes from the first chunk found. Until
+ * then a chunk is looked up as "0.0.0", then as "0/0/0" — one absent under
+ * both is absent whatever the layout, so no guess reads stored chunks as
+ * missing; the first one found under "0.0.0" is also looked for under
+ * "0/0/0", and both present is refused as on a listed store. */
+static int fetch_either_layout(const lb__dataset *d, const int64_t *cidx, int *present,
+                               lb__io *io, char *stack, size_t size, char **heap,
+                               const char **key, lb_error *err) {
+    int known = atomic_load(&((lb__dataset *)d)->layout_sep);
+    *present = 0;
+    int rc = 0;
+    if (known) {
+        if (!(*key = zarr2_key(d, cidx, (char)known, stack, size, heap, err))) return LB_ENOMEM;
+        rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+        *present = rc == 0;
+        return rc == LB_ENOTFOUND ? 0 : rc;
+    }
+    if (!(*key = zarr2_key(d, cidx, '.', stack, size, heap, err))) return LB_ENOMEM;
+    rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+    if (rc == 0) {
+        /* Found as "0.0.0": is it also stored as "0/0/0"? Every reader that
+         * finds a chunk before the layout is settled asks (at most one
+         * wave of concurrent reads), so a mixed layout is refused as on a
+         * listed store. */
+        char ostack[1024], *oheap = NULL;
+        const char *other = zarr2_key(d, cidx, '/', ostack, sizeof ostack, &oheap, err);
+        uint64_t osize;
+        int orc = other ? lb__store_size(d->store, other, &osize, err) : LB_ENOMEM;
+        free(oheap);
+        if (orc == 0) return mixed_layout(d, err);
+        if (orc != LB_ENOTFOUND) return orc;
+        *present = 1;
+        return settle_layout(d, '.', err);
+    }
+    if (rc != LB_ENOTFOUND) return rc;
+    if (!(*key = zarr2_key(d, cidx, '/', stack, size, heap, err))) return LB_ENOMEM;
+    rc = lb__store_get(d->store, *key, NULL, LB__MAX_CHUNK_FILE_BYTES, &io->file, NULL, err);
+    if (rc == LB_ENOTFOUND) return 0;
+    if (rc) return rc;
+    *present = 1;
+    return settle_layout(d, '/', err); /* "0.0.0" of this chunk is absent */
+}
+
 /* The stored bytes of read chunk `cidx` into io->file; *present = 0 when
  * they are not stored. *key receives the stored chunk's key (freed by the
  * caller through *heap when it did not fit `stack`). */
@@ -623,6 +769,8 @@ static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, 
             sidx[k] = cidx[k];
         }
     }
+    if (!d->sharding && d->format == &lb__format_zarr2 && !d->m.key_separator)
+        return fetch_either_layout(d, sidx, present, io, stack, size, heap, key, err);
     *key = chunk_path(d, sidx, stack, size, heap, err);
     if (!*key) return LB_ENOMEM;
     int rc;
@@ -1050,11 +1198,12 @@ static int par_read_chunk(void *user, int worker, int64_t i) {
                        &pr->err[worker]);
 }
 
-/* Read the region's chunks with up to d->read_threads threads; worker 0
+/* Read the region's chunks with up to `threads` threads; worker 0
  * (the caller) uses the caller's buffers when given, the others (and worker
  * 0 otherwise) the dataset's kept ones. */
-static int read_parallel(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                         const region_grid *g, void *dst, lb__io *io, lb_error *err) {
+static int read_parallel(const lb__dataset *d, int threads, const int64_t *start,
+                         const int64_t *count, const region_grid *g, void *dst, lb__io *io,
+                         lb_error *err) {
     par_read *pr = lb__calloc(1, sizeof *pr, "parallel read state", err);
     if (!pr) return LB_ENOMEM;
     pr->d = d;
@@ -1067,7 +1216,7 @@ static int read_parallel(const lb__dataset *d, const int64_t *start, const int64
     }
     pr->ctx[0].io = io; /* NULL: taken from the pool on first use */
     int failed = 0;
-    int rc = lb__parallel_for(d->read_threads, g->total, par_read_chunk, pr, &failed);
+    int rc = lb__parallel_for(threads, g->total, par_read_chunk, pr, &failed);
     if (rc && err) *err = pr->err[failed];
     for (int w = 0; w < LB__MAX_READ_THREADS; w++) io_pool_give(d->io_pool, pr->pooled[w]);
     free(pr);
@@ -1076,13 +1225,14 @@ static int read_parallel(const lb__dataset *d, const int64_t *start, const int64
 
 int lb__dataset_read_io(const lb__dataset *d, const int64_t *start, const int64_t *count,
                         void *dst, lb__io *io, lb_error *err) {
-    if (d->read_threads > 1 && d->io_pool && d->ndim > 0) {
+    int threads = d->read_threads ? d->read_threads : d->store_threads;
+    if (threads > 1 && d->io_pool && d->ndim > 0) {
         int empty;
         int rc = check_region(d, start, count, &empty, err);
         if (rc || empty) return rc;
         region_grid g;
         region_chunks(d, d->chunks, start, count, &g);
-        if (g.total > 1) return read_parallel(d, start, count, &g, dst, io, err);
+        if (g.total > 1) return read_parallel(d, threads, start, count, &g, dst, io, err);
     }
     return region_io(d, start, count, dst, NULL, read_visit, io, err);
 }
@@ -1133,6 +1283,11 @@ static int index_cache_new(lb__index_cache **out, lb_error *err) {
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
         return lb__err(err, LB_ENOMEM, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&c->loaded, NULL) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return lb__err(err, LB_ENOMEM, "cannot create a condition variable");
     }
     *out = c;
     return 0;

@@ -15,6 +15,7 @@
 #define LB_DATASET_DATASET_H
 
 #include <json-c/json.h>
+#include <stdatomic.h>
 
 #include "codec/chain.h"
 #include "core/util.h"
@@ -56,7 +57,12 @@ typedef struct lb__dataset {
     int writable;
     lb__chunk_cache *cache;      /* decoded read chunks; NULL = no cache      */
     lb__index_cache *index_cache;/* decoded shard indexes (sharded only)      */
-    int read_threads;            /* threads per region read; 0 or 1 = caller  */
+    int read_threads;            /* threads per region read; 0 = not set      */
+    int store_threads;           /* the store's wish when not set (remote: 32)*/
+    /* Zarr v2 without dimension_separator where the store could not tell
+     * the layout (m.key_separator 0): the separator of the first chunk
+     * found, 0 until then. */
+    atomic_int layout_sep;
     lb__io_pool *io_pool;        /* read workers' buffers, kept between reads */
 } lb__dataset;
 
@@ -85,9 +91,12 @@ typedef enum lb__create_mode {
     LB__CREATE_NEW = 0,   /* fail with LB_EEXIST if anything is at path         */
     LB__CREATE_OVERWRITE, /* remove an existing dataset at path first (refuses
                              to remove a directory that is not a dataset)      */
-    LB__CREATE_RESUME     /* open an existing dataset whose metadata equals the
+    LB__CREATE_RESUME,    /* open an existing dataset whose metadata equals the
                              spec (else LB_EEXIST explaining the difference);
                              create it when absent                             */
+    LB__CREATE_ATTACH     /* as RESUME, but the dataset must exist
+                             (LB_ENOTFOUND) and nothing is written or removed:
+                             other processes may be writing its chunks       */
 } lb__create_mode;
 
 /* The format table entry of a public format (NULL for an unknown value). */
@@ -182,8 +191,10 @@ int lb__dataset_group_attrs(const lb__dataset *d, const char *dir, json_object *
  * here, not during reads. Not safe against concurrent reads. */
 int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err);
 /* Decode the chunks of each region read with up to `threads` threads (1:
- * the caller's only, the default; 0: one per online CPU; capped at
- * LB__MAX_READ_THREADS). Call before reading. */
+ * the caller's only, the default for local files; 0: one per online CPU;
+ * capped at LB__MAX_READ_THREADS). Remote stores read with
+ * lb__store_concurrency threads until this is called. Call before
+ * reading. */
 int lb__dataset_set_threads(lb__dataset *d, int threads, lb_error *err);
 
 /* Fill value as JSON text into buf (e.g. "0", "null", "7"). */

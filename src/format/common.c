@@ -362,3 +362,38 @@ void lb__fill_text(lb_dtype dtype, const uint8_t *fill, char *buf, size_t size) 
         snprintf(buf, size, "%.17g", x);
     }
 }
+
+/* ---- building JSON objects --------------------------------------------------------- */
+
+void lb__jput_int(json_object *o, const char *key, int64_t v, int *bad) {
+    json_object *x = json_object_new_int64(v);
+    if (!x || json_object_object_add(o, key, x)) {
+        json_object_put(x);
+        *bad = 1;
+    }
+}
+
+void lb__jput_str(json_object *o, const char *key, const char *v, int *bad) {
+    json_object *x = json_object_new_string(v);
+    if (!x || json_object_object_add(o, key, x)) {
+        json_object_put(x);
+        *bad = 1;
+    }
+}
+
+void lb__jput_bool(json_object *o, const char *key, int v, int *bad) {
+    json_object *x = json_object_new_boolean(v);
+    if (!x || json_object_object_add(o, key, x)) {
+        json_object_put(x);
+        *bad = 1;
+    }
+}
+
+json_object *lb__jput_finish(json_object *o, int bad, lb_error *err) {
+    if (!o || bad) {
+        json_object_put(o);
+        lb__err(err, LB_ENOMEM, "out of memory building codec JSON");
+        return NULL;
+    }
+    return o;
+}

@@ -52,4 +52,12 @@ json_object *lb__fill_to_json(lb_dtype dtype, const uint8_t *fill);
 /* The same as text into buf. */
 void lb__fill_text(lb_dtype dtype, const uint8_t *fill, char *buf, size_t size);
 
+/* Members added to a JSON object under construction; *bad is set when one
+ * cannot be (out of memory), and lb__jput_finish then frees the object and
+ * reports LB_ENOMEM once. */
+void lb__jput_int(json_object *o, const char *key, int64_t v, int *bad);
+void lb__jput_str(json_object *o, const char *key, const char *v, int *bad);
+void lb__jput_bool(json_object *o, const char *key, int v, int *bad);
+json_object *lb__jput_finish(json_object *o, int bad, lb_error *err);
+
 #endif /* LB_FORMAT_COMMON_H */

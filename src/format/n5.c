@@ -116,37 +116,6 @@ static int codec_from_n5(json_object *compression, const char *where, lb__codec 
     return 0;
 }
 
-/* json-c object builders that report ENOMEM once at the end. */
-/* json-c object builders that report ENOMEM once at the end. */
-static void put_int(json_object *o, const char *key, int64_t v, int *bad) {
-    json_object *x = json_object_new_int64(v);
-    if (!x || json_object_object_add(o, key, x)) {
-        json_object_put(x);
-        *bad = 1;
-    }
-}
-static void put_str(json_object *o, const char *key, const char *v, int *bad) {
-    json_object *x = json_object_new_string(v);
-    if (!x || json_object_object_add(o, key, x)) {
-        json_object_put(x);
-        *bad = 1;
-    }
-}
-static void put_bool(json_object *o, const char *key, int v, int *bad) {
-    json_object *x = json_object_new_boolean(v);
-    if (!x || json_object_object_add(o, key, x)) {
-        json_object_put(x);
-        *bad = 1;
-    }
-}
-static json_object *finish_obj(json_object *o, int bad, lb_error *err) {
-    if (!o || bad) {
-        json_object_put(o);
-        lb__err(err, LB_ENOMEM, "out of memory building codec JSON");
-        return NULL;
-    }
-    return o;
-}
 
 static json_object *codec_to_n5(const lb__codec *c, lb_error *err) {
     if (c->id == LB__CODEC_LZ4) {
@@ -162,38 +131,38 @@ static json_object *codec_to_n5(const lb__codec *c, lb_error *err) {
     }
     json_object *o = json_object_new_object();
     int bad = 0;
-    if (!o) return finish_obj(NULL, 1, err);
+    if (!o) return lb__jput_finish(NULL, 1, err);
     switch (c->id) {
-    case LB__CODEC_RAW: put_str(o, "type", "raw", &bad); break;
+    case LB__CODEC_RAW: lb__jput_str(o, "type", "raw", &bad); break;
     case LB__CODEC_GZIP:
     case LB__CODEC_ZLIB:
-        put_str(o, "type", "gzip", &bad);
-        put_int(o, "level", c->level, &bad);
-        put_bool(o, "useZlib", c->id == LB__CODEC_ZLIB, &bad);
+        lb__jput_str(o, "type", "gzip", &bad);
+        lb__jput_int(o, "level", c->level, &bad);
+        lb__jput_bool(o, "useZlib", c->id == LB__CODEC_ZLIB, &bad);
         break;
     case LB__CODEC_BZ2:
-        put_str(o, "type", "bzip2", &bad);
-        put_int(o, "blockSize", c->level, &bad);
+        lb__jput_str(o, "type", "bzip2", &bad);
+        lb__jput_int(o, "blockSize", c->level, &bad);
         break;
     case LB__CODEC_XZ:
-        put_str(o, "type", "xz", &bad);
-        put_int(o, "preset", c->level, &bad);
+        lb__jput_str(o, "type", "xz", &bad);
+        lb__jput_int(o, "preset", c->level, &bad);
         break;
     case LB__CODEC_LZ4_N5:
-        put_str(o, "type", "lz4", &bad);
-        put_int(o, "blockSize", c->n5_block_size, &bad);
+        lb__jput_str(o, "type", "lz4", &bad);
+        lb__jput_int(o, "blockSize", c->n5_block_size, &bad);
         break;
     case LB__CODEC_BLOSC:
-        put_str(o, "type", "blosc", &bad);
-        put_str(o, "cname", (lb__blosc_cname(c->blosc_cname) ? lb__blosc_cname(c->blosc_cname) : "lz4"), &bad);
-        put_int(o, "clevel", c->level, &bad);
-        put_int(o, "shuffle", c->blosc_shuffle, &bad);
-        put_int(o, "blocksize", c->blosc_blocksize, &bad);
-        put_int(o, "nthreads", 1, &bad);
+        lb__jput_str(o, "type", "blosc", &bad);
+        lb__jput_str(o, "cname", (lb__blosc_cname(c->blosc_cname) ? lb__blosc_cname(c->blosc_cname) : "lz4"), &bad);
+        lb__jput_int(o, "clevel", c->level, &bad);
+        lb__jput_int(o, "shuffle", c->blosc_shuffle, &bad);
+        lb__jput_int(o, "blocksize", c->blosc_blocksize, &bad);
+        lb__jput_int(o, "nthreads", 1, &bad);
         break;
     case LB__CODEC_ZSTD:
-        put_str(o, "type", "zstd", &bad);
-        put_int(o, "level", c->level, &bad);
+        lb__jput_str(o, "type", "zstd", &bad);
+        lb__jput_int(o, "level", c->level, &bad);
         break;
     default:
         json_object_put(o);
@@ -201,7 +170,7 @@ static json_object *codec_to_n5(const lb__codec *c, lb_error *err) {
                 lb__codec_name(c->id));
         return NULL;
     }
-    return finish_obj(o, bad, err);
+    return lb__jput_finish(o, bad, err);
 }
 
 /* ---- attributes.json ----------------------------------------------------------- */

@@ -25,7 +25,7 @@ int lb__numcodecs_blosc_fields(json_object *o, const char *where, lb__codec *c, 
         if (found < 0)
             return lb__err(err, LB_EUNSUPPORTED,
                            "%s.cname: unsupported blosc compressor \"%s\" (supported: "
-                           "blosclz, lz4, lz4hc, zlib, zstd)",
+                           "blosclz, lz4, lz4hc, zlib, zstd, snappy)",
                            where, cname);
         c->blosc_cname = found;
     }
@@ -137,37 +137,6 @@ int lb__numcodecs_parse(json_object *compressor, const char *id_given, const cha
     return 0;
 }
 
-/* json-c object builders that report ENOMEM once at the end. */
-/* json-c object builders that report ENOMEM once at the end. */
-static void put_int(json_object *o, const char *key, int64_t v, int *bad) {
-    json_object *x = json_object_new_int64(v);
-    if (!x || json_object_object_add(o, key, x)) {
-        json_object_put(x);
-        *bad = 1;
-    }
-}
-static void put_str(json_object *o, const char *key, const char *v, int *bad) {
-    json_object *x = json_object_new_string(v);
-    if (!x || json_object_object_add(o, key, x)) {
-        json_object_put(x);
-        *bad = 1;
-    }
-}
-static void put_bool(json_object *o, const char *key, int v, int *bad) {
-    json_object *x = json_object_new_boolean(v);
-    if (!x || json_object_object_add(o, key, x)) {
-        json_object_put(x);
-        *bad = 1;
-    }
-}
-static json_object *finish_obj(json_object *o, int bad, lb_error *err) {
-    if (!o || bad) {
-        json_object_put(o);
-        lb__err(err, LB_ENOMEM, "out of memory building codec JSON");
-        return NULL;
-    }
-    return o;
-}
 
 json_object *lb__numcodecs_json(const lb__codec *c, lb_error *err) {
     if (c->id == LB__CODEC_RAW) return NULL; /* JSON null */
@@ -179,40 +148,40 @@ json_object *lb__numcodecs_json(const lb__codec *c, lb_error *err) {
     }
     json_object *o = json_object_new_object();
     int bad = 0;
-    if (!o) return finish_obj(NULL, 1, err);
+    if (!o) return lb__jput_finish(NULL, 1, err);
     switch (c->id) {
     case LB__CODEC_BLOSC:
-        put_str(o, "id", "blosc", &bad);
-        put_str(o, "cname", lb__blosc_cname(c->blosc_cname) ? lb__blosc_cname(c->blosc_cname) : "lz4", &bad);
-        put_int(o, "clevel", c->level, &bad);
-        put_int(o, "shuffle", c->blosc_shuffle, &bad);
-        put_int(o, "blocksize", c->blosc_blocksize, &bad);
+        lb__jput_str(o, "id", "blosc", &bad);
+        lb__jput_str(o, "cname", lb__blosc_cname(c->blosc_cname) ? lb__blosc_cname(c->blosc_cname) : "lz4", &bad);
+        lb__jput_int(o, "clevel", c->level, &bad);
+        lb__jput_int(o, "shuffle", c->blosc_shuffle, &bad);
+        lb__jput_int(o, "blocksize", c->blosc_blocksize, &bad);
         break;
     case LB__CODEC_ZSTD:
-        put_str(o, "id", "zstd", &bad);
-        put_int(o, "level", c->level, &bad);
+        lb__jput_str(o, "id", "zstd", &bad);
+        lb__jput_int(o, "level", c->level, &bad);
         /* numcodecs < 0.12 rejects an unknown "checksum" key: write it only
          * when it matters. */
-        if (c->checksum) put_bool(o, "checksum", 1, &bad);
+        if (c->checksum) lb__jput_bool(o, "checksum", 1, &bad);
         break;
     case LB__CODEC_GZIP:
     case LB__CODEC_ZLIB:
-        put_str(o, "id", c->id == LB__CODEC_GZIP ? "gzip" : "zlib", &bad);
-        put_int(o, "level", c->level, &bad);
+        lb__jput_str(o, "id", c->id == LB__CODEC_GZIP ? "gzip" : "zlib", &bad);
+        lb__jput_int(o, "level", c->level, &bad);
         break;
     case LB__CODEC_LZ4:
-        put_str(o, "id", "lz4", &bad);
-        put_int(o, "acceleration", c->acceleration, &bad);
+        lb__jput_str(o, "id", "lz4", &bad);
+        lb__jput_int(o, "acceleration", c->acceleration, &bad);
         break;
     case LB__CODEC_BZ2:
-        put_str(o, "id", "bz2", &bad);
-        put_int(o, "level", c->level, &bad);
+        lb__jput_str(o, "id", "bz2", &bad);
+        lb__jput_int(o, "level", c->level, &bad);
         break;
     case LB__CODEC_XZ:
-        put_str(o, "id", "lzma", &bad);
-        put_int(o, "format", 1, &bad);
-        put_int(o, "check", -1, &bad);
-        put_int(o, "preset",
+        lb__jput_str(o, "id", "lzma", &bad);
+        lb__jput_int(o, "format", 1, &bad);
+        lb__jput_int(o, "check", -1, &bad);
+        lb__jput_int(o, "preset",
                 (int64_t)c->level | (c->xz_extreme ? (int64_t)LZMA_PRESET_EXTREME : 0), &bad);
         if (json_object_object_add(o, "filters", NULL)) bad = 1;
         break;
@@ -222,5 +191,5 @@ json_object *lb__numcodecs_json(const lb__codec *c, lb_error *err) {
                 lb__codec_name(c->id));
         return NULL;
     }
-    return finish_obj(o, bad, err);
+    return lb__jput_finish(o, bad, err);
 }

@@ -122,14 +122,22 @@ static int scan_entry(void *user, const char *name, int is_dir) {
 /* For a .zarray without "dimension_separator" (zarr-python before 2.8 kept
  * the layout in the store, not the metadata: NestedDirectoryStore wrote
  * "0/0/0"): '/' when there are digit-named sub-directories, '.' otherwise.
- * Both kinds present: LB_EFORMAT naming the path and one key of each. */
+ * Both kinds present: LB_EFORMAT naming the path and one key of each.
+ * A store that cannot be listed (http, s3) leaves the separator 0: the
+ * dataset reader then tells the layout from the first chunk it finds. */
 static int detect_separator(lb__store *s, const char *dir, lb__array_meta *m, lb_error *err) {
     m->key_separator = '.';
     if (m->ndim < 2) return 0; /* both layouts give the same keys */
     layout_scan l;
     memset(&l, 0, sizeof l);
     l.ndim = m->ndim;
-    int rc = lb__store_list(s, dir, scan_entry, &l, err);
+    lb_error local = {0};
+    int rc = lb__store_list(s, dir, scan_entry, &l, &local);
+    if (rc == LB_EUNSUPPORTED) {
+        m->key_separator = 0;
+        return 0;
+    }
+    if (rc && err) *err = local;
     if (rc) return lb__err_prefix(err, "cannot list its chunks");
     if (l.flat[0] && l.nested[0])
         return lb__err(err, LB_EFORMAT,
@@ -269,10 +277,12 @@ static int zarr2_open(lb__store *s, const char *dir, lb__array_meta *m, lb_error
 static int zarr2_chunk_key(const lb__array_meta *m, const int64_t *cidx, char *buf,
                            size_t size) {
     if (m->ndim == 0) return snprintf(buf, size, "0");
+    /* 0: a layout not known yet (the dataset reader tries both) */
+    char sep = m->key_separator ? m->key_separator : '.';
     size_t len = 0;
     for (int i = 0; i < m->ndim; i++) {
         char part[32];
-        int k = i ? snprintf(part, sizeof part, "%c%lld", m->key_separator, (long long)cidx[i])
+        int k = i ? snprintf(part, sizeof part, "%c%lld", sep, (long long)cidx[i])
                   : snprintf(part, sizeof part, "%lld", (long long)cidx[i]);
         if (len + (size_t)k < size) memcpy(buf + len, part, (size_t)k);
         len += (size_t)k;

@@ -20,6 +20,7 @@
 #include "core/json.h"
 #include "core/path.h"
 #include "format/common.h"
+#include "codec/blosc.h"
 #include "codec/sharding.h"
 #include "format/numcodecs.h"
 
@@ -210,15 +211,12 @@ static int parse_codec(json_object *o, const char *where, const lb__chunk_repr *
         }
     } else if (strcmp(name, "blosc") == 0) {
         lb__codec_init(c, LB__CODEC_BLOSC);
-        static const char *const cnames[] = {"blosclz", "lz4", "lz4hc", "zlib", "zstd"};
         s = "lz4";
         if ((rc = cfg_str(cfg, "cname", where, 0, &s, err))) return rc;
-        int found = -1;
-        for (int i = 0; i < 5; i++)
-            if (strcmp(s, cnames[i]) == 0) found = i;
+        int found = lb__blosc_cname_index(s);
         if (found < 0)
             return lb__err(err, LB_EUNSUPPORTED, "%s.configuration.cname: blosc compressor \"%s\" "
-                           "is not supported (blosclz, lz4, lz4hc, zlib, zstd)", where, s);
+                           "is not supported (blosclz, lz4, lz4hc, zlib, zstd, snappy)", where, s);
         c->blosc_cname = found;
         v = c->level;
         if ((rc = cfg_int(cfg, "clevel", where, 0, 9, 0, &v, err))) return rc;
@@ -656,7 +654,6 @@ static json_object *chain_to_json(const lb__chain *ch, lb_error *err) {
 }
 
 static json_object *codec_to_json(const lb__codec *c, lb_error *err) {
-    static const char *const cnames[] = {"blosclz", "lz4", "lz4hc", "zlib", "zstd"};
     static const char *const shuffles[] = {"noshuffle", "shuffle", "bitshuffle"};
     json_object *cfg = json_object_new_object();
     if (!cfg) return NULL;
@@ -678,7 +675,7 @@ static json_object *codec_to_json(const lb__codec *c, lb_error *err) {
         json_object_object_add(cfg, "checksum", json_object_new_boolean(c->checksum));
         return ext_obj("zstd", cfg);
     case LB__CODEC_BLOSC:
-        json_object_object_add(cfg, "cname", json_object_new_string(cnames[c->blosc_cname]));
+        json_object_object_add(cfg, "cname", json_object_new_string(lb__blosc_cname(c->blosc_cname) ? lb__blosc_cname(c->blosc_cname) : "lz4"));
         json_object_object_add(cfg, "clevel", json_object_new_int(c->level));
         json_object_object_add(cfg, "shuffle", json_object_new_string(
                                    shuffles[c->blosc_shuffle < 0 ? 1 : c->blosc_shuffle]));
@@ -740,6 +737,10 @@ static int zarr3_build(const lb__create_spec *s, json_object **out, lb_error *er
     bytes.big_endian = s->big_endian;
     codecs[n++] = bytes;
     if (s->compressor) codecs[n++] = *s->compressor;
+    /* Zarr v3's blosc states the element size it shuffles (a positive
+     * typesize; zarr-python 3 refuses 0): the one the encoder uses. */
+    if (s->compressor && codecs[n - 1].id == LB__CODEC_BLOSC && codecs[n - 1].blosc_typesize <= 0)
+        codecs[n - 1].blosc_typesize = (int)lb_dtype_size(s->dtype);
     lb__chain *inner = NULL, *index = NULL, *chain = NULL;
     lb__chunk_repr repr;
     int rc = lb__chunk_repr_set(&repr, s->ndim, s->chunks, lb_dtype_size(s->dtype), s->fill, err);

@@ -10,7 +10,7 @@
 #include "store/store.h"
 
 typedef struct lb__store_backend {
-    int version;        /* 1 */
+    int version;        /* 2: adds concurrency */
     const char *scheme; /* "file", …                                          */
     int writable;
     /* Open the store `url` names (the whole URL, scheme included, or a plain
@@ -32,9 +32,15 @@ typedef struct lb__store_backend {
     int (*describe)(void *state, const char *key, char *buf, size_t size);
     int (*relation)(void *state, const char *a, const char *b, lb__store_rel *rel,
                     lb_error *err);
+    /* Version 2. How many reads a region read should keep in flight at
+     * once when the caller chose no number (NULL: 1). Stores with latency
+     * per request (HTTP) want several, so that the waits overlap. */
+    int (*concurrency)(void *state);
 } lb__store_backend;
 
 extern const lb__store_backend lb__store_file;
+/* http.c: read-only http://, https:// and s3:// stores (libcurl). */
+extern const lb__store_backend lb__store_http, lb__store_https, lb__store_s3;
 
 /* A store handle over a back end and its state (taken: the back end's
  * close frees it with the handle). For back ends made directly, not from a

@@ -26,26 +26,33 @@
  * Reading
  * ------------------------------------------------------------------------ */
 
-int lb__fs_read(const char *path, size_t max_bytes, lb__buf *out, lb_error *err) {
-    out->size = 0;
+/* Open a regular file for reading: *fd and *st on success (the caller
+ * closes), an error naming the path otherwise (a missing file is
+ * LB_ENOTFOUND). */
+static int open_regular(const char *path, int *fd, struct stat *st, lb_error *err) {
     /* O_NONBLOCK so that a FIFO planted where a chunk should be cannot hang
      * us in open(); it has no effect on regular files. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return lb__err_errno(err, errno, NULL, path);
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (*fd < 0) return lb__err_errno(err, errno, NULL, path);
     int rc = 0;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = lb__err_errno(err, errno, NULL, path);
-        goto done;
-    }
-    if (S_ISDIR(st.st_mode)) {
+    if (fstat(*fd, st) != 0) rc = lb__err_errno(err, errno, NULL, path);
+    else if (S_ISDIR(st->st_mode))
         rc = lb__err(err, LB_EFORMAT, "%s: is a directory, expected a file", path);
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    else if (!S_ISREG(st->st_mode))
         rc = lb__err(err, LB_EFORMAT, "%s: is not a regular file", path);
-        goto done;
+    if (rc) {
+        close(*fd);
+        *fd = -1;
     }
+    return rc;
+}
+
+int lb__fs_read(const char *path, size_t max_bytes, lb__buf *out, lb_error *err) {
+    out->size = 0;
+    int fd;
+    struct stat st;
+    int rc = open_regular(path, &fd, &st, err);
+    if (rc) return rc;
     if (st.st_size < 0 || (uint64_t)st.st_size > max_bytes) {
         rc = lb__err(err, LB_ELIMIT, "%s: file is %lld bytes, more than the limit of %zu",
                      path, (long long)st.st_size, max_bytes);
@@ -93,20 +100,10 @@ int lb__fs_read_range(const char *path, uint64_t offset, uint64_t length, int su
                       size_t max_bytes, lb__buf *out, uint64_t *total, lb_error *err) {
     out->size = 0;
     if (total) *total = UINT64_MAX;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return lb__err_errno(err, errno, NULL, path);
-    int rc = 0;
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = lb__err_errno(err, errno, NULL, path);
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = lb__err(err, LB_EFORMAT, "%s: %s", path,
-                     S_ISDIR(st.st_mode) ? "is a directory, expected a file"
-                                         : "is not a regular file");
-        goto done;
-    }
+    int rc = open_regular(path, &fd, &st, err);
+    if (rc) return rc;
     uint64_t size = (uint64_t)st.st_size;
     if (total) *total = size;
     uint64_t lo, n;

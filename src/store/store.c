@@ -19,7 +19,8 @@ struct lb__store {
     atomic_ullong gets, bytes_read; /* reads since the store was opened */
 };
 
-static const lb__store_backend *const backends[] = {&lb__store_file};
+static const lb__store_backend *const backends[] = {&lb__store_file, &lb__store_http,
+                                                     &lb__store_https, &lb__store_s3};
 
 /* Length of a URL's scheme ("http" in "http://…"), 0 for a plain path. */
 static size_t scheme_len(const char *url) {
@@ -43,8 +44,9 @@ int lb__store_open(const char *url, lb__store **out, char **path, lb_error *err)
             be = backends[i];
     }
     if (!be)
-        return lb__err(err, LB_EUNSUPPORTED, "%s: %.*s:// URLs are not supported (only paths "
-                       "on the file system)", url, (int)sl, url);
+        return lb__err(err, LB_EUNSUPPORTED, "%s: %.*s:// URLs are not supported (paths on "
+                       "the file system, file://, http://, https:// and s3:// are)", url,
+                       (int)sl, url);
     lb__store *s = lb__calloc(1, sizeof *s, "a store", err);
     if (!s) return LB_ENOMEM;
     s->be = be;
@@ -85,6 +87,10 @@ void lb__store_free(lb__store *s) {
 
 const char *lb__store_scheme(const lb__store *s) { return s->be->scheme; }
 int lb__store_writable(const lb__store *s) { return s->be->writable; }
+
+int lb__store_concurrency(const lb__store *s) {
+    return s->be->version >= 2 && s->be->concurrency ? s->be->concurrency(s->state) : 1;
+}
 
 int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t size) {
     if (s->be->describe) return s->be->describe(s->state, key, buf, size);

@@ -38,6 +38,10 @@ void lb__store_free(lb__store *s);
 const char *lb__store_scheme(const lb__store *s);
 /* 1 when keys can be written. */
 int lb__store_writable(const lb__store *s);
+/* How many reads of this store a region read should keep in flight when
+ * its caller set no thread count: 1 for local files, more where every
+ * request waits on a network (LB_HTTP_CONCURRENCY, default 32). */
+int lb__store_concurrency(const lb__store *s);
 /* The URL of `key` as a user should see it (no credentials), into buf. */
 int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t size);
 
@@ -53,7 +57,11 @@ void lb__store_stats(const lb__store *s, uint64_t *gets, uint64_t *bytes);
 /* The size of `key`; LB_ENOTFOUND when absent. */
 int lb__store_size(lb__store *s, const char *key, uint64_t *size, lb_error *err);
 /* What is at `key`: LB__KEY_NONE, LB__KEY_OBJECT (a file) or LB__KEY_PREFIX
- * (a directory: a prefix of other keys); errors read as none. */
+ * (a directory: a prefix of other keys); errors read as none on the file
+ * system. Remote stores answer only object or none (prefixes cannot be
+ * seen over HTTP: formats probe their metadata keys), and LB__KEY_OTHER
+ * when the server could not say — the caller's read of the key then
+ * reports why. */
 enum { LB__KEY_NONE = 0, LB__KEY_OBJECT = 1, LB__KEY_PREFIX = 2, LB__KEY_OTHER = 3 };
 int lb__store_kind(lb__store *s, const char *key);
 /* 1 if `key` exists as an object (a file), 0 if not (errors read as 0). */
@@ -68,7 +76,8 @@ int lb__store_erase(lb__store *s, const char *key, lb_error *err);
 /* Remove everything under `prefix` and the prefix itself. */
 int lb__store_erase_tree(lb__store *s, const char *prefix, lb_error *err);
 /* Call fn for each direct child of `prefix` (name, 1 for a "directory" —
- * a prefix of further keys); fn returns non-zero to stop. */
+ * a prefix of further keys); fn returns non-zero to stop. LB_EUNSUPPORTED
+ * for stores that cannot be listed (http, s3). */
 typedef int (*lb__store_list_fn)(void *user, const char *name, int is_dir);
 int lb__store_list(lb__store *s, const char *prefix, lb__store_list_fn fn, void *user,
                    lb_error *err);

@@ -1,9 +1,12 @@
 /*
- * materialize.c — lb_array_materialize: write any array (stored or virtual)
- * out as a new Zarr v2 dataset, block by block in parallel worker threads,
- * with atomic chunk writes, all-zero chunks skipped, cancellation and resume.
- * It never writes where an input lives, and an output says it is unfinished
- * ("labelbin": {"complete": false}) until the run that completes it.
+ * materialize.c — the writer: any array (stored or virtual) out as a new
+ * Zarr v2 or v3 dataset, block by block in parallel worker threads, with
+ * atomic chunk writes, all-zero chunks skipped, cancellation and resume. It
+ * is a plan (everything decided and validated, DEST prepared: a job), the
+ * execution of block ranges (by any number of jobs, in any processes) and a
+ * finish; lb_array_materialize is the three in one call. It never writes
+ * where an input lives, and an output says it is unfinished ("labelbin":
+ * {"complete": false}) until the finish.
  */
 #include "write/materialize.h"
 
@@ -123,6 +126,8 @@ typedef struct shared {
     plan *p;
     const lb_write_options *opt;
     atomic_llong next;            /* next block index to take               */
+    int64_t end;                  /* one past the last block of the range   */
+    int64_t count;                /* blocks in the range                    */
     atomic_int stop;              /* an error happened or cancel was seen   */
     int canceled;                 /* a worker saw cancel with work left     */
     pthread_mutex_t lock;         /* err, progress, canceled, done          */
@@ -372,13 +377,13 @@ static void *worker_main(void *arg) {
         if (opt->cancel && __atomic_load_n(opt->cancel, __ATOMIC_RELAXED)) {
             /* Stop taking blocks; in-flight ones in other workers finish. */
             pthread_mutex_lock(&sh->lock);
-            if (atomic_load(&sh->next) < sh->p->n_blocks) sh->canceled = 1;
+            if (atomic_load(&sh->next) < sh->end) sh->canceled = 1;
             pthread_mutex_unlock(&sh->lock);
             atomic_store(&sh->stop, 1);
             break;
         }
         int64_t b = atomic_fetch_add(&sh->next, 1);
-        if (b >= sh->p->n_blocks) break;
+        if (b >= sh->end) break;
         int rc = do_block(w, b, &w->err);
         if (rc < 0) {
             pthread_mutex_lock(&sh->lock);
@@ -392,7 +397,7 @@ static void *worker_main(void *arg) {
         }
         pthread_mutex_lock(&sh->lock);
         sh->done++;
-        if (opt->progress) opt->progress(opt->progress_user, sh->done, sh->p->n_blocks);
+        if (opt->progress) opt->progress(opt->progress_user, sh->done, sh->count);
         pthread_mutex_unlock(&sh->lock);
     }
     return NULL;
@@ -529,7 +534,7 @@ static int build_attrs(const plan *p, const lb__format *f, const lb__codec *code
     if (src_path) {
         /* Absolute, so that the provenance means something elsewhere and a
          * resume from another directory compares equal. */
-        char *abs = realpath(src_path, NULL);
+        char *abs = strstr(src_path, "://") ? NULL : realpath(src_path, NULL); /* URLs as they are */
         json_object_object_add(lb, "source", json_object_new_string(abs ? abs : src_path));
         free(abs);
     }
@@ -835,17 +840,47 @@ static int options_copy(const lb_write_options *in, lb_write_options *out,
     return 0;
 }
 
-static int run_workers(plan *p, const lb_write_options *opt, lb_write_stats *stats,
-                       lb_error *err) {
-    int nthreads = opt->threads > 0 ? opt->threads : lb__ncpu();
-    if (nthreads < 1) nthreads = 1;
-    if ((int64_t)nthreads > p->n_blocks) nthreads = (int)(p->n_blocks > 0 ? p->n_blocks : 1);
+/* Memory the extra workers of a remote source may take together. */
+#define IO_WORKERS_BYTES ((size_t)256 << 20)
+
+/* The number of workers for `count` blocks: `threads` (all cores for 0), and more when the
+ * source is read over a network — each block then waits on requests rather
+ * than the CPU, so up to the store's concurrency (LB_HTTP_CONCURRENCY) run at
+ * once while their buffers fit IO_WORKERS_BYTES. At most one per block. */
+static int worker_count(const plan *p, int threads, int64_t count) {
+    int n = threads > 0 ? threads : lb__ncpu();
+    if (n < 1) n = 1;
+    const lb_array *st = lb__array_stored(p->a);
+    int conc = st && st->ds ? lb__store_concurrency(st->ds->store) : 1;
+    if (conc > n) {
+        /* a worker's buffers: the block, a chunk group, a slab of source
+         * labels (at most 8 MiB; 8-byte labels at most) */
+        size_t slab = 8;
+        for (int d = 0; d < p->dims && slab < ((size_t)8 << 20); d++) slab *= (size_t)p->block[d];
+        if (slab > ((size_t)8 << 20)) slab = (size_t)8 << 20;
+        size_t each = p->read_bytes + (size_t)p->group * p->chunk_bytes + slab;
+        size_t fit = IO_WORKERS_BYTES / (each ? each : 1);
+        int io = fit < (size_t)conc ? (int)fit : conc;
+        if (io > n) n = io;
+    }
+    if ((int64_t)n > count) n = (int)(count > 0 ? count : 1);
+    return n;
+}
+
+/* Process blocks [first, first + count) of the plan with worker_count()
+ * threads, each taking the next block as it finishes one. Counters are
+ * added to `stats` (may be NULL). */
+static int run_workers(plan *p, const lb_write_options *opt, int64_t first, int64_t count,
+                       int threads, lb_write_stats *stats, lb_error *err) {
+    int nthreads = worker_count(p, threads, count);
 
     shared sh;
     memset(&sh, 0, sizeof sh);
     sh.p = p;
     sh.opt = opt;
-    atomic_init(&sh.next, 0);
+    sh.end = first + count;
+    sh.count = count;
+    atomic_init(&sh.next, first);
     atomic_init(&sh.stop, 0);
     if (pthread_mutex_init(&sh.lock, NULL) != 0)
         return lb__err(err, LB_ENOMEM, "cannot create a mutex");
@@ -883,7 +918,7 @@ static int run_workers(plan *p, const lb_write_options *opt, lb_write_stats *sta
     }
 
     if (stats) {
-        stats->threads = started;
+        if (started > stats->threads) stats->threads = started;
         for (int i = 0; i < nthreads; i++) {
             stats->blocks_done += ws[i].blocks_done;
             stats->blocks_skipped += ws[i].blocks_skipped;
@@ -993,6 +1028,11 @@ static int open_output(plan *p, lb__store *s, const char *dest, const lb__format
     const lb__format *have_f = NULL;
     lb_error ignored = {0};
     lb__format_detect(s, apath, &have_f, &ignored);
+    if (mode == LB__CREATE_RESUME && have_f && have_f != f) {
+        rc = lb__err(err, LB_EEXIST, "%s: cannot resume: it is %s, this run writes %s (resume "
+                     "with the format of the first run)", apath, have_f->title, f->title);
+        goto fail;
+    }
     if (mode == LB__CREATE_RESUME && have_f) {
         /* lb__dataset_create compares the array metadata; the attributes
          * (geometry, provenance) are compared here. */
@@ -1030,38 +1070,101 @@ fail:
     return rc;
 }
 
-int lb_array_materialize(const lb_array *a, const char *dest_url,
-                         const lb_write_options *opt_in, lb_write_stats *stats,
-                         lb_error *err) {
-    lb_write_options opt;
+
+/* Open the output a begin prepared, for another process's share of the
+ * blocks: nothing is written or removed. Its array metadata (through
+ * LB__CREATE_ATTACH) and its attributes must be what this process would
+ * write, and it must still be marked unfinished. */
+static int attach_output(plan *p, lb__store *s, const char *dest, const lb__format *f,
+                         const lb_write_options *opt, lb__dataset_spec *spec,
+                         json_object *attrs, lb_error *err) {
+    int rc = 0;
+    char *apath = opt->ome_ngff ? lb__path_join(dest, "s0", err) : lb__strdup(dest, err);
+    if (!apath) return LB_ENOMEM;
+    const lb__format *have_f = NULL;
+    lb_error ignored = {0};
+    lb__format_detect(s, apath, &have_f, &ignored);
+    if (have_f && have_f != f) {
+        rc = lb__err(err, LB_EEXIST, "%s: cannot attach: it is %s, this process writes %s",
+                     apath, have_f->title, f->title);
+        goto fail;
+    }
+    spec->attrs = attrs;
+    rc = lb__dataset_create(apath, spec, LB__CREATE_ATTACH, &p->ds, err);
+    if (rc < 0) {
+        lb__err_prefix(err, "cannot attach");
+        goto fail;
+    }
+    rc = attrs_match(p->ds->attrs, attrs, apath, err);
+    if (rc < 0) goto fail;
+    if (!lb__attrs_incomplete(p->ds->attrs))
+        rc = lb__err(err, LB_EEXIST, "%s: cannot attach: not an unfinished output (it is "
+                     "finished, or lb_write_begin has not prepared it)", apath);
+fail:
+    free(apath);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Jobs: begin or attach -> blocks (any ranges, any processes) -> finish
+ * ------------------------------------------------------------------------ */
+
+struct lb_write_job {
     plan p;
+    lb_write_options opt;  /* pointer members other than progress and cancel
+                              are not used after the job is made             */
+    lb__store *store;
+    char *dest;            /* DEST in the store                              */
+    char *dest_url;        /* as the caller named it, for messages           */
+};
+
+void lb_write_job_free(lb_write_job *job) {
+    if (!job) return;
+    lb__dataset_free(job->p.ds);
+    lb__store_free(job->store);
+    free(job->dest);
+    free(job->dest_url);
+    free(job->p.journal);
+    free(job);
+}
+
+/* Make a job: validate everything, then (begin) prepare DEST per the
+ * overwrite/resume options, write its metadata and mark it unfinished, or
+ * (attach) open the DEST a begin prepared. *unfinished is set once a
+ * failure would leave an unfinished DEST behind. */
+static int job_make(const char *caller, const lb_array *a, const char *dest_url,
+                    const lb_write_options *opt_in, int attach, lb_write_job **out,
+                    int *unfinished, lb_error *err) {
+    lb_write_job *job = NULL;
     lb__dataset_spec spec;
     lb__codec codec;
-    lb__store *store = NULL;
-    char *dest = NULL;
     json_object *prov = NULL, *attrs = NULL, *group_attrs = NULL;
-    int rc, unfinished = 0; /* a failure now leaves an unfinished DEST */
+    int rc;
 
-    memset(&p, 0, sizeof p);
-    p.dest = dest_url;
+    *out = NULL;
+    *unfinished = 0;
     if (!a || !dest_url || !*dest_url)
-        return lb__err(err, LB_EINVAL, "lb_array_materialize: %s is NULL or empty",
+        return lb__err(err, LB_EINVAL, "%s: %s is NULL or empty", caller,
                        !a ? "the array" : "the destination");
-    if (stats) {
-        int64_t *pos = stats->positive;
-        size_t pos_len = stats->positive_len;
-        memset(stats, 0, sizeof *stats);
-        stats->positive = pos;
-        stats->positive_len = pos ? pos_len : 0;
-        for (size_t i = 0; i < stats->positive_len; i++) pos[i] = 0;
+    job = lb__calloc(1, sizeof *job, "a write job", err);
+    if (!job) return LB_ENOMEM;
+    job->dest_url = lb__strdup(dest_url, err);
+    if (!job->dest_url) {
+        rc = LB_ENOMEM;
+        goto fail;
     }
+    plan *p = &job->p;
+    p->dest = job->dest_url;
 
     /* Everything is validated before anything is created. */
-    rc = options_copy(opt_in, &opt, err);
-    if (rc < 0) return rc;
-    const lb__format *f = lb__format_of(opt.format);
-    rc = lb__store_open(dest_url, &store, &dest, err);
-    if (rc < 0) return rc;
+    rc = options_copy(opt_in, &job->opt, err);
+    if (rc < 0) goto fail;
+    const lb_write_options *opt = &job->opt;
+    const lb__format *f = lb__format_of(opt->format);
+    rc = lb__store_open(dest_url, &job->store, &job->dest, err);
+    if (rc < 0) goto fail;
+    lb__store *store = job->store;
+    const char *dest = job->dest;
     if (!lb__store_writable(store)) {
         rc = lb__err(err, LB_EINVAL, "%s: outputs go to the file system (%s URLs are read-only)",
                      dest_url, lb__store_scheme(store));
@@ -1069,15 +1172,15 @@ int lb_array_materialize(const lb_array *a, const char *dest_url,
     }
     rc = check_inputs(a, store, dest, dest_url, err);
     if (rc < 0) goto fail;
-    rc = make_plan(a, &opt, &p, err);
-    p.dest = dest_url;
+    rc = make_plan(a, opt, p, err);
+    p->dest = job->dest_url;
     if (rc < 0) goto fail;
-    if (opt.ome_ngff && (p.nlead > 1 || p.dims < 2 || p.dims > 3)) {
+    if (opt->ome_ngff && (p->nlead > 1 || p->dims < 2 || p->dims > 3)) {
         rc = lb__err(err, LB_EUNSUPPORTED, "OME-NGFF needs 2 or 3 spatial axes and at most one "
-                     "channel axis (the array has %d and %d)", p.dims, p.nlead);
+                     "channel axis (the array has %d and %d)", p->dims, p->nlead);
         goto fail;
     }
-    const char *spec_text = opt.codec ? opt.codec : lb_default_codec_json();
+    const char *spec_text = opt->codec ? opt->codec : lb_default_codec_json();
     rc = lb__codec_parse_spec(spec_text, &codec, err);
     if (rc < 0) {
         /* The message names the spec. Whatever is wrong with it (malformed
@@ -1086,8 +1189,8 @@ int lb_array_materialize(const lb_array *a, const char *dest_url,
         rc = rc == LB_ENOMEM ? rc : LB_EINVAL;
         goto fail;
     }
-    if (opt.provenance_json) {
-        rc = lb__json_parse(opt.provenance_json, strlen(opt.provenance_json),
+    if (opt->provenance_json) {
+        rc = lb__json_parse(opt->provenance_json, strlen(opt->provenance_json),
                             "provenance", &prov, err);
         if (rc < 0) goto fail;
         if (!json_object_is_type(prov, json_type_object)) {
@@ -1096,10 +1199,10 @@ int lb_array_materialize(const lb_array *a, const char *dest_url,
             goto fail;
         }
     }
-    rc = build_attrs(&p, f, &codec, prov, &attrs, err);
+    rc = build_attrs(p, f, &codec, prov, &attrs, err);
     if (rc < 0) goto fail;
-    if (opt.ome_ngff) {
-        group_attrs = ome_attrs(&p, f, dest, err);
+    if (opt->ome_ngff && !attach) {
+        group_attrs = ome_attrs(p, f, dest, err);
         if (!group_attrs) {
             rc = err && err->code ? err->code : LB_ENOMEM;
             goto fail;
@@ -1107,68 +1210,142 @@ int lb_array_materialize(const lb_array *a, const char *dest_url,
     }
 
     memset(&spec, 0, sizeof spec);
-    spec.format = opt.format;
-    spec.ndim = p.ndim;
-    for (int i = 0; i < p.nlead; i++) {
-        spec.shape[i] = p.lead_shape[i];
-        spec.chunks[i] = p.group > 1 ? p.lead_shape[i] : 1;
-        if (p.sharded) spec.inner[i] = spec.chunks[i];
+    spec.format = opt->format;
+    spec.ndim = p->ndim;
+    for (int i = 0; i < p->nlead; i++) {
+        spec.shape[i] = p->lead_shape[i];
+        spec.chunks[i] = p->group > 1 ? p->lead_shape[i] : 1;
+        if (p->sharded) spec.inner[i] = spec.chunks[i];
     }
-    for (int d = 0; d < p.dims; d++) {
-        spec.shape[p.nlead + d] = p.vox[d];
-        spec.chunks[p.nlead + d] = p.block[d];
-        if (p.sharded) spec.inner[p.nlead + d] = p.chunk[d];
+    for (int d = 0; d < p->dims; d++) {
+        spec.shape[p->nlead + d] = p->vox[d];
+        spec.chunks[p->nlead + d] = p->block[d];
+        if (p->sharded) spec.inner[p->nlead + d] = p->chunk[d];
     }
     spec.dtype = a->dtype;
     spec.big_endian = 0;
     spec.order_f = 0;
-    spec.separator = opt.ome_ngff || opt.format == LB_FORMAT_ZARR3 ? '/' : '.';
+    spec.separator = opt->ome_ngff || opt->format == LB_FORMAT_ZARR3 ? '/' : '.';
     spec.fill_null = 0;
     spec.codec = codec;
     const char *names[LB_MAX_DIMS];
-    if (opt.format == LB_FORMAT_ZARR3) { /* zarr-python 3 and xarray read these */
+    if (opt->format == LB_FORMAT_ZARR3) { /* zarr-python 3 and xarray read these */
         for (int i = 0; i < a->ndim; i++) names[i] = lb_array_axis(a, i);
         spec.dim_names = names;
     }
-    p.resume = opt.resume;
+    p->resume = opt->resume;
 
-    int existed = lb__store_kind(store, dest) != LB__KEY_NONE;
-    rc = open_output(&p, store, dest, f, &opt, &spec, attrs, group_attrs, err);
-    /* The system refused a write of a new DEST's metadata (a full disk):
-     * what is there is an unfinished start that --resume clears. */
-    unfinished = rc == LB_EIO && !existed && lb__store_kind(store, dest) != LB__KEY_NONE;
-    if (rc < 0) goto fail;
-    /* From here on a failure leaves DEST unfinished, and it says so: a
-     * fresh output is marked in the metadata just written; a resumed one
-     * that is not (finished, or written by an older version) is marked
-     * before any chunk changes. */
-    unfinished = 1;
-    rc = mark_complete(&p, 0, err);
-    if (rc < 0) goto fail;
-    p.journal = lb__path_join(p.ds->path, JOURNAL_DIR, err);
-    if (!p.journal) {
+    if (attach) {
+        rc = attach_output(p, store, dest, f, opt, &spec, attrs, err);
+        if (rc < 0) goto fail;
+    } else {
+        int existed = lb__store_kind(store, dest) != LB__KEY_NONE;
+        rc = open_output(p, store, dest, f, opt, &spec, attrs, group_attrs, err);
+        /* The system refused a write of a new DEST's metadata (a full disk):
+         * what is there is an unfinished start that --resume clears. */
+        *unfinished = rc == LB_EIO && !existed && lb__store_kind(store, dest) != LB__KEY_NONE;
+        if (rc < 0) goto fail;
+        /* From here on a failure leaves DEST unfinished, and it says so: a
+         * fresh output is marked in the metadata just written; a resumed one
+         * that is not (finished, or written by an older version) is marked
+         * before any chunk changes. */
+        *unfinished = 1;
+        rc = mark_complete(p, 0, err);
+        if (rc < 0) goto fail;
+    }
+    p->journal = lb__path_join(p->ds->path, JOURNAL_DIR, err);
+    if (!p->journal) {
         rc = LB_ENOMEM;
         goto fail;
     }
-
-    if (stats) stats->blocks_total = p.n_blocks;
-    rc = run_workers(&p, &opt, stats, err);
-    if (rc < 0) goto fail;
-    /* Finished: a complete DEST holds only metadata and chunks, and the
-     * mark goes last, once nothing is left to do. */
-    rc = lb__store_erase_tree(p.ds->store, p.journal, err);
-    if (rc < 0) goto fail;
-    rc = mark_complete(&p, 1, err);
-
+    *out = job;
+    job = NULL;
 fail:
-    /* The canceled message already says how to finish. */
-    if (rc < 0 && unfinished && rc != LB_ECANCELED) hint_unfinished(err, dest_url);
     json_object_put(prov);
     json_object_put(attrs);
     json_object_put(group_attrs);
-    lb__dataset_free(p.ds);
-    lb__store_free(store);
-    free(dest);
-    free(p.journal);
+    lb_write_job_free(job);
+    return rc;
+}
+
+/* Finished: a complete DEST holds only metadata and chunks, and the mark
+ * goes last, once nothing is left to do. */
+static int job_finish(lb_write_job *job, lb_error *err) {
+    int rc = lb__store_erase_tree(job->p.ds->store, job->p.journal, err);
+    if (rc < 0) return rc;
+    return mark_complete(&job->p, 1, err);
+}
+
+static void stats_reset(lb_write_stats *stats) {
+    if (!stats) return;
+    int64_t *pos = stats->positive;
+    size_t pos_len = stats->positive_len;
+    memset(stats, 0, sizeof *stats);
+    stats->positive = pos;
+    stats->positive_len = pos ? pos_len : 0;
+    for (size_t i = 0; i < stats->positive_len; i++) pos[i] = 0;
+}
+
+int lb_write_begin(const lb_array *a, const char *dest, const lb_write_options *opt,
+                   lb_write_job **out, lb_error *err) {
+    if (!out) return lb__err(err, LB_EINVAL, "lb_write_begin: out is NULL");
+    int unfinished = 0;
+    int rc = job_make("lb_write_begin", a, dest, opt, 0, out, &unfinished, err);
+    if (rc < 0 && unfinished) hint_unfinished(err, dest);
+    return rc;
+}
+
+int lb_write_attach(const lb_array *a, const char *dest, const lb_write_options *opt,
+                    lb_write_job **out, lb_error *err) {
+    if (!out) return lb__err(err, LB_EINVAL, "lb_write_attach: out is NULL");
+    int unfinished = 0;
+    return job_make("lb_write_attach", a, dest, opt, 1, out, &unfinished, err);
+}
+
+int64_t lb_write_block_count(const lb_write_job *job) { return job ? job->p.n_blocks : 0; }
+
+int lb_write_blocks(lb_write_job *job, int64_t first, int64_t count, int threads,
+                    lb_write_stats *stats, lb_error *err) {
+    if (!job) return lb__err(err, LB_EINVAL, "lb_write_blocks: the job is NULL");
+    if (threads < 0)
+        return lb__err(err, LB_EINVAL, "threads = %d: expected 0 (all cores) or more", threads);
+    if (first < 0 || count < 0 || first > job->p.n_blocks || count > job->p.n_blocks - first)
+        return lb__err(err, LB_EINVAL, "blocks %" PRId64 " + %" PRId64 ": outside the job's "
+                       "%" PRId64 " blocks", first, count, job->p.n_blocks);
+    if (stats) stats->blocks_total = job->p.n_blocks;
+    if (count == 0) return 0;
+    int rc = run_workers(&job->p, &job->opt, first, count, threads, stats, err);
+    /* The canceled message already says how to finish. */
+    if (rc < 0 && rc != LB_ECANCELED) hint_unfinished(err, job->dest_url);
+    return rc;
+}
+
+int lb_write_finish(lb_write_job *job, lb_error *err) {
+    if (!job) return lb__err(err, LB_EINVAL, "lb_write_finish: the job is NULL");
+    int rc = job_finish(job, err);
+    if (rc < 0) hint_unfinished(err, job->dest_url);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * lb_array_materialize: begin, every block here, finish
+ * ------------------------------------------------------------------------ */
+
+int lb_array_materialize(const lb_array *a, const char *dest_url,
+                         const lb_write_options *opt_in, lb_write_stats *stats,
+                         lb_error *err) {
+    lb_write_job *job = NULL;
+    int unfinished = 0; /* a failure now leaves an unfinished DEST */
+    stats_reset(stats);
+    int rc = job_make("lb_array_materialize", a, dest_url, opt_in, 0, &job, &unfinished, err);
+    if (rc < 0) goto fail;
+    if (stats) stats->blocks_total = job->p.n_blocks;
+    rc = run_workers(&job->p, &job->opt, 0, job->p.n_blocks, job->opt.threads, stats, err);
+    if (rc < 0) goto fail;
+    rc = job_finish(job, err);
+fail:
+    /* The canceled message already says how to finish. */
+    if (rc < 0 && unfinished && rc != LB_ECANCELED) hint_unfinished(err, dest_url);
+    lb_write_job_free(job);
     return rc;
 }
