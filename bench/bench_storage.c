@@ -18,7 +18,7 @@
  *
  *   bench_storage [--smoke] [--data DIR] [--disk DIR]... [--tmpfs DIR]
  *                 [--runs R] [--seed S] [--settle S]
- *                 [--only shard|roi|layout]...
+ *                 [--only shard|roi|layout]... [--layout TAG]... [--input NAME]
  *
  * Inputs (made once into DIR, default bench-data/ next to this program, and
  * reused): "sample", `labelbin sample --seed 1 --shape 256,512,512 --chunks
@@ -52,6 +52,10 @@
  * recent deletions it meets are those of its own removal, the previous
  * output. That makes the layout part take about half an hour on such a
  * disk; --settle 0 measures back-to-back reruns instead.
+ *
+ * --layout TAG (v2_separate, v2_together, v3_shard_separate,
+ * v3_shard_together; repeatable) and --input sample|dense restrict the
+ * layout part to those cases (to repeat a row).
  *
  * Timings: wall clock (CLOCK_MONOTONIC); median of R runs (default 5) after
  * one warm-up run. One table row and one JSON line per result, on stdout;
@@ -93,6 +97,9 @@ typedef struct cfg {
     double last_delete; /* when something was last deleted on a slow-reuse disk */
     uint64_t seed;
     int do_shard, do_roi, do_layout;
+    const char *layouts[8]; /* --layout TAG: only these layouts (none = all) */
+    int n_layouts;
+    const char *input;      /* --input sample|dense: only this input (NULL = both) */
     char data[PATH_MAX];
     char labelbin[PATH_MAX];
     place tmpfs;
@@ -819,6 +826,7 @@ static int bench_layout(cfg *c) {
     const char *inputs[2] = {c->sample, c->dense}, *names[2] = {"sample", "dense"};
     int rc = 0;
     for (int i = 0; i < 2 && !rc; i++) {
+        if (c->input && strcmp(c->input, names[i]) != 0) continue;
         lb_roi rois[MAX_ROIS];
         if (make_rois(c, inputs[i], rois)) return -1;
         /* BinarizeArray of the labels, the same ROIs: what reading the
@@ -845,8 +853,11 @@ static int bench_layout(cfg *c) {
         json_object_object_add(o, "smoke", json_object_new_boolean(c->smoke));
         print_json(o);
         json_object_put(o);
-        for (int k = 0; k < N_LAYOUTS && !rc; k++)
-            rc = layout_case(c, names[i], inputs[i], &LAYOUTS[k], rois);
+        for (int k = 0; k < N_LAYOUTS && !rc; k++) {
+            int wanted = c->n_layouts == 0;
+            for (int j = 0; j < c->n_layouts; j++) wanted |= !strcmp(c->layouts[j], LAYOUTS[k].tag);
+            if (wanted) rc = layout_case(c, names[i], inputs[i], &LAYOUTS[k], rois);
+        }
     }
     for (int p = 0; p <= c->n_disks; p++) {
         char root[PATH_MAX + 32];
@@ -862,7 +873,9 @@ static int bench_layout(cfg *c) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_storage [--smoke] [--data DIR] [--disk DIR]... [--tmpfs DIR] "
-                    "[--runs R] [--seed S] [--settle S] [--only shard|roi|layout]...\n");
+                    "[--runs R] [--seed S] [--settle S] [--only shard|roi|layout]...\n"
+                    "       [--layout v2_separate|v2_together|v3_shard_separate|"
+                    "v3_shard_together]... [--input sample|dense]\n");
 }
 
 int main(int argc, char **argv) {
@@ -890,6 +903,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--runs") && i + 1 < argc) c.runs = atoi(argv[++i]);
         else if (!strcmp(a, "--seed") && i + 1 < argc) c.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--settle") && i + 1 < argc) c.settle = atoi(argv[++i]);
+        else if (!strcmp(a, "--layout") && i + 1 < argc && c.n_layouts < 8)
+            c.layouts[c.n_layouts++] = argv[++i];
+        else if (!strcmp(a, "--input") && i + 1 < argc) c.input = argv[++i];
         else if (!strcmp(a, "--only") && i + 1 < argc) {
             const char *w = argv[++i];
             only = 1;
