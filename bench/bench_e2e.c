@@ -510,8 +510,11 @@ static int cli_binarize(const cfg *c, const char *src, const char *dest_base, in
     snprintf(j, sizeof j, "-j%d", threads);
     snprintf(dest, sizeof dest, "%s_%d", dest_base, serial++);
     if (dest_out) snprintf(dest_out, PATH_MAX + 64, "%s", dest);
+    /* One chunk per channel, as the codec floor and zarr-python write them
+     * (bench_storage compares the layouts). */
     char *argv[] = {(char *)c->labelbin, "binarize", "-q", "--no-progress", j, "--codec", "zstd:3",
-                    "--groupings", (char *)c->groups_file, (char *)src, (char *)dest, NULL};
+                    "--channel-chunks", "separate", "--groupings", (char *)c->groups_file,
+                    (char *)src, (char *)dest, NULL};
     int st = run_child(argv, wall, rss);
     if (st != 0) fprintf(stderr, "bench_e2e: labelbin binarize %s exited with %d\n", j, st);
     return st == 0 ? 0 : -1;

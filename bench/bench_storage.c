@@ -10,7 +10,7 @@
  *      one, without a cache and with a cache (cold first pass, warm second
  *      pass), and what each read fetches (requests and bytes);
  *  (3) layout: the output chunk layouts — one chunk per channel per block
- *      (Zarr v2, today's default), all channels of a block in one chunk,
+ *      (Zarr v2), all channels of a block in one chunk (the default),
  *      and Zarr v3 shards of each — written at -j2 into a directory just
  *      emptied (what a rerun with -f does) on tmpfs and on each disk: time,
  *      time of the removal, files, bytes, and the time to read a training
@@ -704,8 +704,8 @@ static int bench_roi(const cfg *c) {
  * -------------------------------------------------------------------------- */
 
 static const layout LAYOUTS[] = {
-    {"Zarr v2, a chunk per channel per block (default)", "v2_separate", 0, 0, 0},
-    {"Zarr v2, all channels of a block in one chunk", "v2_together", 0, 0, 1},
+    {"Zarr v2, a chunk per channel per block", "v2_separate", 0, 0, 0},
+    {"Zarr v2, all channels of a block in one chunk (default)", "v2_together", 0, 0, 1},
     {"Zarr v3 shards, a chunk per channel per block", "v3_shard_separate", 0, 1, 0},
     {"Zarr v3 shards, all channels of a block in one chunk", "v3_shard_together", 0, 1, 1},
 };
