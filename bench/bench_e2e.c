@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char self_exe[PATH_MAX];
+#include "bench_util.h"
 
 #include "codec/codec.h"
 #include "dataset/dataset.h"
@@ -80,153 +80,6 @@ typedef struct cfg {
     lb_groupings *groups;
     int tmp_data;           /* data dir is a temporary one (smoke)      */
 } cfg;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-    double s[64];
-    if (n <= 0) return 0;
-    if (n > 64) n = 64;
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-static double loadavg(void) {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1) l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) == 0) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static void dirname_of(const char *path, char *out, size_t size) {
-    snprintf(out, size, "%s", path);
-    char *slash = strrchr(out, '/');
-    if (slash) *slash = '\0';
-    else snprintf(out, size, ".");
-}
-
-/* CPU seconds (user + system) of the last run_child. */
-static double last_cpu_s;
-
-/* Fork + exec argv, wait: exit status (or -1), wall seconds, CPU seconds
- * and ru_maxrss in KB. */
-static int spawn_wait(char *const *argv, double *wall, double *cpu, long *maxrss_kb) {
-    double t0 = now_s();
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int st = 0;
-    struct rusage ru;
-    memset(&ru, 0, sizeof ru);
-    if (wait4(pid, &st, 0, &ru) < 0) return -1;
-    *wall = now_s() - t0;
-    *maxrss_kb = ru.ru_maxrss;
-    *cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
-           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* `bench_e2e --measure FD ARGV...`: run ARGV and write "status wall cpu
- * maxrss" to FD. Linux starts a new program's ru_maxrss at the resident size
- * of the process that forked it (the copied address space counts until
- * exec, fork and vfork alike), so children forked by this benchmark after
- * its ROI part (two 128 MB caches) all reported >= 230 MB. This launcher is
- * exec'd fresh and forks while small: its child's peak is the child's own. */
-static int measure_main(int argc, char **argv) {
-    if (argc < 4) return 2;
-    int fd = atoi(argv[2]);
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    double wall = 0, cpu = 0;
-    long rss = 0;
-    int st = spawn_wait(argv + 3, &wall, &cpu, &rss);
-    dprintf(fd, "%d %.9f %.9f %ld\n", st, wall, cpu, rss);
-    return 0;
-}
-
-/* Run argv through the --measure launcher. Returns the exit status (or -1);
- * *wall and *maxrss_kb (may be NULL); the child's CPU time goes to
- * last_cpu_s. The wall time is the launcher's measure of its child alone. */
-static int run_child(char *const *argv, double *wall, long *maxrss_kb) {
-    int p[2];
-    if (pipe(p) != 0) return -1;
-    char fdbuf[16];
-    snprintf(fdbuf, sizeof fdbuf, "%d", p[1]);
-    char *largv[64];
-    int n = 0;
-    largv[n++] = self_exe;
-    largv[n++] = "--measure";
-    largv[n++] = fdbuf;
-    for (int i = 0; argv[i] && n < 63; i++) largv[n++] = argv[i];
-    largv[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(p[0]);
-        close(p[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        close(p[0]);
-        execv(self_exe, largv);
-        _exit(127);
-    }
-    close(p[1]);
-    char line[256] = {0};
-    ssize_t got = 0, r;
-    while (got < (ssize_t)sizeof line - 1 &&
-           (r = read(p[0], line + got, sizeof line - 1 - (size_t)got)) > 0)
-        got += r;
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    int cst = -1;
-    double w = 0, cpu = 0;
-    long rss = 0;
-    if (sscanf(line, "%d %lf %lf %ld", &cst, &w, &cpu, &rss) != 4) return -1;
-    if (wall) *wall = w;
-    if (maxrss_kb) *maxrss_kb = rss;
-    last_cpu_s = cpu;
-    return cst;
-}
 
 /* Run `python script task` and parse the last JSON line it prints. */
 static json_object *run_python(const cfg *c, const char *script, const char *task) {
@@ -285,11 +138,6 @@ static int ensure_sample_codec(const cfg *c, int64_t z, int64_t y, int64_t x, in
 static int ensure_sample(const cfg *c, int64_t z, int64_t y, int64_t x, int64_t chunk,
                          char *out, size_t size) {
     return ensure_sample_codec(c, z, y, x, chunk, "zstd:3", out, size);
-}
-
-static void print_json(json_object *o) {
-    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    fflush(stdout);
 }
 
 /* --------------------------------------------------------------------------
@@ -662,8 +510,11 @@ static int cli_binarize(const cfg *c, const char *src, const char *dest_base, in
     snprintf(j, sizeof j, "-j%d", threads);
     snprintf(dest, sizeof dest, "%s_%d", dest_base, serial++);
     if (dest_out) snprintf(dest_out, PATH_MAX + 64, "%s", dest);
+    /* One chunk per channel, as the codec floor and zarr-python write them
+     * (bench_storage compares the layouts). */
     char *argv[] = {(char *)c->labelbin, "binarize", "-q", "--no-progress", j, "--codec", "zstd:3",
-                    "--groupings", (char *)c->groups_file, (char *)src, (char *)dest, NULL};
+                    "--channel-chunks", "separate", "--groupings", (char *)c->groups_file,
+                    (char *)src, (char *)dest, NULL};
     int st = run_child(argv, wall, rss);
     if (st != 0) fprintf(stderr, "bench_e2e: labelbin binarize %s exited with %d\n", j, st);
     return st == 0 ? 0 : -1;

@@ -699,10 +699,15 @@ typedef struct lb_write_options {
                               entries, each a multiple of the chunk): each
                               shard of inner chunks is one file; NULL = none  */
     int channel_chunks;    /* how channels share a chunk: 0 = the default
-                              (LB_CHANNELS_SEPARATE), LB_CHANNELS_SEPARATE
+                              (LB_CHANNELS_TOGETHER), LB_CHANNELS_TOGETHER
+                              (chunks (channels, spatial…): all channels of
+                              a block in one file), LB_CHANNELS_SEPARATE
                               (chunks (1, spatial…): one file per channel per
-                              block), LB_CHANNELS_TOGETHER (chunks (channels,
-                              spatial…): all channels of a block in one)      */
+                              block). The default writes a file per block
+                              instead of one per channel: on a disk (ext4,
+                              NFS, Lustre) creating files costs more than
+                              computing them; SEPARATE lets a read of one
+                              channel decode only that channel             */
 } lb_write_options;
 
 enum { LB_CHANNELS_DEFAULT = 0, LB_CHANNELS_SEPARATE = 1, LB_CHANNELS_TOGETHER = 2 };
@@ -776,8 +781,8 @@ LB_API int lb_array_materialize(const lb_array *a, const char *dest,
  * twice with the same bytes: harmless); once every block is done,
  * lb_write_finish is called once, by one process. The output is byte for
  * byte the one lb_array_materialize writes, however the blocks were
- * shared. A block is one stored chunk per channel (one per block with
- * LB_CHANNELS_TOGETHER), or one shard per channel with `shard`; blocks
+ * shared. A block is one stored chunk, or one shard with `shard` (one
+ * per channel with LB_CHANNELS_SEPARATE); blocks
  * cost different amounts of time (all-zero regions are cheap), so share
  * them out dynamically rather than in equal parts.
  *

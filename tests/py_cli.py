@@ -424,7 +424,7 @@ def test_codec_and_chunks(tmp_path):
                         "--codec", codec, "--chunks", "8,16,8", "-q")
         assert rc == 0, (codec, err)
         z = zarr.open(dest, mode="r")
-        assert z.chunks == (1, 8, 16, 8)
+        assert z.chunks == (3, 8, 16, 8)  # the default: all channels in a chunk
         assert (z.compressor.codec_id if z.compressor else None) == cid
         assert np.array_equal(z[...], expected(COSEM, req, "binarize")[:3])
 

@@ -324,7 +324,7 @@ def test_zarr3_from_a_sharded_zarr3_source(tmp_path, crop, references):
     assert_same_values(read_lb(dest), references["binarize"][0], "binarize of a v3 source")
     # the default inner chunks are the source's inner chunks
     (sh,) = zjson(dest)["codecs"]
-    assert sh["configuration"]["chunk_shape"] == [1, *CHUNKS]
+    assert sh["configuration"]["chunk_shape"] == [5, *CHUNKS]  # all channels: the default
     # and to Zarr v2 as well
     dest2 = tmp_path / "o.zarr" / "gt2"
     rc, _, err = lb("mask", v3, dest2, *G_ARGS, "-q")
@@ -558,7 +558,7 @@ def test_container_walk_lists_zarr3(tmp_path, crop):
     ("mask", ["--format", "n5"], "--format n5: labelbin reads N5 but writes zarr2 or zarr3"),
     ("run", ["--format", "ZARR3"], "--format 'ZARR3': expected zarr2 (the default) or zarr3"),
     ("binarize", ["--channel-chunks", "joined"],
-     "--channel-chunks 'joined': expected separate (the default) or together"),
+     "--channel-chunks 'joined': expected together (the default) or separate"),
 ])
 def test_usage_errors(tmp_path, crop, config_files, cmd, args, message):
     dest = tmp_path / "o.zarr" / "gt"
@@ -693,9 +693,9 @@ def test_sigkill_then_resume_is_byte_identical(tmp_path, big, layout):
     (["--format", "zarr3", "--ome-ngff"], ["--ome-ngff"],
      "%s/s0: cannot resume: it is Zarr v3, this run writes Zarr v2 (resume with the format "
      "of the first run)"),
-    (["--format", "zarr3"], ["--format", "zarr3", "--channel-chunks", "together"],
+    (["--format", "zarr3", "--channel-chunks", "separate"], ["--format", "zarr3"],
      "%s: exists with different metadata (chunk_grid "),
-    (["--channel-chunks", "together"], [],
+    (["--channel-chunks", "together"], ["--channel-chunks", "separate"],
      "%s: exists with different metadata (chunks [5, 16, 32, 32], requested [1, 16, 32, 32])"),
     (["--format", "zarr3", "--shard", "32,64,64"], ["--format", "zarr3"],
      "%s: exists with different metadata ("),
@@ -740,12 +740,12 @@ def test_resume_of_a_complete_sharded_output_is_the_same(tmp_path, big):
     dest = tmp_path / "o.zarr" / "gt"
     rc, _, err = lb("binarize", src, dest, *G_ARGS, *BIG_OUT, "--resume", "-q")
     assert rc == 0, err
-    assert_same_tree(dest, refs["separate"])
+    assert_same_tree(dest, refs["together"])  # the default layout
     # (blocks whose chunks all exist are skipped; the others are computed
     # again, to the same bytes)
     rc, out, err = lb("binarize", src, dest, *G_ARGS, *BIG_OUT, "--resume", "-q")
     assert rc == 0, err
-    assert_same_tree(dest, refs["separate"])
+    assert_same_tree(dest, refs["together"])
 
 
 if __name__ == "__main__":

@@ -311,9 +311,9 @@ def _shard_meta(path):
 
 # (name, to_zarr keyword arguments, sub-ROI in voxels or None)
 OUTPUTS = [
-    ("plain", dict(chunks=(8, 8, 8)), None),
+    ("plain", dict(chunks=(8, 8, 8), channel_chunks="separate"), None),
     ("plain_together_gzip", dict(chunks=(8, 8, 8), channel_chunks="together", codec="gzip:6"), None),
-    ("sharded", dict(chunks=(8, 8, 8), shard=(16, 16, 16)), None),
+    ("sharded", dict(chunks=(8, 8, 8), shard=(16, 16, 16), channel_chunks="separate"), None),
     ("sharded_together", dict(chunks=(4, 8, 8), shard=(8, 16, 32), channel_chunks="together"), None),
     ("sharded_blosc", dict(chunks=(4, 4, 8), shard=(8, 8, 16), codec="blosc-lz4"), None),
     ("sharded_raw", dict(chunks=(4, 4, 4), shard=(8, 12, 16), codec="none"), None),
@@ -412,6 +412,9 @@ def test_labelbin_output_layouts(labelbin_outputs):
     assert [c["name"] for c in cfg["index_codecs"]] == ["bytes", "crc32c"]
     files = list(oracles._shard_files(dest))
     assert len(files) == 3 * 2 * 2 * 2
+    # the default layout: all channels in each inner chunk, one file per shard
+    blosc = _shard_meta(labelbin_outputs["sharded_blosc"][0])
+    assert blosc["codecs"][0]["configuration"]["chunk_shape"] == [3, 4, 4, 8]
     # Shard (0, 0, 0, 0): channel 0 over [0:16, 0:16, 0:16], whose [0:8, 0:8, 0:16]
     # is all zero: inner chunks (0, 0, 0) and (0, 0, 1) are absent.
     with open(os.path.join(dest, "c", "0", "0", "0", "0"), "rb") as f:

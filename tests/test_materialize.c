@@ -328,6 +328,7 @@ static void test_binarize_threads(void) {
         lb_write_options o;
         lb_write_options_init(&o);
         o.threads = threads[t];
+        o.channel_chunks = LB_CHANNELS_SEPARATE; /* chunk counts per channel below */
         o.provenance_json = "{\"command\": \"labelbin binarize test\", \"run\": 7}";
         int64_t pos[N_GROUPS + 2];
         lb_write_stats st;
@@ -428,7 +429,8 @@ static void test_roi_and_mask(void) {
     check_same(m, &r, dest);
     json_object *za = read_json(dest, ".zarray");
     CHECK_STR(json_at(za, "shape"), "[4,13,7,19]");
-    CHECK_STR(json_at(za, "chunks"), "[1,8,7,8]"); /* clamped to the extent */
+    CHECK_STR(json_at(za, "chunks"), "[4,8,7,8]"); /* clamped to the extent; the
+                                                      default: all channels */
     json_object_put(za);
     json_object *at = read_json(dest, ".zattrs");
     CHECK_STR(json_at(at, "offset"), "[40,20,8]");
@@ -458,7 +460,7 @@ static void test_roi_and_mask(void) {
     lb_array_roi(m, &whole);
     check_same(m, &whole, dest);
     za = read_json(dest, ".zarray");
-    CHECK_STR(json_at(za, "chunks"), "[1,16,5,28]");
+    CHECK_STR(json_at(za, "chunks"), "[4,16,5,28]");
     CHECK(strstr(json_at(za, "compressor"), "gzip") != NULL);
     json_object_put(za);
     lb_array_free(m);
@@ -801,7 +803,7 @@ static void test_ome(void) {
     CHECK_STR(json_at(at, "offset"), "[80,8,16]");
     CHECK_STR(json_at(at, "axes"), "[\"c\",\"z\",\"y\",\"x\"]");
     json_object_put(at);
-    snprintf(p, sizeof p, "%s/2/1/0/0", s0); /* nested chunk keys */
+    snprintf(p, sizeof p, "%s/0/1/0/0", s0); /* nested chunk keys */
     CHECK(lb__fs_is_file(p));
     check_same(b, &r, s0);
 

@@ -51,10 +51,10 @@ const char help_binarize[] =
     "  --shard S,...     Zarr v3 shards: spatial shape in voxels, a multiple of\n"
     "                    the chunk shape; each shard of chunks is one file\n"
     "                    (default: no shards; needs --format zarr3)\n"
-    "  --channel-chunks separate|together\n"
-    "                    separate (default): a chunk holds one channel, one file\n"
-    "                    per channel per chunk; together: a chunk holds all\n"
-    "                    channels, one file per chunk (or per shard)\n"
+    "  --channel-chunks together|separate\n"
+    "                    together (default): a chunk holds all channels, one\n"
+    "                    file per chunk (or per shard); separate: a chunk holds\n"
+    "                    one channel, one file per channel per chunk\n"
     "  --ome-ngff        write an OME-NGFF multiscale group, the array in\n"
     "                    DEST/s0 (0.4 for zarr2, 0.5 for zarr3)\n"
     "  -f, --force       replace an existing DEST\n"
@@ -77,7 +77,7 @@ const char help_binarize[] =
     "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 \\\n"
     "      -g er=16,17 --format zarr3 --shard 256,256,256 --chunks 64,64,64\n"
     "  labelbin binarize crop.zarr/volumes/labels/all targets.zarr/gt -g mito=3,4,5 \\\n"
-    "      -g er=16,17 --channel-chunks together\n"
+    "      -g er=16,17 --channel-chunks separate\n"
     "  labelbin binarize jrc.zarr/labels/groundtruth/crop243 out.zarr/crop243 \\\n"
     "      -g mito=3,4,5 -g er=16,17,18,19 --infer-negatives --unknown 255\n";
 
@@ -106,7 +106,7 @@ const char help_mask[] =
     "\n"
     "Output options are those of 'labelbin binarize':\n"
     "  --roi ROI, --codec CODEC, --chunks C,..., --format zarr2|zarr3,\n"
-    "  --shard S,..., --channel-chunks separate|together, --ome-ngff,\n"
+    "  --shard S,..., --channel-chunks together|separate, --ome-ngff,\n"
     "  -f/--force, --resume, -j/--threads N, --progress, --no-progress, -q, -v, -h\n"
     "\n"
     "Examples:\n"
@@ -128,7 +128,7 @@ const char help_run[] =
     "\n"
     "Output options are those of 'labelbin binarize':\n"
     "  --roi ROI, --codec CODEC, --chunks C,..., --format zarr2|zarr3,\n"
-    "  --shard S,..., --channel-chunks separate|together, --ome-ngff,\n"
+    "  --shard S,..., --channel-chunks together|separate, --ome-ngff,\n"
     "  -f/--force, --resume, -j/--threads N, --progress, --no-progress, -q, -v, -h\n"
     "\n"
     "Examples:\n"
@@ -206,7 +206,7 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
     memset(wa, 0, sizeof *wa);
     wa->progress = -1;
     wa->format = LB_FORMAT_ZARR2;
-    wa->channel_chunks = LB_CHANNELS_SEPARATE;
+    wa->channel_chunks = LB_CHANNELS_TOGETHER;
     crop_args_init(&wa->crop);
     if (lb_groupings_new(&wa->groups, &e) != 0)
         return lb_failure(&e);
@@ -288,8 +288,8 @@ static int parse_write_args(int argc, char **argv, write_kind kind,
             else if (strcmp(optarg, "together") == 0)
                 wa->channel_chunks = LB_CHANNELS_TOGETHER;
             else
-                return usage_error("--channel-chunks '%s': expected separate (the "
-                                   "default) or together", optarg);
+                return usage_error("--channel-chunks '%s': expected together (the "
+                                   "default) or separate", optarg);
             break;
         case OPT_PROGRESS: wa->progress = 1; break;
         case OPT_NO_PROGRESS: wa->progress = 0; break;

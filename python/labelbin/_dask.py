@@ -127,7 +127,7 @@ def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, prove
         provenance = json.dumps(provenance)
     layouts = {None: 0, "separate": 1, "together": 2}
     if channel_chunks not in layouts:
-        raise ValueError('channel_chunks must be "separate" or "together", not %r'
+        raise ValueError('channel_chunks must be "together" or "separate", not %r'
                          % (channel_chunks,))
     return {"offset": offset, "shape": shape, "codec": codec, "chunks": chunks,
             "overwrite": bool(overwrite), "resume": bool(resume), "ome_ngff": bool(ome_ngff),

@@ -264,9 +264,9 @@ class Array(_labelbin.Array):
         dataset at `dest`, in parallel, atomically, resumably — the CLI's
         writer. `format`: "zarr2" (the default) or "zarr3"; `shard` (Zarr
         v3): spatial shard shape in voxels, a multiple of the chunks, each
-        shard one file; `channel_chunks`: "separate" (the default, one
-        chunk per channel) or "together" (all channels of a block in one
-        chunk). `codec`: a short form ("zstd:3", "blosc-lz4", "gzip:6",
+        shard one file; `channel_chunks`: "together" (the default, all
+        channels of a block in one chunk) or "separate" (one chunk per
+        channel). `codec`: a short form ("zstd:3", "blosc-lz4", "gzip:6",
         "none"), a Zarr v2 compressor dict or a Zarr v3 codec dict; `chunks`:
         spatial (inner) chunk shape in voxels; `progress(done, total)` is
         called from this thread. Ctrl-C
@@ -295,7 +295,7 @@ class Array(_labelbin.Array):
             shard = tuple(operator.index(c) for c in shard)
         layouts = {None: 0, "separate": 1, "together": 2}
         if channel_chunks not in layouts:
-            raise ValueError('channel_chunks must be "separate" or "together", not %r'
+            raise ValueError('channel_chunks must be "together" or "separate", not %r'
                              % (channel_chunks,))
         return self._materialize(_absolute(dest), offset, shape, int(threads), codec, chunks,
                                  bool(overwrite), bool(resume), bool(ome_ngff), provenance,

@@ -790,7 +790,10 @@ static int make_plan(const lb_array *a, const lb_write_options *opt, plan *p,
      * 0 must start at the output origin) and each block straddles up to 2^dims
      * source chunks, which neighbouring blocks decode again. */
     p->sharded = opt->shard != NULL;
-    p->group = opt->channel_chunks == LB_CHANNELS_TOGETHER && p->planes > 0 ? p->planes : 1;
+    /* The default is all channels of a block in one chunk: a file per
+     * block rather than one per channel, which is what costs time on disks
+     * (ext4, NFS, Lustre); see docs/benchmarks.md. */
+    p->group = opt->channel_chunks != LB_CHANNELS_SEPARATE && p->planes > 0 ? p->planes : 1;
     for (int d = 0; d < p->dims; d++) {
         int64_t c = DEFAULT_CHUNK, origin = 0, step = 0;
         if (opt->chunks) {
