@@ -699,8 +699,13 @@ def test_sigkill_then_resume_is_byte_identical(tmp_path, big, layout):
      "%s: exists with different metadata (chunks [5, 16, 32, 32], requested [1, 16, 32, 32])"),
     (["--format", "zarr3", "--shard", "32,64,64"], ["--format", "zarr3"],
      "%s: exists with different metadata ("),
+    # an output started with one chunk per channel, resumed with the default
+    (["--channel-chunks", "separate"], [],
+     "%s: exists with different metadata (chunks [1, 16, 32, 32], requested [5, 16, 32, 32]); "
+     "it was written with one chunk per channel: resume with --channel-chunks separate "
+     "(LB_CHANNELS_SEPARATE)"),
 ], ids=["zarr2-as-zarr3", "zarr3-as-zarr2", "ome-zarr3-as-zarr2", "separate-as-together",
-        "together-as-separate", "sharded-as-unsharded"])
+        "together-as-separate", "sharded-as-unsharded", "separate-as-default"])
 def test_resume_refuses_another_layout(tmp_path, crop, first, second, message):
     # an output is only ever finished in the layout it was started in
     _, v2, _ = crop

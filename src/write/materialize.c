@@ -1085,6 +1085,13 @@ static int open_output(plan *p, lb__store *s, const char *dest, const lb__format
         spec->attrs = attrs;
     }
     rc = lb__dataset_create(apath, spec, mode, &p->ds, err);
+    if (rc == LB_EEXIST && mode == LB__CREATE_RESUME && err && p->group > 1 &&
+        strstr(err->message, "(chunks [1, ")) {
+        /* Outputs once defaulted to one chunk per channel. */
+        size_t n = strlen(err->message);
+        snprintf(err->message + n, sizeof err->message - n, "; it was written with one chunk "
+                 "per channel: resume with --channel-chunks separate (LB_CHANNELS_SEPARATE)");
+    }
     if (rc < 0) goto fail;
     if (opt->ome_ngff) {
         rc = f->create_group(s, dest, group_attrs, err);
