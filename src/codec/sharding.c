@@ -69,7 +69,7 @@ int lb__shard_index_decode(const lb__codec *sh, const uint8_t *src, size_t n, in
                            uint64_t shard_size, uint64_t *entries, lb__codec_scratch *s,
                            lb_error *err) {
     lb__chunk_repr ir;
-    size_t isize;
+    size_t isize = 0;
     int rc = index_repr(sh, count, &ir, err);
     if (!rc) rc = lb__shard_index_size(sh, count, &isize, err);
     if (rc) return rc;
@@ -144,8 +144,8 @@ static lb__codec_scratch *nested(lb__codec_scratch *s, lb_error *err) {
 
 static int shard_decode(const lb__codec *sh, const lb__chunk_repr *r, const uint8_t *src,
                         size_t n, uint8_t *dst, lb__codec_scratch *s, lb_error *err) {
-    int64_t per[LB_MAX_DIMS], count;
-    size_t isize;
+    int64_t per[LB_MAX_DIMS], count = 0;
+    size_t isize = 0;
     int rc = lb__shard_grid(sh, r, per, &count, err);
     if (!rc) rc = lb__shard_index_size(sh, count, &isize, err);
     if (rc) return rc;
@@ -182,8 +182,8 @@ static int shard_decode(const lb__codec *sh, const lb__chunk_repr *r, const uint
 
 static int shard_encode(const lb__codec *sh, const lb__chunk_repr *r, const int64_t *extent,
                         const uint8_t *src, lb__buf *out, lb__codec_scratch *s, lb_error *err) {
-    int64_t per[LB_MAX_DIMS], count;
-    size_t isize;
+    int64_t per[LB_MAX_DIMS], count = 0;
+    size_t isize = 0;
     int rc = lb__shard_grid(sh, r, per, &count, err);
     if (!rc) rc = lb__shard_index_size(sh, count, &isize, err);
     if (rc) return rc;
@@ -240,7 +240,7 @@ static int shard_encode(const lb__codec *sh, const lb__chunk_repr *r, const int6
 int lb__shard_assemble(const lb__codec *sh, int64_t count, uint64_t *entries,
                        const uint8_t *data, size_t n, lb__buf *out, lb__codec_scratch *s,
                        lb_error *err) {
-    size_t isize;
+    size_t isize = 0;
     lb__chunk_repr xr;
     int rc = lb__shard_index_size(sh, count, &isize, err);
     if (!rc) rc = index_repr(sh, count, &xr, err);
@@ -263,8 +263,8 @@ int lb__shard_assemble(const lb__codec *sh, int64_t count, uint64_t *entries,
 }
 
 static size_t shard_bound(const lb__codec *sh, const lb__chunk_repr *r) {
-    int64_t per[LB_MAX_DIMS], count;
-    size_t isize;
+    int64_t per[LB_MAX_DIMS], count = 0;
+    size_t isize = 0;
     lb__chunk_repr ir;
     if (lb__shard_grid(sh, r, per, &count, NULL) || lb__shard_index_size(sh, count, &isize, NULL) ||
         lb__chunk_repr_set(&ir, r->ndim, sh->inner_shape, r->itemsize, r->fill, NULL))

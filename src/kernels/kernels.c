@@ -778,7 +778,7 @@ static void plane_generic(uint8_t *dst, const uint8_t *idx, size_t m,
     /* Compare against the signatures that are on, or against those that
      * are off and invert: whichever list is shorter. */
     const int invert = 2 * k > nl;
-    uint8_t want = invert ? 0 : 1, cmp[CMP_MAX];
+    uint8_t want = invert ? 0 : 1, cmp[CMP_MAX] = {0};
     unsigned nc = 0;
     for (unsigned l = 0; l < nl && nc <= CMP_MAX; l++)
         if (tab[l] == want) {

@@ -143,7 +143,7 @@ static const char *env_first(const char *a, const char *b, const char *c) {
 }
 
 static int read_conf(conf *c, lb_error *err) {
-    long stall_ms;
+    long stall_ms = 0;
     int rc = env_count("LB_HTTP_RETRIES", 6, 0, 100, &c->retries, err);
     if (!rc) rc = env_seconds("LB_HTTP_BACKOFF", 0.2, 0, 3600, &c->backoff_ms, err);
     if (!rc) rc = env_seconds("LB_HTTP_BACKOFF_MAX", 10, 0, 3600, &c->backoff_max, err);
