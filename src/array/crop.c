@@ -19,9 +19,9 @@
 #include "array/crop.h"
 #include "core/json.h"
 #include "core/path.h"
+#include "format/common.h"
 #include "format/format.h"
 #include "format/ome.h"
-#include "write/materialize.h"
 
 #define W 1400 /* room for "<file>: <json path>" */
 

@@ -16,9 +16,9 @@
 #include "array/crop.h"
 #include "core/json.h"
 #include "core/path.h"
+#include "format/common.h"
 #include "format/format.h"
 #include "format/ome.h"
-#include "write/materialize.h"
 
 #define SLAB_BYTES ((size_t)8 << 20)
 

@@ -20,8 +20,8 @@
 #include "core/json.h"
 #include "core/path.h"
 #include "dataset/dataset.h"
+#include "format/common.h"
 #include "format/format.h"
-#include "write/materialize.h"
 
 static json_object *annotation_type(int unknown) {
     json_object *t = json_object_new_object(), *e = json_object_new_object();

@@ -13,9 +13,9 @@
 #include "array/geometry_meta.h"
 #include "core/json.h"
 #include "core/path.h"
+#include "format/common.h"
 #include "format/format.h"
 #include "store/store.h"
-#include "write/materialize.h"
 
 typedef struct zarr_impl {
     /* World coordinate of element 0 along each spatial axis. Equal to the

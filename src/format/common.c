@@ -397,3 +397,8 @@ json_object *lb__jput_finish(json_object *o, int bad, lb_error *err) {
     }
     return o;
 }
+
+int lb__attrs_incomplete(json_object *attrs) {
+    json_object *c = lb__json_get(lb__json_get(attrs, LB__PROVENANCE_KEY), LB__COMPLETE_KEY);
+    return c && json_object_is_type(c, json_type_boolean) && !json_object_get_boolean(c);
+}

@@ -60,4 +60,15 @@ void lb__jput_str(json_object *o, const char *key, const char *v, int *bad);
 void lb__jput_bool(json_object *o, const char *key, int v, int *bad);
 json_object *lb__jput_finish(json_object *o, int bad, lb_error *err);
 
+/* The writer's provenance attribute and its "unfinished" key: an output
+ * carries {"labelbin": {..., "complete": false}} from its first metadata
+ * write until the run that finishes it removes the key. Readers (arrays,
+ * crops, check) refuse or flag such outputs; the writer sets and clears it. */
+#define LB__PROVENANCE_KEY "labelbin"
+#define LB__COMPLETE_KEY "complete"
+
+/* 1 when the attributes (a dataset's user attributes, may be NULL) mark an
+ * unfinished output, else 0. */
+int lb__attrs_incomplete(json_object *attrs);
+
 #endif /* LB_FORMAT_COMMON_H */

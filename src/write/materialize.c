@@ -8,7 +8,6 @@
  * where an input lives, and an output says it is unfinished ("labelbin":
  * {"complete": false}) until the finish.
  */
-#include "write/materialize.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -25,6 +24,7 @@
 #include "core/path.h"
 #include "core/util.h"
 #include "dataset/dataset.h"
+#include "format/common.h"
 #include "format/format.h"
 #include "format/ome.h"
 #include "kernels/kernels.h"
@@ -635,11 +635,6 @@ static json_object *ome_attrs(const plan *p, const lb__format *f, const char *de
 /* ------------------------------------------------------------------------
  * Inputs and the unfinished state
  * ------------------------------------------------------------------------ */
-
-int lb__attrs_incomplete(json_object *attrs) {
-    json_object *c = lb__json_get(lb__json_get(attrs, LB__PROVENANCE_KEY), LB__COMPLETE_KEY);
-    return c && json_object_is_type(c, json_type_boolean) && !json_object_get_boolean(c);
-}
 
 static int stored_incomplete(void *user, const lb_array *st) {
     (void)user;
