@@ -198,9 +198,12 @@ static int mask_read_cseg(const lb_array *a, const lb_roi *roi, void *out, size_
     while (first < m->channels && !m->enabled[first]) first++;
     if (first < m->channels) {
         cseg_ctx c = {a->source->dtype, o + first * n, n, m};
+        /* Chunks the cache declines: the plane from the decoded labels. */
+        static const uint8_t on = 1;
+        slab_ctx sc = {a->source->dtype, &on, 1, c.plane, n, m};
         int rc = lb__cseg_read_region(a->source, roi, 1, positive_channel, &c, c.plane, n,
-                                      lb__array_read_threads(a), part_unlisted, &c, NULL, NULL, ws,
-                                      err);
+                                      lb__array_read_threads(a), part_unlisted, &c, mask_slab,
+                                      &sc, ws, err);
         if (rc) return rc;
     }
     for (size_t k = 0; k < m->channels; k++) {
