@@ -519,6 +519,40 @@ static void test_declined(void) {
         trio_free(&c);
         CHECK_INT(lb_cache_remove(name, &e), 0);
     }
+    /* One chunk of noise read twice: two misses (the second finds the
+     * note and decodes), nothing kept but the note. */
+    const int64_t one[3] = {16, 16, 16};
+    void *labels = NULL;
+    lb_array *a = create("c.zarr/noise", LB_DTYPE_UINT64, one, one, NULL, &labels);
+    lb_array_free(a);
+    for (size_t i = 0; i < 4096; i++) put_label(labels, i, rnd(), 8);
+    char p[512], name[80];
+    snprintf(p, sizeof p, "%s/c.zarr/noise", tmpdir);
+    CHECK_INT(lb_array_open(p, LB_OPEN_WRITE, NULL, 0, &a, &e), 0);
+    int64_t start[3] = {0, 0, 0};
+    CHECK_INT(lb_array_data_write(a, start, one, labels, 4096 * 8, &e), 0);
+    lb_array_free(a);
+    snprintf(name, sizeof name, "%s-noise", cname);
+    a = open_rel("c.zarr/noise");
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)8 << 20, &e), 0);
+    lb_roi all = {3, {0, 0, 0}, {16, 16, 16}};
+    uint64_t *back = malloc(4096 * 8);
+    for (int pass = 0; pass < 2; pass++) {
+        CHECK_INT(lb_array_read(a, &all, back, 4096 * 8, &e), 0);
+        CHECK(memcmp(back, labels, 4096 * 8) == 0);
+    }
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(a, &info, &e), 0);
+    CHECK_INT(info.process_hits, 0);
+    CHECK_INT(info.process_misses, 2);
+    CHECK_INT(info.hits, 0);
+    CHECK_INT(info.entries, 1);
+    CHECK_INT(info.raw_bytes, 0);
+    CHECK(info.bytes < 256);
+    free(back);
+    free(labels);
+    lb_array_free(a);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
 /* Damage: entries' bytes (checksums catch them: misses, refilled) and the

@@ -843,6 +843,7 @@ static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb
     int hit = lb__lcache_get(d->lcache, d->lc_id, key, dst);
     if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
     if (hit && lb__cseg_is_declined(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
+        lb__lcache_count_as_miss(d->lcache); /* the chunk is decoded: not a hit */
         dst->size = at;
         return LC_DECLINED;
     }
