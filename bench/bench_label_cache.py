@@ -214,10 +214,13 @@ def bench_volume(label, path, args, cache_name):
     c.warm(threads=0)
     warm_s = time.perf_counter() - t0
     info = c.cache_info()
+    # chunks that do not compress are declined: a note each, no raw bytes
+    ratio = ("ratio 1/%.1f" % info["compression"] if info["raw_bytes"]
+             else "every chunk declined (does not compress): notes only")
     emit("| %s: cache after warm() of the whole volume | %d entries, %.2f MB for %.1f MB of "
-         "uint64 | ratio 1/%.1f (target <= 1/8) | warm() %.2f s on all cores | load %.1f |"
+         "uint64 | %s (target <= 1/8) | warm() %.2f s on all cores | load %.1f |"
          % (label, info["entries"], info["bytes"] / 1e6, info["raw_bytes"] / 1e6,
-            info["compression"], warm_s, l0),
+            ratio, warm_s, l0),
          dict(tag, bench="label_cache_size", entries=info["entries"], bytes=info["bytes"],
               raw_bytes=info["raw_bytes"], compression=info["compression"], warm_s=warm_s,
               load_before=l0, load_after=loadavg()))

@@ -224,8 +224,9 @@ def test_worker_killed_mid_fill(tmp_path, cache_name):
 
 def test_eviction_under_a_tiny_budget(tmp_path, cache_name):
     rng = np.random.default_rng(SEED)
-    shape = (64, 64, 128)
-    labels = rng.integers(0, 2**63, size=shape, dtype=np.int64)  # noise: large entries
+    shape = (128, 128, 128)
+    # noise of 16 large ids: large entries, still admitted (4-bit indices)
+    labels = (2**62 + rng.integers(0, 16, size=shape)).astype(np.int64)
     a = zarr.open(str(tmp_path / "n.zarr"), mode="w", shape=shape, chunks=(32, 32, 32),
                   dtype="<i8", compressor=None)
     a[...] = labels

@@ -232,6 +232,21 @@ static void test_cseg(void) {
     CHECK(!lb__cseg_valid(enc, size - 8, d, 8));
     int64_t other[3] = {8, 8, 9};
     CHECK(!lb__cseg_valid(enc, size, other, 8));
+    /* Past a byte a voxel the encoder declines when asked to; the cache's
+     * note of a declined chunk is never taken for an encoding. */
+    for (unsigned i = 0; i < 512; i++) chunk[i] = rnd();
+    CHECK(lb__cseg_encode_limit(chunk, d, 8, enc, 1) == LB__CSEG_DECLINED);
+    CHECK(lb__cseg_encode_limit(chunk, d, 8, enc, 0) > 8 * 512);
+    for (unsigned i = 0; i < 512; i++) chunk[i] = UINT64_MAX - i % 16;
+    size = lb__cseg_encode_limit(chunk, d, 8, enc, 1);
+    CHECK(size != LB__CSEG_DECLINED && size == lb__cseg_encode(chunk, d, 8, enc));
+    lb__cseg_hdr note;
+    size = lb__cseg_encode_declined(d, 8, &note);
+    CHECK(size == sizeof note);
+    CHECK(lb__cseg_is_declined(&note, size, d, 8));
+    CHECK(!lb__cseg_is_declined(&note, size, other, 8));
+    CHECK(!lb__cseg_is_declined(enc, lb__cseg_encode(chunk, d, 8, enc), d, 8));
+    CHECK(!lb__cseg_valid(&note, size, d, 8));
 }
 
 /* ---- arrays through the cache ------------------------------------------ */
@@ -424,16 +439,17 @@ static void test_arrays_equal(void) {
     lb_array_free(w);
 }
 
-/* A cache of the minimum size over a volume whose encoded chunks are many
- * times that: evictions, and reads still exact. */
+/* A cache of the minimum size over a volume whose encoded chunks are about
+ * twice that (~0.75 byte a voxel): evictions, and reads still exact. */
 static void test_eviction(void) {
-    const int64_t shape[3] = {64, 64, 128}, chunks[3] = {32, 32, 32};
+    const int64_t shape[3] = {128, 128, 192}, chunks[3] = {32, 32, 32};
     char rel[] = "c.zarr/noisy";
     void *labels = NULL;
     lb_array *a = create(rel, LB_DTYPE_UINT64, shape, chunks, NULL, &labels);
-    /* Noise: ~every voxel its own id, so entries are large. */
+    /* Noise of 16 large ids: entries are large (4-bit indices) but still
+     * admitted (noise of distinct ids is declined, not cached). */
     size_t n = (size_t)(shape[0] * shape[1] * shape[2]);
-    for (size_t i = 0; i < n; i++) put_label(labels, i, rnd(), 8);
+    for (size_t i = 0; i < n; i++) put_label(labels, i, UINT64_MAX - rnd() % 16, 8);
     lb_array_free(a);
     char p[512];
     snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
@@ -457,6 +473,86 @@ static void test_eviction(void) {
     trio_free(&u);
     trio_free(&c);
     CHECK_INT(lb_cache_remove(tiny, &e), 0);
+}
+
+/* Chunks of noise (declined by the cache: they do not compress) next to
+ * chunks that compress, edge chunks not multiples of the block size: every
+ * ROI mixes both, and reads equal the uncached ones in the first pass
+ * (declined chunks decoded once, encoded ones expanded beside them) and the
+ * second (the cache's notes of declined chunks). */
+static void test_declined(void) {
+    const int64_t shape[3] = {40, 44, 52}, chunks[3] = {16, 16, 20};
+    const lb_dtype dts[] = {LB_DTYPE_UINT64, LB_DTYPE_UINT16};
+    lb_error e = {0};
+    for (size_t di = 0; di < 2; di++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "c.zarr/declined%zu", di);
+        void *labels = NULL;
+        lb_array *a = create(rel, dts[di], shape, chunks, di ? "zstd:1" : NULL, &labels);
+        lb_array_free(a);
+        size_t w = lb_dtype_size(dts[di]), n = (size_t)(shape[0] * shape[1] * shape[2]);
+        for (size_t i = 0; i < n; i++) {
+            size_t z = i / (size_t)(shape[1] * shape[2]),
+                   y = i / (size_t)shape[2] % (size_t)shape[1], x = i % (size_t)shape[2];
+            if ((z / 16 + y / 16 + x / 20) % 2)
+                put_label(labels, i, rnd() % 4 ? rnd() : rnd() % 4, w);
+        }
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", tmpdir, rel);
+        CHECK_INT(lb_array_open(p, LB_OPEN_WRITE, NULL, 0, &a, &e), 0);
+        int64_t start[3] = {0, 0, 0};
+        CHECK_INT(lb_array_data_write(a, start, shape, labels, n * w, &e), 0);
+        lb_array_free(a);
+        free(labels);
+        char name[80];
+        snprintf(name, sizeof name, "%s-declined%zu", cname, di);
+        trio u, c;
+        trio_open(rel, &u, NULL, 0);
+        trio_open(rel, &c, name, (size_t)8 << 20);
+        CHECK(trio_same(&u, &c, shape, 12)); /* first pass */
+        CHECK(trio_same(&u, &c, shape, 12)); /* second: hits and notes */
+        lb_cache_info info;
+        CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
+        CHECK(info.entries > 0);
+        CHECK(info.bytes < info.raw_bytes / 2); /* no noise kept */
+        trio_free(&u);
+        trio_free(&c);
+        CHECK_INT(lb_cache_remove(name, &e), 0);
+    }
+    /* One chunk of noise read twice: two misses (the second finds the
+     * note and decodes), nothing kept but the note. */
+    const int64_t one[3] = {16, 16, 16};
+    void *labels = NULL;
+    lb_array *a = create("c.zarr/noise", LB_DTYPE_UINT64, one, one, NULL, &labels);
+    lb_array_free(a);
+    for (size_t i = 0; i < 4096; i++) put_label(labels, i, rnd(), 8);
+    char p[512], name[80];
+    snprintf(p, sizeof p, "%s/c.zarr/noise", tmpdir);
+    CHECK_INT(lb_array_open(p, LB_OPEN_WRITE, NULL, 0, &a, &e), 0);
+    int64_t start[3] = {0, 0, 0};
+    CHECK_INT(lb_array_data_write(a, start, one, labels, 4096 * 8, &e), 0);
+    lb_array_free(a);
+    snprintf(name, sizeof name, "%s-noise", cname);
+    a = open_rel("c.zarr/noise");
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)8 << 20, &e), 0);
+    lb_roi all = {3, {0, 0, 0}, {16, 16, 16}};
+    uint64_t *back = malloc(4096 * 8);
+    for (int pass = 0; pass < 2; pass++) {
+        CHECK_INT(lb_array_read(a, &all, back, 4096 * 8, &e), 0);
+        CHECK(memcmp(back, labels, 4096 * 8) == 0);
+    }
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(a, &info, &e), 0);
+    CHECK_INT(info.process_hits, 0);
+    CHECK_INT(info.process_misses, 2);
+    CHECK_INT(info.hits, 0);
+    CHECK_INT(info.entries, 1);
+    CHECK_INT(info.raw_bytes, 0);
+    CHECK(info.bytes < 256);
+    free(back);
+    free(labels);
+    lb_array_free(a);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
 /* Damage: entries' bytes (checksums catch them: misses, refilled) and the
@@ -618,6 +714,7 @@ int main(void) {
     test_cseg();
     test_arrays_equal();
     test_eviction();
+    test_declined();
     test_corruption();
     test_processes();
     test_refusals();

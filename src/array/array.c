@@ -557,32 +557,80 @@ static int region_task(void *vjob, int worker, int64_t k) {
                                     j->user, j->out, j->plane_stride) ? LB_ENOMEM : 0;
 }
 
+/* Beyond this many bytes of labels, a ROI with a chunk the cache declines
+ * is read again without the cache (lb__cseg_read_region returns 1). */
+#define RAW_REGION_MAX_BYTES ((size_t)256 << 20)
+
 int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels,
                          lb__cseg_channels_fn fn, void *user, uint8_t *out, size_t plane_stride,
                          int threads, lb__cseg_part_fn each, void *each_user,
-                         lb__workspace *ws, lb_error *err) {
+                         lb__slab_fn raw, void *raw_user, lb__workspace *ws, lb_error *err) {
     const lb__dataset *d = src->ds;
     int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS], np[3];
     lb__zarr_array_box(src, roi, start, count);
     for (int k = 0; k < d->ndim; k++)
         if (count[k] == 0) return 0;
+    /* Room for the ROI's labels, in case a chunk is declined: the
+     * workspace's slab (grown once, reused), up to a bound. */
+    lb__buf local = {NULL, 0, 0}, *labels = NULL;
+    size_t nvox = 1, nbytes = 0;
+    for (int k = 0; k < d->ndim; k++) nvox *= (size_t)count[k]; /* the ROI: validated */
+    if (raw && !lb__mul_size(nvox, d->itemsize, &nbytes) &&
+        nbytes <= RAW_REGION_MAX_BYTES) {
+        labels = ws && !ws->slab_busy ? &ws->slab : &local;
+        if (lb__buf_reserve(labels, nbytes, err)) return LB_ENOMEM;
+    }
     lb__parts *pp = NULL;
-    (void)ws;
-    int rc = lb__dataset_region_parts(d, start, count, &pp, err);
-    if (rc) return rc;
+    int rc = lb__dataset_region_parts(d, start, count, labels ? labels->data : NULL, &pp, err);
+    if (rc) goto done;
     const lb__cseg_part *parts = lb__parts_grid(pp, np);
-    if (each)
-        for (int64_t i = 0; i < np[0] * np[1] * np[2]; i++) each(each_user, &parts[i]);
     region_job j = {parts, np, {1, 1, 1}, 0, channels, fn, user, out, plane_stride};
     for (int k = 0; k < 3; k++)
         if (k + d->ndim - 3 >= 0) j.shape[k] = count[k + d->ndim - 3];
+    if (lb__parts_raw(pp)) {
+        /* Some chunks were declined and are in labels already: expand the
+         * others there and read the ROI as without the cache. */
+        int64_t z = 0;
+        for (int64_t a = 0; a < np[0]; a++) {
+            int64_t y = 0;
+            for (int64_t b = 0; b < np[1]; b++) {
+                int64_t x = 0;
+                for (int64_t c = 0; c < np[2]; c++) {
+                    const lb__cseg_part *q = &parts[(a * np[1] + b) * np[2] + c];
+                    if (q->cseg) {
+                        lb__cseg_box bx;
+                        for (int k = 0; k < 3; k++) {
+                            bx.cstart[k] = q->cstart[k];
+                            bx.cnt[k] = q->cnt[k];
+                            bx.dshape[k] = j.shape[k];
+                        }
+                        bx.dstart[0] = z;
+                        bx.dstart[1] = y;
+                        bx.dstart[2] = x;
+                        lb__cseg_decode_box(q->cseg, &bx, labels->data);
+                    }
+                    x += q->cnt[2];
+                }
+                y += parts[(a * np[1] + b) * np[2]].cnt[1];
+            }
+            z += parts[a * np[1] * np[2]].cnt[0];
+        }
+        if (labels != &local) ws->slab_busy = 1;
+        rc = raw(raw_user, labels->data, nvox, 0, err);
+        if (labels != &local) ws->slab_busy = 0;
+        goto done;
+    }
+    if (each)
+        for (int64_t i = 0; i < np[0] * np[1] * np[2]; i++) each(each_user, &parts[i]);
     int64_t tasks = threads > 1 ? threads : 1;
     if (tasks > j.shape[0]) tasks = j.shape[0];
     j.rows_per_task = (j.shape[0] + tasks - 1) / tasks;
     tasks = (j.shape[0] + j.rows_per_task - 1) / j.rows_per_task;
     rc = lb__parallel_for((int)tasks, tasks, region_task, &j, NULL);
     if (rc) rc = lb__err(err, LB_ENOMEM, "out of memory computing %zu channels", channels);
+done:
     lb__dataset_free_parts(d, pp);
+    lb__buf_free(&local);
     return rc;
 }
 

@@ -181,14 +181,20 @@ int lb__array_cseg_source(const lb_array *src);
  * (validated) of stored array `src` that has a label cache, computed from
  * the encoded chunks the ROI touches through fn (kernels/cseg.h), the ROI's
  * rows shared out between `threads` threads. `each` (may be NULL) is
- * called for every chunk part first. array.c. */
+ * called for every encoded chunk part first. A chunk the cache declines
+ * (it does not compress) is read decoded: with `raw` (may be NULL), the
+ * ROI's labels are then assembled (declined chunks decoded once, the
+ * others expanded from their encoding) and passed whole to raw(raw_user,
+ * labels, n, 0) instead of computing channels through fn; without it, 1 is
+ * returned, having written nothing, for the caller to read the ROI from
+ * the decoded labels. array.c. */
 typedef void (*lb__cseg_channels_fn)(void *user, uint64_t id, uint64_t *out);
 typedef struct lb__cseg_part lb__cseg_part;
 typedef void (*lb__cseg_part_fn)(void *user, const lb__cseg_part *part);
 int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels,
                          lb__cseg_channels_fn fn, void *user, uint8_t *out, size_t plane_stride,
                          int threads, lb__cseg_part_fn each, void *each_user,
-                         lb__workspace *ws, lb_error *err);
+                         lb__slab_fn raw, void *raw_user, lb__workspace *ws, lb_error *err);
 
 /* Validate a read ROI against the array: dims, inside, aligned. The
  * message names the ROI, the array's ROI and the voxel size. */

@@ -100,10 +100,21 @@ static int binarize_read(const lb_array *a, const lb_roi *roi, void *out, lb__wo
         int64_t n = lb__roi_voxels(a, roi, NULL);
         if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
         size_t channels = lb__binplan_channels(b->plan);
-        if (channels <= 64)
-            return lb__cseg_read_region(a->source, roi, channels, plan_channels, (void *)b->plan,
-                                        out, (size_t)n, lb__array_read_threads(a), NULL, NULL,
-                                        ws, err);
+        if (channels <= 64) {
+            /* A chunk the cache declines (many ids per block, where
+             * encoding and binarizing from the encoding cost more than
+             * decoding) is binarized from its decoded labels, as without
+             * the cache: the ROI through binarize_slab. */
+            slab_ctx sc = {b->plan, out, (size_t)n, NULL, lb__array_read_threads(a),
+                           lb_dtype_size(a->source->dtype), NULL, 0, 0, 0};
+            int rc = lb__cseg_read_region(a->source, roi, channels, plan_channels,
+                                          (void *)b->plan, out, (size_t)n,
+                                          lb__array_read_threads(a), NULL, NULL, binarize_slab,
+                                          &sc, ws, err);
+            /* 1: declined, and the ROI too large to assemble its labels. */
+            if (rc != 1) return rc;
+            return binarize_any(a, roi, out, NULL, ws, err);
+        }
         int64_t start[LB_MAX_DIMS], count[LB_MAX_DIMS];
         lb__zarr_array_box(a->source, roi, start, count);
         cseg_ctx c = {b->plan, out, (size_t)n, channels};

@@ -198,8 +198,12 @@ static int mask_read_cseg(const lb_array *a, const lb_roi *roi, void *out, size_
     while (first < m->channels && !m->enabled[first]) first++;
     if (first < m->channels) {
         cseg_ctx c = {a->source->dtype, o + first * n, n, m};
+        /* Chunks the cache declines: the plane from the decoded labels. */
+        static const uint8_t on = 1;
+        slab_ctx sc = {a->source->dtype, &on, 1, c.plane, n, m};
         int rc = lb__cseg_read_region(a->source, roi, 1, positive_channel, &c, c.plane, n,
-                                      lb__array_read_threads(a), part_unlisted, &c, ws, err);
+                                      lb__array_read_threads(a), part_unlisted, &c, mask_slab,
+                                      &sc, ws, err);
         if (rc) return rc;
     }
     for (size_t k = 0; k < m->channels; k++) {
@@ -215,7 +219,10 @@ static int mask_read(const lb_array *a, const lb_roi *roi, void *out, lb__worksp
     mask_impl *m = a->impl;
     int64_t n = lb__roi_voxels(a, roi, NULL);
     if (n < 0) return lb__err(err, LB_ELIMIT, "the ROI's voxel count overflows");
-    if (lb__array_cseg_source(a->source)) return mask_read_cseg(a, roi, out, (size_t)n, ws, err);
+    if (lb__array_cseg_source(a->source)) {
+        int rc = mask_read_cseg(a, roi, out, (size_t)n, ws, err);
+        if (rc != 1) return rc; /* 1: a chunk declined by the cache */
+    }
     slab_ctx c = {a->source->dtype, m->enabled, m->channels, out, (size_t)n, m};
     return lb__array_read_slabs(a->source, roi, mask_slab, &c, ws, err);
 }

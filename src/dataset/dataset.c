@@ -833,13 +833,20 @@ static size_t box3(const lb__dataset *d, const int64_t *cstart, const int64_t *c
 }
 
 /* Look read chunk `cidx` up in the label cache, appending it to *dst: 1
- * hit, 0 miss, LB_ENOMEM. An entry that is not a well-formed encoding of
- * this chunk is dropped and counts as a miss. */
+ * hit, 0 miss, LC_DECLINED (nothing appended) when the cache notes that the
+ * chunk does not compress, LB_ENOMEM. An entry that is not a well-formed
+ * encoding of this chunk is dropped and counts as a miss. */
+#define LC_DECLINED 2
 static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb_error *err) {
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
     size_t at = dst->size;
     int hit = lb__lcache_get(d->lcache, d->lc_id, key, dst);
     if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
+    if (hit && lb__cseg_is_declined(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
+        lb__lcache_count_as_miss(d->lcache); /* the chunk is decoded: not a hit */
+        dst->size = at;
+        return LC_DECLINED;
+    }
     if (hit && !lb__cseg_valid(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
         lb__lcache_drop(d->lcache, d->lc_id, key);
         dst->size = at;
@@ -850,15 +857,33 @@ static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb
 
 /* Encode decoded read chunk `cidx` (NULL: absent, the fill value) into
  * io->cseg, store it in the label cache, and append it to *dst unless dst
- * is io->cseg itself. */
+ * is io->cseg itself (dst NULL: store only). A chunk whose encoding would
+ * take more than a byte per voxel is declined: encoding it costs more than
+ * decoding it again, so the cache keeps a note that it was declined (later
+ * reads then decode it as without a cache) and LC_DECLINED is returned
+ * with nothing appended, unless `need` asks for the encoding all the
+ * same (then it is made in full but not stored). */
 static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *chunk, lb__io *io,
-                    lb__buf *dst, lb_error *err) {
+                    lb__buf *dst, int need, lb_error *err) {
     size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
     if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
     if (lb__buf_reserve(&io->cseg, bound, err)) return LB_ENOMEM;
+    uint64_t key = lb__dataset_chunk_linear(d, cidx);
     size_t n;
     if (chunk) {
-        n = lb__cseg_encode(chunk, d->lc_chunk, d->itemsize, io->cseg.data);
+        n = lb__cseg_encode_limit(chunk, d->lc_chunk, d->itemsize, io->cseg.data, 1);
+        if (n == LB__CSEG_DECLINED) {
+            lb__cseg_hdr note;
+            size_t m = lb__cseg_encode_declined(d->lc_chunk, d->itemsize, &note);
+            lb__lcache_put(d->lcache, d->lc_id, key, &note, m, 0);
+            if (!need) return LC_DECLINED;
+            n = lb__cseg_encode(chunk, d->lc_chunk, d->itemsize, io->cseg.data);
+            if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk");
+            io->cseg.size = n;
+            if (dst && dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err))
+                return LB_ENOMEM;
+            return 0;
+        }
         if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk for the label cache");
     } else {
         uint64_t v = 0;
@@ -867,9 +892,8 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
         ((lb__cseg_hdr *)(void *)io->cseg.data)->flags |= LB__CSEG_ABSENT;
     }
     io->cseg.size = n;
-    lb__lcache_put(d->lcache, d->lc_id, lb__dataset_chunk_linear(d, cidx), io->cseg.data, n,
-                   d->chunk_bytes);
-    if (dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err)) return LB_ENOMEM;
+    lb__lcache_put(d->lcache, d->lc_id, key, io->cseg.data, n, d->chunk_bytes);
+    if (dst && dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err)) return LB_ENOMEM;
     return 0;
 }
 
@@ -898,11 +922,13 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
     lb__chunk_cache *cache = d->cache;
     uint64_t key = 0;
     lb__cache_ref ref = {NULL, NULL, 0};
+    int encode = d->lcache != NULL;
     if (d->lcache) {
         io->cseg.size = 0;
         int hit = lc_lookup(d, cidx, &io->cseg, err);
         if (hit < 0) return hit;
-        if (hit) {
+        if (hit == LC_DECLINED) encode = 0; /* read as without a cache */
+        else if (hit) {
             const lb__cseg_hdr *h = (const lb__cseg_hdr *)(const void *)io->cseg.data;
             *present = !(h->flags & LB__CSEG_ABSENT);
             sink_cseg(d, s, io->cseg.data);
@@ -929,7 +955,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         *present = 0;
         sink_fill(d, s);
         if (cache) lb__chunk_cache_put_absent(cache, key);
-        if (d->lcache) rc = lc_store(d, cidx, NULL, io, &io->cseg, err);
+        if (d->lcache) rc = lc_store(d, cidx, NULL, io, NULL, 0, err);
         goto done;
     }
     uint8_t *out;
@@ -957,7 +983,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         sink_copy(d, s, out); /* before commit: the slot is still ours */
     }
     if (ref.entry) lb__chunk_cache_commit(cache, &ref, rc == 0);
-    if (!rc && d->lcache) rc = lc_store(d, cidx, out, io, &io->cseg, err);
+    if (!rc && encode && (rc = lc_store(d, cidx, out, io, NULL, 0, err)) == LC_DECLINED) rc = 0;
 done:
     free(heap);
     return rc;
@@ -1457,16 +1483,27 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
 }
 
 /* The encoded read chunk `cidx`, appended to *dst: from the label cache,
- * or fetched, decoded, encoded and stored there. */
+ * or fetched, decoded, encoded and stored there. A chunk the cache
+ * declines (lc_store) is encoded all the same when `need` is set, else
+ * nothing is appended. `lookup`: LC_MISS (nothing appended) when the
+ * chunk is declined, now or before, for the caller to read it without the
+ * encoding. */
+#define LC_MISS 3
+/* `raw` (may be NULL): a chunk declined, now or before, is delivered
+ * decoded into this sink instead, nothing appended, and LC_RAW returned. */
+#define LC_RAW 4
 static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb__buf *dst,
-                      lb_error *err) {
+                      int need, int lookup, const chunk_sink *raw, lb_error *err) {
     int hit = lc_lookup(d, cidx, dst, err);
-    if (hit) return hit < 0 ? hit : 0;
+    if (hit == 1 || hit < 0) return hit < 0 ? hit : 0;
+    int declined = hit == LC_DECLINED;
+    if (lookup && declined && !raw) return LC_MISS;
+    if (declined && !need && !raw) return 0; /* warm: nothing to do */
     char stack[1024], *heap = NULL;
     const char *p = NULL;
     int stored = 0;
     int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
-    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, err);
+    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, need, err);
     if (rc || !stored) goto done;
     if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
     rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size,
@@ -1480,7 +1517,33 @@ static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_
             lb__err_prefix(err, "%s", p);
         }
     }
-    if (!rc) rc = lc_store(d, cidx, io->chunk.data, io, dst, err);
+    if (!rc && declined && raw) {
+        sink_copy(d, raw, io->chunk.data);
+        rc = LC_RAW;
+        goto done;
+    }
+    if (!rc && declined) {
+        /* Known not to compress: encode for this read only. */
+        size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
+        if (!bound || lb__buf_reserve(&io->cseg, bound, err)) {
+            rc = bound ? LB_ENOMEM
+                       : lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
+            goto done;
+        }
+        size_t n = lb__cseg_encode(io->chunk.data, d->lc_chunk, d->itemsize, io->cseg.data);
+        if (!n) {
+            rc = lb__err(err, LB_ENOMEM, "out of memory encoding a chunk");
+            goto done;
+        }
+        io->cseg.size = n;
+        if (dst != &io->cseg) rc = lb__buf_append(dst, io->cseg.data, n, err);
+        goto done;
+    }
+    if (!rc && (rc = lc_store(d, cidx, io->chunk.data, io, dst, raw ? 0 : need, err)) ==
+                   LC_DECLINED) {
+        if (raw) sink_copy(d, raw, io->chunk.data);
+        rc = raw ? LC_RAW : lookup ? LC_MISS : 0;
+    }
 done:
     free(heap);
     return rc;
@@ -1501,6 +1564,7 @@ typedef struct cseg_ctx {
     lb__cseg_part *parts; /* region_parts: the boxes go here ... */
     part_at *at;          /* ... and where each encoded chunk is */
     const region_grid *g;
+    uint8_t *raw;         /* region_parts: declined chunks decoded here */
 } cseg_ctx;
 
 static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int64_t *cstart,
@@ -1511,8 +1575,9 @@ static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int
         int64_t i = 0;
         for (int k = 0; k < d->ndim; k++) i = i * c->g->nc[k] + (cidx[k] - c->g->c0[k]);
         size_t off = c->io->arena.size;
-        int rc = chunk_cseg(d, cidx, c->io, &c->io->arena, err);
-        if (rc) return rc;
+        chunk_sink s = {NULL, cstart, cnt, c->raw, c->count, rstart};
+        int rc = chunk_cseg(d, cidx, c->io, &c->io->arena, 1, 1, c->raw ? &s : NULL, err);
+        if (rc && rc != LC_RAW) return rc;
         lb__cseg_box b;
         box3(d, cstart, cnt, c->count, rstart, &b);
         lb__cseg_part *p = &c->parts[i];
@@ -1520,11 +1585,11 @@ static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int
             p->cstart[k] = b.cstart[k];
             p->cnt[k] = b.cnt[k];
         }
-        c->at[i] = (part_at){c->worker, off};
+        c->at[i] = (part_at){rc == LC_RAW ? -1 : c->worker, off};
         return 0;
     }
     c->io->cseg.size = 0;
-    int rc = chunk_cseg(d, cidx, c->io, &c->io->cseg, err);
+    int rc = chunk_cseg(d, cidx, c->io, &c->io->cseg, c->fn != NULL, 0, NULL, err);
     if (rc || !c->fn) return rc;
     lb__cseg_box b;
     size_t lead = box3(d, cstart, cnt, c->count, rstart, &b);
@@ -1567,7 +1632,7 @@ static void give_io(const lb__dataset *d, lb__io *io) {
  * of LB__MAX_READ_THREADS) instead of back to the pool. */
 static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t *count,
                        int threads, lb__cseg_visit fn, void *user, lb__cseg_part *parts,
-                       part_at *at, lb__io **kept, lb__io *io, lb_error *err) {
+                       part_at *at, uint8_t *raw, lb__io **kept, lb__io *io, lb_error *err) {
     if (!d->lcache) return lb__err(err, LB_EINVAL, "%s: no label cache is set", d->path);
     int empty;
     int rc = check_region(d, start, count, &empty, err);
@@ -1582,7 +1647,7 @@ static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t
     p->count = count;
     p->g = &g;
     for (int w = 0; w < LB__MAX_READ_THREADS; w++)
-        p->ctx[w] = (cseg_ctx){fn, user, count, NULL, w, parts, at, &g};
+        p->ctx[w] = (cseg_ctx){fn, user, count, NULL, w, parts, at, &g, raw};
     if (!parts) p->ctx[0].io = io;
     int failed = 0;
     rc = lb__parallel_for(threads > 1 && g.total > 1 ? threads : 1, g.total, cseg_par_chunk, p,
@@ -1599,13 +1664,13 @@ static int cseg_region(const lb__dataset *d, const int64_t *start, const int64_t
 int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int64_t *count,
                            lb__cseg_visit fn, void *user, lb__io *io, lb_error *err) {
     int threads = d->read_threads ? d->read_threads : d->store_threads;
-    return cseg_region(d, start, count, threads, fn, user, NULL, NULL, NULL, io, err);
+    return cseg_region(d, start, count, threads, fn, user, NULL, NULL, NULL, NULL, io, err);
 }
 
 struct lb__parts {
     lb__cseg_part *parts;
     part_at *at;
-    int64_t np[3], n;
+    int64_t np[3], n, nraw;
     lb__io *kept[LB__MAX_READ_THREADS];
 };
 
@@ -1622,8 +1687,12 @@ void lb__dataset_free_parts(const lb__dataset *d, lb__parts *p) {
     free(p);
 }
 
+int64_t lb__parts_raw(const lb__parts *p) {
+    return p->nraw;
+}
+
 int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                             lb__parts **out, lb_error *err) {
+                             uint8_t *raw, lb__parts **out, lb_error *err) {
     *out = NULL;
     int empty;
     int rc = check_region(d, start, count, &empty, err);
@@ -1646,14 +1715,21 @@ int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const i
         return LB_ENOMEM;
     }
     int threads = d->read_threads ? d->read_threads : d->store_threads;
-    rc = cseg_region(d, start, count, threads, NULL, NULL, p->parts, p->at, p->kept, NULL, err);
+    rc = cseg_region(d, start, count, threads, NULL, NULL, p->parts, p->at, raw, p->kept, NULL,
+                     err);
     if (rc) {
         lb__dataset_free_parts(d, p);
-        return rc;
+        return rc == LC_MISS ? 1 : rc;
     }
     /* The arenas are complete: now their addresses hold. */
-    for (int64_t i = 0; i < g.total; i++)
-        p->parts[i].cseg = p->kept[p->at[i].worker]->arena.data + p->at[i].off;
+    for (int64_t i = 0; i < g.total; i++) {
+        if (p->at[i].worker < 0) { /* declined: its part is in raw */
+            p->parts[i].cseg = NULL;
+            p->nraw++;
+        } else {
+            p->parts[i].cseg = p->kept[p->at[i].worker]->arena.data + p->at[i].off;
+        }
+    }
     *out = p;
     return 0;
 }
@@ -1669,5 +1745,5 @@ int lb__dataset_warm(const lb__dataset *d, const int64_t *start, const int64_t *
     if (threads < 1)
         return lb__err(err, LB_EINVAL, "warm: threads must be >= 1 (or 0 for one per CPU), not %d",
                        threads);
-    return cseg_region(d, start, count, threads, NULL, NULL, NULL, NULL, NULL, NULL, err);
+    return cseg_region(d, start, count, threads, NULL, NULL, NULL, NULL, NULL, NULL, NULL, err);
 }

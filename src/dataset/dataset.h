@@ -225,14 +225,21 @@ int lb__dataset_visit_cseg(const lb__dataset *d, const int64_t *start, const int
  * have count 1, as a grid of parts (kernels/cseg.h), copied into the
  * arenas of read buffers kept by the dataset (no allocation per read once
  * they have grown). Chunks are fetched with the dataset's read threads.
- * Needs d->lcache. */
+ * Returns 1 (and no parts) when the cache declines a chunk of the region
+ * (its encoding would not be smaller than a byte per voxel), for the caller
+ * to read the region from the decoded labels instead. Needs d->lcache. */
 typedef struct lb__cseg_part lb__cseg_part;
 typedef struct lb__parts lb__parts;
 int lb__dataset_region_parts(const lb__dataset *d, const int64_t *start, const int64_t *count,
-                             lb__parts **out, lb_error *err);
+                             uint8_t *raw, lb__parts **out, lb_error *err);
 /* The parts (a grid np[3], C order) of region_parts, valid until
- * lb__dataset_free_parts. */
+ * lb__dataset_free_parts. With `raw` (the region's labels, count-shaped,
+ * C order, may be NULL), a chunk the cache declines is not encoded for the
+ * read (nor decoded twice): its part is decoded into raw instead and has
+ * cseg NULL; lb__parts_raw counts such parts (the caller then fills the
+ * rest of raw from the encoded parts and reads the region from raw). */
 const lb__cseg_part *lb__parts_grid(const lb__parts *p, int64_t *np);
+int64_t lb__parts_raw(const lb__parts *p);
 void lb__dataset_free_parts(const lb__dataset *d, lb__parts *p);
 
 /* Fill the label cache with the read chunks of a region (all of them when

@@ -557,6 +557,13 @@ void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data
     unlock(c);
 }
 
+void lb__lcache_count_as_miss(lb__lcache *c) {
+    atomic_fetch_sub(&c->h->hits, 1);
+    atomic_fetch_add(&c->h->misses, 1);
+    atomic_fetch_sub(&c->my_hits, 1);
+    atomic_fetch_add(&c->my_misses, 1);
+}
+
 void lb__lcache_drop(lb__lcache *c, uint64_t ds, uint64_t chunk) {
     if (lock(c) != 0) return;
     slot *s = find(c, ds, chunk);

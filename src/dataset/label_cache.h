@@ -46,6 +46,9 @@ void lb__lcache_default_name(char *buf, size_t size);
  * overwrote it while it was copied), 0 on a miss (buf->size unchanged),
  * LB_ENOMEM. */
 int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf);
+/* Count the last hit of lb__lcache_get as a miss after all (the entry was
+ * a note that the chunk is not kept: the read decodes it). */
+void lb__lcache_count_as_miss(lb__lcache *c);
 /* Store entry (ds, chunk): `n` bytes that stand for `raw` decoded bytes.
  * Does nothing when another process is filling the same entry or the
  * entry is larger than the ring. */

@@ -188,6 +188,11 @@ static void pack(const uint16_t *idx, size_t v, unsigned bits, uint32_t *w) {
 }
 
 size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, void *out) {
+    return lb__cseg_encode_limit(chunk, dims, itemsize, out, 0);
+}
+
+size_t lb__cseg_encode_limit(const void *chunk, const int64_t *dims, size_t itemsize, void *out,
+                             int limit) {
     lb__cseg_hdr *h = out;
     memset(h, 0, sizeof *h);
     h->magic = LB__CSEG_MAGIC;
@@ -316,6 +321,15 @@ size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, 
                     pack(idx, v, bits, words + nwords);
                     nwords += nw;
                 }
+                /* Past a row of blocks, more than a byte per voxel so far:
+                 * the chunk will not compress, give up early. */
+                if (limit && bx + 1 == h->nb[2] &&
+                    (size_t)(b + 1) * sizeof *blk + nids * itemsize + nwords * 4 >
+                        (size_t)(b + 1) * v) {
+                    free(e);
+                    free(row_first);
+                    return LB__CSEG_DECLINED;
+                }
             }
     free(e);
     free(row_first);
@@ -344,6 +358,25 @@ size_t lb__cseg_encode_uniform(uint64_t v, const int64_t *dims, size_t itemsize,
     memset(t, 0, 8);
     store(t, v, itemsize);
     return (size_t)h->bytes;
+}
+
+size_t lb__cseg_encode_declined(const int64_t *dims, size_t itemsize, void *out) {
+    lb__cseg_hdr *h = out;
+    memset(h, 0, sizeof *h);
+    h->magic = LB__CSEG_MAGIC;
+    h->itemsize = (uint8_t)itemsize;
+    h->flags = LB__CSEG_DECLINED_MARK;
+    for (int k = 0; k < 3; k++) h->dims[k] = (uint32_t)dims[k];
+    geometry(dims, h->bdims, h->nb);
+    h->bytes = sizeof *h;
+    return sizeof *h;
+}
+
+int lb__cseg_is_declined(const void *p, size_t n, const int64_t *dims, size_t itemsize) {
+    lb__cseg_hdr m;
+    if (n != sizeof m) return 0;
+    lb__cseg_encode_declined(dims, itemsize, &m);
+    return memcmp(p, &m, sizeof m) == 0;
 }
 
 int lb__cseg_valid(const void *p, size_t n, const int64_t *dims, size_t itemsize) {

@@ -55,6 +55,23 @@ size_t lb__cseg_bound(const int64_t *dims, size_t itemsize);
  * size. Exact for any bit pattern of the itemsize. */
 size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, void *out);
 
+/* The same, but give up (returning LB__CSEG_DECLINED, out then holds
+ * nothing usable) when `limit` is set and the encoding takes more than one
+ * byte per voxel: checked after each row of blocks, so that a chunk of many
+ * ids per block costs little before it is declined. */
+#define LB__CSEG_DECLINED ((size_t)-1)
+size_t lb__cseg_encode_limit(const void *chunk, const int64_t *dims, size_t itemsize, void *out,
+                             int limit);
+
+/* The cache's note that a chunk was declined (it holds no labels): the
+ * header alone, flags LB__CSEG_DECLINED_MARK, no ids, so that
+ * lb__cseg_valid never takes it for an encoding. out needs
+ * sizeof(lb__cseg_hdr) bytes. lb__cseg_is_declined: 1 when p (n bytes) is
+ * exactly such a note for a chunk of `dims` and `itemsize`. */
+#define LB__CSEG_DECLINED_MARK 4u
+size_t lb__cseg_encode_declined(const int64_t *dims, size_t itemsize, void *out);
+int lb__cseg_is_declined(const void *p, size_t n, const int64_t *dims, size_t itemsize);
+
 /* A chunk made of one value `v` (the low itemsize bytes of v): an absent
  * chunk's fill value. out needs sizeof(lb__cseg_hdr) + 8 bytes. */
 size_t lb__cseg_encode_uniform(uint64_t v, const int64_t *dims, size_t itemsize, void *out);
