@@ -11,11 +11,11 @@ parallel. Dask is imported when these functions are called, never by
 
 import json
 import numbers
-import operator
 
 import numpy as np
 
 from . import _labelbin
+from .arrays import _write_options
 from .config import _absolute
 
 __all__ = ["to_dask", "materialize"]
@@ -104,35 +104,6 @@ def to_dask(array, chunks=None):
     return da.from_array(src, chunks=chunks, asarray=False, fancy=False, lock=False,
                          meta=np.empty((0,) * src.ndim, dtype=src.dtype),
                          name="labelbin-" + da.core.tokenize(src, chunks))
-
-
-def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
-                   format, shard, channel_chunks):
-    """to_zarr's keyword arguments in the extension's words."""
-    offset = shape = None
-    if roi is not None:
-        from .arrays import _roi_of
-        offset, shape = _roi_of(roi)
-    if isinstance(codec, dict):
-        codec = json.dumps(codec)
-    if chunks is not None:
-        if isinstance(chunks, numbers.Integral):
-            chunks = (int(chunks),) * array.dims
-        chunks = tuple(operator.index(c) for c in chunks)
-    if shard is not None:
-        if isinstance(shard, numbers.Integral):
-            shard = (int(shard),) * array.dims
-        shard = tuple(operator.index(c) for c in shard)
-    if provenance is not None and not isinstance(provenance, str):
-        provenance = json.dumps(provenance)
-    layouts = {None: 0, "separate": 1, "together": 2}
-    if channel_chunks not in layouts:
-        raise ValueError('channel_chunks must be "together" or "separate", not %r'
-                         % (channel_chunks,))
-    return {"offset": offset, "shape": shape, "codec": codec, "chunks": chunks,
-            "overwrite": bool(overwrite), "resume": bool(resume), "ome_ngff": bool(ome_ngff),
-            "provenance": provenance, "format": format, "shard": shard,
-            "channel_chunks": layouts[channel_chunks]}
 
 
 def _write_blocks(array, dest, options, first, count, threads):

@@ -278,28 +278,12 @@ class Array(_labelbin.Array):
         `overwrite`. Until the run completes, `dest` carries
         ``"labelbin": {"complete": false}`` in its attributes; after a
         failure, call again with ``resume=True`` to finish it."""
-        offset = shape = None
-        if roi is not None:
-            offset, shape = _roi_of(roi)
-        if isinstance(codec, dict):
-            codec = json.dumps(codec)
-        if chunks is not None:
-            if isinstance(chunks, numbers.Integral):
-                chunks = (int(chunks),) * self.dims
-            chunks = tuple(operator.index(c) for c in chunks)
-        if provenance is not None and not isinstance(provenance, str):
-            provenance = json.dumps(provenance)
-        if shard is not None:
-            if isinstance(shard, numbers.Integral):
-                shard = (int(shard),) * self.dims
-            shard = tuple(operator.index(c) for c in shard)
-        layouts = {None: 0, "separate": 1, "together": 2}
-        if channel_chunks not in layouts:
-            raise ValueError('channel_chunks must be "together" or "separate", not %r'
-                             % (channel_chunks,))
-        return self._materialize(_absolute(dest), offset, shape, int(threads), codec, chunks,
-                                 bool(overwrite), bool(resume), bool(ome_ngff), provenance,
-                                 progress, format, shard, layouts[channel_chunks])
+        o = _write_options(self, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
+                           format, shard, channel_chunks)
+        return self._materialize(_absolute(dest), o["offset"], o["shape"], int(threads),
+                                 o["codec"], o["chunks"], o["overwrite"], o["resume"],
+                                 o["ome_ngff"], o["provenance"], progress, o["format"],
+                                 o["shard"], o["channel_chunks"])
 
     def to_dask(self, chunks=None):
         """A lazy ``dask.array.Array`` of the whole array (channels first,
@@ -383,6 +367,36 @@ class Array(_labelbin.Array):
             return "%s(<closed>)" % type(self).__name__
         return "%s(%s, %d channels, roi %r)" % (type(self).__name__, self._source_path,
                                                 self._num_channels or 0, self.roi)
+
+
+def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
+                   format, shard, channel_chunks):
+    """to_zarr's keyword arguments in the extension's words (to_zarr and
+    labelbin.materialize share them)."""
+    offset = shape = None
+    if roi is not None:
+        offset, shape = _roi_of(roi)
+    if isinstance(codec, dict):
+        codec = json.dumps(codec)
+    if chunks is not None:
+        if isinstance(chunks, numbers.Integral):
+            chunks = (int(chunks),) * array.dims
+        chunks = tuple(operator.index(c) for c in chunks)
+    if shard is not None:
+        if isinstance(shard, numbers.Integral):
+            shard = (int(shard),) * array.dims
+        shard = tuple(operator.index(c) for c in shard)
+    if provenance is not None and not isinstance(provenance, str):
+        provenance = json.dumps(provenance)
+    layouts = {None: 0, "separate": 1, "together": 2}
+    if channel_chunks not in layouts:
+        raise ValueError('channel_chunks must be "together" or "separate", not %r'
+                         % (channel_chunks,))
+    return {"offset": offset, "shape": shape, "codec": codec, "chunks": chunks,
+            "overwrite": bool(overwrite), "resume": bool(resume), "ome_ngff": bool(ome_ngff),
+            "provenance": provenance, "format": format, "shard": shard,
+            "channel_chunks": layouts[channel_chunks]}
+
 
 
 def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1, label_cache=None):
