@@ -95,7 +95,34 @@ def world_readable(root):
             os.chmod(os.path.join(d, f), 0o644)
 
 
-class Nginx:
+class _Server:
+    """A server process of the tests with a scratch folder `dir`: stop()
+    ends the process, close() also removes the folder; a context manager."""
+    proc = None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Nginx(_Server):
     """nginx serving `root` on a free port (HTTPS with `cert`/`key`).
     `extra` is more server-block configuration (redirects …)."""
 
@@ -181,27 +208,6 @@ http {{
             with open(self.access_log, "r+") as f:
                 f.truncate(0)
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 # ---- S3 ---------------------------------------------------------------------
 
@@ -213,7 +219,7 @@ def s3rver_path():
     return p if os.path.isfile(p) and shutil.which("node") else None
 
 
-class S3rver:
+class S3rver(_Server):
     """s3rver on a free port with bucket `bucket` (path-style and
     virtual-hosted access under *.localhost)."""
 
@@ -270,22 +276,4 @@ class S3rver:
     def stop(self):
         if getattr(self, "conn", None):
             self.conn.close()
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
+        super().stop()
