@@ -16,6 +16,7 @@ import pickle
 import random
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -32,6 +33,8 @@ except ImportError as e:  # pragma: no cover - depends on the machine
 import labelbin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from trees import assert_same_tree  # noqa: E402
 BUILD = os.environ.get("LB_BUILD_DIR", os.path.join(HERE, "..", "build"))
 LABELBIN = os.path.abspath(os.path.join(BUILD, "labelbin"))
 
@@ -50,26 +53,6 @@ def g_args():
     for name, ids in GROUPS:
         out += ["-g", name + "=" + ",".join(map(str, ids))]
     return out
-
-
-def tree(root):
-    out = {}
-    for d, dirs, files in os.walk(root):
-        for x in dirs:
-            out[os.path.relpath(os.path.join(d, x), root) + "/"] = None
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = fh.read()
-    return out
-
-
-def assert_same_tree(a, b):
-    ta, tb = tree(a), tree(b)
-    assert ta, f"{a} is empty"
-    assert sorted(ta) == sorted(tb), (sorted(set(ta) ^ set(tb))[:5])
-    bad = [k for k in ta if ta[k] != tb[k]]
-    assert not bad, f"{len(bad)} files differ, e.g. {bad[:5]}"
 
 
 @pytest.fixture(scope="module")

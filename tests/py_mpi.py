@@ -22,6 +22,8 @@ import time
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from trees import assert_same_tree  # noqa: E402
 BUILD = os.environ.get("LB_BUILD_DIR", os.path.join(HERE, "..", "build"))
 LABELBIN = os.path.abspath(os.path.join(BUILD, "labelbin"))
 LABELBIN_MPI = os.path.abspath(os.path.join(BUILD, "labelbin-mpi"))
@@ -68,29 +70,6 @@ def mpi(n, *args, cwd=None):
     p = subprocess.run(mpi_cmd(n, *args), cwd=cwd, capture_output=True, text=True,
                        timeout=300)
     return p.returncode, p.stdout, launcher_noise_removed(p.stderr)
-
-
-def tree(root):
-    """{relative path: bytes, or None for a folder} of everything below root."""
-    out = {}
-    for d, dirs, files in os.walk(root):
-        for x in dirs:
-            out[os.path.relpath(os.path.join(d, x), root) + "/"] = None
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = fh.read()
-    return out
-
-
-def assert_same_tree(a, b):
-    ta, tb = tree(a), tree(b)
-    assert ta, f"{a} is empty"
-    assert sorted(ta) == sorted(tb), \
-        f"files differ: only in {a}: {sorted(set(ta) - set(tb))[:5]}, " \
-        f"only in {b}: {sorted(set(tb) - set(ta))[:5]}"
-    bad = [k for k in ta if ta[k] != tb[k]]
-    assert not bad, f"{b}: {len(bad)} files differ from {a}, e.g. {bad[:5]}"
 
 
 def summary(out, dest):
