@@ -142,6 +142,12 @@ static void wide_fn(void *user, uint64_t id, uint64_t *bits) {
         if (id % 7 == c % 7) bits[c / 64] |= (uint64_t)1 << (c % 64);
 }
 
+static void mid_fn(void *user, uint64_t id, uint64_t *bits) {
+    (void)user;
+    for (unsigned c = 0; c < 20; c++)
+        if (id % 7 == c % 7) bits[0] |= (uint64_t)1 << c;
+}
+
 static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
     size_t n = (size_t)(d[0] * d[1] * d[2]);
     void *chunk = malloc(n * w);
@@ -190,6 +196,41 @@ static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
                     if (wide[c * bn + i] != (id % 7 == c % 7)) ok = 0;
             }
     CHECK(ok);
+    /* 20 channels (three words of 8 per voxel), the box inside a larger
+     * destination: rows do not follow each other, and nothing outside the
+     * box is written. */
+    lb__cseg_box bb = b;
+    static const int64_t pad[3] = {2, 3, 11};
+    for (int a = 0; a < 3; a++) {
+        bb.dshape[a] = b.cnt[a] + pad[a];
+        bb.dstart[a] = pad[a] / 2 + (a == 2);
+    }
+    size_t dn = (size_t)(bb.dshape[0] * bb.dshape[1] * bb.dshape[2]);
+    uint8_t *big = malloc(20 * dn);
+    memset(big, 7, 20 * dn);
+    CHECK_INT(lb__cseg_channels_box(enc, &bb, 20, mid_fn, NULL, big, dn), 0);
+    ok = 1;
+    i = 0;
+    for (int64_t z = 0; z < bb.dshape[0]; z++)
+        for (int64_t y = 0; y < bb.dshape[1]; y++)
+            for (int64_t x = 0; x < bb.dshape[2]; x++, i++) {
+                int64_t q[3] = {z - bb.dstart[0], y - bb.dstart[1], x - bb.dstart[2]};
+                int inside = 1;
+                for (int a = 0; a < 3; a++)
+                    if (q[a] < 0 || q[a] >= b.cnt[a]) inside = 0;
+                uint64_t id = 0;
+                if (inside)
+                    id = get_label(chunk,
+                                   (size_t)(((b.cstart[0] + q[0]) * d[1] + b.cstart[1] + q[1]) *
+                                                d[2] + b.cstart[2] + q[2]),
+                                   w);
+                for (unsigned c = 0; c < 20; c++) {
+                    uint8_t want = inside ? (uint8_t)(id % 7 == c % 7) : 7;
+                    if (big[c * dn + i] != want) ok = 0;
+                }
+            }
+    CHECK(ok);
+    free(big);
     free(wide);
     free(out);
     free(chunk);

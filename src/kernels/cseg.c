@@ -6,8 +6,12 @@
  */
 #include "kernels/cseg.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define B 8                 /* block edge                                */
 #define BV (B * B * B)      /* voxels in a full block                    */
@@ -579,6 +583,46 @@ static inline void copy_row(uint8_t *d, const uint8_t *src, size_t len) {
     for (; i < len; i++) d[i] = src[i];
 }
 
+/* Output planes are written once and are larger than the caches: their
+ * bytes go out with streaming stores where the CPU has them (no read of
+ * each line before it is written), 16-byte aligned, the ends with plain
+ * stores. stream_done orders them before the planes are read. */
+static inline void stream_fill(uint8_t *d, int v, size_t n) {
+#if defined(__SSE2__)
+    size_t head = (16 - ((uintptr_t)d & 15)) & 15;
+    if (n >= 64) {
+        memset(d, v, head);
+        d += head;
+        n -= head;
+        __m128i x = _mm_set1_epi8((char)v);
+        for (; n >= 16; n -= 16, d += 16) _mm_stream_si128((__m128i *)(void *)d, x);
+    }
+#endif
+    memset(d, v, n);
+}
+
+static inline void stream_copy(uint8_t *d, const uint8_t *s, size_t n) {
+#if defined(__SSE2__)
+    size_t head = (16 - ((uintptr_t)d & 15)) & 15;
+    if (n >= 64) {
+        memcpy(d, s, head);
+        d += head;
+        s += head;
+        n -= head;
+        for (; n >= 16; n -= 16, d += 16, s += 16)
+            _mm_stream_si128((__m128i *)(void *)d,
+                             _mm_loadu_si128((const __m128i *)(const void *)s));
+    }
+#endif
+    memcpy(d, s, n);
+}
+
+static inline void stream_done(void) {
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
 typedef struct chan_ctx {
     const lb__cseg_box *b;
     size_t channels, words;
@@ -756,14 +800,15 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     int64_t rowlen = 0;
     for (int64_t px = 0; px < np[2]; px++) rowlen += parts[px].cnt[2];
     size_t maxseg = (size_t)(rowlen / bd[2] + 2 * np[2] + 2); /* segments of a row */
-    size_t seg_bytes = maxseg * (sizeof(xseg) + sizeof(bprep *) + B * B * 8 + sizeof(size_t));
-    scratch = malloc(seg_bytes + channels * (size_t)rowlen * B + 8);
+    /* A plane's run of rows is put together in `stage` (B rows and slack
+     * for the last 8-byte store), then streamed out. */
+    scratch = malloc(maxseg * (sizeof(xseg) + sizeof(bprep *) + B * B * 8) +
+                     (size_t)rowlen * B + 8 + 16);
     if (!scratch) goto done;
     xseg *seg = (xseg *)(void *)scratch;
     const bprep **sp = (const bprep **)(void *)(seg + maxseg);
     uint64_t *rowbits = (uint64_t *)(void *)(sp + maxseg); /* [row][segment][group] */
-    size_t *mixed_list = (size_t *)(void *)(rowbits + maxseg * B * B);
-    uint8_t *pat = (uint8_t *)(mixed_list + maxseg);
+    uint8_t *stage = (uint8_t *)(rowbits + maxseg * B * B);
     size_t nseg = 0, dx = 0;
     for (int64_t px = 0; px < np[2]; px++) {
         const lb__cseg_part *pp = &parts[px];
@@ -779,11 +824,10 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     size_t ngroups = (channels + 7) / 8;
     int64_t ny = 0; /* region rows per z */
     for (int64_t q = 0; q < np[1]; q++) ny += parts[(size_t)q * (size_t)np[2]].cnt[1];
-    size_t last_key = SIZE_MAX, nmixed = 0;
-    uint64_t row_on = 0, row_const = 0, row_mixed = 0;
+    size_t last_key = SIZE_MAX;
+    uint64_t row_on = 0, row_const = 0;
+    const uint64_t ones = 0x0101010101010101ull;
     int contiguous = dshape[2] == rowlen; /* the region's rows follow each other */
-    size_t fill_off[64], fill_len[64] = {0}; /* per channel, a fill not yet done */
-    int fill_val[64];
     for (int64_t z = z0; z < z1; z++) {
         size_t pz, py;
         int64_t cz, cy;
@@ -797,10 +841,9 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             if (left < yrun) yrun = left;
             size_t key = ((pz * (size_t)np[1] + py) << 32) ^ ((size_t)bz << 16) ^ (size_t)by;
             if (key != last_key) {
-                /* A new row of blocks: their preps, the row's masks, patterns. */
+                /* A new row of blocks: their preps, the row's masks. */
                 last_key = key;
                 uint64_t on = chmask, any = 0, mixed = 0;
-                nmixed = 0;
                 for (size_t s2 = 0; s2 < nseg; s2++) {
                     const pinfo *pi = &P[(pz * (size_t)np[1] + py) * (size_t)np[2] + seg[s2].px];
                     const bprep *r = pi->v.h->flags & LB__CSEG_UNIFORM
@@ -812,31 +855,27 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                     on &= r->on_all;
                     any |= r->on_all | r->mixed;
                     mixed |= r->mixed;
-                    if (r->mixed) mixed_list[nmixed++] = s2;
                 }
                 row_on = on;
-                row_mixed = mixed;
                 row_const = ~(mixed | (any & ~on)) & chmask;
-                /* Per channel, the row pattern B times over (a run of rows). */
-                for (size_t ch = 0; ch < channels; ch++) {
-                    if ((row_const >> ch) & 1) continue;
-                    uint8_t *pr = pat + ch * (size_t)rowlen * B;
-                    for (size_t s2 = 0; s2 < nseg; s2++)
-                        memset(pr + seg[s2].dx, (int)((sp[s2]->on_all >> ch) & 1), seg[s2].len);
-                    for (int t = 1; t < B; t++) memcpy(pr + (size_t)t * rowlen, pr, (size_t)rowlen);
-                }
             }
-            /* Mixed blocks: per 8 channels g, a word whose byte x holds the
-             * channel bits 8g..8g+7 of voxel x; channel 8g + c's row is then
-             * (word >> c) & 0x01..01, all channels of a segment at once. */
-            for (int64_t t = 0; t < yrun && nmixed; t++)
-                for (size_t k = 0; k < nmixed; k++) {
-                    size_t s2 = mixed_list[k];
+            /* Unless every channel is constant over the row: per segment and
+             * group g of 8 channels, a word whose byte x holds the channel
+             * bits 8g..8g+7 of the segment's voxel x; channel 8g + c's row
+             * is then (word >> c) & 0x01..01, all channels of a segment at
+             * once. */
+            for (int64_t t = 0; t < yrun && row_const != chmask; t++)
+                for (size_t s2 = 0; s2 < nseg; s2++) {
                     const bprep *r = sp[s2];
+                    uint64_t *G = rowbits + ((size_t)t * maxseg + s2) * B;
+                    if (!r->mixed) {
+                        for (size_t g = 0; g < ngroups; g++)
+                            G[g] = ((r->on_all >> (8 * g)) & 0xFF) * ones;
+                        continue;
+                    }
                     size_t j = ((size_t)(cz - bz * bd[0]) * bd[1] +
                                 (size_t)(cy + t - by * bd[1])) * bd[2] +
                                (size_t)(seg[s2].cx0 - seg[s2].ox);
-                    uint64_t *G = rowbits + ((size_t)t * maxseg + s2) * B;
                     unsigned ix[B];
                     row_indices(r->words, r->bitw, j, seg[s2].len, ix);
                     if (ngroups == 1) {
@@ -866,51 +905,36 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             size_t d0 = (size_t)(((dstart[0] + z) * dshape[1] + dstart[1] + y) * dshape[2] +
                                  dstart[2]);
             for (size_t ch = 0; ch < channels; ch++) {
-                uint8_t *plane = out + ch * ps;
+                uint8_t *dst = out + ch * ps + d0;
                 if ((row_const >> ch) & 1) {
                     int v = (int)((row_on >> ch) & 1);
                     if (contiguous) {
-                        /* Join fills that follow each other (rows, planes
-                         * of the region): one memset per stretch. */
-                        size_t len = (size_t)rowlen * (size_t)yrun;
-                        if (fill_len[ch] && fill_off[ch] + fill_len[ch] == d0 &&
-                            fill_val[ch] == v) {
-                            fill_len[ch] += len;
-                        } else {
-                            if (fill_len[ch])
-                                memset(plane + fill_off[ch], fill_val[ch], fill_len[ch]);
-                            fill_off[ch] = d0;
-                            fill_len[ch] = len;
-                            fill_val[ch] = v;
-                        }
+                        stream_fill(dst, v, (size_t)rowlen * (size_t)yrun);
                     } else {
                         for (int64_t t = 0; t < yrun; t++)
-                            fill_row(plane + d0 + (size_t)t * (size_t)dshape[2],
-                                     (uint64_t)v * 0x0101010101010101ull, (size_t)rowlen);
+                            stream_fill(dst + (size_t)t * (size_t)dshape[2], v, (size_t)rowlen);
                     }
                     continue;
                 }
-                const uint8_t *pr = pat + ch * (size_t)rowlen * B;
-                if (contiguous) memcpy(plane + d0, pr, (size_t)rowlen * (size_t)yrun);
-                for (int64_t t = 0; t < yrun; t++) {
-                    uint8_t *dst = plane + d0 + (size_t)t * (size_t)dshape[2];
-                    if (!contiguous) copy_row(dst, pr, (size_t)rowlen);
-                    if (!((row_mixed >> ch) & 1)) continue;
-                    const uint64_t *Gt = rowbits + (size_t)t * maxseg * B;
-                    for (size_t k = 0; k < nmixed; k++) {
-                        size_t s2 = mixed_list[k];
-                        if (!((sp[s2]->mixed >> ch) & 1)) continue;
-                        uint64_t row = (Gt[s2 * B + (ch >> 3)] >> (ch & 7)) &
-                                       0x0101010101010101ull;
-                        put_row(dst + seg[s2].dx, row, seg[s2].len);
-                    }
+                const uint64_t *Gt = rowbits + (ch >> 3);
+                unsigned sh = (unsigned)(ch & 7);
+                for (int64_t t = 0; t < yrun; t++, Gt += maxseg * B) {
+                    uint8_t *row = stage + (size_t)t * (size_t)rowlen;
+                    for (size_t s2 = 0; s2 < nseg; s2++)
+                        put_row(row + seg[s2].dx, (Gt[s2 * B] >> sh) & ones, 8);
+                }
+                if (contiguous) {
+                    stream_copy(dst, stage, (size_t)rowlen * (size_t)yrun);
+                } else {
+                    for (int64_t t = 0; t < yrun; t++)
+                        stream_copy(dst + (size_t)t * (size_t)dshape[2],
+                                    stage + (size_t)t * (size_t)rowlen, (size_t)rowlen);
                 }
             }
             y += yrun;
         }
     }
-    for (size_t ch = 0; ch < channels; ch++)
-        if (fill_len[ch]) memset(out + ch * ps + fill_off[ch], fill_val[ch], fill_len[ch]);
+    stream_done();
     rc = 0;
 done:
     free(scratch);
