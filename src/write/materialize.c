@@ -146,6 +146,8 @@ typedef struct worker {
     lb__buf enc;                  /* one encoded inner chunk                 */
     int64_t *positive;            /* planes counters                        */
     uint64_t *counts;             /* the block's non-zero voxels per plane  */
+    uint8_t *zeroed;              /* per plane: all zero in rbuf (see below) */
+    size_t zeroed_bytes;          /* the plane size those flags hold for     */
     lb__workspace ws;             /* reused by every read and chunk write   */
     int64_t blocks_done, blocks_skipped, chunks_written, chunks_empty;
     int64_t bytes_written;
@@ -221,9 +223,22 @@ static const uint8_t *group_chunk(worker *w, int64_t g, const int64_t *bvox, int
     int64_t first = p->group > 1 ? 0 : g;
     uint8_t *src = w->rbuf + (size_t)first * plane_bytes;
     /* A sparse read leaves all-zero planes unwritten: a chunk that holds
-     * several planes needs them zeroed. */
-    for (int64_t k = 0; p->group > 1 && k < p->group; k++)
-        if (w->counts[first + k] == 0) memset(src + (size_t)k * plane_bytes, 0, plane_bytes);
+     * several planes needs them zeroed. A plane zeroed for an earlier chunk
+     * of the same size and not written since (its count stayed 0: the read
+     * left it alone or wrote zeros) is zero still: most channels of a
+     * training crop are empty block after block. */
+    if (p->group > 1 && w->zeroed_bytes != plane_bytes) {
+        memset(w->zeroed, 0, (size_t)p->group);
+        w->zeroed_bytes = plane_bytes;
+    }
+    for (int64_t k = 0; p->group > 1 && k < p->group; k++) {
+        if (w->counts[first + k] != 0) {
+            w->zeroed[k] = 0;
+        } else if (!w->zeroed[k]) {
+            memset(src + (size_t)k * plane_bytes, 0, plane_bytes);
+            w->zeroed[k] = 1;
+        }
+    }
     if (!edge) return src; /* the planes lie one after the other already */
     static const int64_t zero[LB_MAX_DIMS];
     memset(w->cbuf, 0, (size_t)p->group * p->chunk_bytes);
@@ -419,10 +434,12 @@ static void worker_free(worker *w) {
     free(w->cbuf);
     free(w->positive);
     free(w->counts);
+    free(w->zeroed);
     lb__workspace_free(&w->ws);
     w->rbuf = w->cbuf = NULL;
     w->positive = NULL;
     w->counts = NULL;
+    w->zeroed = NULL;
 }
 
 static int worker_init(worker *w, shared *sh, lb_error *err) {
@@ -435,7 +452,8 @@ static int worker_init(worker *w, shared *sh, lb_error *err) {
     w->positive = lb__calloc((size_t)p->planes + 1, sizeof *w->positive,
                              "counters", err);
     w->counts = lb__calloc((size_t)p->planes + 1, sizeof *w->counts, "counters", err);
-    if (!w->rbuf || !w->cbuf || !w->positive || !w->counts) {
+    w->zeroed = lb__calloc((size_t)p->planes + 1, 1, "plane flags", err);
+    if (!w->rbuf || !w->cbuf || !w->positive || !w->counts || !w->zeroed) {
         worker_free(w);
         return LB_ENOMEM;
     }
