@@ -625,6 +625,9 @@ typedef struct lb_cache_info {
     uint64_t inserts, evictions;
     uint64_t corrupt;    /* entries that failed their checksum (refilled)   */
     uint64_t process_hits, process_misses;
+    uint64_t declined;   /* entries that only note a chunk the label cache
+                            declined (it does not compress); reads decode
+                            those chunks as without a cache                */
 } lb_cache_info;
 
 /** The cache of the stored array under `a`. */

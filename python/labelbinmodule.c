@@ -606,10 +606,11 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
     double ratio = i->bytes ? (double)i->raw_bytes / (double)i->bytes : 0.0;
     uint64_t looks = i->hits + i->misses;
     return Py_BuildValue(
-        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K}", "kind",
+        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K}", "kind",
         kinds[i->kind >= 0 && i->kind <= 2 ? i->kind : 0], "name", i->name, "path", i->path,
         "capacity", (unsigned long long)i->capacity, "bytes", (unsigned long long)i->bytes,
-        "entries", (unsigned long long)i->entries, "raw_bytes",
+        "entries", (unsigned long long)i->entries, "declined",
+        (unsigned long long)i->declined, "raw_bytes",
         (unsigned long long)i->raw_bytes, "compression", ratio, "hits",
         (unsigned long long)i->hits, "misses", (unsigned long long)i->misses, "hit_rate",
         looks ? (double)i->hits / (double)looks : 0.0, "inserts",
@@ -1606,7 +1607,9 @@ static PyMethodDef Array_methods[] = {
      "_warm(offset or None, shape or None, threads): lb_array_warm"},
     {"cache_info", (PyCFunction)Array_cache_info, METH_NOARGS,
      "cache_info() -> dict: what the array's cache holds (kind, name, path,\n"
-     "capacity, bytes, entries, raw_bytes, compression = raw_bytes / bytes,\n"
+     "capacity, bytes, entries, declined (entries that only note a chunk\n"
+     "too varied to compress, read as without a cache), raw_bytes,\n"
+     "compression = raw_bytes / bytes,\n"
      "hits, misses, hit_rate, inserts, evictions, corrupt; process_hits and\n"
      "process_misses count this array's lookups, the others every process's)"},
     {"set_cache", (PyCFunction)Array_set_cache, METH_O,

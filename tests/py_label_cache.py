@@ -277,6 +277,35 @@ def test_damaged_file_is_detected_and_rebuilt(tmp_path, cache_name):
     assert labelbin.cache_stats(cache_name)["entries"] > 0
 
 
+def test_declined_chunks_are_counted(tmp_path, cache_name):
+    """A chunk with hundreds of ids per 8^3 block is declined (a note, no
+    labels): cache_info, cache_stats and the CLI count it apart."""
+    rng = np.random.default_rng(SEED)
+    shape, chunk = (32, 32, 64), (32, 32, 32)
+    labels = np.zeros(shape, np.uint64)
+    labels[:, :, :32] = 3                                   # compresses: one id
+    labels[:, :, 32:] = rng.integers(0, 2**63, size=(32, 32, 32), dtype=np.uint64)  # noise
+    z = zarr.open(str(tmp_path / "d.zarr"), mode="w", shape=shape, chunks=chunk,
+                  dtype="<u8", compressor=None)
+    z[...] = labels
+    a = ZarrArray(str(tmp_path / "d.zarr"))
+    a.set_label_cache(4 << 20, name=cache_name)
+    for _ in range(2):
+        assert np.array_equal(a[a.roi], labels)
+    info = a.cache_info()
+    assert (info["entries"], info["declined"]) == (2, 1)
+    assert info["raw_bytes"] == 32 * 32 * 32 * 8  # the note stands for no labels
+    assert labelbin.cache_stats(cache_name)["declined"] == 1
+    exe = str(BUILD / "labelbin")
+    r = subprocess.run([exe, "cache-stats", "--json", cache_name], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["declined"] == 1
+    r = subprocess.run([exe, "cache-stats", cache_name], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "2 chunks (1 declined" in r.stdout
+
+
 def test_cache_stats_cli_and_settings(tmp_path, cache_name):
     rng = np.random.default_rng(SEED)
     make_volume(tmp_path / "v.zarr", "uint64", rng)

@@ -556,6 +556,7 @@ static void test_declined(void) {
         CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
         CHECK(info.entries > 0);
         CHECK(info.bytes < info.raw_bytes / 2); /* no noise kept */
+        CHECK(info.declined > 0 && info.declined < info.entries); /* the noise chunks */
         trio_free(&u);
         trio_free(&c);
         CHECK_INT(lb_cache_remove(name, &e), 0);
@@ -588,6 +589,7 @@ static void test_declined(void) {
     CHECK_INT(info.process_misses, 2);
     CHECK_INT(info.hits, 0);
     CHECK_INT(info.entries, 1);
+    CHECK_INT(info.declined, 1);
     CHECK_INT(info.raw_bytes, 0);
     CHECK(info.bytes < 256);
     free(back);

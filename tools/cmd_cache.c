@@ -88,10 +88,11 @@ int cmd_cache_stats(int argc, char **argv)
         printf(", \"path\": ");
         json_string(stdout, s.path);
         printf(", \"capacity\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"entries\": %" PRIu64
-               ", \"raw_bytes\": %" PRIu64 ", \"compression\": %.3f, \"hits\": %" PRIu64
+               ", \"declined\": %" PRIu64 ", \"raw_bytes\": %" PRIu64
+               ", \"compression\": %.3f, \"hits\": %" PRIu64
                ", \"misses\": %" PRIu64 ", \"hit_rate\": %.4f, \"inserts\": %" PRIu64
                ", \"evictions\": %" PRIu64 ", \"corrupt\": %" PRIu64 "}\n",
-               s.capacity, s.bytes, s.entries, s.raw_bytes,
+               s.capacity, s.bytes, s.entries, s.declined, s.raw_bytes,
                s.bytes ? (double)s.raw_bytes / (double)s.bytes : 0.0, s.hits, s.misses,
                pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt);
     } else {
@@ -99,7 +100,11 @@ int cmd_cache_stats(int argc, char **argv)
         format_bytes((int64_t)s.capacity, cap, sizeof cap);
         format_bytes((int64_t)s.raw_bytes, raw, sizeof raw);
         printf("label cache %s (%s)\n", s.name, s.path);
-        printf("  entries     %" PRIu64 " chunks\n", s.entries);
+        printf("  entries     %" PRIu64 " chunks", s.entries);
+        if (s.declined)
+            printf(" (%" PRIu64 " declined: too many ids per block to compress; "
+                   "read as without a cache)", s.declined);
+        printf("\n");
         printf("  bytes       %s of %s (%.1f %%)\n", used, cap, pct(s.bytes, s.capacity));
         if (s.bytes)
             printf("  decoded     %s: compression %.1fx\n", raw,

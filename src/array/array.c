@@ -658,6 +658,7 @@ static void info_from(lb__lcache *c, lb_cache_info *out) {
     out->bytes = s.bytes;
     out->entries = s.entries;
     out->raw_bytes = s.raw_bytes;
+    out->declined = s.declined;
     out->hits = s.hits;
     out->misses = s.misses;
     out->inserts = s.inserts;

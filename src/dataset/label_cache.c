@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define MAGIC 0x3143424C454C424Cull /* "LBLELBC1" */
-#define VERSION 1u
+#define VERSION 2u
 #define PAGE ((size_t)4096)
 #define SHM_DIR "/dev/shm/"
 #define PAD_MARK UINT64_MAX
@@ -36,6 +36,7 @@ typedef struct shm_hdr {
     uint64_t head, tail;      /* ring positions (bytes, ever increasing)   */
     uint64_t used_slots;      /* FILLING + READY                           */
     uint64_t entries, bytes, raw_bytes, inserts, evictions;
+    uint64_t declined;        /* READY entries that are declined notes     */
     _Atomic uint64_t tail_pub; /* = tail, for readers without the lock   */
     _Atomic uint64_t hits, misses, corrupt;
 } shm_hdr;
@@ -348,6 +349,7 @@ static void unslot(lb__lcache *c, slot *s) {
         h->entries--;
         h->bytes -= sizeof(rec) + ((s->len + 7u) & ~7u);
         h->raw_bytes -= s->raw;
+        if (s->raw == 0) h->declined--;
     }
     h->used_slots--;
     for (;;) {
@@ -367,7 +369,7 @@ static void unslot(lb__lcache *c, slot *s) {
 static void reset(lb__lcache *c) {
     shm_hdr *h = c->h;
     memset(c->slots, 0, h->nslots * sizeof(slot));
-    h->used_slots = h->entries = h->bytes = h->raw_bytes = 0;
+    h->used_slots = h->entries = h->bytes = h->raw_bytes = h->declined = 0;
     h->tail = h->head;
     atomic_store(&h->tail_pub, h->tail);
 }
@@ -552,6 +554,7 @@ void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data
         h->entries++;
         h->bytes += need;
         h->raw_bytes += raw;
+        if (raw == 0) h->declined++;
         h->inserts++;
     }
     unlock(c);
@@ -578,6 +581,7 @@ void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out) {
         out->entries = h->entries;
         out->bytes = h->bytes;
         out->raw_bytes = h->raw_bytes;
+        out->declined = h->declined;
         out->inserts = h->inserts;
         out->evictions = h->evictions;
         unlock(c);
