@@ -217,11 +217,14 @@ def bench_volume(label, path, args, cache_name):
     # chunks that do not compress are declined: a note each, no raw bytes
     ratio = ("ratio 1/%.1f" % info["compression"] if info["raw_bytes"]
              else "every chunk declined (does not compress): notes only")
+    if info["raw_bytes"] and info["declined"]:
+        ratio += " (%d chunks declined)" % info["declined"]
     emit("| %s: cache after warm() of the whole volume | %d entries, %.2f MB for %.1f MB of "
          "uint64 | %s (target <= 1/8) | warm() %.2f s on all cores | load %.1f |"
          % (label, info["entries"], info["bytes"] / 1e6, info["raw_bytes"] / 1e6,
             ratio, warm_s, l0),
-         dict(tag, bench="label_cache_size", entries=info["entries"], bytes=info["bytes"],
+         dict(tag, bench="label_cache_size", entries=info["entries"],
+              declined=info["declined"], bytes=info["bytes"],
               raw_bytes=info["raw_bytes"], compression=info["compression"], warm_s=warm_s,
               load_before=l0, load_after=loadavg()))
 
@@ -238,15 +241,19 @@ def bench_volume(label, path, args, cache_name):
         fill.append(per_roi(lambda r: np.empty(out_shape, np.uint8).fill(1), rois, "fill"))
     w, n_, f = statistics.median(warm), statistics.median(npr), statistics.median(fill)
     wc, nc, fc = (statistics.median(CPU.pop(k)) for k in ("warm", "numpy", "fill"))
+    # the same reads with 2 read threads (one training process, both cores)
+    c.set_threads(2)
+    w2 = statistics.median(per_roi(lambda r: c[r], rois) for _ in range(args.runs))
+    c.set_threads(1)
     same = all((c[r] == numpy_rule(ds[s], GROUPS, 0).clip(0, 1)).all()
                for r, s in zip(rois[:2], sls[:2]))
     emit("| %s: warm cached reads, %d^3 ROIs, 16 groups | labelbin %.2f ms/ROI | zarr-python + "
          "DaCapo numpy %.1f ms/ROI = %.1fx (target >= 20) | new array filled %.2f ms/ROI: "
-         "labelbin %.2fx of it (target <= 2) | CPU time: %.1fx numpy, %.2fx fill | same "
-         "bytes: %s | load %.1f |"
-         % (label, args.edge, 1e3 * w, 1e3 * n_, n_ / w, 1e3 * f, w / f, nc / wc, wc / fc, same,
-            l0),
-         dict(tag, bench="label_cache_warm", warm_s=w, numpy_s=n_, fill_s=f,
+         "labelbin %.2fx of it (target <= 2) | CPU time: %.1fx numpy, %.2fx fill | 2 read "
+         "threads: %.2f ms/ROI = %.1fx numpy | same bytes: %s | load %.1f |"
+         % (label, args.edge, 1e3 * w, 1e3 * n_, n_ / w, 1e3 * f, w / f, nc / wc, wc / fc,
+            1e3 * w2, n_ / w2, same, l0),
+         dict(tag, bench="label_cache_warm", warm_s=w, warm_2threads_s=w2, numpy_s=n_, fill_s=f,
               vs_numpy=n_ / w, vs_fill=w / f, warm_cpu_s=wc, numpy_cpu_s=nc, fill_cpu_s=fc,
               cpu_vs_numpy=nc / wc, cpu_vs_fill=wc / fc, equal=same, load_before=l0,
               load_after=loadavg()))
@@ -259,9 +266,11 @@ def bench_volume(label, path, args, cache_name):
     t4, m4, c4 = run_workers(path, cache_name, nbytes, rois, 4, args.seconds)
     emit("| %s: warm worker processes (fork), %d^3 ROIs | 1 worker %.1f ROI/s, PSS %.1f MB "
          "(cache mapping %.1f MB) | 4 workers %.1f ROI/s = %.2fx (target >= 1.8 on 2 cores), "
-         "PSS %.1f MB = %.2fx (target <= 1.25), cache mappings %.1f MB = %.2fx | load %.1f |"
+         "PSS %.1f MB = %.2fx (target <= 1.25), cache mappings %.1f MB = %.2fx | outside the "
+         "cache %.1f MB per worker (each holds its own %.1f MB output array) | load %.1f |"
          % (label, args.edge, t1, m1 / 1024, c1 / 1024, t4, t4 / t1, m4 / 1024, m4 / m1,
-            c4 / 1024, c4 / max(c1, 1), l0),
+            c4 / 1024, c4 / max(c1, 1), (m4 - c4) / 4 / 1024,
+            np.prod(out_shape) / 2**20, l0),
          dict(tag, bench="label_cache_workers", rois_per_s_1=t1, rois_per_s_4=t4,
               throughput_ratio=t4 / t1, pss_kib_1=m1, pss_kib_4=m4, pss_ratio=m4 / m1,
               cache_pss_kib_1=c1, cache_pss_kib_4=c4, parent_pss_kib=base_pss,
