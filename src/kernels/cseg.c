@@ -570,19 +570,6 @@ static inline void put_row(uint8_t *d, uint64_t bytes01, size_t len) {
 #endif
 }
 
-/* rowlen bytes of an 8-byte pattern (rows are short: no memset call). */
-static inline void fill_row(uint8_t *d, uint64_t pat, size_t len) {
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) memcpy(d + i, &pat, 8);
-    for (; i < len; i++) d[i] = (uint8_t)pat;
-}
-
-static inline void copy_row(uint8_t *d, const uint8_t *src, size_t len) {
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) memcpy(d + i, src + i, 8);
-    for (; i < len; i++) d[i] = src[i];
-}
-
 /* Output planes are written once and are larger than the caches: their
  * bytes go out with streaming stores where the CPU has them (no read of
  * each line before it is written), 16-byte aligned, the ends with plain
