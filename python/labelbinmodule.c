@@ -363,9 +363,51 @@ static PyObject *refuse_roi(const lb_array *a, const lb_roi *roi) {
     return PyErr_Format(PyExc_ValueError, "ROI %s cannot be read from this array", buf);
 }
 
+/* `dst` as the output of a read of `ndim` dims `odims` and numpy type
+ * `type`: a writable, aligned, C-contiguous array of exactly that shape
+ * and dtype (native byte order). Returns a new reference, or NULL with
+ * ValueError / TypeError saying what is wrong. */
+static PyObject *check_out(PyObject *dst, int ndim, const npy_intp *odims, int type) {
+    if (!PyArray_Check(dst))
+        return PyErr_Format(PyExc_TypeError, "out must be a numpy array, not %s",
+                            Py_TYPE(dst)->tp_name);
+    PyArrayObject *o = (PyArrayObject *)dst;
+    PyArray_Descr *want = PyArray_DescrFromType(type);
+    if (!want) return NULL;
+    int same = PyArray_EquivTypes(PyArray_DESCR(o), want) &&
+               PyArray_ISNOTSWAPPED(o);
+    PyObject *wname = PyObject_Str((PyObject *)want);
+    Py_DECREF(want);
+    if (!wname) return NULL;
+    char shp[256];
+    int n = 0;
+    shp[0] = '\0';
+    for (int i = 0; i < ndim && n < (int)sizeof shp - 24; i++)
+        n += snprintf(shp + n, sizeof shp - (size_t)n, "%s%" NPY_INTP_FMT, i ? ", " : "",
+                      odims[i]);
+    int fits = PyArray_NDIM(o) == ndim;
+    for (int i = 0; fits && i < ndim; i++) fits = PyArray_DIM(o, i) == odims[i];
+    PyObject *res = NULL;
+    if (!same || !fits)
+        PyErr_Format(PyExc_ValueError,
+                     "out must have dtype %U and shape (%s%s), the shape and dtype of this "
+                     "read", wname, shp, ndim == 1 ? "," : "");
+    else if (!PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISALIGNED(o))
+        PyErr_SetString(PyExc_ValueError,
+                        "out must be C-contiguous and aligned (np.ascontiguousarray)");
+    else if (!PyArray_ISWRITEABLE(o))
+        PyErr_SetString(PyExc_ValueError, "out is read-only");
+    else {
+        Py_INCREF(dst);
+        res = dst;
+    }
+    Py_DECREF(wname);
+    return res;
+}
+
 static PyObject *Array_read(ArrayObject *self, PyObject *args) {
-    PyObject *offset, *shape;
-    if (!PyArg_ParseTuple(args, "OO:_read", &offset, &shape)) return NULL;
+    PyObject *offset, *shape, *dst = Py_None;
+    if (!PyArg_ParseTuple(args, "OO|O:_read", &offset, &shape, &dst)) return NULL;
     lb_array *a = get_arr(self);
     if (!a) return NULL;
     lb_roi roi;
@@ -384,7 +426,9 @@ static PyObject *Array_read(ArrayObject *self, PyObject *args) {
     const int64_t *shp = lb_array_shape(a);
     for (int i = 0; i < lead; i++) odims[i] = (npy_intp)shp[i];
     for (int i = 0; i < dims; i++) odims[lead + i] = (npy_intp)(roi.shape[i] / vs[i]);
-    PyObject *out = PyArray_SimpleNew(ndim, odims, npy_type(lb_array_dtype(a)));
+    int type = npy_type(lb_array_dtype(a));
+    PyObject *out = dst == Py_None ? PyArray_SimpleNew(ndim, odims, type)
+                                   : check_out(dst, ndim, odims, type);
     if (!out) return NULL;
     size_t nbytes = (size_t)PyArray_NBYTES((PyArrayObject *)out);
     void *data = PyArray_DATA((PyArrayObject *)out);
@@ -1590,7 +1634,8 @@ static PyMethodDef Array_methods[] = {
     {"close", (PyCFunction)Array_close, METH_NOARGS,
      "close(): free the array now (waits for reads in other threads)"},
     {"_read", (PyCFunction)Array_read, METH_VARARGS,
-     "_read(offset, shape) -> ndarray (GIL released)"},
+     "_read(offset, shape, out=None) -> ndarray (GIL released); out: an array of the\n"
+     "read's shape and dtype (C-contiguous, writable) to read into and return"},
     {"io_stats", (PyCFunction)Array_io_stats, METH_NOARGS,
      "io_stats() -> {'requests', 'bytes'} read from the store since opening"},
     {"_read_size", (PyCFunction)Array_read_size, METH_VARARGS,

@@ -235,6 +235,46 @@ def test_mask_annotation_metadata(volume):
     np.testing.assert_array_equal(b[b.roi], dacapo_binarize(lab, GROUPS))
 
 
+def test_read_into_out(volume):
+    """to_ndarray(roi, out=buf) reads into a caller's buffer (reused across
+    reads, as a training loop does) and returns it; anything that is not
+    exactly the read's shape and dtype, C-contiguous and writable is
+    refused with a message that says what is expected."""
+    root, lab = volume
+    src = ZarrArray(root, "labels/all")
+    b = BinarizeArray(src, GROUPS)
+    m = MissingAnnotationsMask(src, GROUPS)
+    rng = np.random.default_rng(SEED)
+    for arr, rule in ((b, dacapo_binarize(lab, GROUPS)), (m, dacapo_mask(lab, GROUPS, {3})),
+                      (src, lab)):
+        vs = arr.voxel_size
+        shape = (6, 10, 12)
+        buf = np.full(rule.shape[:rule.ndim - 3] + shape, 77, dtype=arr.dtype)
+        for _ in range(4):
+            o = [int(rng.integers(0, lab.shape[k] - shape[k] + 1)) for k in range(3)]
+            roi = Roi(tuple(arr.roi.offset[k] + o[k] * vs[k] for k in range(3)),
+                      tuple(shape[k] * vs[k] for k in range(3)))
+            got = arr.to_ndarray(roi, out=buf)
+            assert got is buf
+            want = rule[(Ellipsis,) + tuple(slice(o[k], o[k] + shape[k]) for k in range(3))]
+            np.testing.assert_array_equal(buf, want)
+            np.testing.assert_array_equal(arr[roi], want)
+    roi = Roi(b.roi.offset, tuple(4 * v for v in b.voxel_size))
+    good = b.to_ndarray(roi)
+    bad = [np.empty(good.shape[:-1] + (3,), np.uint8),      # shape
+           np.empty(good.shape, np.uint16),                 # dtype
+           np.empty(good.shape[:-1] + (8,), np.uint8)[..., ::2]]  # not contiguous
+    for out in bad:
+        with pytest.raises(ValueError, match=r"out must .*shape \(6, 4, 4, 4\)|C-contiguous"):
+            b.to_ndarray(roi, out=out)
+    ro = np.empty_like(good)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        b.to_ndarray(roi, out=ro)
+    with pytest.raises(TypeError, match="numpy array"):
+        b.to_ndarray(roi, out=[0] * good.size)
+
+
 # ---- ROIs, configs, sources ----------------------------------------------------
 
 class FunlibLikeRoi:

@@ -245,17 +245,29 @@ class Array(_labelbin.Array):
         """Read `roi` (world units; inside the array's ROI and voxel-aligned)
         into a new C-contiguous numpy array of shape (channels,) +
         roi.shape / voxel_size. Releases the GIL; safe from several threads."""
-        offset, shape = _roi_of(roi)
-        out = self._read(offset, shape)
-        if self._nan:
-            f = out.astype(np.float32)
-            f[out == 255] = np.nan
-            return f
-        return out
+        return self._read_roi(*_roi_of(roi), None)
 
-    def to_ndarray(self, roi=None):
-        """`self[roi]`, the whole ROI by default."""
-        return self[self.roi if roi is None else roi]
+    def to_ndarray(self, roi=None, out=None):
+        """`self[roi]`, the whole ROI by default. With `out`, a numpy array of
+        exactly the read's shape and dtype (C-contiguous and writable, e.g.
+        a buffer reused across training steps or the numpy view of a pinned
+        torch tensor), the read goes into it and returns it: no new array
+        is made. If the read fails, `out` holds undefined values."""
+        return self._read_roi(*_roi_of(self.roi if roi is None else roi), out)
+
+    def _read_roi(self, offset, shape, out):
+        if not self._nan:
+            return self._read(offset, shape, out)
+        raw = self._read(offset, shape)
+        f = raw.astype(np.float32)
+        f[raw == 255] = np.nan
+        if out is None:
+            return f
+        if not isinstance(out, np.ndarray) or out.shape != f.shape or out.dtype != f.dtype:
+            raise ValueError("out must have dtype float32 and shape %s, the shape and dtype "
+                             "of this read" % (f.shape,))
+        out[...] = f
+        return out
 
     def to_zarr(self, dest, roi=None, threads=0, codec=None, chunks=None, overwrite=False,
                 resume=False, ome_ngff=False, progress=None, provenance=None, format=None,
