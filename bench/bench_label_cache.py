@@ -241,7 +241,11 @@ def bench_volume(label, path, args, cache_name):
         fill.append(per_roi(lambda r: np.empty(out_shape, np.uint8).fill(1), rois, "fill"))
     w, n_, f = statistics.median(warm), statistics.median(npr), statistics.median(fill)
     wc, nc, fc = (statistics.median(CPU.pop(k)) for k in ("warm", "numpy", "fill"))
-    # the same reads with 2 read threads (one training process, both cores)
+    # the same reads into one reused buffer (to_ndarray(roi, out=buf)), and
+    # with 2 read threads (one training process, both cores)
+    buf = np.empty(out_shape, np.uint8)
+    wo = statistics.median(per_roi(lambda r: c.to_ndarray(r, out=buf), rois)
+                           for _ in range(args.runs))
     c.set_threads(2)
     w2 = statistics.median(per_roi(lambda r: c[r], rois) for _ in range(args.runs))
     c.set_threads(1)
@@ -249,11 +253,13 @@ def bench_volume(label, path, args, cache_name):
                for r, s in zip(rois[:2], sls[:2]))
     emit("| %s: warm cached reads, %d^3 ROIs, 16 groups | labelbin %.2f ms/ROI | zarr-python + "
          "DaCapo numpy %.1f ms/ROI = %.1fx (target >= 20) | new array filled %.2f ms/ROI: "
-         "labelbin %.2fx of it (target <= 2) | CPU time: %.1fx numpy, %.2fx fill | 2 read "
-         "threads: %.2f ms/ROI = %.1fx numpy | same bytes: %s | load %.1f |"
+         "labelbin %.2fx of it (target <= 2) | CPU time: %.1fx numpy, %.2fx fill | into a "
+         "reused buffer (out=): %.2f ms/ROI = %.1fx numpy | 2 read threads: %.2f ms/ROI = "
+         "%.1fx numpy | same bytes: %s | load %.1f |"
          % (label, args.edge, 1e3 * w, 1e3 * n_, n_ / w, 1e3 * f, w / f, nc / wc, wc / fc,
-            1e3 * w2, n_ / w2, same, l0),
-         dict(tag, bench="label_cache_warm", warm_s=w, warm_2threads_s=w2, numpy_s=n_, fill_s=f,
+            1e3 * wo, n_ / wo, 1e3 * w2, n_ / w2, same, l0),
+         dict(tag, bench="label_cache_warm", warm_s=w, warm_out_s=wo, warm_2threads_s=w2,
+              numpy_s=n_, fill_s=f,
               vs_numpy=n_ / w, vs_fill=w / f, warm_cpu_s=wc, numpy_cpu_s=nc, fill_cpu_s=fc,
               cpu_vs_numpy=nc / wc, cpu_vs_fill=wc / fc, equal=same, load_before=l0,
               load_after=loadavg()))
