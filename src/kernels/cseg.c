@@ -383,6 +383,28 @@ int lb__cseg_is_declined(const void *p, size_t n, const int64_t *dims, size_t it
     return memcmp(p, &m, sizeof m) == 0;
 }
 
+/* 1 when each of the v indices packed at `bits` (1..16) in w is below n
+ * (< 2^bits), a word at a time: the even and the odd fields go to lanes
+ * of 2 * bits bits, where adding 2^bits - n carries into the lane's bit
+ * `bits` exactly when the field is n or more. */
+static int indices_below(const uint32_t *w, unsigned bits, size_t v, unsigned n) {
+    uint64_t lane1 = 0;
+    for (unsigned s = 0; s < 32; s += 2 * bits) lane1 |= (uint64_t)1 << s;
+    uint64_t fmask = (((uint64_t)1 << bits) - 1) * lane1;
+    uint64_t add = (((uint64_t)1 << bits) - n) * lane1, top = ((uint64_t)1 << bits) * lane1;
+    size_t per = 32 / bits, full = v / per, rem = v % per;
+    uint64_t acc = 0;
+    for (size_t k = 0; k < full; k++) {
+        uint64_t x = w[k];
+        acc |= ((x & fmask) + add) | (((x >> bits) & fmask) + add);
+    }
+    if (rem) {
+        uint64_t x = w[full] & (((uint64_t)1 << (rem * bits)) - 1); /* fields past v: no index */
+        acc |= ((x & fmask) + add) | (((x >> bits) & fmask) + add);
+    }
+    return (acc & top) == 0;
+}
+
 int lb__cseg_valid(const void *p, size_t n, const int64_t *dims, size_t itemsize) {
     const lb__cseg_hdr *h = p;
     if (n < sizeof *h || h->magic != LB__CSEG_MAGIC || h->itemsize != itemsize ||
@@ -393,7 +415,10 @@ int lb__cseg_valid(const void *p, size_t n, const int64_t *dims, size_t itemsize
     for (int k = 0; k < 3; k++)
         if (h->dims[k] != (uint64_t)dims[k] || h->bdims[k] != bd[k] || h->nb[k] != nb[k])
             return 0;
-    if (h->table_off > n || h->index_off > n || h->table_off > h->index_off) return 0;
+    /* Indices are read as 32-bit words. */
+    if (h->table_off > n || h->index_off > n || h->table_off > h->index_off ||
+        h->index_off % 4)
+        return 0;
     if (h->nids > (h->index_off - h->table_off) / itemsize || h->nids == 0) return 0;
     if (h->flags & LB__CSEG_UNIFORM) return 1;
     size_t desc_off = align8(sizeof *h);
@@ -403,6 +428,8 @@ int lb__cseg_valid(const void *p, size_t n, const int64_t *dims, size_t itemsize
     const lb__cseg_block *blk = (const lb__cseg_block *)((const unsigned char *)p + desc_off);
     size_t v = (size_t)bd[0] * bd[1] * bd[2];
     size_t nwords = (n - h->index_off) / 4;
+    const uint32_t *words =
+        (const uint32_t *)(const void *)((const unsigned char *)p + h->index_off);
     for (uint32_t b = 0; b < h->nblocks; b++) {
         const lb__cseg_block *k = &blk[b];
         if (k->n == 0 || k->n > v || (uint64_t)k->tab + k->n > h->nids ||
@@ -410,6 +437,12 @@ int lb__cseg_valid(const void *p, size_t n, const int64_t *dims, size_t itemsize
             return 0;
         size_t nw = (v * k->bits + 31) / 32;
         if ((size_t)k->idx + nw > nwords) return 0;
+        /* Every index names one of the block's ids: the readers look
+         * indices up in the block's table (and in per-block arrays of n
+         * entries) unchecked. Only widths with room for more than n can
+         * hold a bad one. */
+        if (k->bits && k->n < (1u << k->bits) && !indices_below(words + k->idx, k->bits, v, k->n))
+            return 0;
     }
     return 1;
 }

@@ -77,8 +77,10 @@ int lb__cseg_is_declined(const void *p, size_t n, const int64_t *dims, size_t it
 size_t lb__cseg_encode_uniform(uint64_t v, const int64_t *dims, size_t itemsize, void *out);
 
 /* 1 when `p` (n bytes) is a well-formed encoding of a chunk of `dims` and
- * `itemsize` (every offset inside, every table reference in range); 0 else.
- * Used on what comes out of a shared cache before it is read. */
+ * `itemsize` (every offset inside, the indices 4-aligned, every table
+ * reference in range, every index below its block's id count); 0 else.
+ * Used on what comes out of a shared cache before it is read: the readers
+ * below trust whatever it accepts. */
 int lb__cseg_valid(const void *p, size_t n, const int64_t *dims, size_t itemsize);
 
 /* A box of a chunk and where it lands: the box (cstart, cnt) of the chunk
