@@ -343,6 +343,14 @@ size_t lb__cseg_encode_limit(const void *chunk, const int64_t *dims, size_t item
     h->index_off = table_off + align8(nids * itemsize);
     memmove((unsigned char *)out + h->index_off, words, nwords * 4);
     h->bytes = align8(h->index_off + nwords * 4);
+    /* The alignment gaps are zeroed: the encoding goes to a file other
+     * processes map, which must not carry leftovers of this one's memory. */
+    unsigned char *o = out;
+    size_t desc_end = desc_off + (size_t)h->nblocks * sizeof *blk;
+    memset(o + sizeof *h, 0, desc_off - sizeof *h);
+    memset(o + desc_end, 0, table_off - desc_end);
+    memset(o + table_off + nids * itemsize, 0, h->index_off - table_off - nids * itemsize);
+    memset(o + h->index_off + nwords * 4, 0, h->bytes - h->index_off - nwords * 4);
     return (size_t)h->bytes;
 }
 
