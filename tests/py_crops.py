@@ -530,6 +530,16 @@ def test_float_nan(crops):
     for i, (et, em) in enumerate(oracle(classes, [("mito", [3, 4, 5]), ("ecs", [1])])):
         assert np.array_equal(np.isnan(got[i]), ~em)
         assert np.array_equal(got[i][em], et[em].astype(np.float32))
+    # the same values through a caller's buffer and through Dask's blocks
+    buf = np.empty_like(got)
+    assert t.to_ndarray(out=buf) is buf
+    np.testing.assert_array_equal(buf, got)  # NaN == NaN here
+    with pytest.raises(ValueError, match="float32"):
+        t.to_ndarray(out=np.empty(got.shape, np.uint8))
+    pytest.importorskip("dask.array")
+    d = t.to_dask(chunks=(16, 16, 16))
+    assert d.dtype == np.float32
+    np.testing.assert_array_equal(d.compute(scheduler="sync"), got)
 
 
 def test_roi(crops, tmp_path):

@@ -60,7 +60,8 @@ class _DaskSource:
             return np.zeros(out_shape, dtype=self.dtype)
         offset = [o + b * v for o, (b, _), v in zip(self._offset, spatial, self._voxel)]
         shape = [(e - b) * v for (b, e), v in zip(spatial, self._voxel)]
-        data = self.array._read(tuple(offset), tuple(shape))
+        # as array[roi] reads (a three-state target as float32 with NaN)
+        data = self.array._read_roi(tuple(offset), tuple(shape), None)
         lead = tuple(slice(b, e) for b, e in box[:self._lead])
         return np.ascontiguousarray(data[lead]) if lead else data
 
@@ -71,9 +72,11 @@ def _default_chunks(array):
     spatial = None
     stored = array
     try:
-        while stored is not None and stored.chunks is None and hasattr(stored, "source"):
+        # a crop (labelbin.Crop) as the source has no chunks of its own
+        while (stored is not None and getattr(stored, "chunks", None) is None
+               and hasattr(stored, "source")):
             stored = stored.source
-        if stored is not None and stored.chunks is not None:
+        if stored is not None and getattr(stored, "chunks", None) is not None:
             spatial = tuple(stored.chunks)[-array.dims:]
     except (OSError, ValueError, TypeError):
         spatial = None
