@@ -383,21 +383,22 @@ class Array(_labelbin.Array):
 
 def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
                    format, shard, channel_chunks):
-    """to_zarr's keyword arguments in the extension's words (to_zarr and
-    labelbin.materialize share them)."""
+    """to_zarr's keyword arguments in the extension's words (to_zarr, to_crop
+    and labelbin.materialize share them)."""
     offset = shape = None
     if roi is not None:
         offset, shape = _roi_of(roi)
     if isinstance(codec, dict):
         codec = json.dumps(codec)
-    if chunks is not None:
-        if isinstance(chunks, numbers.Integral):
-            chunks = (int(chunks),) * array.dims
-        chunks = tuple(operator.index(c) for c in chunks)
-    if shard is not None:
-        if isinstance(shard, numbers.Integral):
-            shard = (int(shard),) * array.dims
-        shard = tuple(operator.index(c) for c in shard)
+
+    def per_dim(v):  # an int for every spatial dimension, or a sequence of them
+        if v is None:
+            return None
+        if isinstance(v, numbers.Integral):
+            return (int(v),) * array.dims
+        return tuple(operator.index(c) for c in v)
+
+    chunks, shard = per_dim(chunks), per_dim(shard)
     if provenance is not None and not isinstance(provenance, str):
         provenance = json.dumps(provenance)
     layouts = {None: 0, "separate": 1, "together": 2}
@@ -736,24 +737,13 @@ class BinarizeArray(_Wrapper):
         if self._config.get("unknown") is None:
             raise ValueError("to_crop writes three-state targets: build the array with "
                              "unknown=255 (or another value from 2 to 255)")
-        offset = shape = None
-        if roi is not None:
-            offset, shape = _roi_of(roi)
-        if isinstance(codec, dict):
-            codec = json.dumps(codec)
-        if chunks is not None:
-            if isinstance(chunks, numbers.Integral):
-                chunks = (int(chunks),) * self.dims
-            chunks = tuple(operator.index(c) for c in chunks)
-        if shard is not None:
-            if isinstance(shard, numbers.Integral):
-                shard = (int(shard),) * self.dims
-            shard = tuple(operator.index(c) for c in shard)
-        if provenance is not None and not isinstance(provenance, str):
-            provenance = json.dumps(provenance)
-        return self._materialize(_absolute(dest), offset, shape, int(threads), codec, chunks,
-                                 bool(overwrite), bool(resume), True, provenance, progress,
-                                 format, shard, 0, True)
+        # a crop's levels are OME-NGFF multiscales; channels are class groups
+        o = _write_options(self, roi, codec, chunks, overwrite, resume, True, provenance,
+                           format, shard, None)
+        return self._materialize(_absolute(dest), o["offset"], o["shape"], int(threads),
+                                 o["codec"], o["chunks"], o["overwrite"], o["resume"],
+                                 o["ome_ngff"], o["provenance"], progress, o["format"],
+                                 o["shard"], o["channel_chunks"], True)
 
 
 class MissingAnnotationsMask(_Wrapper):
