@@ -41,6 +41,16 @@ static void geometry(const int64_t *dims, uint32_t *bd, uint32_t *nb) {
     }
 }
 
+/* A header for a chunk of `dims` and `itemsize`, everything else zero. */
+static void init_hdr(lb__cseg_hdr *h, const int64_t *dims, size_t itemsize, uint8_t flags) {
+    memset(h, 0, sizeof *h);
+    h->magic = LB__CSEG_MAGIC;
+    h->itemsize = (uint8_t)itemsize;
+    h->flags = flags;
+    for (int k = 0; k < 3; k++) h->dims[k] = (uint32_t)dims[k];
+    geometry(dims, h->bdims, h->nb);
+}
+
 static unsigned bits_for(size_t n) {
     if (n <= 1) return 0;
     if (n <= 2) return 1;
@@ -198,11 +208,7 @@ size_t lb__cseg_encode(const void *chunk, const int64_t *dims, size_t itemsize, 
 size_t lb__cseg_encode_limit(const void *chunk, const int64_t *dims, size_t itemsize, void *out,
                              int limit) {
     lb__cseg_hdr *h = out;
-    memset(h, 0, sizeof *h);
-    h->magic = LB__CSEG_MAGIC;
-    h->itemsize = (uint8_t)itemsize;
-    for (int k = 0; k < 3; k++) h->dims[k] = (uint32_t)dims[k];
-    geometry(dims, h->bdims, h->nb);
+    init_hdr(h, dims, itemsize, 0);
     h->nblocks = h->nb[0] * h->nb[1] * h->nb[2];
     const uint32_t *bd = h->bdims;
     size_t v = (size_t)bd[0] * bd[1] * bd[2];
@@ -356,12 +362,7 @@ size_t lb__cseg_encode_limit(const void *chunk, const int64_t *dims, size_t item
 
 size_t lb__cseg_encode_uniform(uint64_t v, const int64_t *dims, size_t itemsize, void *out) {
     lb__cseg_hdr *h = out;
-    memset(h, 0, sizeof *h);
-    h->magic = LB__CSEG_MAGIC;
-    h->itemsize = (uint8_t)itemsize;
-    h->flags = LB__CSEG_UNIFORM;
-    for (int k = 0; k < 3; k++) h->dims[k] = (uint32_t)dims[k];
-    geometry(dims, h->bdims, h->nb);
+    init_hdr(h, dims, itemsize, LB__CSEG_UNIFORM);
     h->nids = 1;
     h->table_off = align8(sizeof *h);
     h->index_off = h->table_off + 8;
@@ -374,12 +375,7 @@ size_t lb__cseg_encode_uniform(uint64_t v, const int64_t *dims, size_t itemsize,
 
 size_t lb__cseg_encode_declined(const int64_t *dims, size_t itemsize, void *out) {
     lb__cseg_hdr *h = out;
-    memset(h, 0, sizeof *h);
-    h->magic = LB__CSEG_MAGIC;
-    h->itemsize = (uint8_t)itemsize;
-    h->flags = LB__CSEG_DECLINED_MARK;
-    for (int k = 0; k < 3; k++) h->dims[k] = (uint32_t)dims[k];
-    geometry(dims, h->bdims, h->nb);
+    init_hdr(h, dims, itemsize, LB__CSEG_DECLINED_MARK);
     h->bytes = sizeof *h;
     return sizeof *h;
 }
