@@ -74,6 +74,13 @@ def make_volume(path, dtype, rng, shape=SHAPE, chunks=CHUNKS):
     return labels
 
 
+def write_labels(path, labels, chunks, compressor=None):
+    """`labels` as a Zarr v2 array at path (zarr-python, little-endian)."""
+    a = zarr.open(str(path), mode="w", shape=labels.shape, chunks=chunks,
+                  dtype=labels.dtype.newbyteorder("<"), compressor=compressor)
+    a[...] = labels
+
+
 @pytest.fixture
 def cache_name():
     name = "lb-pytest-%s" % uuid.uuid4().hex[:12]
@@ -142,9 +149,7 @@ def test_distinct_ids_per_block(tmp_path, k, cache_name):
     labels = (np.uint64(2**64 - 1) - within.astype(np.uint64) * np.uint64(7919)
               - block.astype(np.uint64) * np.uint64(k > 256))
     labels[rng.random(shape) < 0.001] = 2**64 - 1
-    a = zarr.open(str(tmp_path / "k.zarr"), mode="w", shape=shape, chunks=chunks,
-                  dtype="<u8", compressor=Zstd(level=1))
-    a[...] = labels
+    write_labels(tmp_path / "k.zarr", labels, chunks, Zstd(level=1))
     c = ZarrArray(str(tmp_path / "k.zarr"))
     c.set_label_cache(16 << 20, name=cache_name)
     for _ in range(2):
@@ -227,9 +232,7 @@ def test_eviction_under_a_tiny_budget(tmp_path, cache_name):
     shape = (128, 128, 128)
     # noise of 16 large ids: large entries, still admitted (4-bit indices)
     labels = (2**62 + rng.integers(0, 16, size=shape)).astype(np.int64)
-    a = zarr.open(str(tmp_path / "n.zarr"), mode="w", shape=shape, chunks=(32, 32, 32),
-                  dtype="<i8", compressor=None)
-    a[...] = labels
+    write_labels(tmp_path / "n.zarr", labels, (32, 32, 32))
     c = ZarrArray(str(tmp_path / "n.zarr"))
     c.set_label_cache(1 << 20, name=cache_name)
     for _ in range(2):
@@ -285,9 +288,7 @@ def test_declined_chunks_are_counted(tmp_path, cache_name):
     labels = np.zeros(shape, np.uint64)
     labels[:, :, :32] = 3                                   # compresses: one id
     labels[:, :, 32:] = rng.integers(0, 2**63, size=(32, 32, 32), dtype=np.uint64)  # noise
-    z = zarr.open(str(tmp_path / "d.zarr"), mode="w", shape=shape, chunks=chunk,
-                  dtype="<u8", compressor=None)
-    z[...] = labels
+    write_labels(tmp_path / "d.zarr", labels, chunk)
     a = ZarrArray(str(tmp_path / "d.zarr"))
     a.set_label_cache(4 << 20, name=cache_name)
     for _ in range(2):
