@@ -19,6 +19,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 
 import numcodecs
@@ -28,6 +29,8 @@ import zarr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("LB_BUILD_DIR", os.path.join(HERE, "..", "build"))
+sys.path.insert(0, HERE)
+import trees  # noqa: E402
 LABELBIN = os.path.abspath(os.path.join(BUILD, "labelbin"))
 
 TIMEOUT = 20          # a hang fails the test
@@ -487,13 +490,7 @@ def crash_env(tmp_path_factory):
 
 def tree(root):
     """relative path -> bytes for every file under root."""
-    out = {}
-    for d, _, files in os.walk(root):
-        for n in files:
-            p = os.path.join(d, n)
-            with open(p, "rb") as f:
-                out[os.path.relpath(p, root)] = f.read()
-    return out
+    return trees.tree(root, folders=False)
 
 
 def check_partial(dest, ref):

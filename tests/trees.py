@@ -1,14 +1,17 @@
-"""Whole output trees compared byte for byte: what one labelbin process
-writes against what MPI ranks or Dask workers write (tests/py_mpi.py,
-tests/py_dask.py)."""
+"""Whole output trees read and compared byte for byte: what one labelbin
+process writes against what MPI ranks or Dask workers write
+(tests/py_mpi.py, tests/py_dask.py), outputs after a kill and a resume
+(tests/py_hostile.py), outputs of local and remote reads
+(tests/remote/datasets.py)."""
 import os
 
 
-def tree(root):
-    """{relative path: bytes, or None for a folder} of everything below root."""
+def tree(root, folders=True):
+    """{relative path: bytes, or None for a folder} of everything below root
+    (folders=False: files only)."""
     out = {}
     for d, dirs, files in os.walk(root):
-        for x in dirs:
+        for x in dirs if folders else ():
             out[os.path.relpath(os.path.join(d, x), root) + "/"] = None
         for f in files:
             p = os.path.join(d, f)

@@ -36,7 +36,9 @@ import zarr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "v3"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 import shard_writer  # noqa: E402
+import trees  # noqa: E402
 
 BUILD = os.environ.get("LB_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
 LABELBIN = os.path.abspath(os.path.join(BUILD, "labelbin"))
@@ -134,13 +136,7 @@ def make(root, v3cases=True):
 
 
 def chunk_files(root):
-    out = {}
-    for d, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = fh.read()
-    return out
+    return trees.tree(root, folders=False)
 
 
 def assert_same_output(a, b):
