@@ -855,16 +855,29 @@ static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb
     return hit;
 }
 
+/* Encode decoded chunk `chunk` in full into io->cseg, for this read only
+ * (nothing is stored), and append it to *dst unless dst is io->cseg itself. */
+static int encode_for_read(const lb__dataset *d, const uint8_t *chunk, lb__io *io, lb__buf *dst,
+                           lb_error *err) {
+    size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
+    if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
+    if (lb__buf_reserve(&io->cseg, bound, err)) return LB_ENOMEM;
+    size_t n = lb__cseg_encode(chunk, d->lc_chunk, d->itemsize, io->cseg.data);
+    if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk");
+    io->cseg.size = n;
+    if (dst && dst != &io->cseg) return lb__buf_append(dst, io->cseg.data, n, err);
+    return 0;
+}
+
 /* Encode decoded read chunk `cidx` (NULL: absent, the fill value) into
  * io->cseg, store it in the label cache, and append it to *dst unless dst
  * is io->cseg itself (dst NULL: store only). A chunk whose encoding would
  * take more than a byte per voxel is declined: encoding it costs more than
  * decoding it again, so the cache keeps a note that it was declined (later
  * reads then decode it as without a cache) and LC_DECLINED is returned
- * with nothing appended, unless `need` asks for the encoding all the
- * same (then it is made in full but not stored). */
+ * with nothing appended. */
 static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *chunk, lb__io *io,
-                    lb__buf *dst, int need, lb_error *err) {
+                    lb__buf *dst, lb_error *err) {
     size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
     if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
     if (lb__buf_reserve(&io->cseg, bound, err)) return LB_ENOMEM;
@@ -876,13 +889,7 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
             lb__cseg_hdr note;
             size_t m = lb__cseg_encode_declined(d->lc_chunk, d->itemsize, &note);
             lb__lcache_put(d->lcache, d->lc_id, key, &note, m, 0);
-            if (!need) return LC_DECLINED;
-            n = lb__cseg_encode(chunk, d->lc_chunk, d->itemsize, io->cseg.data);
-            if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk");
-            io->cseg.size = n;
-            if (dst && dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err))
-                return LB_ENOMEM;
-            return 0;
+            return LC_DECLINED;
         }
         if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk for the label cache");
     } else {
@@ -955,7 +962,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         *present = 0;
         sink_fill(d, s);
         if (cache) lb__chunk_cache_put_absent(cache, key);
-        if (d->lcache) rc = lc_store(d, cidx, NULL, io, NULL, 0, err);
+        if (d->lcache) rc = lc_store(d, cidx, NULL, io, NULL, err);
         goto done;
     }
     uint8_t *out;
@@ -983,7 +990,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         sink_copy(d, s, out); /* before commit: the slot is still ours */
     }
     if (ref.entry) lb__chunk_cache_commit(cache, &ref, rc == 0);
-    if (!rc && encode && (rc = lc_store(d, cidx, out, io, NULL, 0, err)) == LC_DECLINED) rc = 0;
+    if (!rc && encode && (rc = lc_store(d, cidx, out, io, NULL, err)) == LC_DECLINED) rc = 0;
 done:
     free(heap);
     return rc;
@@ -1482,28 +1489,35 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
     return 0;
 }
 
-/* The encoded read chunk `cidx`, appended to *dst: from the label cache,
- * or fetched, decoded, encoded and stored there. A chunk the cache
- * declines (lc_store) is encoded all the same when `need` is set, else
- * nothing is appended. `lookup`: LC_MISS (nothing appended) when the
- * chunk is declined, now or before, for the caller to read it without the
- * encoding. */
+/* What chunk_cseg delivers for a chunk the label cache declines (it holds
+ * a note that the chunk does not compress, now or from an earlier read). */
+typedef enum lc_declined {
+    LC_SKIP,   /* nothing (warming: the note is all there is to store)      */
+    LC_ENCODE, /* an encoding made for this read only, appended as a hit's   */
+    LC_GIVEUP, /* nothing; LC_MISS is returned, for the caller to read the
+                  region without the cache                                  */
+    LC_DECODE  /* the chunk decoded into the `raw` sink; LC_RAW is returned  */
+} lc_declined;
 #define LC_MISS 3
-/* `raw` (may be NULL): a chunk declined, now or before, is delivered
- * decoded into this sink instead, nothing appended, and LC_RAW returned. */
 #define LC_RAW 4
+
+/* The encoded read chunk `cidx`, appended to *dst: from the label cache,
+ * or fetched, decoded, encoded and stored there. A chunk the cache declines
+ * is delivered as `how` says (`raw`: the sink of LC_DECODE). The fetch and
+ * the decode run outside the cache's lock. */
 static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb__buf *dst,
-                      int need, int lookup, const chunk_sink *raw, lb_error *err) {
+                      lc_declined how, const chunk_sink *raw, lb_error *err) {
     int hit = lc_lookup(d, cidx, dst, err);
-    if (hit == 1 || hit < 0) return hit < 0 ? hit : 0;
+    if (hit < 0) return hit;
+    if (hit == 1) return 0;
     int declined = hit == LC_DECLINED;
-    if (lookup && declined && !raw) return LC_MISS;
-    if (declined && !need && !raw) return 0; /* warm: nothing to do */
+    if (declined && how == LC_SKIP) return 0;
+    if (declined && how == LC_GIVEUP) return LC_MISS;
     char stack[1024], *heap = NULL;
     const char *p = NULL;
     int stored = 0;
     int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
-    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, need, err);
+    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, err); /* never declined */
     if (rc || !stored) goto done;
     if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
     rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size,
@@ -1517,32 +1531,19 @@ static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_
             lb__err_prefix(err, "%s", p);
         }
     }
-    if (!rc && declined && raw) {
+    if (!rc && !declined && (rc = lc_store(d, cidx, io->chunk.data, io, dst, err)) == LC_DECLINED) {
+        declined = 1;
+        rc = 0;
+    }
+    if (rc || !declined) goto done;
+    switch (how) {
+    case LC_SKIP: break;
+    case LC_ENCODE: rc = encode_for_read(d, io->chunk.data, io, dst, err); break;
+    case LC_GIVEUP: rc = LC_MISS; break;
+    case LC_DECODE:
         sink_copy(d, raw, io->chunk.data);
         rc = LC_RAW;
-        goto done;
-    }
-    if (!rc && declined) {
-        /* Known not to compress: encode for this read only. */
-        size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
-        if (!bound || lb__buf_reserve(&io->cseg, bound, err)) {
-            rc = bound ? LB_ENOMEM
-                       : lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
-            goto done;
-        }
-        size_t n = lb__cseg_encode(io->chunk.data, d->lc_chunk, d->itemsize, io->cseg.data);
-        if (!n) {
-            rc = lb__err(err, LB_ENOMEM, "out of memory encoding a chunk");
-            goto done;
-        }
-        io->cseg.size = n;
-        if (dst != &io->cseg) rc = lb__buf_append(dst, io->cseg.data, n, err);
-        goto done;
-    }
-    if (!rc && (rc = lc_store(d, cidx, io->chunk.data, io, dst, raw ? 0 : need, err)) ==
-                   LC_DECLINED) {
-        if (raw) sink_copy(d, raw, io->chunk.data);
-        rc = raw ? LC_RAW : lookup ? LC_MISS : 0;
+        break;
     }
 done:
     free(heap);
@@ -1576,7 +1577,8 @@ static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int
         for (int k = 0; k < d->ndim; k++) i = i * c->g->nc[k] + (cidx[k] - c->g->c0[k]);
         size_t off = c->io->arena.size;
         chunk_sink s = {NULL, cstart, cnt, c->raw, c->count, rstart};
-        int rc = chunk_cseg(d, cidx, c->io, &c->io->arena, 1, 1, c->raw ? &s : NULL, err);
+        int rc = chunk_cseg(d, cidx, c->io, &c->io->arena, c->raw ? LC_DECODE : LC_GIVEUP,
+                            &s, err);
         if (rc && rc != LC_RAW) return rc;
         lb__cseg_box b;
         box3(d, cstart, cnt, c->count, rstart, &b);
@@ -1589,7 +1591,7 @@ static int cseg_visit_chunk(const lb__dataset *d, const int64_t *cidx, const int
         return 0;
     }
     c->io->cseg.size = 0;
-    int rc = chunk_cseg(d, cidx, c->io, &c->io->cseg, c->fn != NULL, 0, NULL, err);
+    int rc = chunk_cseg(d, cidx, c->io, &c->io->cseg, c->fn ? LC_ENCODE : LC_SKIP, NULL, err);
     if (rc || !c->fn) return rc;
     lb__cseg_box b;
     size_t lead = box3(d, cstart, cnt, c->count, rstart, &b);
