@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "array/array.h"
 #include "dataset/label_cache.h"
 #include "kernels/cseg.h"
 #include "labelbin.h"
@@ -555,6 +556,23 @@ static void test_declined(void) {
         trio_open(rel, &c, name, (size_t)8 << 20);
         CHECK(trio_same(&u, &c, shape, 12)); /* first pass */
         CHECK(trio_same(&u, &c, shape, 12)); /* second: hits and notes */
+        /* ROIs too large to assemble their labels: a ROI meeting a
+         * declined chunk is read again without the cache, the chunk
+         * declined before (the notes above) or now (a fresh cache). */
+        size_t max = lb__raw_region_max_bytes;
+        lb__raw_region_max_bytes = 64;
+        CHECK(trio_same(&u, &c, shape, 12));
+        trio g;
+        char fresh[96];
+        snprintf(fresh, sizeof fresh, "%s-giveup", name);
+        trio_open(rel, &g, fresh, (size_t)8 << 20);
+        lb_roi whole = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
+        CHECK(same_read(u.bin, g.bin, &whole)); /* binarized first: declined now */
+        CHECK(trio_same(&u, &g, shape, 12));
+        CHECK(trio_same(&u, &g, shape, 12));
+        lb__raw_region_max_bytes = max;
+        trio_free(&g);
+        CHECK_INT(lb_cache_remove(fresh, &e), 0);
         lb_cache_info info;
         CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
         CHECK(info.entries > 0);

@@ -557,9 +557,7 @@ static int region_task(void *vjob, int worker, int64_t k) {
                                     j->user, j->out, j->plane_stride) ? LB_ENOMEM : 0;
 }
 
-/* Beyond this many bytes of labels, a ROI with a chunk the cache declines
- * is read again without the cache (lb__cseg_read_region returns 1). */
-#define RAW_REGION_MAX_BYTES ((size_t)256 << 20)
+size_t lb__raw_region_max_bytes = (size_t)256 << 20;
 
 int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels,
                          lb__cseg_channels_fn fn, void *user, uint8_t *out, size_t plane_stride,
@@ -576,7 +574,7 @@ int lb__cseg_read_region(const lb_array *src, const lb_roi *roi, size_t channels
     size_t nvox = 1, nbytes = 0;
     for (int k = 0; k < d->ndim; k++) nvox *= (size_t)count[k]; /* the ROI: validated */
     if (raw && !lb__mul_size(nvox, d->itemsize, &nbytes) &&
-        nbytes <= RAW_REGION_MAX_BYTES) {
+        nbytes <= lb__raw_region_max_bytes) {
         labels = ws && !ws->slab_busy ? &ws->slab : &local;
         if (lb__buf_reserve(labels, nbytes, err)) return LB_ENOMEM;
     }
