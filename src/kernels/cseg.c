@@ -615,14 +615,38 @@ static inline void stream_fill(uint8_t *d, int v, size_t n) {
 #if defined(__SSE2__)
     size_t head = (16 - ((uintptr_t)d & 15)) & 15;
     if (n >= 64) {
-        memset(d, v, head);
+        if (head) memset(d, v, head);
         d += head;
         n -= head;
         __m128i x = _mm_set1_epi8((char)v);
         for (; n >= 16; n -= 16, d += 16) _mm_stream_si128((__m128i *)(void *)d, x);
     }
 #endif
-    memset(d, v, n);
+    if (n) memset(d, v, n);
+}
+
+/* A plane's constant runs are put off and joined while they follow each
+ * other with the same value (a channel off over a whole ROI is one fill,
+ * not one per row of blocks): `fill` flushes the run so far when the next
+ * does not continue it. */
+typedef struct pending {
+    uint8_t *d;
+    size_t n;
+    int v;
+} pending;
+
+static inline void pending_flush(pending *p) {
+    if (p->n) stream_fill(p->d, p->v, p->n);
+    p->n = 0;
+}
+
+static inline void pending_fill(pending *p, uint8_t *d, int v, size_t n) {
+    if (p->n && p->d + p->n == d && p->v == v) {
+        p->n += n;
+        return;
+    }
+    pending_flush(p);
+    *p = (pending){d, n, v};
 }
 
 static inline void stream_copy(uint8_t *d, const uint8_t *s, size_t n) {
@@ -852,6 +876,7 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     uint64_t row_on = 0, row_const = 0;
     const uint64_t ones = 0x0101010101010101ull;
     int contiguous = dshape[2] == rowlen; /* the region's rows follow each other */
+    pending pend[64] = {{NULL, 0, 0}};
     for (int64_t z = z0; z < z1; z++) {
         size_t pz, py;
         int64_t cz, cy;
@@ -933,13 +958,15 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                 if ((row_const >> ch) & 1) {
                     int v = (int)((row_on >> ch) & 1);
                     if (contiguous) {
-                        stream_fill(dst, v, (size_t)rowlen * (size_t)yrun);
+                        pending_fill(&pend[ch], dst, v, (size_t)rowlen * (size_t)yrun);
                     } else {
                         for (int64_t t = 0; t < yrun; t++)
-                            stream_fill(dst + (size_t)t * (size_t)dshape[2], v, (size_t)rowlen);
+                            pending_fill(&pend[ch], dst + (size_t)t * (size_t)dshape[2], v,
+                                         (size_t)rowlen);
                     }
                     continue;
                 }
+                pending_flush(&pend[ch]);
                 const uint64_t *Gt = rowbits + (ch >> 3);
                 unsigned sh = (unsigned)(ch & 7);
                 for (int64_t t = 0; t < yrun; t++, Gt += maxseg * B) {
@@ -958,6 +985,7 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             y += yrun;
         }
     }
+    for (size_t ch = 0; ch < channels; ch++) pending_flush(&pend[ch]);
     stream_done();
     rc = 0;
 done:
