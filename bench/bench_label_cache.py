@@ -17,7 +17,10 @@ cache's encoding, ~27 ids per block) — measuring:
            with its own arrays (as DataLoader workers): the sum of their
            PSS (/proc/PID/smaps_rollup) and ROIs per second (targets: 4
            workers <= 1.25x the memory of one, >= 1.8x its throughput on 2
-           cores)
+           cores); beside them the floor, workers forked alike that only
+           write each read's output bytes: the throughput ratio the memory
+           bus allows, and the memory that is each worker's own (Python,
+           numpy, the output array), which no cache can share
 
 Usage: PYTHONPATH=build/python /usr/bin/python3 bench/bench_label_cache.py
        [--smoke] [--data DIR] [--runs R] [--rois N]
@@ -56,12 +59,16 @@ def loadavg():
         return float(f.read().split()[0])
 
 
-def pss_kib(pid="self"):
+def rollup_kib(pid="self"):
+    """PSS and USS (private pages) of process pid, KiB."""
+    pss = uss = 0
     with open("/proc/%s/smaps_rollup" % pid) as f:
         for line in f:
             if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+                pss = int(line.split()[1])
+            elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+                uss += int(line.split()[1])
+    return pss, uss
 
 
 def mapping_pss_kib(path, pid="self"):
@@ -150,32 +157,35 @@ def fresh_cache(name):
         pass
 
 
-def worker(path, cache, nbytes, rois, seconds, q):
-    if cache:
-        a = binarized(path, cache, nbytes)
+def worker(path, cache, nbytes, rois, seconds, q, out_shape=None):
+    if path is None:  # the floor: only write each read's output bytes
+        read = lambda r: np.empty(out_shape, np.uint8).fill(1)  # noqa: E731
+    elif cache:
+        read = binarized(path, cache, nbytes).__getitem__
     else:  # the private cache of decoded chunks, for comparison
         a = binarized(path)
         a.set_cache(nbytes)
+        read = a.__getitem__
     t_end = time.perf_counter() + seconds
     n = 0
     while time.perf_counter() < t_end:
-        a[rois[n % len(rois)]]
+        read(rois[n % len(rois)])
         n += 1
-    q.put((n, pss_kib(), mapping_pss_kib("/dev/shm/" + cache) if cache else 0))
+    q.put((n,) + rollup_kib() + (mapping_pss_kib("/dev/shm/" + cache) if cache else 0,))
 
 
-def run_workers(path, cache, nbytes, rois, k, seconds):
+def run_workers(path, cache, nbytes, rois, k, seconds, out_shape=None):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    ps = [ctx.Process(target=worker, args=(path, cache, nbytes, rois, seconds, q))
+    ps = [ctx.Process(target=worker, args=(path, cache, nbytes, rois, seconds, q, out_shape))
           for _ in range(k)]
     for p in ps:
         p.start()
     res = [q.get() for _ in ps]
     for p in ps:
         p.join()
-    return (sum(r[0] for r in res) / seconds, sum(r[1] for r in res),
-            sum(r[2] for r in res))
+    # ROIs/s, PSS, USS, PSS of the cache mapping (summed over the workers)
+    return tuple(sum(r[i] for r in res) / (seconds if i == 0 else 1) for i in range(4))
 
 
 def bench_volume(label, path, args, cache_name):
@@ -267,27 +277,36 @@ def bench_volume(label, path, args, cache_name):
     # 1 vs 4 worker processes, all warm
     l0 = loadavg()
     del c
-    base_pss = pss_kib()
-    t1, m1, c1 = run_workers(path, cache_name, nbytes, rois, 1, args.seconds)
-    t4, m4, c4 = run_workers(path, cache_name, nbytes, rois, 4, args.seconds)
-    emit("| %s: warm worker processes (fork), %d^3 ROIs | 1 worker %.1f ROI/s, PSS %.1f MB "
-         "(cache mapping %.1f MB) | 4 workers %.1f ROI/s = %.2fx (target >= 1.8 on 2 cores), "
-         "PSS %.1f MB = %.2fx (target <= 1.25), cache mappings %.1f MB = %.2fx | outside the "
-         "cache %.1f MB per worker (each holds its own %.1f MB output array) | load %.1f |"
-         % (label, args.edge, t1, m1 / 1024, c1 / 1024, t4, t4 / t1, m4 / 1024, m4 / m1,
-            c4 / 1024, c4 / max(c1, 1), (m4 - c4) / 4 / 1024,
-            np.prod(out_shape) / 2**20, l0),
+    cache_file = os.stat("/dev/shm/" + cache_name).st_blocks * 512  # tmpfs pages: once
+    t1, m1, u1, c1 = run_workers(path, cache_name, nbytes, rois, 1, args.seconds)
+    t4, m4, u4, c4 = run_workers(path, cache_name, nbytes, rois, 4, args.seconds)
+    # The floor, in the same run: workers forked alike that only write each
+    # read's output bytes (a new array, filled) — what the memory system
+    # allows 4 writers against 1.
+    f1 = run_workers(None, None, 0, rois, 1, args.seconds, out_shape)[0]
+    f4 = run_workers(None, None, 0, rois, 4, args.seconds, out_shape)[0]
+    emit("| %s: warm worker processes (fork), %d^3 ROIs | 1 worker %.1f ROI/s, 4 workers %.1f "
+         "ROI/s = %.2fx (target >= 1.8 on 2 cores); floor, workers that only write the output "
+         "bytes: %.2fx | memory (sum of PSS): 1 worker %.1f MB, 4 workers %.1f MB = %.2fx "
+         "(target <= 1.25) | each worker's own pages (USS: its Python, numpy and %.1f MB "
+         "output array): %.1f MB alone, %.1f MB each of 4 | the cache: a %.1f MB file in "
+         "/dev/shm, in memory once for all workers (its PSS summed: %.1f MB for 1, %.1f MB "
+         "for 4) | load %.1f |"
+         % (label, args.edge, t1, t4, t4 / t1, f4 / f1, m1 / 1024, m4 / 1024, m4 / m1,
+            np.prod(out_shape) / 2**20, u1 / 1024, u4 / 4 / 1024, cache_file / 2**20,
+            c1 / 1024, c4 / 1024, l0),
          dict(tag, bench="label_cache_workers", rois_per_s_1=t1, rois_per_s_4=t4,
-              throughput_ratio=t4 / t1, pss_kib_1=m1, pss_kib_4=m4, pss_ratio=m4 / m1,
-              cache_pss_kib_1=c1, cache_pss_kib_4=c4, parent_pss_kib=base_pss,
-              cache_bytes=info["bytes"], cpus=os.cpu_count(), load_before=l0,
-              load_after=loadavg()))
+              throughput_ratio=t4 / t1, floor_rois_per_s_1=f1, floor_rois_per_s_4=f4,
+              floor_throughput_ratio=f4 / f1, pss_kib_1=m1, pss_kib_4=m4, pss_ratio=m4 / m1,
+              uss_kib_1=u1, uss_kib_4=u4, cache_pss_kib_1=c1, cache_pss_kib_4=c4,
+              cache_file_bytes=cache_file, cache_bytes=info["bytes"], cpus=os.cpu_count(),
+              load_before=l0, load_after=loadavg()))
     if not args.smoke:
         # The same with each worker's private cache of decoded chunks.
         l0 = loadavg()
         raw = 8 * int(np.prod([probe.roi.shape[k] // probe.voxel_size[k] for k in range(3)]))
-        t1, m1, _ = run_workers(path, None, raw, rois, 1, args.seconds)
-        t4, m4, _ = run_workers(path, None, raw, rois, 4, args.seconds)
+        t1, m1, _, _ = run_workers(path, None, raw, rois, 1, args.seconds)
+        t4, m4, _, _ = run_workers(path, None, raw, rois, 4, args.seconds)
         emit("| %s: for comparison, a private decoded-chunk cache (set_cache) per worker | "
              "1 worker %.1f ROI/s, PSS %.1f MB | 4 workers %.1f ROI/s = %.2fx, PSS %.1f MB = "
              "%.2fx | load %.1f |"
