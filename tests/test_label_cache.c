@@ -186,7 +186,7 @@ static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
     /* More than 64 channels: the block-by-block path. */
     uint8_t *wide = malloc(70 * bn);
     memset(wide, 7, 70 * bn);
-    unsigned n70 = 70, n20 = 20;
+    unsigned n70 = 70;
     CHECK_INT(lb__cseg_channels_box(enc, &b, 70, mod7_fn, &n70, wide, bn), 0);
     ok = 1;
     i = 0;
@@ -200,9 +200,9 @@ static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
                     if (wide[c * bn + i] != (id % 7 == c % 7)) ok = 0;
             }
     CHECK(ok);
-    /* 20 channels (three words of 8 per voxel), the box inside a larger
-     * destination: rows do not follow each other, and nothing outside the
-     * box is written. */
+    /* 16 and 20 channels (two and three words of 8 per voxel), the box
+     * inside a larger destination: rows do not follow each other, and
+     * nothing outside the box is written. */
     lb__cseg_box bb = b;
     static const int64_t pad[3] = {2, 3, 11};
     for (int a = 0; a < 3; a++) {
@@ -211,29 +211,31 @@ static void check_channels_case(size_t w, const int64_t *d, unsigned k) {
     }
     size_t dn = (size_t)(bb.dshape[0] * bb.dshape[1] * bb.dshape[2]);
     uint8_t *big = malloc(20 * dn);
-    memset(big, 7, 20 * dn);
-    CHECK_INT(lb__cseg_channels_box(enc, &bb, 20, mod7_fn, &n20, big, dn), 0);
-    ok = 1;
-    i = 0;
-    for (int64_t z = 0; z < bb.dshape[0]; z++)
-        for (int64_t y = 0; y < bb.dshape[1]; y++)
-            for (int64_t x = 0; x < bb.dshape[2]; x++, i++) {
-                int64_t q[3] = {z - bb.dstart[0], y - bb.dstart[1], x - bb.dstart[2]};
-                int inside = 1;
-                for (int a = 0; a < 3; a++)
-                    if (q[a] < 0 || q[a] >= b.cnt[a]) inside = 0;
-                uint64_t id = 0;
-                if (inside)
-                    id = get_label(chunk,
-                                   (size_t)(((b.cstart[0] + q[0]) * d[1] + b.cstart[1] + q[1]) *
-                                                d[2] + b.cstart[2] + q[2]),
-                                   w);
-                for (unsigned c = 0; c < 20; c++) {
-                    uint8_t want = inside ? (uint8_t)(id % 7 == c % 7) : 7;
-                    if (big[c * dn + i] != want) ok = 0;
+    for (unsigned nch = 16; nch <= 20; nch += 4) {
+        memset(big, 7, 20 * dn);
+        CHECK_INT(lb__cseg_channels_box(enc, &bb, nch, mod7_fn, &nch, big, dn), 0);
+        ok = 1;
+        i = 0;
+        for (int64_t z = 0; z < bb.dshape[0]; z++)
+            for (int64_t y = 0; y < bb.dshape[1]; y++)
+                for (int64_t x = 0; x < bb.dshape[2]; x++, i++) {
+                    int64_t q[3] = {z - bb.dstart[0], y - bb.dstart[1], x - bb.dstart[2]};
+                    int inside = 1;
+                    for (int a = 0; a < 3; a++)
+                        if (q[a] < 0 || q[a] >= b.cnt[a]) inside = 0;
+                    uint64_t id = 0;
+                    if (inside)
+                        id = get_label(chunk,
+                                       (size_t)(((b.cstart[0] + q[0]) * d[1] + b.cstart[1] +
+                                                 q[1]) * d[2] + b.cstart[2] + q[2]),
+                                       w);
+                    for (unsigned c = 0; c < 20; c++) {
+                        uint8_t want = c >= nch ? 7 : inside ? (uint8_t)(id % 7 == c % 7) : 7;
+                        if (big[c * dn + i] != want) ok = 0;
+                    }
                 }
-            }
-    CHECK(ok);
+        CHECK(ok);
+    }
     free(big);
     free(wide);
     free(out);

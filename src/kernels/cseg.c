@@ -811,6 +811,8 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     if (!preps || !idbits) goto done;
     uint64_t chmask = channels >= 64 ? UINT64_MAX : (((uint64_t)1 << channels) - 1);
     size_t kp = 0, ki = 0;
+    uint64_t last_id = 0, last_bits = 0;
+    int have_last = 0;
     for (size_t i = 0; i < nparts; i++) {
         pinfo *pi = &P[i];
         pi->prep = preps + kp;
@@ -832,9 +834,17 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             ki += n;
             uint64_t all = chmask, any = 0;
             for (size_t j = 0; j < n; j++) {
-                r->bits[j] = 0;
-                fn(user, load(tab + j * w, w), &r->bits[j]);
-                r->bits[j] &= chmask;
+                /* Neighbouring blocks mostly hold the same ids: map an id
+                 * again only when it differs from the last one mapped. */
+                uint64_t id = load(tab + j * w, w);
+                if (!have_last || id != last_id) {
+                    last_bits = 0;
+                    fn(user, id, &last_bits);
+                    last_bits &= chmask;
+                    last_id = id;
+                    have_last = 1;
+                }
+                r->bits[j] = last_bits;
                 all &= r->bits[j];
                 any |= r->bits[j];
             }
@@ -933,6 +943,17 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                             g0 |= (r->bits[ix[x]] & 0xFF) << (8 * x);
                         G[0] = g0;
                     } else if (ngroups == 2) {
+#if defined(__SSE2__)
+                        /* The 8 voxels' 16 channel bits side by side; low
+                         * and high bytes packed apart are the two words. */
+                        uint16_t m[B] = {0};
+                        for (size_t x = 0; x < seg[s2].len; x++) m[x] = (uint16_t)r->bits[ix[x]];
+                        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)m);
+                        __m128i p = _mm_packus_epi16(_mm_and_si128(v, _mm_set1_epi16(0xFF)),
+                                                     _mm_srli_epi16(v, 8));
+                        G[0] = (uint64_t)_mm_cvtsi128_si64(p);
+                        G[1] = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(p, p));
+#else
                         uint64_t g0 = 0, g1 = 0;
                         for (size_t x = 0; x < seg[s2].len; x++) {
                             uint64_t b = r->bits[ix[x]];
@@ -941,6 +962,7 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                         }
                         G[0] = g0;
                         G[1] = g1;
+#endif
                     } else {
                         for (size_t g = 0; g < ngroups; g++) G[g] = 0;
                         for (size_t x = 0; x < seg[s2].len; x++) {
@@ -971,7 +993,26 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                 unsigned sh = (unsigned)(ch & 7);
                 for (int64_t t = 0; t < yrun; t++, Gt += maxseg * B) {
                     uint8_t *row = stage + (size_t)t * (size_t)rowlen;
-                    for (size_t s2 = 0; s2 < nseg; s2++)
+                    size_t s2 = 0;
+#if defined(__SSE2__) && (!defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+                    /* Two segments at once where the first is whole (the
+                     * second then follows it); the excess bytes of a short
+                     * segment are overwritten by the next, left to right. */
+                    const __m128i ones2 = _mm_set1_epi8(1), shv = _mm_cvtsi32_si128((int)sh);
+                    while (s2 + 1 < nseg) {
+                        if (seg[s2].len != B) {
+                            put_row(row + seg[s2].dx, (Gt[s2 * B] >> sh) & ones, 8);
+                            s2++;
+                            continue;
+                        }
+                        __m128i g = _mm_set_epi64x((long long)Gt[(s2 + 1) * B],
+                                                   (long long)Gt[s2 * B]);
+                        _mm_storeu_si128((__m128i *)(void *)(row + seg[s2].dx),
+                                         _mm_and_si128(_mm_srl_epi64(g, shv), ones2));
+                        s2 += 2;
+                    }
+#endif
+                    for (; s2 < nseg; s2++)
                         put_row(row + seg[s2].dx, (Gt[s2 * B] >> sh) & ones, 8);
                 }
                 if (contiguous) {
