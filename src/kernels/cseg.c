@@ -627,8 +627,9 @@ static inline void stream_fill(uint8_t *d, int v, size_t n) {
 
 /* A plane's constant runs are put off and joined while they follow each
  * other with the same value (a channel off over a whole ROI is one fill,
- * not one per row of blocks): `fill` flushes the run so far when the next
- * does not continue it. */
+ * not one per row of blocks): pending_fill streams out the run so far when
+ * the next does not continue it, pending_flush before anything else is
+ * written to the plane and at the end. */
 typedef struct pending {
     uint8_t *d;
     size_t n;
@@ -951,8 +952,8 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)m);
                         __m128i p = _mm_packus_epi16(_mm_and_si128(v, _mm_set1_epi16(0xFF)),
                                                      _mm_srli_epi16(v, 8));
-                        G[0] = (uint64_t)_mm_cvtsi128_si64(p);
-                        G[1] = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(p, p));
+                        _mm_storel_epi64((__m128i *)(void *)&G[0], p);
+                        _mm_storel_epi64((__m128i *)(void *)&G[1], _mm_unpackhi_epi64(p, p));
 #else
                         uint64_t g0 = 0, g1 = 0;
                         for (size_t x = 0; x < seg[s2].len; x++) {
