@@ -855,13 +855,19 @@ static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb
     return hit;
 }
 
+/* Room in io->cseg for the encoding of any chunk of d. */
+static int reserve_cseg(const lb__dataset *d, lb__io *io, lb_error *err) {
+    size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
+    if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
+    return lb__buf_reserve(&io->cseg, bound, err) ? LB_ENOMEM : 0;
+}
+
 /* Encode decoded chunk `chunk` in full into io->cseg, for this read only
  * (nothing is stored), and append it to *dst unless dst is io->cseg itself. */
 static int encode_for_read(const lb__dataset *d, const uint8_t *chunk, lb__io *io, lb__buf *dst,
                            lb_error *err) {
-    size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
-    if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
-    if (lb__buf_reserve(&io->cseg, bound, err)) return LB_ENOMEM;
+    int rc = reserve_cseg(d, io, err);
+    if (rc) return rc;
     size_t n = lb__cseg_encode(chunk, d->lc_chunk, d->itemsize, io->cseg.data);
     if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk");
     io->cseg.size = n;
@@ -878,9 +884,8 @@ static int encode_for_read(const lb__dataset *d, const uint8_t *chunk, lb__io *i
  * with nothing appended. */
 static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *chunk, lb__io *io,
                     lb__buf *dst, lb_error *err) {
-    size_t bound = lb__cseg_bound(d->lc_chunk, d->itemsize);
-    if (!bound) return lb__err(err, LB_ELIMIT, "%s: the chunks are too large to encode", d->path);
-    if (lb__buf_reserve(&io->cseg, bound, err)) return LB_ENOMEM;
+    int rc = reserve_cseg(d, io, err);
+    if (rc) return rc;
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
     size_t n;
     if (chunk) {
