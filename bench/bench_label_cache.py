@@ -71,17 +71,22 @@ def rollup_kib(pid="self"):
     return pss, uss
 
 
-def mapping_pss_kib(path, pid="self"):
-    """PSS of the mappings of file `path` (the cache) in process pid."""
-    total, inside = 0, False
+def mapping_kib(path, pid="self"):
+    """PSS and private pages of the mappings of file `path` (the cache) in
+    process pid, KiB (a shared file's page is private while only this
+    process maps it)."""
+    pss = priv = 0
+    inside = False
     with open("/proc/%s/smaps" % pid) as f:
         for line in f:
             head = line.split()
             if head and not head[0].endswith(":"):  # a mapping's header line
                 inside = head[-1] == path
             elif inside and head[0] == "Pss:":
-                total += int(head[1])
-    return total
+                pss += int(head[1])
+            elif inside and head[0] in ("Private_Clean:", "Private_Dirty:"):
+                priv += int(head[1])
+    return pss, priv
 
 
 def emit(row, record):
@@ -171,7 +176,9 @@ def worker(path, cache, nbytes, rois, seconds, q, out_shape=None):
     while time.perf_counter() < t_end:
         read(rois[n % len(rois)])
         n += 1
-    q.put((n,) + rollup_kib() + (mapping_pss_kib("/dev/shm/" + cache) if cache else 0,))
+    pss, uss = rollup_kib()
+    cpss, cpriv = mapping_kib("/dev/shm/" + cache) if cache else (0, 0)
+    q.put((n, pss, uss - cpriv, cpss))  # USS: the worker's own pages, not the cache's
 
 
 def run_workers(path, cache, nbytes, rois, k, seconds, out_shape=None):
@@ -184,7 +191,7 @@ def run_workers(path, cache, nbytes, rois, k, seconds, out_shape=None):
     res = [q.get() for _ in ps]
     for p in ps:
         p.join()
-    # ROIs/s, PSS, USS, PSS of the cache mapping (summed over the workers)
+    # ROIs/s, PSS, USS outside the cache, PSS of the cache mapping (summed)
     return tuple(sum(r[i] for r in res) / (seconds if i == 0 else 1) for i in range(4))
 
 
