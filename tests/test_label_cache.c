@@ -448,6 +448,20 @@ static void test_arrays_equal(void) {
         CHECK(before.entries > 0);
         if (lb_dtype_size(dtypes[di]) >= 4) CHECK(before.raw_bytes > before.bytes);
         CHECK(trio_same(&u, &c, shape, 12)); /* second pass: hits */
+        /* Read threads: each takes slabs of rows that cut through chunks. */
+        for (int th = 2; th <= 3; th++) {
+            CHECK_INT(lb_array_set_threads(c.bin, th, &e), 0);
+            CHECK_INT(lb_array_set_threads(c.mask, th, &e), 0);
+            CHECK(trio_same(&u, &c, shape, 6));
+            int ok = 1; /* every start row against the chunks' rows */
+            for (int64_t o = 0; o < chunks[0]; o++) {
+                lb_roi r = {3, {o, 1, 0}, {shape[0] - o, shape[1] - 1, shape[2]}};
+                ok &= same_read(u.bin, c.bin, &r) && same_read(u.mask, c.mask, &r);
+            }
+            CHECK(ok);
+        }
+        CHECK_INT(lb_array_set_threads(c.bin, 1, &e), 0);
+        CHECK_INT(lb_array_set_threads(c.mask, 1, &e), 0);
         /* The mask's unlisted ids (from the blocks' tables) as uncached. */
         lb_id ua[LB_MASK_UNLISTED_MAX], ca[LB_MASK_UNLISTED_MAX];
         size_t nu = lb_mask_unlisted_ids(u.mask, ua, LB_MASK_UNLISTED_MAX);

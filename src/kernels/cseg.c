@@ -784,14 +784,25 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     uint64_t *idbits = NULL;
     uint8_t *scratch = NULL;
     if (!P) return -1;
-    /* Blocks per part and ids in all (the parts' rows z0..z1 only). */
-    size_t nprep = 0, nid = 0;
+    /* Blocks per part and ids in all, of the region's rows z0..z1 only (a
+     * part whose rows all lie outside has no blocks). */
+    size_t nprep = 0, nid = 0, slab = (size_t)(np[1] * np[2]);
+    int64_t zs = 0; /* the region row where the parts of this z come in */
     for (size_t i = 0; i < nparts; i++) {
         pinfo *pi = &P[i];
+        if (i && i % slab == 0) zs += parts[i - slab].cnt[0];
         view_of(parts[i].cseg, &pi->v);
         for (int k = 0; k < 3; k++) {
             pi->b0[k] = parts[i].cstart[k] / bd[k];
             pi->nb[k] = (parts[i].cstart[k] + parts[i].cnt[k] - 1) / bd[k] - pi->b0[k] + 1;
+        }
+        int64_t lo = z0 > zs ? z0 - zs : 0,
+                hi = z1 - zs < parts[i].cnt[0] ? z1 - zs : parts[i].cnt[0];
+        if (hi <= lo) {
+            pi->nb[0] = 0;
+        } else {
+            pi->b0[0] = (parts[i].cstart[0] + lo) / bd[0];
+            pi->nb[0] = (parts[i].cstart[0] + hi - 1) / bd[0] - pi->b0[0] + 1;
         }
         if (pi->v.h->flags & LB__CSEG_UNIFORM) {
             nprep += 1;
