@@ -909,6 +909,24 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
     return 0;
 }
 
+/* Decode read chunk `cidx`, fetched into io->file from `p`, into out
+ * (chunk_bytes); an error names p and, in a shard, the inner chunk. */
+static int decode_fetched(const lb__dataset *d, const int64_t *cidx, lb__io *io, const char *p,
+                          uint8_t *out, lb_error *err) {
+    int rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size,
+                              out, &io->codec, err);
+    if (rc && rc != LB_ENOMEM) {
+        if (d->sharding) {
+            char ix[256];
+            dims_text(cidx, d->ndim, ix, sizeof ix);
+            lb__err_prefix(err, "%s: inner chunk %s", p, ix);
+        } else {
+            lb__err_prefix(err, "%s", p);
+        }
+    }
+    return rc;
+}
+
 /* Deliver the sink's part of an encoded read chunk. */
 static void sink_cseg(const lb__dataset *d, const chunk_sink *s, const void *cseg) {
     lb__cseg_box b;
@@ -979,17 +997,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
         out = io->chunk.data;
     }
-    rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size, out,
-                          &io->codec, err);
-    if (rc && rc != LB_ENOMEM) {
-        if (d->sharding) {
-            char ix[256];
-            dims_text(cidx, d->ndim, ix, sizeof ix);
-            lb__err_prefix(err, "%s: inner chunk %s", p, ix);
-        } else {
-            lb__err_prefix(err, "%s", p);
-        }
-    }
+    rc = decode_fetched(d, cidx, io, p, out, err);
     if (!rc) {
         *present = 1;
         sink_copy(d, s, out); /* before commit: the slot is still ours */
@@ -1525,17 +1533,7 @@ static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_
     if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, err); /* never declined */
     if (rc || !stored) goto done;
     if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
-    rc = lb__chain_decode(lb__dataset_read_chain(d), &d->rrepr, io->file.data, io->file.size,
-                          io->chunk.data, &io->codec, err);
-    if (rc && rc != LB_ENOMEM) {
-        if (d->sharding) {
-            char ix[256];
-            dims_text(cidx, d->ndim, ix, sizeof ix);
-            lb__err_prefix(err, "%s: inner chunk %s", p, ix);
-        } else {
-            lb__err_prefix(err, "%s", p);
-        }
-    }
+    rc = decode_fetched(d, cidx, io, p, io->chunk.data, err);
     if (!rc && !declined && (rc = lc_store(d, cidx, io->chunk.data, io, dst, err)) == LC_DECLINED) {
         declined = 1;
         rc = 0;
