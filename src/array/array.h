@@ -177,6 +177,11 @@ void lb__zarr_array_box(const lb_array *a, const lb_roi *roi, int64_t *start, in
  * chunks (src is a stored array with a label cache). */
 int lb__array_cseg_source(const lb_array *src);
 
+/* Beyond this many bytes of labels, a ROI with a chunk the cache declines
+ * is read again without the cache (lb__cseg_read_region returns 1); a
+ * variable only so that tests can reach that path with small ROIs. */
+extern size_t lb__raw_region_max_bytes;
+
 /* Channel planes (at most 64; plane c at out + c * plane_stride) of `roi`
  * (validated) of stored array `src` that has a label cache, computed from
  * the encoded chunks the ROI touches through fn (kernels/cseg.h), the ROI's
@@ -188,10 +193,6 @@ int lb__array_cseg_source(const lb_array *src);
  * labels, n, 0) instead of computing channels through fn; without it, 1 is
  * returned, having written nothing, for the caller to read the ROI from
  * the decoded labels. array.c. */
-/* Beyond this many bytes of labels, a ROI with a chunk the cache declines
- * is read again without the cache (lb__cseg_read_region returns 1); a
- * variable only so that tests can reach that path with small ROIs. */
-extern size_t lb__raw_region_max_bytes;
 typedef void (*lb__cseg_channels_fn)(void *user, uint64_t id, uint64_t *out);
 typedef struct lb__cseg_part lb__cseg_part;
 typedef void (*lb__cseg_part_fn)(void *user, const lb__cseg_part *part);
