@@ -374,35 +374,32 @@ static PyObject *check_out(PyObject *dst, int ndim, const npy_intp *odims, int t
     PyArrayObject *o = (PyArrayObject *)dst;
     PyArray_Descr *want = PyArray_DescrFromType(type);
     if (!want) return NULL;
-    int same = PyArray_EquivTypes(PyArray_DESCR(o), want) &&
-               PyArray_ISNOTSWAPPED(o);
-    PyObject *wname = PyObject_Str((PyObject *)want);
-    Py_DECREF(want);
-    if (!wname) return NULL;
-    char shp[256];
-    int n = 0;
-    shp[0] = '\0';
-    for (int i = 0; i < ndim && n < (int)sizeof shp - 24; i++)
-        n += snprintf(shp + n, sizeof shp - (size_t)n, "%s%" NPY_INTP_FMT, i ? ", " : "",
-                      odims[i]);
-    int fits = PyArray_NDIM(o) == ndim;
+    int fits = PyArray_EquivTypes(PyArray_DESCR(o), want) && PyArray_ISNOTSWAPPED(o) &&
+               PyArray_NDIM(o) == ndim;
     for (int i = 0; fits && i < ndim; i++) fits = PyArray_DIM(o, i) == odims[i];
-    PyObject *res = NULL;
-    if (!same || !fits)
+    if (!fits) { /* the message is built only when it is needed */
+        PyObject *wname = PyObject_Str((PyObject *)want);
+        Py_DECREF(want);
+        if (!wname) return NULL;
+        char shp[256];
+        int n = 0;
+        shp[0] = '\0';
+        for (int i = 0; i < ndim && n < (int)sizeof shp - 24; i++)
+            n += snprintf(shp + n, sizeof shp - (size_t)n, "%s%" NPY_INTP_FMT, i ? ", " : "",
+                          odims[i]);
         PyErr_Format(PyExc_ValueError,
                      "out must have dtype %U and shape (%s%s), the shape and dtype of this "
                      "read", wname, shp, ndim == 1 ? "," : "");
-    else if (!PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISALIGNED(o))
-        PyErr_SetString(PyExc_ValueError,
-                        "out must be C-contiguous and aligned (np.ascontiguousarray)");
-    else if (!PyArray_ISWRITEABLE(o))
-        PyErr_SetString(PyExc_ValueError, "out is read-only");
-    else {
-        Py_INCREF(dst);
-        res = dst;
+        Py_DECREF(wname);
+        return NULL;
     }
-    Py_DECREF(wname);
-    return res;
+    Py_DECREF(want);
+    if (!PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISALIGNED(o))
+        return PyErr_Format(PyExc_ValueError,
+                            "out must be C-contiguous and aligned (np.ascontiguousarray)");
+    if (!PyArray_ISWRITEABLE(o)) return PyErr_Format(PyExc_ValueError, "out is read-only");
+    Py_INCREF(dst);
+    return dst;
 }
 
 static PyObject *Array_read(ArrayObject *self, PyObject *args) {
