@@ -730,6 +730,30 @@ static void chan_block(void *vctx, const view *v, const lb__cseg_block *blk, con
         }
 }
 
+/* 8 bytes at p, in memory order the bytes of w from the lowest. */
+static inline void put_word(uint8_t *p, uint64_t w) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    memcpy(p, &w, 8);
+}
+
+/* One plane's row: out[x] = bit sh of src[x], for n bytes; whole 16-byte
+ * vectors, so up to 15 bytes past n of both are touched. */
+static inline void channel_row(uint8_t *out, const uint8_t *src, unsigned sh, size_t n) {
+#if defined(__SSE2__)
+    const __m128i one = _mm_set1_epi8(1), shv = _mm_cvtsi32_si128((int)sh);
+    for (size_t x = 0; x < n; x += 16)
+        _mm_storeu_si128((__m128i *)(void *)(out + x),
+                         _mm_and_si128(_mm_srl_epi16(
+                                           _mm_loadu_si128((const __m128i *)(const void *)(src + x)),
+                                           shv),
+                                       one));
+#else
+    for (size_t x = 0; x < n; x++) out[x] = (uint8_t)((src[x] >> sh) & 1u);
+#endif
+}
+
 /* The fast path for up to 64 channels, over a region made of the boxes of
  * several chunks (a ROI), row by row: each block's ids are mapped to
  * channel sets once; then, for each row of the region, every plane's row is
@@ -870,15 +894,20 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     int64_t rowlen = 0;
     for (int64_t px = 0; px < np[2]; px++) rowlen += parts[px].cnt[2];
     size_t maxseg = (size_t)(rowlen / bd[2] + 2 * np[2] + 2); /* segments of a row */
-    /* A plane's run of rows is put together in `stage` (B rows and slack
-     * for the last 8-byte store), then streamed out. */
-    scratch = malloc(maxseg * (sizeof(xseg) + sizeof(bprep *) + B * B * 8) +
-                     (size_t)rowlen * B + 8 + 16);
+    /* The channel bits of a run of rows, `rowg` [row][group][x]: byte x
+     * holds the channel bits 8g..8g+7 of voxel x (rows padded to whole
+     * 16-byte vectors, and 8 bytes for the last segment's store). A plane's
+     * run of rows is put together in `stage` (B rows and slack for the last
+     * vector), then streamed out. */
+    size_t ngroups = (channels + 7) / 8;
+    size_t rstride = ((size_t)rowlen + 15) / 16 * 16 + 16;
+    scratch = calloc(1, maxseg * (sizeof(xseg) + sizeof(bprep *)) + B * ngroups * rstride +
+                     (size_t)rowlen * B + 16 + 16);
     if (!scratch) goto done;
     xseg *seg = (xseg *)(void *)scratch;
     const bprep **sp = (const bprep **)(void *)(seg + maxseg);
-    uint64_t *rowbits = (uint64_t *)(void *)(sp + maxseg); /* [row][segment][group] */
-    uint8_t *stage = (uint8_t *)(rowbits + maxseg * B * B);
+    uint8_t *rowg = (uint8_t *)(void *)(sp + maxseg);
+    uint8_t *stage = rowg + B * ngroups * rstride;
     size_t nseg = 0, dx = 0;
     for (int64_t px = 0; px < np[2]; px++) {
         const lb__cseg_part *pp = &parts[px];
@@ -891,7 +920,6 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             x = e;
         }
     }
-    size_t ngroups = (channels + 7) / 8;
     int64_t ny = 0; /* region rows per z */
     for (int64_t q = 0; q < np[1]; q++) ny += parts[(size_t)q * (size_t)np[2]].cnt[1];
     size_t last_key = SIZE_MAX;
@@ -930,18 +958,16 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                 row_on = on;
                 row_const = ~(mixed | (any & ~on)) & chmask;
             }
-            /* Unless every channel is constant over the row: per segment and
-             * group g of 8 channels, a word whose byte x holds the channel
-             * bits 8g..8g+7 of the segment's voxel x; channel 8g + c's row
-             * is then (word >> c) & 0x01..01, all channels of a segment at
-             * once. */
+            /* Unless every channel is constant over the row: each row's
+             * channel bits, segment by segment, left to right (a short
+             * segment's excess bytes are overwritten by the next). */
             for (int64_t t = 0; t < yrun && row_const != chmask; t++)
                 for (size_t s2 = 0; s2 < nseg; s2++) {
                     const bprep *r = sp[s2];
-                    uint64_t *G = rowbits + ((size_t)t * maxseg + s2) * B;
+                    uint8_t *G = rowg + (size_t)t * ngroups * rstride + seg[s2].dx;
                     if (!r->mixed) {
                         for (size_t g = 0; g < ngroups; g++)
-                            G[g] = ((r->on_all >> (8 * g)) & 0xFF) * ones;
+                            put_word(G + g * rstride, ((r->on_all >> (8 * g)) & 0xFF) * ones);
                         continue;
                     }
                     size_t j = ((size_t)(cz - bz * bd[0]) * bd[1] +
@@ -953,18 +979,20 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                         uint64_t g0 = 0;
                         for (size_t x = 0; x < seg[s2].len; x++)
                             g0 |= (r->bits[ix[x]] & 0xFF) << (8 * x);
-                        G[0] = g0;
+                        put_word(G, g0);
                     } else if (ngroups == 2) {
 #if defined(__SSE2__)
                         /* The 8 voxels' 16 channel bits side by side; low
-                         * and high bytes packed apart are the two words. */
-                        uint16_t m[B] = {0};
-                        for (size_t x = 0; x < seg[s2].len; x++) m[x] = (uint16_t)r->bits[ix[x]];
-                        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)m);
+                         * and high bytes packed apart are the two rows. */
+                        uint64_t m0 = 0, m1 = 0;
+                        size_t len = seg[s2].len, x = 0;
+                        for (; x < len && x < 4; x++) m0 |= (r->bits[ix[x]] & 0xFFFF) << (16 * x);
+                        for (; x < len; x++) m1 |= (r->bits[ix[x]] & 0xFFFF) << (16 * (x - 4));
+                        __m128i v = _mm_set_epi64x((long long)m1, (long long)m0);
                         __m128i p = _mm_packus_epi16(_mm_and_si128(v, _mm_set1_epi16(0xFF)),
                                                      _mm_srli_epi16(v, 8));
-                        _mm_storel_epi64((__m128i *)(void *)&G[0], p);
-                        _mm_storel_epi64((__m128i *)(void *)&G[1], _mm_unpackhi_epi64(p, p));
+                        _mm_storel_epi64((__m128i *)(void *)G, p);
+                        _mm_storel_epi64((__m128i *)(void *)(G + rstride), _mm_unpackhi_epi64(p, p));
 #else
                         uint64_t g0 = 0, g1 = 0;
                         for (size_t x = 0; x < seg[s2].len; x++) {
@@ -972,15 +1000,14 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                             g0 |= (b & 0xFF) << (8 * x);
                             g1 |= ((b >> 8) & 0xFF) << (8 * x);
                         }
-                        G[0] = g0;
-                        G[1] = g1;
+                        put_word(G, g0);
+                        put_word(G + rstride, g1);
 #endif
                     } else {
-                        for (size_t g = 0; g < ngroups; g++) G[g] = 0;
                         for (size_t x = 0; x < seg[s2].len; x++) {
                             uint64_t b = r->bits[ix[x]];
                             for (size_t g = 0; g < ngroups; g++)
-                                G[g] |= ((b >> (8 * g)) & 0xFF) << (8 * x);
+                                G[g * rstride + x] = (uint8_t)(b >> (8 * g));
                         }
                     }
                 }
@@ -1001,32 +1028,10 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                     continue;
                 }
                 pending_flush(&pend[ch]);
-                const uint64_t *Gt = rowbits + (ch >> 3);
+                const uint8_t *src = rowg + (ch >> 3) * rstride;
                 unsigned sh = (unsigned)(ch & 7);
-                for (int64_t t = 0; t < yrun; t++, Gt += maxseg * B) {
-                    uint8_t *row = stage + (size_t)t * (size_t)rowlen;
-                    size_t s2 = 0;
-#if defined(__SSE2__) && (!defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-                    /* Two segments at once where the first is whole (the
-                     * second then follows it); the excess bytes of a short
-                     * segment are overwritten by the next, left to right. */
-                    const __m128i ones2 = _mm_set1_epi8(1), shv = _mm_cvtsi32_si128((int)sh);
-                    while (s2 + 1 < nseg) {
-                        if (seg[s2].len != B) {
-                            put_row(row + seg[s2].dx, (Gt[s2 * B] >> sh) & ones, 8);
-                            s2++;
-                            continue;
-                        }
-                        __m128i g = _mm_set_epi64x((long long)Gt[(s2 + 1) * B],
-                                                   (long long)Gt[s2 * B]);
-                        _mm_storeu_si128((__m128i *)(void *)(row + seg[s2].dx),
-                                         _mm_and_si128(_mm_srl_epi64(g, shv), ones2));
-                        s2 += 2;
-                    }
-#endif
-                    for (; s2 < nseg; s2++)
-                        put_row(row + seg[s2].dx, (Gt[s2 * B] >> sh) & ones, 8);
-                }
+                for (int64_t t = 0; t < yrun; t++, src += ngroups * rstride)
+                    channel_row(stage + (size_t)t * (size_t)rowlen, src, sh, (size_t)rowlen);
                 if (contiguous) {
                     stream_copy(dst, stage, (size_t)rowlen * (size_t)yrun);
                 } else {
