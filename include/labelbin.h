@@ -586,7 +586,10 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  * give the cache a new name (or remove its file) after changing a crop.
  * The cache file stays in /dev/shm until removed (lb_cache_remove, the
  * CLI's `labelbin cache-stats --remove`); its memory is taken only as
- * entries are written.
+ * entries are written. A cache larger than the whole /dev/shm is refused
+ * (LB_EINVAL). When /dev/shm fills up (containers often give it 64 MB),
+ * entries that do not fit are not stored, a warning (LB_LOG_WARN) says so
+ * once, and reads go on without them.
  */
 
 /** Give the stored array under `a` (integer dtype) a label cache: the

@@ -4,8 +4,9 @@ for byte for every integer dtype, ids at the dtype limits, blocks of 1..512
 distinct ids, chunks that are not multiples of 8, edge chunks; in worker
 processes started by fork and by spawn from pickled arrays, sharing one
 cache; a worker killed while filling; eviction under a tiny budget; a
-damaged cache file detected and rebuilt; warm(), cache_info() and
-`labelbin cache-stats`.
+damaged cache file detected and rebuilt; a /dev/shm too small for the
+cache, or filling up (a private mount namespace with a small tmpfs, where
+unshare is allowed); warm(), cache_info() and `labelbin cache-stats`.
 
 Run: PYTHONPATH=build/python /usr/bin/python3 -m pytest -q tests/py_label_cache.py
 """
@@ -18,6 +19,7 @@ import pathlib
 import pickle
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
@@ -243,6 +245,71 @@ def test_eviction_under_a_tiny_budget(tmp_path, cache_name):
     info = c.cache_info()
     assert info["evictions"] > 0
     assert info["bytes"] <= info["capacity"] <= 1 << 20
+
+
+_SHM_FULL_CHILD = r"""
+import sys, numpy as np, labelbin
+from labelbin import BinarizeArray, ZarrArray
+path, labels_npy = sys.argv[1], sys.argv[2]
+labels = np.load(labels_npy)
+groups = [("low", [0, 1]), ("any", [])]
+try:
+    ZarrArray(path).set_label_cache(64 << 20, name="lb-big")
+    print("ACCEPTED a 64 MiB cache on a 2 MiB /dev/shm", flush=True)
+except ValueError as e:
+    print("REFUSED", e, flush=True)
+b = BinarizeArray(ZarrArray(path), groups)
+b.set_label_cache(1 << 20, name="lb-full")
+b.warm(threads=2)
+for _ in range(2):
+    out = b[b.roi]
+    assert out.shape == (2,) + labels.shape
+    assert np.array_equal(out[0], np.isin(labels, [0, 1]).astype(np.uint8))
+    assert np.array_equal(out[1], (labels != 0).astype(np.uint8))
+info = b.cache_info()
+print("INFO", info["bytes"], info["capacity"], info["entries"], flush=True)
+"""
+
+
+def test_dev_shm_full(tmp_path):
+    """A container's small /dev/shm: a cache larger than all of it is refused
+    with a clear error; when it fills up, entries that do not fit are not
+    stored (one warning) and reads stay exact, where writing into the
+    mapping would have killed the process with SIGBUS. Runs in a private
+    mount namespace with a 2 MiB tmpfs over /dev/shm."""
+    try:
+        probe = subprocess.run(["unshare", "-m", "sh", "-c",
+                                "mount -t tmpfs -o size=64k tmpfs /dev/shm"],
+                               capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip("cannot run unshare: %s" % e)
+    if probe.returncode != 0:
+        pytest.skip("no private mount namespace here (unshare -m and mount need root): %s"
+                    % probe.stderr.decode(errors="replace").strip())
+    rng = np.random.default_rng(SEED)
+    shape = (128, 128, 128)
+    # 4 ids per block: 2-bit indices, about 0.3 bytes a voxel encoded (640 KB
+    # in all), more than the room left below
+    labels = rng.integers(0, 4, size=shape).astype(np.uint32)
+    write_labels(tmp_path / "v.zarr", labels, (32, 32, 32))
+    np.save(tmp_path / "labels.npy", labels)
+    (tmp_path / "child.py").write_text(_SHM_FULL_CHILD)
+    env = dict(os.environ, PYTHONPATH=str(BUILD / "python"), LB_VERBOSE="0")
+    script = ("mount -t tmpfs -o size=2m tmpfs /dev/shm && "
+              "head -c 1600000 /dev/zero > /dev/shm/ballast && "
+              "exec %s %s %s %s" % (sys.executable, tmp_path / "child.py",
+                                    tmp_path / "v.zarr", tmp_path / "labels.npy"))
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, "rc %d\nstdout %s\nstderr %s" % (r.returncode, r.stdout, r.stderr)
+    refused = [ln for ln in r.stdout.splitlines() if ln.startswith("REFUSED")]
+    assert refused and "does not fit in /dev/shm" in refused[0] and "--shm-size" in refused[0], \
+        r.stdout
+    warnings = [ln for ln in r.stderr.splitlines() if "no room left in /dev/shm" in ln]
+    assert len(warnings) == 1, r.stderr
+    nbytes, capacity, entries = map(int, [ln for ln in r.stdout.splitlines()
+                                          if ln.startswith("INFO")][0].split()[1:])
+    assert 0 < entries < 64 and nbytes < capacity
 
 
 def test_damaged_file_is_detected_and_rebuilt(tmp_path, cache_name):

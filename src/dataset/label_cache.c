@@ -5,6 +5,8 @@
  */
 #include "dataset/label_cache.h"
 
+#include "core/log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define MAGIC 0x3143424C454C424Cull /* "LBLELBC1" */
@@ -66,6 +69,8 @@ struct lb__lcache {
     shm_hdr *h;
     slot *slots;
     uint8_t *ring;
+    int fd;                      /* the file: ring space is allocated through it */
+    _Atomic int warned_full;     /* the "no space left" warning was given       */
     _Atomic uint64_t my_hits, my_misses;
 };
 
@@ -154,12 +159,57 @@ static int header_ok(const shm_hdr *h, size_t file_bytes) {
            db > 0;
 }
 
-static void bind(lb__lcache *c, uint8_t *base, size_t total) {
+static void bind(lb__lcache *c, uint8_t *base, size_t total, int fd) {
+    c->fd = fd;
     c->base = base;
     c->total = total;
     c->h = (shm_hdr *)(void *)base;
     c->slots = (slot *)(void *)(base + c->h->index_off);
     c->ring = base + c->h->data_off;
+}
+
+/* Allocate the file's bytes [off, off + n) (tmpfs gives a mapped page its
+ * memory when it is first written, and a write it has no room for kills
+ * the process with SIGBUS): 0, or the errno. */
+static int allocate(int fd, uint64_t off, uint64_t n) {
+    int r;
+    do r = posix_fallocate(fd, (off_t)off, (off_t)n);
+    while (r == EINTR);
+    return r;
+}
+
+static void human(char *buf, size_t size, double bytes) {
+    if (bytes >= 1 << 30) snprintf(buf, size, "%.1f GiB", bytes / (1 << 30));
+    else snprintf(buf, size, "%.1f MiB", bytes / (1 << 20));
+}
+
+/* The header and the index must always be writable: their space is taken
+ * when a file is created or opened, and a cache larger than the whole
+ * file system is refused (it would fail as it fills). */
+static int allocate_fixed(int fd, const char *path, size_t total, lb_error *err) {
+    struct statvfs fs;
+    char want[32], have[32], avail[32];
+    human(want, sizeof want, (double)total);
+    if (fstatvfs(fd, &fs) == 0 && fs.f_blocks > 0 &&
+        (double)fs.f_blocks * (double)fs.f_frsize < (double)total) {
+        human(have, sizeof have, (double)fs.f_blocks * (double)fs.f_frsize);
+        return lb__err(err, LB_EINVAL,
+                       "%s: a label cache of %s does not fit in /dev/shm (%s in all): give "
+                       "it fewer bytes, or make /dev/shm larger (docker: --shm-size)",
+                       path, want, have);
+    }
+    uint64_t ns, io, dof, db;
+    layout(total, &ns, &io, &dof, &db);
+    int r = allocate(fd, 0, dof);
+    if (r) {
+        human(avail, sizeof avail,
+              fstatvfs(fd, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : 0.0);
+        return lb__err(err, LB_EIO,
+                       "%s: cannot allocate the label cache's index (%s; %s free in "
+                       "/dev/shm): free space there, or give the cache fewer bytes",
+                       path, strerror(r), avail);
+    }
+    return 0;
 }
 
 /* Create a fresh cache file of `total` bytes as c->path: written under a
@@ -170,12 +220,14 @@ static int create_file(lb__lcache *c, size_t total, int replace, lb_error *err) 
     snprintf(tmp, sizeof tmp, "%s.%s.XXXXXX", SHM_DIR, c->name);
     int fd = mkstemp(tmp);
     if (fd < 0) return lb__err_errno(err, errno, "cannot create a shared cache file", tmp);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
     int rc = 0;
     uint8_t *base = MAP_FAILED;
     if (ftruncate(fd, (off_t)total) != 0) {
         rc = lb__err_errno(err, errno, "cannot size the shared cache file", tmp);
         goto fail;
     }
+    if ((rc = allocate_fixed(fd, c->path, total, err)) != 0) goto fail;
     base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         rc = lb__err_errno(err, errno, "cannot map the shared cache file", tmp);
@@ -212,8 +264,7 @@ static int create_file(lb__lcache *c, size_t total, int replace, lb_error *err) 
         }
         unlink(tmp);
     }
-    close(fd);
-    bind(c, base, total);
+    bind(c, base, total, fd);
     return 0;
 fail:
     if (base != MAP_FAILED) munmap(base, total);
@@ -241,15 +292,24 @@ static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
                        c->path, size, want);
     }
     uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) return lb__err_errno(err, errno, "cannot map the shared cache file", c->path);
+    if (base == MAP_FAILED) {
+        rc = lb__err_errno(err, errno, "cannot map the shared cache file", c->path);
+        close(fd);
+        return rc;
+    }
     if (!header_ok((const shm_hdr *)(void *)base, size)) {
         munmap(base, size);
+        close(fd);
         return lb__err(err, LB_EFORMAT,
                        "%s: not a labelbin label cache of this version, or its header is damaged",
                        c->path);
     }
-    bind(c, base, size);
+    if ((rc = allocate_fixed(fd, c->path, size, err)) != 0) {
+        munmap(base, size);
+        close(fd);
+        return rc;
+    }
+    bind(c, base, size, fd);
     return 0;
 }
 
@@ -275,6 +335,7 @@ int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *
                        LB__LCACHE_MIN_BYTES, bytes);
     lb__lcache *c = lb__calloc(1, sizeof *c, "a label cache", err);
     if (!c) return LB_ENOMEM;
+    c->fd = -1;
     int rc = set_names(c, name, err);
     size_t total = round_down(bytes, PAGE);
     for (int attempt = 0; !rc && attempt < 8; attempt++) {
@@ -299,6 +360,7 @@ int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err) {
     *out = NULL;
     lb__lcache *c = lb__calloc(1, sizeof *c, "a label cache", err);
     if (!c) return LB_ENOMEM;
+    c->fd = -1;
     int rc = set_names(c, name, err);
     if (!rc) rc = map_existing(c, 0, err);
     if (rc) {
@@ -312,6 +374,7 @@ int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err) {
 void lb__lcache_close(lb__lcache *c) {
     if (!c) return;
     if (c->base) munmap(c->base, c->total);
+    if (c->fd >= 0) close(c->fd);
     free(c);
 }
 
@@ -421,12 +484,36 @@ static int evict_one(lb__lcache *c) {
     return -1;
 }
 
+/* The file system is full: say so once per process and cache. */
+static void no_room(lb__lcache *c) {
+    if (atomic_exchange(&c->warned_full, 1)) return;
+    struct statvfs fs;
+    char avail[32];
+    human(avail, sizeof avail,
+          fstatvfs(c->fd, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : 0.0);
+    lb__log(LB_LOG_WARN,
+            "label cache %s: no room left in /dev/shm (%s free) for more entries; chunks "
+            "that do not fit are read without the cache. Free space there, give the cache "
+            "fewer bytes, or make /dev/shm larger (docker: --shm-size)",
+            c->path, avail);
+}
+
 /* Reserve `need` bytes at the head (evicting what is in the way): the
- * ring position. */
+ * ring position, or NO_ROOM when the file system has no memory for them
+ * (nothing changed then). */
+#define NO_ROOM UINT64_MAX
 static uint64_t reserve(lb__lcache *c, uint64_t need) {
     shm_hdr *h = c->h;
     uint64_t db = h->data_bytes, p = h->head % db;
-    if (p + need > db) {
+    /* The bytes about to be written: a skip mark at the end of the ring
+     * when the record does not fit there, and the record. */
+    int wrap = p + need > db;
+    if ((wrap && p + sizeof(rec) <= db && allocate(c->fd, h->data_off + p, sizeof(rec))) ||
+        allocate(c->fd, h->data_off + (wrap ? 0 : p), need)) {
+        no_room(c);
+        return NO_ROOM;
+    }
+    if (wrap) {
         if (p + sizeof(rec) <= db) {
             rec *r = (rec *)(void *)(c->ring + p);
             r->len = PAD_MARK;
@@ -515,6 +602,10 @@ void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data
         unslot(c, s); /* its filler died */
     }
     uint64_t pos = reserve(c, need);
+    if (pos == NO_ROOM) {
+        unlock(c);
+        return;
+    }
     /* Keep the index at most 3/4 full: evict the oldest as needed. */
     while (h->used_slots + 1 > h->nslots / 4 * 3)
         if (evict_one(c) != 0) break;
@@ -608,6 +699,10 @@ void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, si
     uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
     if (lock(c) != 0) return;
     uint64_t pos = reserve(c, need);
+    if (pos == NO_ROOM) {
+        unlock(c);
+        return;
+    }
     rec *r = (rec *)(void *)(c->ring + pos % h->data_bytes);
     r->len = need;
     r->ds = ds;

@@ -50,8 +50,9 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf);
  * a note that the chunk is not kept: the read decodes it). */
 void lb__lcache_count_as_miss(lb__lcache *c);
 /* Store entry (ds, chunk): `n` bytes that stand for `raw` decoded bytes.
- * Does nothing when another process is filling the same entry or the
- * entry is larger than the ring. */
+ * Does nothing when another process is filling the same entry, the entry
+ * is larger than the ring, or the file system has no memory left for it
+ * (a warning says so, once per handle). */
 void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
                     uint64_t raw);
 /* Forget entry (ds, chunk) (its chunk was rewritten). */
