@@ -183,10 +183,12 @@ static void human(char *buf, size_t size, double bytes) {
     else snprintf(buf, size, "%.1f MiB", bytes / (1 << 20));
 }
 
-/* The header and the index must always be writable: their space is taken
- * when a file is created or opened, and a cache larger than the whole
- * file system is refused (it would fail as it fills). */
-static int allocate_fixed(int fd, const char *path, size_t total, lb_error *err) {
+/* The header must always be writable (the lock is in it): its page is
+ * allocated when a file is created or opened. Index slots and records
+ * are allocated as they are first written (slot_room, reserve). A cache
+ * larger than the whole file system is refused: it would fail as it
+ * fills. */
+static int allocate_header(int fd, const char *path, size_t total, lb_error *err) {
     struct statvfs fs;
     char want[32], have[32], avail[32];
     human(want, sizeof want, (double)total);
@@ -200,12 +202,12 @@ static int allocate_fixed(int fd, const char *path, size_t total, lb_error *err)
     }
     uint64_t ns, io, dof, db;
     layout(total, &ns, &io, &dof, &db);
-    int r = allocate(fd, 0, dof);
+    int r = allocate(fd, 0, io);
     if (r) {
         human(avail, sizeof avail,
               fstatvfs(fd, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : 0.0);
         return lb__err(err, LB_EIO,
-                       "%s: cannot allocate the label cache's index (%s; %s free in "
+                       "%s: cannot allocate the label cache's header (%s; %s free in "
                        "/dev/shm): free space there, or give the cache fewer bytes",
                        path, strerror(r), avail);
     }
@@ -227,7 +229,7 @@ static int create_file(lb__lcache *c, size_t total, int replace, lb_error *err) 
         rc = lb__err_errno(err, errno, "cannot size the shared cache file", tmp);
         goto fail;
     }
-    if ((rc = allocate_fixed(fd, c->path, total, err)) != 0) goto fail;
+    if ((rc = allocate_header(fd, c->path, total, err)) != 0) goto fail;
     base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         rc = lb__err_errno(err, errno, "cannot map the shared cache file", tmp);
@@ -304,7 +306,7 @@ static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
                        "%s: not a labelbin label cache of this version, or its header is damaged",
                        c->path);
     }
-    if ((rc = allocate_fixed(fd, c->path, size, err)) != 0) {
+    if ((rc = allocate_header(fd, c->path, size, err)) != 0) {
         munmap(base, size);
         close(fd);
         return rc;
@@ -431,7 +433,10 @@ static void unslot(lb__lcache *c, slot *s) {
  * nonsense): the data stays, unreachable, until the ring passes over it. */
 static void reset(lb__lcache *c) {
     shm_hdr *h = c->h;
-    memset(c->slots, 0, h->nslots * sizeof(slot));
+    /* Zeroed by giving the index's pages back (the file system then has
+     * room for them again); a plain memset where that is not supported. */
+    if (madvise(c->slots, (size_t)(h->data_off - h->index_off), MADV_REMOVE) != 0)
+        memset(c->slots, 0, h->nslots * sizeof(slot));
     h->used_slots = h->entries = h->bytes = h->raw_bytes = h->declined = 0;
     h->tail = h->head;
     atomic_store(&h->tail_pub, h->tail);
@@ -496,6 +501,13 @@ static void no_room(lb__lcache *c) {
             "that do not fit are read without the cache. Free space there, give the cache "
             "fewer bytes, or make /dev/shm larger (docker: --shm-size)",
             c->path, avail);
+}
+
+/* Slot i is about to be written: 0 when its bytes have memory. */
+static int slot_room(lb__lcache *c, uint64_t i) {
+    if (allocate(c->fd, c->h->index_off + i * sizeof(slot), sizeof(slot)) == 0) return 0;
+    no_room(c);
+    return -1;
 }
 
 /* Reserve `need` bytes at the head (evicting what is in the way): the
@@ -621,6 +633,10 @@ void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data
     r->pad = 0;
     uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
     while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
+    if (slot_room(c, i)) {
+        unlock(c); /* the record is left to the ring, like an abandoned fill */
+        return;
+    }
     s = &c->slots[i];
     s->ds = ds;
     s->chunk = chunk;
@@ -709,6 +725,10 @@ void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, si
     r->chunk = chunk;
     uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
     while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
+    if (slot_room(c, i)) {
+        unlock(c);
+        return;
+    }
     slot *s = &c->slots[i];
     memset(s, 0, sizeof *s);
     s->ds = ds;
