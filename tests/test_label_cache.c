@@ -756,6 +756,46 @@ static void test_processes(void) {
     CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
+static int no_room_warnings;
+static void count_no_room(void *user, int level, const char *message) {
+    (void)user;
+    if (level == LB_LOG_WARN && strstr(message, "no room left in /dev/shm")) no_room_warnings++;
+}
+
+/* A full /dev/shm: nothing is stored, one warning says so, reads stay
+ * exact; with room again, entries are stored. */
+static void test_no_room(void) {
+    const int64_t shape[3] = {29, 37, 23};
+    char rel[] = "c.zarr/uint16";
+    char full[80];
+    snprintf(full, sizeof full, "%s-full", cname);
+    trio u, c;
+    trio_open(rel, &u, NULL, 0);
+    trio_open(rel, &c, full, (size_t)4 << 20);
+    lb_set_log_handler(count_no_room, NULL, LB_LOG_WARN);
+    lb__lcache_test_no_room = 1;
+    CHECK(trio_same(&u, &c, shape, 6));
+    CHECK(trio_same(&u, &c, shape, 6));
+    lb_error e = {0};
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
+    CHECK_INT(info.entries, 0);
+    CHECK_INT(info.hits, 0);
+    CHECK(no_room_warnings >= 1 && no_room_warnings <= 3); /* once per array's handle */
+    int warned = no_room_warnings;
+    lb__lcache_test_no_room = 0;
+    CHECK(trio_same(&u, &c, shape, 6));
+    CHECK(trio_same(&u, &c, shape, 6));
+    CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
+    CHECK(info.entries > 0);
+    CHECK(info.hits > 0);
+    CHECK_INT(no_room_warnings, warned);
+    lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
+    trio_free(&u);
+    trio_free(&c);
+    CHECK_INT(lb_cache_remove(full, &e), 0);
+}
+
 static void test_refusals(void) {
     lb_error e = {0};
     lb_array *a = open_rel("c.zarr/uint8");
@@ -797,6 +837,7 @@ int main(void) {
     test_declined();
     test_corruption();
     test_processes();
+    test_no_room();
     test_refusals();
     lb_error e = {0};
     lb_cache_remove(cname, &e);

@@ -503,9 +503,17 @@ static void no_room(lb__lcache *c) {
             c->path, avail);
 }
 
+int lb__lcache_test_no_room;
+
+/* Memory for bytes [off, off + n) of an index slot or a record: 0, or the
+ * errno (lb__lcache_test_no_room: ENOSPC). */
+static int room(const lb__lcache *c, uint64_t off, uint64_t n) {
+    return lb__lcache_test_no_room ? ENOSPC : allocate(c->fd, off, n);
+}
+
 /* Slot i is about to be written: 0 when its bytes have memory. */
 static int slot_room(lb__lcache *c, uint64_t i) {
-    if (allocate(c->fd, c->h->index_off + i * sizeof(slot), sizeof(slot)) == 0) return 0;
+    if (room(c, c->h->index_off + i * sizeof(slot), sizeof(slot)) == 0) return 0;
     no_room(c);
     return -1;
 }
@@ -520,8 +528,8 @@ static uint64_t reserve(lb__lcache *c, uint64_t need) {
     /* The bytes about to be written: a skip mark at the end of the ring
      * when the record does not fit there, and the record. */
     int wrap = p + need > db;
-    if ((wrap && p + sizeof(rec) <= db && allocate(c->fd, h->data_off + p, sizeof(rec))) ||
-        allocate(c->fd, h->data_off + (wrap ? 0 : p), need)) {
+    if ((wrap && p + sizeof(rec) <= db && room(c, h->data_off + p, sizeof(rec))) ||
+        room(c, h->data_off + (wrap ? 0 : p), need)) {
         no_room(c);
         return NO_ROOM;
     }

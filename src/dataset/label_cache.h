@@ -74,6 +74,9 @@ const char *lb__lcache_path(const lb__lcache *c);
  * process killed inside the lock). */
 void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, size_t n);
 void lb__lcache_test_take_lock(lb__lcache *c);
+/* Tests: non-zero, every slot and record finds the file system full (as a
+ * full /dev/shm does). */
+extern int lb__lcache_test_no_room;
 
 /* A 64-bit hash of n bytes (identities, checksums). */
 uint64_t lb__hash64(const void *p, size_t n, uint64_t seed);
