@@ -743,12 +743,10 @@ static inline void put_word(uint8_t *p, uint64_t w) {
 static inline void channel_row(uint8_t *out, const uint8_t *src, unsigned sh, size_t n) {
 #if defined(__SSE2__)
     const __m128i one = _mm_set1_epi8(1), shv = _mm_cvtsi32_si128((int)sh);
-    for (size_t x = 0; x < n; x += 16)
-        _mm_storeu_si128((__m128i *)(void *)(out + x),
-                         _mm_and_si128(_mm_srl_epi16(
-                                           _mm_loadu_si128((const __m128i *)(const void *)(src + x)),
-                                           shv),
-                                       one));
+    for (size_t x = 0; x < n; x += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(src + x));
+        _mm_storeu_si128((__m128i *)(void *)(out + x), _mm_and_si128(_mm_srl_epi16(v, shv), one));
+    }
 #else
     for (size_t x = 0; x < n; x++) out[x] = (uint8_t)((src[x] >> sh) & 1u);
 #endif
@@ -992,7 +990,8 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
                         __m128i p = _mm_packus_epi16(_mm_and_si128(v, _mm_set1_epi16(0xFF)),
                                                      _mm_srli_epi16(v, 8));
                         _mm_storel_epi64((__m128i *)(void *)G, p);
-                        _mm_storel_epi64((__m128i *)(void *)(G + rstride), _mm_unpackhi_epi64(p, p));
+                        _mm_storel_epi64((__m128i *)(void *)(G + rstride),
+                                         _mm_unpackhi_epi64(p, p));
 #else
                         uint64_t g0 = 0, g1 = 0;
                         for (size_t x = 0; x < seg[s2].len; x++) {
