@@ -579,7 +579,9 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  * damaged entry is a miss that is decoded again, never labels. A process
  * killed mid-fill (or while holding the lock) leaves the cache usable. A
  * file that is not a labelbin cache of this version, has a damaged header
- * or another size is replaced by a new one when opened.
+ * or another size is replaced by a new one when opened; arrays that had
+ * the old file go on reading its entries but store nothing more in it (a
+ * warning says so once).
  *
  * Chunks rewritten through the same array (lb_array_write) are dropped from
  * the cache; chunks changed on disk by anything else are not noticed:

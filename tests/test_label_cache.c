@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -796,6 +797,59 @@ static void test_no_room(void) {
     CHECK_INT(lb_cache_remove(full, &e), 0);
 }
 
+static int replaced_warnings;
+static void count_replaced(void *user, int level, const char *message) {
+    (void)user;
+    if (level == LB_LOG_WARN && strstr(message, "replaced or removed")) replaced_warnings++;
+}
+
+static int open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+/* Arrays by the hundred with a label cache keep no file descriptor each;
+ * an array whose cache file was replaced (another process asked for
+ * another size) stores nothing more in it, says so once, and reads stay
+ * exact. */
+static void test_handles(void) {
+    const int64_t shape[3] = {29, 37, 23};
+    char rel[] = "c.zarr/uint16", name[80];
+    snprintf(name, sizeof name, "%s-handles", cname);
+    lb_error e = {0};
+    int before = open_fds();
+    enum { N = 200 };
+    lb_array *a[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = open_rel(rel);
+        CHECK_INT(lb_array_set_label_cache(a[i], name, (size_t)4 << 20, &e), 0);
+    }
+    CHECK(before >= 0 && open_fds() - before < 8);
+    lb_roi all = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
+    lb_array *u = open_rel(rel), *other = open_rel(rel);
+    CHECK_INT(lb_array_set_label_cache(other, name, (size_t)8 << 20, &e), 0); /* replaces */
+    lb_set_log_handler(count_replaced, NULL, LB_LOG_WARN);
+    CHECK(same_read(u, a[1], &all)); /* misses: its puts find another file */
+    CHECK(same_read(u, a[1], &all));
+    CHECK_INT(replaced_warnings, 1);
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(a[1], &info, &e), 0);
+    CHECK_INT(info.process_hits, 0);
+    CHECK(same_read(u, other, &all)); /* the new file works */
+    CHECK(same_read(u, other, &all));
+    CHECK_INT(lb_array_cache_info(other, &info, &e), 0);
+    CHECK(info.process_hits > 0);
+    lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
+    for (int i = 0; i < N; i++) lb_array_free(a[i]);
+    lb_array_free(u);
+    lb_array_free(other);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+}
+
 static void test_refusals(void) {
     lb_error e = {0};
     lb_array *a = open_rel("c.zarr/uint8");
@@ -838,6 +892,7 @@ int main(void) {
     test_corruption();
     test_processes();
     test_no_room();
+    test_handles();
     test_refusals();
     lb_error e = {0};
     lb_cache_remove(cname, &e);

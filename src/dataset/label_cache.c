@@ -69,8 +69,10 @@ struct lb__lcache {
     shm_hdr *h;
     slot *slots;
     uint8_t *ring;
-    int fd;                      /* the file: ring space is allocated through it */
-    _Atomic int warned_full;     /* the "no space left" warning was given       */
+    dev_t dev;                   /* the mapped file (to allocate its bytes, it is */
+    ino_t ino;                   /* opened again by path and checked to be it)    */
+    _Atomic int warned_full;     /* the "no room left" warning was given         */
+    _Atomic int warned_gone;     /* the "file replaced" warning was given        */
     _Atomic uint64_t my_hits, my_misses;
 };
 
@@ -159,8 +161,15 @@ static int header_ok(const shm_hdr *h, size_t file_bytes) {
            db > 0;
 }
 
+/* Map the file open as fd (then closed: a handle keeps no descriptor, so
+ * that arrays by the hundred do not use up the process's). */
 static void bind(lb__lcache *c, uint8_t *base, size_t total, int fd) {
-    c->fd = fd;
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+    }
+    close(fd);
     c->base = base;
     c->total = total;
     c->h = (shm_hdr *)(void *)base;
@@ -337,7 +346,6 @@ int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *
                        LB__LCACHE_MIN_BYTES, bytes);
     lb__lcache *c = lb__calloc(1, sizeof *c, "a label cache", err);
     if (!c) return LB_ENOMEM;
-    c->fd = -1;
     int rc = set_names(c, name, err);
     size_t total = round_down(bytes, PAGE);
     for (int attempt = 0; !rc && attempt < 8; attempt++) {
@@ -362,7 +370,6 @@ int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err) {
     *out = NULL;
     lb__lcache *c = lb__calloc(1, sizeof *c, "a label cache", err);
     if (!c) return LB_ENOMEM;
-    c->fd = -1;
     int rc = set_names(c, name, err);
     if (!rc) rc = map_existing(c, 0, err);
     if (rc) {
@@ -376,7 +383,6 @@ int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err) {
 void lb__lcache_close(lb__lcache *c) {
     if (!c) return;
     if (c->base) munmap(c->base, c->total);
-    if (c->fd >= 0) close(c->fd);
     free(c);
 }
 
@@ -495,7 +501,7 @@ static void no_room(lb__lcache *c) {
     struct statvfs fs;
     char avail[32];
     human(avail, sizeof avail,
-          fstatvfs(c->fd, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : 0.0);
+          statvfs(SHM_DIR, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize : 0.0);
     lb__log(LB_LOG_WARN,
             "label cache %s: no room left in /dev/shm (%s free) for more entries; chunks "
             "that do not fit are read without the cache. Free space there, give the cache "
@@ -505,15 +511,33 @@ static void no_room(lb__lcache *c) {
 
 int lb__lcache_test_no_room;
 
-/* Memory for bytes [off, off + n) of an index slot or a record: 0, or the
- * errno (lb__lcache_test_no_room: ENOSPC). */
-static int room(const lb__lcache *c, uint64_t off, uint64_t n) {
-    return lb__lcache_test_no_room ? ENOSPC : allocate(c->fd, off, n);
+/* The mapped file, opened again to allocate its bytes: a descriptor, or -1
+ * when the path now names another file (replaced by a process that wanted
+ * a cache of another size, or removed): nothing more is stored through
+ * this handle then, and a warning says so once. */
+static int open_mapped(lb__lcache *c) {
+    int fd = open(c->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino) return fd;
+    if (fd >= 0) close(fd);
+    if (!atomic_exchange(&c->warned_gone, 1))
+        lb__log(LB_LOG_WARN,
+                "label cache %s: the file was replaced or removed since this array opened it; "
+                "this array stores no more entries in it (its entries are still read)",
+                c->path);
+    return -1;
+}
+
+/* Memory for bytes [off, off + n) of an index slot or a record, through
+ * fd from open_mapped: 0, or the errno (lb__lcache_test_no_room: ENOSPC). */
+static int room(int fd, uint64_t off, uint64_t n) {
+    if (fd < 0) return EBADF;
+    return lb__lcache_test_no_room ? ENOSPC : allocate(fd, off, n);
 }
 
 /* Slot i is about to be written: 0 when its bytes have memory. */
-static int slot_room(lb__lcache *c, uint64_t i) {
-    if (room(c, c->h->index_off + i * sizeof(slot), sizeof(slot)) == 0) return 0;
+static int slot_room(lb__lcache *c, int fd, uint64_t i) {
+    if (room(fd, c->h->index_off + i * sizeof(slot), sizeof(slot)) == 0) return 0;
     no_room(c);
     return -1;
 }
@@ -522,15 +546,15 @@ static int slot_room(lb__lcache *c, uint64_t i) {
  * ring position, or NO_ROOM when the file system has no memory for them
  * (nothing changed then). */
 #define NO_ROOM UINT64_MAX
-static uint64_t reserve(lb__lcache *c, uint64_t need) {
+static uint64_t reserve(lb__lcache *c, int fd, uint64_t need) {
     shm_hdr *h = c->h;
     uint64_t db = h->data_bytes, p = h->head % db;
     /* The bytes about to be written: a skip mark at the end of the ring
      * when the record does not fit there, and the record. */
     int wrap = p + need > db;
-    if ((wrap && p + sizeof(rec) <= db && room(c, h->data_off + p, sizeof(rec))) ||
-        room(c, h->data_off + (wrap ? 0 : p), need)) {
-        no_room(c);
+    if ((wrap && p + sizeof(rec) <= db && room(fd, h->data_off + p, sizeof(rec))) ||
+        room(fd, h->data_off + (wrap ? 0 : p), need)) {
+        if (fd >= 0) no_room(c);
         return NO_ROOM;
     }
     if (wrap) {
@@ -606,11 +630,11 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
     return 0;
 }
 
-void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
-                    uint64_t raw) {
+/* lb__lcache_put with the file open as fd (open_mapped). */
+static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, const void *data, size_t n,
+                uint64_t raw) {
     shm_hdr *h = c->h;
     uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
-    if (n == 0 || n > UINT32_MAX || need > h->data_bytes / 2) return;
     if (lock(c) != 0) return;
     slot *s = find(c, ds, chunk);
     if (s) {
@@ -621,7 +645,7 @@ void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data
         }
         unslot(c, s); /* its filler died */
     }
-    uint64_t pos = reserve(c, need);
+    uint64_t pos = reserve(c, fd, need);
     if (pos == NO_ROOM) {
         unlock(c);
         return;
@@ -641,7 +665,7 @@ void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data
     r->pad = 0;
     uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
     while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
-    if (slot_room(c, i)) {
+    if (slot_room(c, fd, i)) {
         unlock(c); /* the record is left to the ring, like an abandoned fill */
         return;
     }
@@ -673,6 +697,16 @@ void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data
         h->inserts++;
     }
     unlock(c);
+}
+
+void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
+                    uint64_t raw) {
+    uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
+    if (n == 0 || n > UINT32_MAX || need > c->h->data_bytes / 2) return;
+    int fd = open_mapped(c);
+    if (fd < 0) return;
+    put(c, fd, ds, chunk, data, n, raw);
+    close(fd);
 }
 
 void lb__lcache_count_as_miss(lb__lcache *c) {
@@ -721,10 +755,16 @@ int lb__lcache_remove(const char *name, lb_error *err) {
 void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, size_t n) {
     shm_hdr *h = c->h;
     uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
-    if (lock(c) != 0) return;
-    uint64_t pos = reserve(c, need);
+    int fd = open_mapped(c);
+    if (fd < 0) return;
+    if (lock(c) != 0) {
+        close(fd);
+        return;
+    }
+    uint64_t pos = reserve(c, fd, need);
     if (pos == NO_ROOM) {
         unlock(c);
+        close(fd);
         return;
     }
     rec *r = (rec *)(void *)(c->ring + pos % h->data_bytes);
@@ -733,7 +773,9 @@ void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, si
     r->chunk = chunk;
     uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
     while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
-    if (slot_room(c, i)) {
+    int no_slot = slot_room(c, fd, i);
+    close(fd);
+    if (no_slot) {
         unlock(c);
         return;
     }
