@@ -390,8 +390,15 @@ def test_cache_stats_cli_and_settings(tmp_path, cache_name):
     assert j["entries"] == info["entries"] and j["bytes"] == info["bytes"]
     assert j["raw_bytes"] == info["raw_bytes"] == 3 * 4 * 3 * 10 * 12 * 9 * 8
     assert abs(j["compression"] - info["raw_bytes"] / info["bytes"]) < 1e-2
+    # the file's pages: at least its entries, far less than its sparse size
+    st = os.stat("/dev/shm/" + cache_name)
+    assert j["memory_bytes"] == st.st_blocks * 512
+    assert j["bytes"] <= j["memory_bytes"] < st.st_size
+    vfs = os.statvfs("/dev/shm")
+    assert j["fs_bytes"] == vfs.f_blocks * vfs.f_frsize and 0 < j["fs_free_bytes"] <= j["fs_bytes"]
     r = subprocess.run([exe, "cache-stats", cache_name], capture_output=True, text=True)
     assert r.returncode == 0 and "compression" in r.stdout and cache_name in r.stdout
+    assert "free of" in r.stdout and "in /dev/shm" in r.stdout
     # the other cache replaces this one, and the other way round
     a.set_cache(1 << 20)
     assert a.cache_info()["kind"] == "chunk"

@@ -2,13 +2,16 @@
  * cmd_cache.c — `labelbin cache-stats`: what a shared label cache
  * (lb_array_set_label_cache) holds — entries, bytes, the compression ratio
  * against the decoded labels, hits and misses of every process that used
- * it — and, with --remove, remove its file.
+ * it, the memory its file takes and the room left where it lives — and,
+ * with --remove, remove its file.
  */
 #include "cli.h"
 #include "commands.h"
 
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 const char help_cache_stats[] =
     "Usage: labelbin cache-stats [OPTIONS] [NAME]\n"
@@ -18,6 +21,9 @@ const char help_cache_stats[] =
     "through set_label_cache (Python) or lb_array_set_label_cache (C), with\n"
     "every chunk of integer labels kept as per-8x8x8-block id tables and\n"
     "packed indices. Counts are those of every process that used the file.\n"
+    "The file takes memory only for what it holds; when /dev/shm has no room\n"
+    "left, chunks that do not fit are read without the cache (in a container,\n"
+    "give /dev/shm more room: docker run --shm-size).\n"
     "\n"
     "Options:\n"
     "  --json            print one JSON object (for machines)\n"
@@ -82,6 +88,17 @@ int cmd_cache_stats(int argc, char **argv)
     }
     if (rc)
         return lb_failure(&e);
+    /* What the file takes (its pages, not its size: it is sparse) and the
+     * room left in its file system. */
+    struct stat st;
+    struct statvfs fs;
+    uint64_t mem = 0, fs_free = 0, fs_size = 0;
+    if (stat(s.path, &st) == 0)
+        mem = (uint64_t)st.st_blocks * 512u;
+    if (statvfs(s.path, &fs) == 0) {
+        fs_free = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+        fs_size = (uint64_t)fs.f_blocks * (uint64_t)fs.f_frsize;
+    }
     if (json) {
         printf("{\"name\": ");
         json_string(stdout, s.name);
@@ -91,10 +108,13 @@ int cmd_cache_stats(int argc, char **argv)
                ", \"declined\": %" PRIu64 ", \"raw_bytes\": %" PRIu64
                ", \"compression\": %.3f, \"hits\": %" PRIu64
                ", \"misses\": %" PRIu64 ", \"hit_rate\": %.4f, \"inserts\": %" PRIu64
-               ", \"evictions\": %" PRIu64 ", \"corrupt\": %" PRIu64 "}\n",
+               ", \"evictions\": %" PRIu64 ", \"corrupt\": %" PRIu64
+               ", \"memory_bytes\": %" PRIu64 ", \"fs_free_bytes\": %" PRIu64
+               ", \"fs_bytes\": %" PRIu64 "}\n",
                s.capacity, s.bytes, s.entries, s.declined, s.raw_bytes,
                s.bytes ? (double)s.raw_bytes / (double)s.bytes : 0.0, s.hits, s.misses,
-               pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt);
+               pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt, mem,
+               fs_free, fs_size);
     } else {
         format_bytes((int64_t)s.bytes, used, sizeof used);
         format_bytes((int64_t)s.capacity, cap, sizeof cap);
@@ -116,6 +136,11 @@ int cmd_cache_stats(int argc, char **argv)
         printf("  inserts     %" PRIu64 ", evictions %" PRIu64
                ", damaged entries refilled %" PRIu64 "\n",
                s.inserts, s.evictions, s.corrupt);
+        char m[32], fr[32], fsz[32];
+        format_bytes((int64_t)mem, m, sizeof m);
+        format_bytes((int64_t)fs_free, fr, sizeof fr);
+        format_bytes((int64_t)fs_size, fsz, sizeof fsz);
+        printf("  memory      %s (the file's pages); %s free of %s in /dev/shm\n", m, fr, fsz);
     }
     if (remove && lb_cache_remove(name, &e) != 0)
         return lb_failure(&e);
