@@ -495,7 +495,7 @@ static int evict_one(lb__lcache *c) {
     return -1;
 }
 
-/* The file system is full: say so once per process and cache. */
+/* The file system is full: say so once per handle. */
 static void no_room(lb__lcache *c) {
     if (atomic_exchange(&c->warned_full, 1)) return;
     struct statvfs fs;

@@ -13,6 +13,12 @@
  * or corrupt entry is a miss (and is refilled), never labels. A process
  * killed mid-fill leaves a reservation the ring reclaims; one killed while
  * holding the mutex makes the next locker reset the index.
+ *
+ * The file is sparse: its bytes get memory (posix_fallocate) just before
+ * they are first written, so a full /dev/shm makes a put store nothing
+ * (with one warning) instead of killing the process with SIGBUS. A handle
+ * keeps no file descriptor: a put opens the file by path and checks it is
+ * still the one mapped.
  */
 #ifndef LB_DATASET_LABEL_CACHE_H
 #define LB_DATASET_LABEL_CACHE_H
