@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -646,8 +648,19 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
     static const char *kinds[] = {"none", "chunk", "label"};
     double ratio = i->bytes ? (double)i->raw_bytes / (double)i->bytes : 0.0;
     uint64_t looks = i->hits + i->misses;
+    /* A label cache's file is sparse: the memory it takes is its pages;
+     * and the room left in its file system (/dev/shm). */
+    unsigned long long mem = 0, fs_free = 0, fs_size = 0;
+    struct stat st;
+    struct statvfs fs;
+    if (i->kind == 2 && stat(i->path, &st) == 0) mem = (unsigned long long)st.st_blocks * 512u;
+    if (i->kind == 2 && statvfs(i->path, &fs) == 0) {
+        fs_free = (unsigned long long)fs.f_bavail * (unsigned long long)fs.f_frsize;
+        fs_size = (unsigned long long)fs.f_blocks * (unsigned long long)fs.f_frsize;
+    }
     return Py_BuildValue(
-        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K}", "kind",
+        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+        "kind",
         kinds[i->kind >= 0 && i->kind <= 2 ? i->kind : 0], "name", i->name, "path", i->path,
         "capacity", (unsigned long long)i->capacity, "bytes", (unsigned long long)i->bytes,
         "entries", (unsigned long long)i->entries, "declined",
@@ -658,7 +671,8 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
         (unsigned long long)i->inserts, "evictions", (unsigned long long)i->evictions,
         "corrupt", (unsigned long long)i->corrupt, "process_hits",
         (unsigned long long)i->process_hits, "process_misses",
-        (unsigned long long)i->process_misses);
+        (unsigned long long)i->process_misses, "memory_bytes", mem, "fs_free_bytes", fs_free,
+        "fs_bytes", fs_size);
 }
 
 static PyObject *Array_cache_info(ArrayObject *self, PyObject *unused) {
@@ -1653,7 +1667,9 @@ static PyMethodDef Array_methods[] = {
      "too varied to compress, read as without a cache), raw_bytes,\n"
      "compression = raw_bytes / bytes,\n"
      "hits, misses, hit_rate, inserts, evictions, corrupt; process_hits and\n"
-     "process_misses count this array's lookups, the others every process's)"},
+     "process_misses count this array's lookups, the others every process's;\n"
+     "for a label cache, memory_bytes: what its sparse file takes, and\n"
+     "fs_free_bytes / fs_bytes: the room left in, and size of, /dev/shm)"},
     {"set_cache", (PyCFunction)Array_set_cache, METH_O,
      "set_cache(bytes): cache decoded chunks of the stored array (0 = off)"},
     {"set_threads", (PyCFunction)Array_set_threads, METH_O,

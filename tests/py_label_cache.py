@@ -399,6 +399,9 @@ def test_cache_stats_cli_and_settings(tmp_path, cache_name):
     r = subprocess.run([exe, "cache-stats", cache_name], capture_output=True, text=True)
     assert r.returncode == 0 and "compression" in r.stdout and cache_name in r.stdout
     assert "free of" in r.stdout and "in /dev/shm" in r.stdout
+    info = a.cache_info()
+    assert info["memory_bytes"] == os.stat("/dev/shm/" + cache_name).st_blocks * 512
+    assert info["fs_bytes"] == j["fs_bytes"] and 0 < info["fs_free_bytes"] <= info["fs_bytes"]
     # the other cache replaces this one, and the other way round
     a.set_cache(1 << 20)
     assert a.cache_info()["kind"] == "chunk"
