@@ -190,10 +190,20 @@ http {{
         return self
 
     def log(self):
-        """Requests so far: (method, path, range, status, bytes)."""
+        """Requests so far: (method, path, range, status, bytes). nginx writes
+        a request's line just after sending its response, so a client that
+        has exited may be a line ahead of the file: wait until the file has
+        not grown for 0.1 s (at most 5 s)."""
         out = []
         if not os.path.exists(self.access_log):
             return out
+        size, deadline = -1, time.monotonic() + 5
+        while time.monotonic() < deadline:
+            now = os.path.getsize(self.access_log)
+            if now == size:
+                break
+            size = now
+            time.sleep(0.1)
         with open(self.access_log) as f:
             for line in f:
                 m, path, rest = line.split(" ", 2)
