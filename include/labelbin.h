@@ -633,6 +633,11 @@ typedef struct lb_cache_info {
     uint64_t declined;   /* entries that only note a chunk the label cache
                             declined (it does not compress); reads decode
                             those chunks as without a cache                */
+    uint64_t memory_bytes; /* label cache: the memory its file takes (the
+                              file is sparse: its pages, not its size)     */
+    uint64_t fs_free_bytes, fs_bytes; /* label cache: room left in, and
+                              size of, the file system that holds it
+                              (/dev/shm)                                   */
 } lb_cache_info;
 
 /** The cache of the stored array under `a`. */

@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -648,16 +646,6 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
     static const char *kinds[] = {"none", "chunk", "label"};
     double ratio = i->bytes ? (double)i->raw_bytes / (double)i->bytes : 0.0;
     uint64_t looks = i->hits + i->misses;
-    /* A label cache's file is sparse: the memory it takes is its pages;
-     * and the room left in its file system (/dev/shm). */
-    unsigned long long mem = 0, fs_free = 0, fs_size = 0;
-    struct stat st;
-    struct statvfs fs;
-    if (i->kind == 2 && stat(i->path, &st) == 0) mem = (unsigned long long)st.st_blocks * 512u;
-    if (i->kind == 2 && statvfs(i->path, &fs) == 0) {
-        fs_free = (unsigned long long)fs.f_bavail * (unsigned long long)fs.f_frsize;
-        fs_size = (unsigned long long)fs.f_blocks * (unsigned long long)fs.f_frsize;
-    }
     return Py_BuildValue(
         "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
         "kind",
@@ -671,8 +659,9 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
         (unsigned long long)i->inserts, "evictions", (unsigned long long)i->evictions,
         "corrupt", (unsigned long long)i->corrupt, "process_hits",
         (unsigned long long)i->process_hits, "process_misses",
-        (unsigned long long)i->process_misses, "memory_bytes", mem, "fs_free_bytes", fs_free,
-        "fs_bytes", fs_size);
+        (unsigned long long)i->process_misses, "memory_bytes",
+        (unsigned long long)i->memory_bytes, "fs_free_bytes",
+        (unsigned long long)i->fs_free_bytes, "fs_bytes", (unsigned long long)i->fs_bytes);
 }
 
 static PyObject *Array_cache_info(ArrayObject *self, PyObject *unused) {

@@ -10,8 +10,6 @@
 
 #include <inttypes.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 
 const char help_cache_stats[] =
     "Usage: labelbin cache-stats [OPTIONS] [NAME]\n"
@@ -88,17 +86,6 @@ int cmd_cache_stats(int argc, char **argv)
     }
     if (rc)
         return lb_failure(&e);
-    /* What the file takes (its pages, not its size: it is sparse) and the
-     * room left in its file system. */
-    struct stat st;
-    struct statvfs fs;
-    uint64_t mem = 0, fs_free = 0, fs_size = 0;
-    if (stat(s.path, &st) == 0)
-        mem = (uint64_t)st.st_blocks * 512u;
-    if (statvfs(s.path, &fs) == 0) {
-        fs_free = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
-        fs_size = (uint64_t)fs.f_blocks * (uint64_t)fs.f_frsize;
-    }
     if (json) {
         printf("{\"name\": ");
         json_string(stdout, s.name);
@@ -113,8 +100,8 @@ int cmd_cache_stats(int argc, char **argv)
                ", \"fs_bytes\": %" PRIu64 "}\n",
                s.capacity, s.bytes, s.entries, s.declined, s.raw_bytes,
                s.bytes ? (double)s.raw_bytes / (double)s.bytes : 0.0, s.hits, s.misses,
-               pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt, mem,
-               fs_free, fs_size);
+               pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt,
+               s.memory_bytes, s.fs_free_bytes, s.fs_bytes);
     } else {
         format_bytes((int64_t)s.bytes, used, sizeof used);
         format_bytes((int64_t)s.capacity, cap, sizeof cap);
@@ -137,9 +124,9 @@ int cmd_cache_stats(int argc, char **argv)
                ", damaged entries refilled %" PRIu64 "\n",
                s.inserts, s.evictions, s.corrupt);
         char m[32], fr[32], fsz[32];
-        format_bytes((int64_t)mem, m, sizeof m);
-        format_bytes((int64_t)fs_free, fr, sizeof fr);
-        format_bytes((int64_t)fs_size, fsz, sizeof fsz);
+        format_bytes((int64_t)s.memory_bytes, m, sizeof m);
+        format_bytes((int64_t)s.fs_free_bytes, fr, sizeof fr);
+        format_bytes((int64_t)s.fs_bytes, fsz, sizeof fsz);
         printf("  memory      %s (the file's pages); %s free of %s in /dev/shm\n", m, fr, fsz);
     }
     if (remove && lb_cache_remove(name, &e) != 0)

@@ -664,6 +664,9 @@ static void info_from(lb__lcache *c, lb_cache_info *out) {
     out->corrupt = s.corrupt;
     out->process_hits = s.my_hits;
     out->process_misses = s.my_misses;
+    out->memory_bytes = s.memory;
+    out->fs_free_bytes = s.fs_free;
+    out->fs_bytes = s.fs_size;
 }
 
 int lb_array_cache_info(const lb_array *a, lb_cache_info *out, lb_error *err) {

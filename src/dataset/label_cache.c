@@ -741,6 +741,13 @@ void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out) {
     out->corrupt = atomic_load(&h->corrupt);
     out->my_hits = atomic_load(&c->my_hits);
     out->my_misses = atomic_load(&c->my_misses);
+    struct stat st;
+    struct statvfs fs;
+    if (stat(c->path, &st) == 0) out->memory = (uint64_t)st.st_blocks * 512u;
+    if (statvfs(c->path, &fs) == 0) {
+        out->fs_free = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+        out->fs_size = (uint64_t)fs.f_blocks * (uint64_t)fs.f_frsize;
+    }
 }
 
 int lb__lcache_remove(const char *name, lb_error *err) {

@@ -69,6 +69,8 @@ typedef struct lb__lcache_stats {
     uint64_t declined; /* entries that are notes of declined chunks (raw 0) */
     uint64_t hits, misses, inserts, evictions, corrupt;
     uint64_t my_hits, my_misses; /* this handle's */
+    uint64_t memory;           /* the file's pages (it is sparse)      */
+    uint64_t fs_free, fs_size; /* room left in, and size of, /dev/shm  */
 } lb__lcache_stats;
 void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out);
 
