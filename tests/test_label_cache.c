@@ -757,10 +757,14 @@ static void test_processes(void) {
     CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
-static int no_room_warnings;
-static void count_no_room(void *user, int level, const char *message) {
-    (void)user;
-    if (level == LB_LOG_WARN && strstr(message, "no room left in /dev/shm")) no_room_warnings++;
+/* A log handler counting the warnings that contain `needle`. */
+typedef struct warnings {
+    const char *needle;
+    int n;
+} warnings;
+static void count_warnings(void *user, int level, const char *message) {
+    warnings *w = user;
+    if (level == LB_LOG_WARN && strstr(message, w->needle)) w->n++;
 }
 
 /* A full /dev/shm: nothing is stored, one warning says so, reads stay
@@ -773,7 +777,8 @@ static void test_no_room(void) {
     trio u, c;
     trio_open(rel, &u, NULL, 0);
     trio_open(rel, &c, full, (size_t)4 << 20);
-    lb_set_log_handler(count_no_room, NULL, LB_LOG_WARN);
+    warnings no_room = {"no room left in /dev/shm", 0};
+    lb_set_log_handler(count_warnings, &no_room, LB_LOG_WARN);
     lb__lcache_test_no_room = 1;
     CHECK(trio_same(&u, &c, shape, 6));
     CHECK(trio_same(&u, &c, shape, 6));
@@ -782,25 +787,19 @@ static void test_no_room(void) {
     CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
     CHECK_INT(info.entries, 0);
     CHECK_INT(info.hits, 0);
-    CHECK(no_room_warnings >= 1 && no_room_warnings <= 3); /* once per array's handle */
-    int warned = no_room_warnings;
+    CHECK(no_room.n >= 1 && no_room.n <= 3); /* once per array's handle */
+    int warned = no_room.n;
     lb__lcache_test_no_room = 0;
     CHECK(trio_same(&u, &c, shape, 6));
     CHECK(trio_same(&u, &c, shape, 6));
     CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
     CHECK(info.entries > 0);
     CHECK(info.hits > 0);
-    CHECK_INT(no_room_warnings, warned);
+    CHECK_INT(no_room.n, warned);
     lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
     trio_free(&u);
     trio_free(&c);
     CHECK_INT(lb_cache_remove(full, &e), 0);
-}
-
-static int replaced_warnings;
-static void count_replaced(void *user, int level, const char *message) {
-    (void)user;
-    if (level == LB_LOG_WARN && strstr(message, "replaced or removed")) replaced_warnings++;
 }
 
 static int open_fds(void) {
@@ -832,10 +831,11 @@ static void test_handles(void) {
     lb_roi all = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
     lb_array *u = open_rel(rel), *other = open_rel(rel);
     CHECK_INT(lb_array_set_label_cache(other, name, (size_t)8 << 20, &e), 0); /* replaces */
-    lb_set_log_handler(count_replaced, NULL, LB_LOG_WARN);
+    warnings replaced = {"replaced or removed", 0};
+    lb_set_log_handler(count_warnings, &replaced, LB_LOG_WARN);
     CHECK(same_read(u, a[1], &all)); /* misses: its puts find another file */
     CHECK(same_read(u, a[1], &all));
-    CHECK_INT(replaced_warnings, 1);
+    CHECK_INT(replaced.n, 1);
     lb_cache_info info;
     CHECK_INT(lb_array_cache_info(a[1], &info, &e), 0);
     CHECK_INT(info.process_hits, 0);
