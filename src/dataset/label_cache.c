@@ -531,7 +531,6 @@ static int open_mapped(lb__lcache *c) {
 /* Memory for bytes [off, off + n) of an index slot or a record, through
  * fd from open_mapped: 0, or the errno (lb__lcache_test_no_room: ENOSPC). */
 static int room(int fd, uint64_t off, uint64_t n) {
-    if (fd < 0) return EBADF;
     return lb__lcache_test_no_room ? ENOSPC : allocate(fd, off, n);
 }
 
@@ -554,7 +553,7 @@ static uint64_t reserve(lb__lcache *c, int fd, uint64_t need) {
     int wrap = p + need > db;
     if ((wrap && p + sizeof(rec) <= db && room(fd, h->data_off + p, sizeof(rec))) ||
         room(fd, h->data_off + (wrap ? 0 : p), need)) {
-        if (fd >= 0) no_room(c);
+        no_room(c);
         return NO_ROOM;
     }
     if (wrap) {
