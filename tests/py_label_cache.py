@@ -339,6 +339,11 @@ def test_damaged_file_is_detected_and_rebuilt(tmp_path, cache_name):
         f.write(b"\0" * 64)
     with pytest.raises(labelbin.FormatError):
         labelbin.cache_stats(cache_name)
+    r = subprocess.run([str(BUILD / "labelbin"), "cache-stats", cache_name],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and path in r.stderr
+    assert "labelbin cache-stats --remove " + cache_name in r.stderr
     fresh = trio(tmp_path / "v.zarr", groups, cache_name, 4 << 20)
     assert fresh[0].cache_info()["entries"] == 0
     for roi in rois(SHAPE, 6, rng):

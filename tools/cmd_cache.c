@@ -84,6 +84,9 @@ int cmd_cache_stats(int argc, char **argv)
         note("removed the damaged cache file");
         return EXIT_OK;
     }
+    if (rc == LB_EFORMAT)
+        return failure("%s; once no process uses it, remove it: labelbin cache-stats --remove%s%s",
+                       e.message, name ? " " : "", name ? name : "");
     if (rc)
         return lb_failure(&e);
     if (json) {

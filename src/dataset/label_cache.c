@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAGIC 0x3143424C454C424Cull /* "LBLELBC1" */
@@ -25,6 +26,7 @@
 #define PAGE ((size_t)4096)
 #define SHM_DIR "/dev/shm/"
 #define PAD_MARK UINT64_MAX
+#define POS_LIMIT ((uint64_t)1 << 62) /* ring positions stay below: a larger one is damage */
 
 enum { EMPTY = 0, FILLING = 1, READY = 2 };
 
@@ -69,10 +71,15 @@ struct lb__lcache {
     shm_hdr *h;
     slot *slots;
     uint8_t *ring;
+    /* The layout, copied when the file was mapped and checked: bounds
+     * are never read from the shared file again, which any process (or
+     * a stray write) may change. */
+    uint64_t nslots, index_off, data_off, data_bytes;
     dev_t dev;                   /* the mapped file (to allocate its bytes, it is */
     ino_t ino;                   /* opened again by path and checked to be it)    */
     _Atomic int warned_full;     /* the "no room left" warning was given         */
     _Atomic int warned_gone;     /* the "file replaced" warning was given        */
+    _Atomic int stuck;           /* a lock wait timed out: only try the lock now */
     _Atomic uint64_t my_hits, my_misses;
 };
 
@@ -173,8 +180,9 @@ static void bind(lb__lcache *c, uint8_t *base, size_t total, int fd) {
     c->base = base;
     c->total = total;
     c->h = (shm_hdr *)(void *)base;
-    c->slots = (slot *)(void *)(base + c->h->index_off);
-    c->ring = base + c->h->data_off;
+    layout(total, &c->nslots, &c->index_off, &c->data_off, &c->data_bytes);
+    c->slots = (slot *)(void *)(base + c->index_off);
+    c->ring = base + c->data_off;
 }
 
 /* Allocate the file's bytes [off, off + n) (tmpfs gives a mapped page its
@@ -284,6 +292,9 @@ fail:
     return rc;
 }
 
+static int timed_lock(shm_hdr *h);
+static int settle(lb__lcache *c, int r);
+
 /* Map an existing file: 0 with a valid header, LB_EFORMAT when damaged or
  * of another size than `want` (0: any), LB_ENOTFOUND when absent. */
 static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
@@ -321,7 +332,21 @@ static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
         return rc;
     }
     bind(c, base, size, fd);
-    return 0;
+    /* A lock that cannot be taken (held for longer than any index update
+     * takes, or damaged): the file is as good as damaged. */
+    int r = settle(c, timed_lock(c->h));
+    if (r == 0) {
+        pthread_mutex_unlock(&c->h->mu);
+        return 0;
+    }
+    munmap(c->base, c->total);
+    c->base = NULL;
+    if (r == ETIMEDOUT)
+        return lb__err(err, LB_EFORMAT,
+                       "%s: its lock has been held for over %.1f s (a process stopped while "
+                       "holding it, or a damaged file)",
+                       c->path, lb__lcache_lock_wait_ms / 1000.0);
+    return lb__err(err, LB_EFORMAT, "%s: its lock is damaged (%s)", c->path, strerror(r));
 }
 
 static int set_names(lb__lcache *c, const char *name, lb_error *err) {
@@ -399,11 +424,11 @@ size_t lb__lcache_bytes(const lb__lcache *c) {
 /* ---- the index (under the mutex) ------------------------------------------- */
 
 static uint64_t home(const lb__lcache *c, uint64_t ds, uint64_t chunk) {
-    return fmix(ds ^ (chunk * 0x9E3779B97F4A7C15ull)) & (c->h->nslots - 1);
+    return fmix(ds ^ (chunk * 0x9E3779B97F4A7C15ull)) & (c->nslots - 1);
 }
 
 static slot *find(lb__lcache *c, uint64_t ds, uint64_t chunk) {
-    uint64_t mask = c->h->nslots - 1;
+    uint64_t mask = c->nslots - 1;
     for (uint64_t i = home(c, ds, chunk), n = 0; n <= mask; i = (i + 1) & mask, n++) {
         slot *s = &c->slots[i];
         if (s->state == EMPTY) return NULL;
@@ -412,10 +437,19 @@ static slot *find(lb__lcache *c, uint64_t ds, uint64_t chunk) {
     return NULL;
 }
 
+/* The empty slot where key (ds, chunk) goes: its index, or -1 when there
+ * is none (a damaged index: the counts said there was room). */
+static int64_t empty_slot(const lb__lcache *c, uint64_t ds, uint64_t chunk) {
+    uint64_t mask = c->nslots - 1;
+    for (uint64_t i = home(c, ds, chunk), n = 0; n <= mask; i = (i + 1) & mask, n++)
+        if (c->slots[i].state == EMPTY) return (int64_t)i;
+    return -1;
+}
+
 /* Remove slot s, shifting later members of its probe run back. */
 static void unslot(lb__lcache *c, slot *s) {
     shm_hdr *h = c->h;
-    uint64_t mask = h->nslots - 1, i = (uint64_t)(s - c->slots), j = i;
+    uint64_t mask = c->nslots - 1, i = (uint64_t)(s - c->slots), j = i;
     if (s->state == READY) {
         h->entries--;
         h->bytes -= sizeof(rec) + ((s->len + 7u) & ~7u);
@@ -435,27 +469,98 @@ static void unslot(lb__lcache *c, slot *s) {
     memset(&c->slots[i], 0, sizeof(slot));
 }
 
+_Atomic int lb__lcache_test_resets;
+
 /* Forget everything (a process died holding the mutex, or the ring holds
  * nonsense): the data stays, unreachable, until the ring passes over it. */
 static void reset(lb__lcache *c) {
     shm_hdr *h = c->h;
+    atomic_fetch_add(&lb__lcache_test_resets, 1);
     /* Zeroed by giving the index's pages back (the file system then has
      * room for them again); a plain memset where that is not supported. */
-    if (madvise(c->slots, (size_t)(h->data_off - h->index_off), MADV_REMOVE) != 0)
-        memset(c->slots, 0, h->nslots * sizeof(slot));
+    if (madvise(c->slots, (size_t)(c->data_off - c->index_off), MADV_REMOVE) != 0)
+        memset(c->slots, 0, c->nslots * sizeof(slot));
     h->used_slots = h->entries = h->bytes = h->raw_bytes = h->declined = 0;
+    /* Damaged ring positions (records hold their keys and sums): below
+     * the limit, 8-aligned. */
+    if (h->head >= POS_LIMIT) h->head = 0;
+    h->head = (h->head + 7) & ~(uint64_t)7;
     h->tail = h->head;
     atomic_store(&h->tail_pub, h->tail);
 }
 
-static int lock(lb__lcache *c) {
-    int r = pthread_mutex_lock(&c->h->mu);
+/* The header's changing fields hold together: the ring's span fits in
+ * it, the published tail is the tail, the counts fit the index. A file
+ * damaged there (they are not covered by the header's checksum) would
+ * otherwise store nothing more, or never hit again. */
+static int header_sane(const lb__lcache *c) {
+    const shm_hdr *h = c->h;
+    return h->tail <= h->head && h->head - h->tail <= c->data_bytes && h->head < POS_LIMIT &&
+           (h->head | h->tail) % 8 == 0 &&
+           atomic_load(&h->tail_pub) == h->tail && h->used_slots <= c->nslots / 4 * 3 &&
+           h->entries <= h->used_slots && h->declined <= h->entries &&
+           h->bytes <= c->data_bytes;
+}
+
+int lb__lcache_lock_wait_ms = 2000;
+
+/* Take h's lock, waiting at most lb__lcache_lock_wait_ms: 0, EOWNERDEAD,
+ * ETIMEDOUT or another pthread error (a damaged lock). */
+static int timed_lock(shm_hdr *h) {
+    int r = pthread_mutex_trylock(&h->mu);
+    if (r != EBUSY) return r;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    long ms = lb__lcache_lock_wait_ms;
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    do r = pthread_mutex_timedlock(&h->mu, &t);
+    while (r == EINTR);
+    return r;
+}
+
+/* After taking the lock (r from timed_lock or trylock): an owner that
+ * died mid-update, or changing fields that do not hold together, reset
+ * the index. 0 when the lock is held. */
+static int settle(lb__lcache *c, int r) {
     if (r == EOWNERDEAD) {
         /* Its owner died mid-update: the index may be half changed. */
         pthread_mutex_consistent(&c->h->mu);
         reset(c);
         return 0;
     }
+    if (r == 0 && !header_sane(c)) reset(c);
+    return r;
+}
+
+/* The lock is held only for a few index updates: a wait longer than
+ * lb__lcache_lock_wait_ms means a process stopped while holding it, or a
+ * lock word damaged after the file was opened (opening tries the lock:
+ * map_existing). Such a handle warns once and from then on only tries the
+ * lock: reads go on without the cache while it is held, and use the cache
+ * again once it is free. */
+static int lock(lb__lcache *c) {
+    int stuck = atomic_load(&c->stuck);
+    int r = stuck ? pthread_mutex_trylock(&c->h->mu) : timed_lock(c->h);
+    if (r == ETIMEDOUT && !atomic_exchange(&c->stuck, 1))
+        lb__log(LB_LOG_WARN,
+                "label cache %s: its lock has been held for over %.1f s (a process stopped "
+                "while holding it, or a damaged file); reads go on without the cache while it "
+                "is held. If no process is stuck, remove the file: labelbin cache-stats "
+                "--remove %s",
+                c->path, lb__lcache_lock_wait_ms / 1000.0, c->name);
+    else if (r != 0 && r != EBUSY && r != ETIMEDOUT && r != EOWNERDEAD &&
+             !atomic_exchange(&c->stuck, 1))
+        lb__log(LB_LOG_WARN,
+                "label cache %s: its lock is damaged (%s); reads go on without the cache. "
+                "Remove the file: labelbin cache-stats --remove %s",
+                c->path, strerror(r), c->name);
+    r = settle(c, r);
+    if (r == 0 && stuck) atomic_store(&c->stuck, 0);
     return r;
 }
 
@@ -466,18 +571,15 @@ static void unlock(lb__lcache *c) {
 /* Evict the oldest record. 0, or -1 when the ring is empty. */
 static int evict_one(lb__lcache *c) {
     shm_hdr *h = c->h;
-    uint64_t db = h->data_bytes;
+    uint64_t db = c->data_bytes;
     while (h->tail < h->head) {
         uint64_t p = h->tail % db;
-        if (p + sizeof(rec) > db) {
-            h->tail += db - p;
+        if (p + sizeof(rec) > db || ((const rec *)(const void *)(c->ring + p))->len == PAD_MARK) {
+            h->tail += db - p; /* the unused end of the ring */
+            atomic_store(&h->tail_pub, h->tail);
             continue;
         }
         const rec *r = (const rec *)(const void *)(c->ring + p);
-        if (r->len == PAD_MARK) {
-            h->tail += db - p;
-            continue;
-        }
         if (r->len < sizeof(rec) || r->len % 8 || p + r->len > db ||
             h->tail + r->len > h->head) {
             reset(c); /* the ring is damaged: start over */
@@ -536,7 +638,7 @@ static int room(int fd, uint64_t off, uint64_t n) {
 
 /* Slot i is about to be written: 0 when its bytes have memory. */
 static int slot_room(lb__lcache *c, int fd, uint64_t i) {
-    if (room(fd, c->h->index_off + i * sizeof(slot), sizeof(slot)) == 0) return 0;
+    if (room(fd, c->index_off + i * sizeof(slot), sizeof(slot)) == 0) return 0;
     no_room(c);
     return -1;
 }
@@ -547,12 +649,12 @@ static int slot_room(lb__lcache *c, int fd, uint64_t i) {
 #define NO_ROOM UINT64_MAX
 static uint64_t reserve(lb__lcache *c, int fd, uint64_t need) {
     shm_hdr *h = c->h;
-    uint64_t db = h->data_bytes, p = h->head % db;
+    uint64_t db = c->data_bytes, p = h->head % db;
     /* The bytes about to be written: a skip mark at the end of the ring
      * when the record does not fit there, and the record. */
     int wrap = p + need > db;
-    if ((wrap && p + sizeof(rec) <= db && room(fd, h->data_off + p, sizeof(rec))) ||
-        room(fd, h->data_off + (wrap ? 0 : p), need)) {
+    if ((wrap && p + sizeof(rec) <= db && room(fd, c->data_off + p, sizeof(rec))) ||
+        room(fd, c->data_off + (wrap ? 0 : p), need)) {
         no_room(c);
         return NO_ROOM;
     }
@@ -596,8 +698,8 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
         }
         unlock(c);
     }
-    uint64_t db = h->data_bytes, p = pos % db;
-    if (found && (p + sizeof(rec) + n > db || n == 0)) found = 0; /* damaged index */
+    uint64_t db = c->data_bytes, p = pos % db;
+    if (found && (p + sizeof(rec) + n > db || n == 0 || p % 8)) found = 0; /* damaged index */
     size_t at = buf->size;
     if (found) {
         if (n > SIZE_MAX - at || lb__buf_reserve(buf, at + n, NULL)) return LB_ENOMEM;
@@ -650,22 +752,22 @@ static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, const void *
         return;
     }
     /* Keep the index at most 3/4 full: evict the oldest as needed. */
-    while (h->used_slots + 1 > h->nslots / 4 * 3)
+    while (h->used_slots + 1 > c->nslots / 4 * 3)
         if (evict_one(c) != 0) break;
-    if (h->tail > pos || h->used_slots + 1 > h->nslots / 4 * 3) {
+    if (h->tail > pos || h->used_slots + 1 > c->nslots / 4 * 3) {
         unlock(c);
         return;
     }
-    uint64_t p = pos % h->data_bytes;
+    uint64_t p = pos % c->data_bytes;
     rec *r = (rec *)(void *)(c->ring + p);
     r->len = need;
     r->ds = ds;
     r->chunk = chunk;
     r->pad = 0;
-    uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
-    while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
-    if (slot_room(c, fd, i)) {
-        unlock(c); /* the record is left to the ring, like an abandoned fill */
+    int64_t i = empty_slot(c, ds, chunk);
+    if (i < 0) reset(c); /* the record is left to the ring, like an abandoned fill */
+    if (i < 0 || slot_room(c, fd, (uint64_t)i)) {
+        unlock(c);
         return;
     }
     s = &c->slots[i];
@@ -701,7 +803,7 @@ static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, const void *
 void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
                     uint64_t raw) {
     uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
-    if (n == 0 || n > UINT32_MAX || need > c->h->data_bytes / 2) return;
+    if (n == 0 || n > UINT32_MAX || need > c->data_bytes / 2) return;
     int fd = open_mapped(c);
     if (fd < 0) return;
     put(c, fd, ds, chunk, data, n, raw);
@@ -734,7 +836,7 @@ void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out) {
         out->evictions = h->evictions;
         unlock(c);
     }
-    out->capacity = h->data_bytes;
+    out->capacity = c->data_bytes;
     out->hits = atomic_load(&h->hits);
     out->misses = atomic_load(&h->misses);
     out->corrupt = atomic_load(&h->corrupt);
@@ -773,13 +875,12 @@ void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, si
         close(fd);
         return;
     }
-    rec *r = (rec *)(void *)(c->ring + pos % h->data_bytes);
+    rec *r = (rec *)(void *)(c->ring + pos % c->data_bytes);
     r->len = need;
     r->ds = ds;
     r->chunk = chunk;
-    uint64_t mask = h->nslots - 1, i = home(c, ds, chunk);
-    while (c->slots[i].state != EMPTY) i = (i + 1) & mask;
-    int no_slot = slot_room(c, fd, i);
+    int64_t i = empty_slot(c, ds, chunk);
+    int no_slot = i < 0 || slot_room(c, fd, (uint64_t)i);
     close(fd);
     if (no_slot) {
         unlock(c);
@@ -795,7 +896,7 @@ void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, si
     s->state = FILLING;
     h->used_slots++;
     unlock(c);
-    memset(c->ring + pos % h->data_bytes + sizeof(rec), 0xAB, n / 2); /* half written */
+    memset(c->ring + pos % c->data_bytes + sizeof(rec), 0xAB, n / 2); /* half written */
 }
 
 void lb__lcache_test_take_lock(lb__lcache *c) {

@@ -85,6 +85,12 @@ void lb__lcache_test_take_lock(lb__lcache *c);
 /* Tests: non-zero, every slot and record finds the file system full (as a
  * full /dev/shm does). */
 extern int lb__lcache_test_no_room;
+/* How long a lock is waited for before the cache is passed by, in ms
+ * (default 2000; tests set it lower). */
+extern int lb__lcache_lock_wait_ms;
+/* Tests: how many times this process reset an index (a dead lock owner,
+ * damage). */
+extern _Atomic int lb__lcache_test_resets;
 
 /* A 64-bit hash of n bytes (identities, checksums). */
 uint64_t lb__hash64(const void *p, size_t n, uint64_t seed);
