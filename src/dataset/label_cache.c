@@ -231,6 +231,42 @@ static int allocate_header(int fd, const char *path, size_t total, lb_error *err
     return 0;
 }
 
+/* The file's lock: process-shared and robust (a process that dies
+ * holding it makes the next locker reset the index). 0 or -1. */
+static int init_mutex(pthread_mutex_t *m) {
+    pthread_mutexattr_t ma;
+    if (pthread_mutexattr_init(&ma) != 0) return -1;
+    int r = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
+            pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
+            pthread_mutex_init(m, &ma) != 0;
+    pthread_mutexattr_destroy(&ma);
+    return r ? -1 : 0;
+}
+
+/* Whether the lock's type, kept in the file with it, is the one
+ * init_mutex gives. glibc takes the type from the mutex's bytes: a damaged
+ * type sends pthread_mutex_timedlock down paths (priority inheritance)
+ * that abort the process on a lock word naming no live thread. The type
+ * never changes after creation, so it is compared with a mutex made alike
+ * before every wait. */
+static int mutex_type_ok(const pthread_mutex_t *m) {
+#ifdef __GLIBC__
+    static _Atomic int want = -1;
+    int w = atomic_load(&want);
+    if (w == -1) {
+        pthread_mutex_t ref;
+        if (init_mutex(&ref) != 0) return 0;
+        w = ref.__data.__kind;
+        pthread_mutex_destroy(&ref);
+        atomic_store(&want, w);
+    }
+    return m->__data.__kind == w;
+#else
+    (void)m;
+    return 1;
+#endif
+}
+
 /* Create a fresh cache file of `total` bytes as c->path: written under a
  * temporary name, then linked in (replace = 0: only when nothing is there,
  * LB_EEXIST otherwise) or renamed over what is there. */
@@ -260,15 +296,10 @@ static int create_file(lb__lcache *c, size_t total, int replace, lb_error *err) 
     h->total = total;
     layout(total, &h->nslots, &h->index_off, &h->data_off, &h->data_bytes);
     h->check = hdr_check(h);
-    pthread_mutexattr_t ma;
-    if (pthread_mutexattr_init(&ma) != 0 ||
-        pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
-        pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
-        pthread_mutex_init(&h->mu, &ma) != 0) {
+    if (init_mutex(&h->mu) != 0) {
         rc = lb__err(err, LB_EIO, "%s: cannot create a process-shared mutex", tmp);
         goto fail;
     }
-    pthread_mutexattr_destroy(&ma);
     if (replace) {
         if (rename(tmp, c->path) != 0) {
             rc = lb__err_errno(err, errno, "cannot install the shared cache file", c->path);
@@ -507,6 +538,7 @@ int lb__lcache_lock_wait_ms = 2000;
 /* Take h's lock, waiting at most lb__lcache_lock_wait_ms: 0, EOWNERDEAD,
  * ETIMEDOUT or another pthread error (a damaged lock). */
 static int timed_lock(shm_hdr *h) {
+    if (!mutex_type_ok(&h->mu)) return EINVAL;
     int r = pthread_mutex_trylock(&h->mu);
     if (r != EBUSY) return r;
     struct timespec t;
@@ -545,7 +577,8 @@ static int settle(lb__lcache *c, int r) {
  * again once it is free. */
 static int lock(lb__lcache *c) {
     int stuck = atomic_load(&c->stuck);
-    int r = stuck ? pthread_mutex_trylock(&c->h->mu) : timed_lock(c->h);
+    int r = !stuck ? timed_lock(c->h)
+            : mutex_type_ok(&c->h->mu) ? pthread_mutex_trylock(&c->h->mu) : EINVAL;
     if (r == ETIMEDOUT && !atomic_exchange(&c->stuck, 1))
         lb__log(LB_LOG_WARN,
                 "label cache %s: its lock has been held for over %.1f s (a process stopped "

@@ -14,6 +14,14 @@
  * killed mid-fill leaves a reservation the ring reclaims; one killed while
  * holding the mutex makes the next locker reset the index.
  *
+ * Any process can write the file, so nothing in it is trusted: a handle
+ * keeps its own copy of the layout (bounds are never read from the file
+ * again), the header's changing fields are checked at every lock (the
+ * index is reset when they do not hold together), and the mutex is waited
+ * for at most lb__lcache_lock_wait_ms: a lock held longer (a process
+ * stopped inside it, or a damaged lock word) makes the handle warn once and
+ * pass the cache by while it stays held; opening such a file replaces it.
+ *
  * The file is sparse: its bytes get memory (posix_fallocate) just before
  * they are first written, so a full /dev/shm makes a put store nothing
  * (with one warning) instead of killing the process with SIGBUS. A handle
