@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifndef LB_VERSION
@@ -271,4 +272,32 @@ int lb__parallel_for(int threads, int64_t n, lb__task_fn fn, void *user, int *fa
     pthread_mutex_destroy(&st.mu);
     if (st.rc && failed) *failed = st.failed;
     return st.rc;
+}
+
+/* ---- hashing ---- */
+
+static inline uint64_t rotl(uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
+
+uint64_t lb__hash64(const void *p, size_t n, uint64_t seed) {
+    const uint8_t *b = p;
+    const uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full;
+    /* Four independent lanes: checksums of every cache hit must be cheap. */
+    uint64_t a[4] = {seed + P1, seed ^ P2, seed - P1, ~seed};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) {
+            uint64_t w;
+            memcpy(&w, b + i + 8 * k, 8);
+            a[k] = rotl(a[k] + w * P2, 31) * P1;
+        }
+    uint64_t h = rotl(a[0], 1) + rotl(a[1], 7) + rotl(a[2], 12) + rotl(a[3], 18) + n;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = rotl(h ^ (w * P2), 27) * P1 + P2;
+    }
+    for (; i < n; i++) h = rotl(h ^ (b[i] * P1), 11) * P2;
+    return lb__mix64(h);
 }

@@ -108,4 +108,16 @@ static inline int lb__host_is_big_endian(void) {
 /* Number of online CPUs (>= 1). */
 int lb__ncpu(void);
 
+/* A 64-bit hash of n bytes (identities, checksums, stamps), and the
+ * finaliser it ends with (a bijective mix of one word). */
+uint64_t lb__hash64(const void *p, size_t n, uint64_t seed);
+static inline uint64_t lb__mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
 #endif /* LB_UTIL_H */

@@ -83,43 +83,6 @@ struct lb__lcache {
     _Atomic uint64_t my_hits, my_misses;
 };
 
-/* ---- hashing -------------------------------------------------------------- */
-
-static inline uint64_t rotl(uint64_t x, int r) {
-    return (x << r) | (x >> (64 - r));
-}
-
-static inline uint64_t fmix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
-uint64_t lb__hash64(const void *p, size_t n, uint64_t seed) {
-    const uint8_t *b = p;
-    const uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full;
-    /* Four independent lanes: checksums of every cache hit must be cheap. */
-    uint64_t a[4] = {seed + P1, seed ^ P2, seed - P1, ~seed};
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++) {
-            uint64_t w;
-            memcpy(&w, b + i + 8 * k, 8);
-            a[k] = rotl(a[k] + w * P2, 31) * P1;
-        }
-    uint64_t h = rotl(a[0], 1) + rotl(a[1], 7) + rotl(a[2], 12) + rotl(a[3], 18) + n;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        h = rotl(h ^ (w * P2), 27) * P1 + P2;
-    }
-    for (; i < n; i++) h = rotl(h ^ (b[i] * P1), 11) * P2;
-    return fmix(h);
-}
-
 static uint64_t hdr_check(const shm_hdr *h) {
     return lb__hash64(h, offsetof(shm_hdr, check), 0x6c6162656c62696eull);
 }
@@ -455,7 +418,7 @@ size_t lb__lcache_bytes(const lb__lcache *c) {
 /* ---- the index (under the mutex) ------------------------------------------- */
 
 static uint64_t home(const lb__lcache *c, uint64_t ds, uint64_t chunk) {
-    return fmix(ds ^ (chunk * 0x9E3779B97F4A7C15ull)) & (c->nslots - 1);
+    return lb__mix64(ds ^ (chunk * 0x9E3779B97F4A7C15ull)) & (c->nslots - 1);
 }
 
 static slot *find(lb__lcache *c, uint64_t ds, uint64_t chunk) {
@@ -709,7 +672,7 @@ static uint64_t reserve(lb__lcache *c, int fd, uint64_t need) {
 /* ---- entries ----------------------------------------------------------------- */
 
 static uint64_t entry_sum(uint64_t ds, uint64_t chunk, const void *data, size_t n) {
-    return lb__hash64(data, n, ds ^ fmix(chunk + 1));
+    return lb__hash64(data, n, ds ^ lb__mix64(chunk + 1));
 }
 
 static int pid_alive(int32_t pid) {

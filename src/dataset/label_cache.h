@@ -100,7 +100,5 @@ extern int lb__lcache_lock_wait_ms;
  * damage). */
 extern _Atomic int lb__lcache_test_resets;
 
-/* A 64-bit hash of n bytes (identities, checksums). */
-uint64_t lb__hash64(const void *p, size_t n, uint64_t seed);
 
 #endif /* LB_DATASET_LABEL_CACHE_H */
