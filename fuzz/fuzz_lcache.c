@@ -14,7 +14,8 @@
  *            top bit is set and the other two are zero — the header) and
  *            length bytes copied there (length 0: an 8-byte lock-word-like
  *            value, a thread id that does not exist)
- * Entry data are a function of their key, so every hit can be checked.
+ * Entry data and stamps are functions of their key, so every hit can be
+ * checked; a lookup with another stamp must never hit.
  */
 #include "fuzz.h"
 
@@ -52,11 +53,28 @@ static void check_hit(uint64_t key, const lb__buf *b, int mixed, uint8_t *tmp) {
     }
 }
 
+/* Entry k's source stamp. */
+static uint64_t stamp_of(uint64_t k) {
+    return 2 + k * 3;
+}
+
+/* Every key: looked up with its stamp (a hit must be its entry) or with
+ * any (every third key), or with another stamp (every fifth: never a hit,
+ * the entry is stale). */
 static void get_all(lb__lcache *c, uint64_t n, int mixed, uint8_t *tmp) {
     lb__buf b = {NULL, 0, 0};
     for (uint64_t k = 0; k < n; k++) {
         b.size = 0;
-        if (lb__lcache_get(c, 5, k, &b) == 1) check_hit(k, &b, mixed, tmp);
+        if (k % 5 == 4) {
+            if (lb__lcache_get(c, 5, k, stamp_of(k) + 1, &b) == 1) {
+                fprintf(stderr, "fuzz_lcache: key %llu: a hit with another stamp\n",
+                        (unsigned long long)k);
+                abort();
+            }
+            continue;
+        }
+        uint64_t st = k % 3 == 2 ? LB__STAMP_ANY : stamp_of(k);
+        if (lb__lcache_get(c, 5, k, st, &b) == 1) check_hit(k, &b, mixed, tmp);
     }
     lb__buf_free(&b);
 }
@@ -65,7 +83,7 @@ static void put_all(lb__lcache *c, uint64_t n, int mixed, uint8_t *tmp) {
     for (uint64_t k = 0; k < n; k++) {
         size_t len = entry_len(k, mixed);
         entry(k, len, tmp);
-        lb__lcache_put(c, 5, k, tmp, len, 8 * len);
+        lb__lcache_put(c, 5, k, stamp_of(k), tmp, len, 8 * len);
     }
 }
 

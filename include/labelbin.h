@@ -577,16 +577,26 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  * copied); an entry becomes visible once its data and checksum are
  * written, and every hit is checked against its checksum, so a torn or
  * damaged entry is a miss that is decoded again, never labels. A process
- * killed mid-fill (or while holding the lock) leaves the cache usable. A
- * file that is not a labelbin cache of this version, has a damaged header
- * or another size is replaced by a new one when opened; arrays that had
- * the old file go on reading its entries but store nothing more in it (a
- * warning says so once).
+ * killed mid-fill (or while holding the lock) leaves the cache usable; a
+ * process stopped while holding the lock makes the others wait at most
+ * 2 s, then read without the cache while it stays held (a warning says
+ * so once). A file that is not a labelbin cache of this version, has a
+ * damaged header or lock, or another size is replaced by a new one when
+ * opened; arrays that had the old file go on reading its entries but
+ * store nothing more in it (a warning says so once).
  *
- * Chunks rewritten through the same array (lb_array_write) are dropped from
- * the cache; chunks changed on disk by anything else are not noticed:
- * give the cache a new name (or remove its file) after changing a crop.
- * The cache file stays in /dev/shm until removed (lb_cache_remove, the
+ * The cache outlives the processes that fill it, and the crops on disk may
+ * change meanwhile. Each entry remembers its chunk file (or shard) as it
+ * was when read: identity, size, modification and change times. The first
+ * time an array takes an entry from the cache, it compares them with the
+ * file's now; an entry whose file changed (rewritten, replaced, removed, or
+ * a file where there was none) is stale: dropped and read anew
+ * (lb_cache_info.stale counts them). Later reads by the same array take the
+ * entry without asking again, so a change made while an array is in use is
+ * seen by arrays opened after it. Remote stores (http, s3) are not
+ * checked: remove the cache (lb_cache_remove) after changing a remote crop.
+ * Chunks rewritten through the same array (lb_array_write) are dropped at
+ * once. The cache file stays in /dev/shm until removed (lb_cache_remove, the
  * CLI's `labelbin cache-stats --remove`); its memory is taken only as
  * entries are written. A cache larger than the whole /dev/shm is refused
  * (LB_EINVAL). When /dev/shm fills up (containers often give it 64 MB),
@@ -638,6 +648,9 @@ typedef struct lb_cache_info {
     uint64_t fs_free_bytes, fs_bytes; /* label cache: room left in, and
                               size of, the file system that holds it
                               (/dev/shm)                                   */
+    uint64_t stale;      /* label cache: entries dropped because their chunk
+                            (or shard) changed on disk since it was cached:
+                            read anew                                      */
 } lb_cache_info;
 
 /** The cache of the stored array under `a`. */

@@ -647,7 +647,7 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
     double ratio = i->bytes ? (double)i->raw_bytes / (double)i->bytes : 0.0;
     uint64_t looks = i->hits + i->misses;
     return Py_BuildValue(
-        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
         "kind",
         kinds[i->kind >= 0 && i->kind <= 2 ? i->kind : 0], "name", i->name, "path", i->path,
         "capacity", (unsigned long long)i->capacity, "bytes", (unsigned long long)i->bytes,
@@ -657,7 +657,8 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
         (unsigned long long)i->hits, "misses", (unsigned long long)i->misses, "hit_rate",
         looks ? (double)i->hits / (double)looks : 0.0, "inserts",
         (unsigned long long)i->inserts, "evictions", (unsigned long long)i->evictions,
-        "corrupt", (unsigned long long)i->corrupt, "process_hits",
+        "corrupt", (unsigned long long)i->corrupt, "stale", (unsigned long long)i->stale,
+        "process_hits",
         (unsigned long long)i->process_hits, "process_misses",
         (unsigned long long)i->process_misses, "memory_bytes",
         (unsigned long long)i->memory_bytes, "fs_free_bytes",
@@ -1655,7 +1656,8 @@ static PyMethodDef Array_methods[] = {
      "capacity, bytes, entries, declined (entries that only note a chunk\n"
      "too varied to compress, read as without a cache), raw_bytes,\n"
      "compression = raw_bytes / bytes,\n"
-     "hits, misses, hit_rate, inserts, evictions, corrupt; process_hits and\n"
+     "hits, misses, hit_rate, inserts, evictions, corrupt, stale (entries\n"
+     "dropped because their chunk changed on disk); process_hits and\n"
      "process_misses count this array's lookups, the others every process's;\n"
      "for a label cache, memory_bytes: what its sparse file takes, and\n"
      "fs_free_bytes / fs_bytes: the room left in, and size of, /dev/shm)"},

@@ -352,6 +352,57 @@ def test_damaged_file_is_detected_and_rebuilt(tmp_path, cache_name):
     assert labelbin.cache_stats(cache_name)["entries"] > 0
 
 
+def test_changed_chunks_are_read_anew(tmp_path, cache_name):
+    """The cache outlives the processes that fill it: a crop changed on
+    disk since (annotations corrected, by zarr-python here) must not be
+    read from it. Arrays opened afterwards check each chunk's file (its
+    identity, size and change times) the first time they take it from the
+    cache, and read changed, removed and new chunks anew; the other
+    entries stay hits."""
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "uint32", rng)
+    raw = tmp_path / "raw.zarr"  # no compressor: a rewrite in place keeps the size
+    write_labels(raw, labels, CHUNKS)
+    groups = groups_for("uint32")
+    for a in trio(tmp_path / "v.zarr", groups, cache_name) + trio(raw, groups, cache_name):
+        a.warm()
+    before = labelbin.cache_stats(cache_name)
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    # zarr-python rewrites a region (its chunks are replaced) ...
+    z = zarr.open(str(tmp_path / "v.zarr"), mode="r+")
+    labels[3:17, 5:20, 2:11] = 7
+    z[3:17, 5:20, 2:11] = 7
+    # ... a chunk file goes (now the fill value) ...
+    os.remove(tmp_path / "v.zarr" / "2.2.1")
+    labels[20:29, 24:36, 9:18] = 0
+    # ... and a chunk of the uncompressed copy is overwritten in place.
+    chunk = tmp_path / "raw.zarr" / "1.1.1"
+    size = chunk.stat().st_size
+    new = (np.arange(np.prod(CHUNKS)) % 5).astype("<u4").reshape(CHUNKS)
+    with open(chunk, "r+b") as f:
+        f.write(new.tobytes())
+    assert chunk.stat().st_size == size
+    raw_labels = np.array(zarr.open(str(raw), mode="r")[...])
+    assert np.array_equal(raw_labels[10:20, 12:24, 9:18], new)
+    for path, truth in ((tmp_path / "v.zarr", labels), (raw, raw_labels)):
+        plain = trio(path, groups)
+        cached = trio(path, groups, cache_name)
+        assert np.array_equal(cached[0][cached[0].roi], truth)
+        for roi in rois(SHAPE, 4, rng):
+            for u, c in zip(plain, cached):
+                assert u[roi].tobytes() == c[roi].tobytes()
+        info = cached[0].cache_info()
+        assert info["stale"] > 0 and info["process_hits"] > 0
+    after = labelbin.cache_stats(cache_name)
+    # the 8 chunks the region touches, the removed one and the one
+    # overwritten in place: each found stale once (the first array that
+    # looks drops it; the others miss and read it anew), no other
+    assert after["stale"] - before["stale"] == 8 + 1 + 1
+    r = subprocess.run([str(BUILD / "labelbin"), "cache-stats", "--json", cache_name],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["stale"] == after["stale"]
+
+
 def test_declined_chunks_are_counted(tmp_path, cache_name):
     """A chunk with hundreds of ids per 8^3 block is declined (a note, no
     labels): cache_info, cache_stats and the CLI count it apart."""

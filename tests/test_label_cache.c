@@ -550,9 +550,9 @@ static void test_eviction(void) {
     int ok = 1;
     for (uint64_t k = 0; k < 6000; k++) {
         size_t len = 1 + (size_t)(rnd() % (k < 3000 ? 100 : k % 5 == 0 ? 40000 : 300));
-        lb__lcache_put(lc, 9, k, data, len, 8 * len);
+        lb__lcache_put(lc, 9, k, 7, data, len, 8 * len);
         buf.size = 0;
-        if (lb__lcache_get(lc, 9, k, &buf) != 1 || buf.size != len ||
+        if (lb__lcache_get(lc, 9, k, 7, &buf) != 1 || buf.size != len ||
             memcmp(buf.data, data, len))
             ok = 0;
     }
@@ -761,12 +761,12 @@ static void test_processes(void) {
     int status = 0;
     waitpid(k, &status, 0);
     lb__buf buf = {NULL, 0, 0};
-    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 0); /* not labels: a miss */
+    CHECK_INT(lb__lcache_get(lc, 42, 7, 7, &buf), 0); /* not labels: a miss */
     unsigned char data[1000];
     memset(data, 3, sizeof data);
-    lb__lcache_put(lc, 42, 7, data, sizeof data, 8000); /* the dead filler's place is taken */
+    lb__lcache_put(lc, 42, 7, 7, data, sizeof data, 8000); /* the dead filler's place is taken */
     buf.size = 0;
-    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 1);
+    CHECK_INT(lb__lcache_get(lc, 42, 7, 7, &buf), 1);
     CHECK(buf.size == sizeof data && memcmp(buf.data, data, sizeof data) == 0);
     /* Killed inside the lock: the next locker resets the index. */
     k = fork();
@@ -775,9 +775,9 @@ static void test_processes(void) {
         _exit(0);
     }
     waitpid(k, &status, 0);
-    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 0); /* reset: empty */
-    lb__lcache_put(lc, 42, 7, data, sizeof data, 8000);
-    CHECK_INT(lb__lcache_get(lc, 42, 7, &buf), 1);
+    CHECK_INT(lb__lcache_get(lc, 42, 7, 7, &buf), 0); /* reset: empty */
+    lb__lcache_put(lc, 42, 7, 7, data, sizeof data, 8000);
+    CHECK_INT(lb__lcache_get(lc, 42, 7, 7, &buf), 1);
     CHECK(trio_same(&u, &c, shape, 6));
     lb__buf_free(&buf);
     lb__lcache_close(lc);
@@ -794,6 +794,75 @@ typedef struct warnings {
 static void count_warnings(void *user, int level, const char *message) {
     warnings *w = user;
     if (level == LB_LOG_WARN && strstr(message, w->needle)) w->n++;
+}
+
+/* Chunks changed on disk after they were cached (by another array here, as
+ * by any other writer): an array opened afterwards reads them anew, in
+ * every layout — Zarr v2 nested keys, Zarr v3 shards (the shard's stamp),
+ * N5 — and counts them stale. */
+static void test_changed_on_disk(void) {
+    const int64_t shape[3] = {24, 20, 28}, chunks[3] = {8, 10, 7}, shard[3] = {16, 20, 14};
+    struct {
+        const char *rel;
+        lb_format format;
+        char sep;
+        const int64_t *shard;
+    } cases[] = {{"d.zarr/nested", LB_FORMAT_ZARR2, '/', NULL},
+                 {"d.zarr/sharded", LB_FORMAT_ZARR3, 0, shard},
+                 {"d.n5/n5", LB_FORMAT_N5, 0, NULL}};
+    char name[80];
+    snprintf(name, sizeof name, "%s-changed", cname);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", tmpdir, cases[i].rel);
+        lb_create_options o;
+        lb_create_options_init(&o);
+        o.dtype = LB_DTYPE_UINT16;
+        o.format = cases[i].format;
+        o.separator = cases[i].sep;
+        o.shard = cases[i].shard;
+        o.overwrite = 1;
+        lb_array *w = NULL;
+        lb_error e = {0};
+        int rc = lb_dataset_create(p, 3, shape, chunks, &o, &w, &e);
+        if (rc) fprintf(stderr, "# create %s: %s\n", p, e.message);
+        CHECK_INT(rc, 0);
+        size_t n = (size_t)(shape[0] * shape[1] * shape[2]);
+        uint16_t *labels = malloc(n * 2);
+        for (size_t v = 0; v < n; v++) labels[v] = (uint16_t)(v / 97 % 5);
+        int64_t start[3] = {0, 0, 0};
+        CHECK_INT(lb_array_data_write(w, start, shape, labels, n * 2, &e), 0);
+        lb_array_free(w);
+        lb_array *a = NULL;
+        CHECK_INT(lb_array_open(p, 0, NULL, 0, &a, &e), 0);
+        CHECK_INT(lb_array_set_label_cache(a, name, (size_t)4 << 20, &e), 0);
+        CHECK_INT(lb_array_warm(a, NULL, 1, &e), 0);
+        lb_array_free(a);
+        usleep(30000); /* past the file system's timestamp granularity */
+        /* Another array rewrites a box across chunk (and shard) borders. */
+        CHECK_INT(lb_array_open(p, LB_OPEN_WRITE, NULL, 0, &w, &e), 0);
+        const int64_t bs[3] = {5, 4, 3}, bc[3] = {6, 9, 10};
+        uint16_t box[6 * 9 * 10];
+        for (size_t v = 0; v < sizeof box / 2; v++) box[v] = 4000;
+        CHECK_INT(lb_array_data_write(w, bs, bc, box, sizeof box, &e), 0);
+        lb_array_free(w);
+        lb_array *u = NULL, *c = NULL;
+        CHECK_INT(lb_array_open(p, 0, NULL, 0, &u, &e), 0);
+        CHECK_INT(lb_array_open(p, 0, NULL, 0, &c, &e), 0);
+        CHECK_INT(lb_array_set_label_cache(c, name, (size_t)4 << 20, &e), 0);
+        lb_roi all = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
+        CHECK(same_read(u, c, &all));
+        CHECK(same_read(u, c, &all));
+        lb_cache_info info;
+        CHECK_INT(lb_array_cache_info(c, &info, &e), 0);
+        if (info.stale == 0) fprintf(stderr, "# %s: no stale entry found\n", cases[i].rel);
+        CHECK(info.stale > 0);
+        CHECK(info.process_hits > 0);
+        lb_array_free(u);
+        lb_array_free(c);
+        free(labels);
+        lb_cache_remove(name, &e);
+    }
 }
 
 /* Damage anywhere: a few bytes of the cache file overwritten at random —
@@ -1018,6 +1087,7 @@ int main(void) {
     test_arrays_equal();
     test_eviction();
     test_declined();
+    test_changed_on_disk();
     test_corruption();
     test_damage_anywhere();
     test_processes();

@@ -99,11 +99,11 @@ int cmd_cache_stats(int argc, char **argv)
                ", \"compression\": %.3f, \"hits\": %" PRIu64
                ", \"misses\": %" PRIu64 ", \"hit_rate\": %.4f, \"inserts\": %" PRIu64
                ", \"evictions\": %" PRIu64 ", \"corrupt\": %" PRIu64
-               ", \"memory_bytes\": %" PRIu64 ", \"fs_free_bytes\": %" PRIu64
+               ", \"stale\": %" PRIu64 ", \"memory_bytes\": %" PRIu64 ", \"fs_free_bytes\": %" PRIu64
                ", \"fs_bytes\": %" PRIu64 "}\n",
                s.capacity, s.bytes, s.entries, s.declined, s.raw_bytes,
                s.bytes ? (double)s.raw_bytes / (double)s.bytes : 0.0, s.hits, s.misses,
-               pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt,
+               pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt, s.stale,
                s.memory_bytes, s.fs_free_bytes, s.fs_bytes);
     } else {
         format_bytes((int64_t)s.bytes, used, sizeof used);
@@ -124,8 +124,9 @@ int cmd_cache_stats(int argc, char **argv)
         printf("  hits        %" PRIu64 " of %" PRIu64 " lookups (%.1f %%)\n", s.hits,
                s.hits + s.misses, pct(s.hits, s.hits + s.misses));
         printf("  inserts     %" PRIu64 ", evictions %" PRIu64
-               ", damaged entries refilled %" PRIu64 "\n",
-               s.inserts, s.evictions, s.corrupt);
+               ", damaged entries refilled %" PRIu64 ", stale (changed on disk) %" PRIu64
+               "\n",
+               s.inserts, s.evictions, s.corrupt, s.stale);
         char m[32], fr[32], fsz[32];
         format_bytes((int64_t)s.memory_bytes, m, sizeof m);
         format_bytes((int64_t)s.fs_free_bytes, fr, sizeof fr);

@@ -662,6 +662,7 @@ static void info_from(lb__lcache *c, lb_cache_info *out) {
     out->inserts = s.inserts;
     out->evictions = s.evictions;
     out->corrupt = s.corrupt;
+    out->stale = s.stale;
     out->process_hits = s.my_hits;
     out->process_misses = s.my_misses;
     out->memory_bytes = s.memory;

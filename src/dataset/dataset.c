@@ -106,6 +106,7 @@ void lb__dataset_free(lb__dataset *d) {
     if (!d) return;
     lb__chunk_cache_free(d->cache);
     lb__lcache_close(d->lcache);
+    free(d->lc_checked);
     index_cache_free(d->index_cache);
     io_pool_free(d->io_pool);
     lb__array_meta_clear(&d->m);
@@ -811,6 +812,42 @@ static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, 
 
 /* ---- the label cache: read chunks kept encoded (kernels/cseg.h) ---- */
 
+/* The stamp (lb__store_stamp) of the stored object that holds read chunk
+ * `cidx`: its chunk file, or its shard. Zarr v2 without a separator whose
+ * layout is not settled yet: the chunk under either key. */
+static uint64_t chunk_stamp(const lb__dataset *d, const int64_t *cidx) {
+    int64_t sidx[LB_MAX_DIMS];
+    for (int k = 0; k < d->ndim; k++) sidx[k] = d->sharding ? cidx[k] / d->per_shard[k] : cidx[k];
+    char stack[1024], *heap = NULL;
+    const char *key;
+    uint64_t st;
+    if (!d->sharding && d->format == &lb__format_zarr2 && !d->m.key_separator) {
+        int known = atomic_load(&((lb__dataset *)d)->layout_sep);
+        key = zarr2_key(d, sidx, known ? (char)known : '.', stack, sizeof stack, &heap, NULL);
+        st = key ? lb__store_stamp(d->store, key) : LB__STAMP_UNKNOWN;
+        free(heap);
+        if (known || st != LB__STAMP_ABSENT) return st;
+        heap = NULL;
+        key = zarr2_key(d, sidx, '/', stack, sizeof stack, &heap, NULL);
+    } else {
+        key = chunk_path(d, sidx, stack, sizeof stack, &heap, NULL);
+    }
+    st = key ? lb__store_stamp(d->store, key) : LB__STAMP_UNKNOWN;
+    free(heap);
+    return st;
+}
+
+static int lc_is_checked(const lb__dataset *d, uint64_t key) {
+    return d->lc_checked && key < d->lc_nchunks &&
+           (atomic_load_explicit(&d->lc_checked[key / 64], memory_order_relaxed) >> (key % 64) & 1);
+}
+
+static void lc_set_checked(const lb__dataset *d, uint64_t key) {
+    if (d->lc_checked && key < d->lc_nchunks)
+        atomic_fetch_or_explicit(&d->lc_checked[key / 64], (uint64_t)1 << (key % 64),
+                                 memory_order_relaxed);
+}
+
 /* A read chunk's box seen as 3-D (the last three dimensions; arrays of
  * fewer get leading extents of 1). Returns the offset in voxels, inside
  * the destination, of the box's leading (non-3-D) coordinates. */
@@ -840,8 +877,11 @@ static size_t box3(const lb__dataset *d, const int64_t *cstart, const int64_t *c
 static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb_error *err) {
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
     size_t at = dst->size;
-    int hit = lb__lcache_get(d->lcache, d->lc_id, key, dst);
+    int checked = lc_is_checked(d, key);
+    int hit = lb__lcache_get(d->lcache, d->lc_id, key, checked ? LB__STAMP_ANY : chunk_stamp(d, cidx),
+                             dst);
     if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
+    if (hit && !checked) lc_set_checked(d, key);
     if (hit && lb__cseg_is_declined(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
         lb__lcache_count_as_miss(d->lcache); /* the chunk is decoded: not a hit */
         dst->size = at;
@@ -882,8 +922,8 @@ static int encode_for_read(const lb__dataset *d, const uint8_t *chunk, lb__io *i
  * decoding it again, so the cache keeps a note that it was declined (later
  * reads then decode it as without a cache) and LC_DECLINED is returned
  * with nothing appended. */
-static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *chunk, lb__io *io,
-                    lb__buf *dst, lb_error *err) {
+static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *chunk,
+                    uint64_t stamp, lb__io *io, lb__buf *dst, lb_error *err) {
     int rc = reserve_cseg(d, io, err);
     if (rc) return rc;
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
@@ -893,7 +933,8 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
         if (n == LB__CSEG_DECLINED) {
             lb__cseg_hdr note;
             size_t m = lb__cseg_encode_declined(d->lc_chunk, d->itemsize, &note);
-            lb__lcache_put(d->lcache, d->lc_id, key, &note, m, 0);
+            lb__lcache_put(d->lcache, d->lc_id, key, stamp, &note, m, 0);
+            lc_set_checked(d, key);
             return LC_DECLINED;
         }
         if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk for the label cache");
@@ -904,7 +945,8 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
         ((lb__cseg_hdr *)(void *)io->cseg.data)->flags |= LB__CSEG_ABSENT;
     }
     io->cseg.size = n;
-    lb__lcache_put(d->lcache, d->lc_id, key, io->cseg.data, n, d->chunk_bytes);
+    lb__lcache_put(d->lcache, d->lc_id, key, stamp, io->cseg.data, n, d->chunk_bytes);
+    lc_set_checked(d, key);
     if (dst && dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err)) return LB_ENOMEM;
     return 0;
 }
@@ -978,6 +1020,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
     char stack[1024], *heap = NULL;
     const char *p = NULL;
     int stored = 0;
+    uint64_t stamp = encode ? chunk_stamp(d, cidx) : 0; /* before it is read */
     int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
     if (rc) goto done;
     if (!stored) {
@@ -985,7 +1028,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         *present = 0;
         sink_fill(d, s);
         if (cache) lb__chunk_cache_put_absent(cache, key);
-        if (d->lcache) rc = lc_store(d, cidx, NULL, io, NULL, err);
+        if (d->lcache) rc = lc_store(d, cidx, NULL, stamp, io, NULL, err);
         goto done;
     }
     uint8_t *out;
@@ -1003,7 +1046,8 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
         sink_copy(d, s, out); /* before commit: the slot is still ours */
     }
     if (ref.entry) lb__chunk_cache_commit(cache, &ref, rc == 0);
-    if (!rc && encode && (rc = lc_store(d, cidx, out, io, NULL, err)) == LC_DECLINED) rc = 0;
+    if (!rc && encode && (rc = lc_store(d, cidx, out, stamp, io, NULL, err)) == LC_DECLINED)
+        rc = 0;
 done:
     free(heap);
     return rc;
@@ -1422,6 +1466,8 @@ int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err) {
     if (bytes == 0) return 0;
     lb__lcache_close(d->lcache); /* one cache or the other */
     d->lcache = NULL;
+    free(d->lc_checked);
+    d->lc_checked = NULL;
     int64_t n = 1;
     for (int k = 0; k < d->ndim; k++)
         if (lb__mul_i64(n, d->grid[k], &n)) n = -1;
@@ -1474,6 +1520,8 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
                                 lb_error *err) {
     lb__lcache_close(d->lcache);
     d->lcache = NULL;
+    free(d->lc_checked);
+    d->lc_checked = NULL;
     if (bytes == 0) return 0;
     if (!lb_dtype_is_integer(d->dtype))
         return lb__err(err, LB_EUNSUPPORTED,
@@ -1495,6 +1543,13 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
     if (!d->io_pool && (rc = io_pool_new(&d->io_pool, err))) return rc;
     rc = lb__lcache_open(name, bytes, &d->lcache, err);
     if (rc) return rc;
+    /* Which chunks were checked against their source: a bit each (beyond
+     * 2^36 chunks, or without memory for the bits, every read checks). */
+    uint64_t n = 1;
+    for (int k = 0; k < d->ndim && n; k++)
+        n = n <= ((uint64_t)1 << 36) / (uint64_t)d->grid[k] ? n * (uint64_t)d->grid[k] : 0;
+    d->lc_nchunks = n;
+    d->lc_checked = n ? calloc((size_t)((n + 63) / 64), sizeof *d->lc_checked) : NULL;
     /* One cache or the other. */
     lb__chunk_cache_free(d->cache);
     d->cache = NULL;
@@ -1529,12 +1584,15 @@ static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_
     char stack[1024], *heap = NULL;
     const char *p = NULL;
     int stored = 0;
+    /* Stamped before it is read: a change after this makes the entry stale. */
+    uint64_t stamp = chunk_stamp(d, cidx);
     int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
-    if (!rc && !stored) rc = lc_store(d, cidx, NULL, io, dst, err); /* never declined */
+    if (!rc && !stored) rc = lc_store(d, cidx, NULL, stamp, io, dst, err); /* never declined */
     if (rc || !stored) goto done;
     if ((rc = lb__buf_reserve(&io->chunk, d->chunk_bytes, err))) goto done;
     rc = decode_fetched(d, cidx, io, p, io->chunk.data, err);
-    if (!rc && !declined && (rc = lc_store(d, cidx, io->chunk.data, io, dst, err)) == LC_DECLINED) {
+    if (!rc && !declined &&
+        (rc = lc_store(d, cidx, io->chunk.data, stamp, io, dst, err)) == LC_DECLINED) {
         declined = 1;
         rc = 0;
     }

@@ -70,6 +70,11 @@ typedef struct lb__dataset {
     lb__lcache *lcache;
     uint64_t lc_id;
     int64_t lc_chunk[3];         /* the read chunk seen as 3-D                */
+    /* One bit per read chunk: its entry was checked against its source
+     * (lb__store_stamp) since the cache was set; later reads take it
+     * without asking the store again. NULL: check on every read. */
+    _Atomic uint64_t *lc_checked;
+    uint64_t lc_nchunks;
 } lb__dataset;
 
 /* At most this many threads decode the chunks of one region read. */

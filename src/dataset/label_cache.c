@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define MAGIC 0x3143424C454C424Cull /* "LBLELBC1" */
-#define VERSION 2u
+#define VERSION 3u /* 3: records carry their source's stamp */
 #define PAGE ((size_t)4096)
 #define SHM_DIR "/dev/shm/"
 #define PAD_MARK UINT64_MAX
@@ -44,6 +44,7 @@ typedef struct shm_hdr {
     uint64_t declined;        /* READY entries that are declined notes     */
     _Atomic uint64_t tail_pub; /* = tail, for readers without the lock   */
     _Atomic uint64_t hits, misses, corrupt;
+    _Atomic uint64_t stale;   /* entries dropped: their source changed     */
 } shm_hdr;
 
 typedef struct slot {
@@ -60,7 +61,8 @@ typedef struct slot {
 /* A record in the ring: this header, then the data (8-aligned). */
 typedef struct rec {
     uint64_t len; /* header + data, 8-aligned; PAD_MARK: skip to the ring's end */
-    uint64_t ds, chunk, pad;
+    uint64_t ds, chunk;
+    uint64_t stamp; /* what the source looked like when it was read */
 } rec;
 
 struct lb__lcache {
@@ -671,15 +673,16 @@ static uint64_t reserve(lb__lcache *c, int fd, uint64_t need) {
 
 /* ---- entries ----------------------------------------------------------------- */
 
-static uint64_t entry_sum(uint64_t ds, uint64_t chunk, const void *data, size_t n) {
-    return lb__hash64(data, n, ds ^ lb__mix64(chunk + 1));
+static uint64_t entry_sum(uint64_t ds, uint64_t chunk, uint64_t stamp, const void *data,
+                          size_t n) {
+    return lb__hash64(data, n, ds ^ lb__mix64(chunk + 1) ^ lb__mix64(stamp ^ 0x5354414d50ull));
 }
 
 static int pid_alive(int32_t pid) {
     return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
+int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, uint64_t stamp, lb__buf *buf) {
     shm_hdr *h = c->h;
     uint64_t pos = 0, sum = 0;
     size_t n = 0;
@@ -701,13 +704,17 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
         if (n > SIZE_MAX - at || lb__buf_reserve(buf, at + n, NULL)) return LB_ENOMEM;
         const rec *r = (const rec *)(const void *)(c->ring + p);
         int same_key = r->ds == ds && r->chunk == chunk;
+        uint64_t was = r->stamp;
+        int intact = 0;
         memcpy(buf->data + at, c->ring + p + sizeof(rec), n);
         atomic_thread_fence(memory_order_acquire);
         /* The ring passed over the record while it was copied: a miss. */
         if (atomic_load(&h->tail_pub) > pos) {
             found = 0;
-        } else if (!same_key || entry_sum(ds, chunk, buf->data + at, n) != sum) {
-            atomic_fetch_add(&h->corrupt, 1);
+        } else if (!(intact = same_key && entry_sum(ds, chunk, was, buf->data + at, n) == sum) ||
+                   (stamp != LB__STAMP_ANY && was != stamp)) {
+            /* Damaged, or stored from a source that has changed since. */
+            atomic_fetch_add(intact ? &h->stale : &h->corrupt, 1);
             if (lock(c) == 0) {
                 slot *s = find(c, ds, chunk);
                 if (s && s->pos == pos) unslot(c, s);
@@ -728,8 +735,8 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf) {
 }
 
 /* lb__lcache_put with the file open as fd (open_mapped). */
-static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, const void *data, size_t n,
-                uint64_t raw) {
+static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, uint64_t stamp,
+                const void *data, size_t n, uint64_t raw) {
     shm_hdr *h = c->h;
     uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
     if (lock(c) != 0) return;
@@ -759,7 +766,7 @@ static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, const void *
     r->len = need;
     r->ds = ds;
     r->chunk = chunk;
-    r->pad = 0;
+    r->stamp = stamp;
     int64_t i = empty_slot(c, ds, chunk);
     if (i < 0) reset(c); /* the record is left to the ring, like an abandoned fill */
     if (i < 0 || slot_room(c, fd, (uint64_t)i)) {
@@ -780,7 +787,7 @@ static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, const void *
 
     /* The data, outside the lock. */
     memcpy(c->ring + p + sizeof(rec), data, n);
-    uint64_t sum = entry_sum(ds, chunk, data, n);
+    uint64_t sum = entry_sum(ds, chunk, stamp, data, n);
 
     if (lock(c) != 0) return;
     s = find(c, ds, chunk);
@@ -796,13 +803,13 @@ static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, const void *
     unlock(c);
 }
 
-void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
-                    uint64_t raw) {
+void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, uint64_t stamp,
+                    const void *data, size_t n, uint64_t raw) {
     uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
     if (n == 0 || n > UINT32_MAX || need > c->data_bytes / 2) return;
     int fd = open_mapped(c);
     if (fd < 0) return;
-    put(c, fd, ds, chunk, data, n, raw);
+    put(c, fd, ds, chunk, stamp, data, n, raw);
     close(fd);
 }
 
@@ -836,6 +843,7 @@ void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out) {
     out->hits = atomic_load(&h->hits);
     out->misses = atomic_load(&h->misses);
     out->corrupt = atomic_load(&h->corrupt);
+    out->stale = atomic_load(&h->stale);
     out->my_hits = atomic_load(&c->my_hits);
     out->my_misses = atomic_load(&c->my_misses);
     struct stat st;
@@ -875,6 +883,7 @@ void lb__lcache_test_abandon_fill(lb__lcache *c, uint64_t ds, uint64_t chunk, si
     r->len = need;
     r->ds = ds;
     r->chunk = chunk;
+    r->stamp = 0;
     int64_t i = empty_slot(c, ds, chunk);
     int no_slot = i < 0 || slot_room(c, fd, (uint64_t)i);
     close(fd);

@@ -58,17 +58,21 @@ void lb__lcache_default_name(char *buf, size_t size);
 /* Append entry (ds, chunk) to *buf (grown as needed; buf->size grows by
  * the entry's size): 1 on a hit (checked: the checksum holds and nothing
  * overwrote it while it was copied), 0 on a miss (buf->size unchanged),
- * LB_ENOMEM. */
-int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, lb__buf *buf);
+ * LB_ENOMEM. `stamp` is what the entry's source looks like now
+ * (lb__store_stamp): an entry stored with another stamp is stale, dropped
+ * and a miss; LB__STAMP_ANY takes the entry whatever its stamp. */
+#define LB__STAMP_ANY UINT64_MAX
+int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, uint64_t stamp, lb__buf *buf);
 /* Count the last hit of lb__lcache_get as a miss after all (the entry was
  * a note that the chunk is not kept: the read decodes it). */
 void lb__lcache_count_as_miss(lb__lcache *c);
-/* Store entry (ds, chunk): `n` bytes that stand for `raw` decoded bytes.
- * Does nothing when another process is filling the same entry, the entry
+/* Store entry (ds, chunk): `n` bytes that stand for `raw` decoded bytes,
+ * read from a source whose stamp was `stamp` before it was read. Does
+ * nothing when another process is filling the same entry, the entry
  * is larger than the ring, or the file system has no memory left for it
  * (a warning says so, once per handle). */
-void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, const void *data, size_t n,
-                    uint64_t raw);
+void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, uint64_t stamp,
+                    const void *data, size_t n, uint64_t raw);
 /* Forget entry (ds, chunk) (its chunk was rewritten). */
 void lb__lcache_drop(lb__lcache *c, uint64_t ds, uint64_t chunk);
 
@@ -76,6 +80,7 @@ typedef struct lb__lcache_stats {
     uint64_t entries, bytes, raw_bytes, capacity;
     uint64_t declined; /* entries that are notes of declined chunks (raw 0) */
     uint64_t hits, misses, inserts, evictions, corrupt;
+    uint64_t stale; /* entries dropped because their source changed */
     uint64_t my_hits, my_misses; /* this handle's */
     uint64_t memory;           /* the file's pages (it is sparse)      */
     uint64_t fs_free, fs_size; /* room left in, and size of, /dev/shm  */

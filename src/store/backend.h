@@ -10,7 +10,7 @@
 #include "store/store.h"
 
 typedef struct lb__store_backend {
-    int version;        /* 2: adds concurrency */
+    int version;        /* 2: adds concurrency, 3: stamp */
     const char *scheme; /* "file", …                                          */
     int writable;
     /* Open the store `url` names (the whole URL, scheme included, or a plain
@@ -36,6 +36,9 @@ typedef struct lb__store_backend {
      * once when the caller chose no number (NULL: 1). Stores with latency
      * per request (HTTP) want several, so that the waits overlap. */
     int (*concurrency)(void *state);
+    /* Version 3. A stamp of what is at `key` now (lb__store_stamp); NULL:
+     * the back end cannot tell without reading it. */
+    uint64_t (*stamp)(void *state, const char *key);
 } lb__store_backend;
 
 extern const lb__store_backend lb__store_file;

@@ -51,6 +51,21 @@ static int file_kind(void *state, const char *key) {
     return LB__KEY_OTHER;
 }
 
+static uint64_t file_stamp(void *state, const char *key) {
+    (void)state;
+    struct stat st;
+    if (stat(key, &st) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? LB__STAMP_ABSENT : LB__STAMP_UNKNOWN;
+    /* The change time too: it moves on every write and cannot be set back
+     * (utime sets the modification time). */
+    uint64_t v[7] = {(uint64_t)st.st_dev,          (uint64_t)st.st_ino,
+                     (uint64_t)st.st_size,         (uint64_t)st.st_mtim.tv_sec,
+                     (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec,
+                     (uint64_t)st.st_ctim.tv_nsec};
+    uint64_t h = lb__hash64(v, sizeof v, 0x7374616d70ull);
+    return h <= LB__STAMP_ABSENT || h == UINT64_MAX ? 2 : h;
+}
+
 static int file_empty(void *state, const char *prefix) {
     (void)state;
     return !lb__fs_exists(prefix) || lb__fs_is_empty_dir(prefix);
@@ -137,7 +152,7 @@ static int file_relation(void *state, const char *a, const char *b, lb__store_re
 }
 
 const lb__store_backend lb__store_file = {
-    .version = 1,
+    .version = 3,
     .scheme = "file",
     .writable = 1,
     .open = file_open,
@@ -152,4 +167,5 @@ const lb__store_backend lb__store_file = {
     .cleanup = file_cleanup,
     .cleanup_key = file_cleanup_key,
     .relation = file_relation,
+    .stamp = file_stamp,
 };

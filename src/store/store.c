@@ -94,6 +94,10 @@ int lb__store_concurrency(const lb__store *s) {
     return s->be->version >= 2 && s->be->concurrency ? s->be->concurrency(s->state) : 1;
 }
 
+uint64_t lb__store_stamp(lb__store *s, const char *key) {
+    return s->be->version >= 3 && s->be->stamp ? s->be->stamp(s->state, key) : LB__STAMP_UNKNOWN;
+}
+
 int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t size) {
     if (s->be->describe) return s->be->describe(s->state, key, buf, size);
     return snprintf(buf, size, "%s", key);

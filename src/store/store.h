@@ -54,6 +54,16 @@ int lb__store_get(lb__store *s, const char *key, const lb__range *range, size_t 
 /* Reads (lb__store_get calls, absent keys included) and bytes read since
  * the store was opened. */
 void lb__store_stats(const lb__store *s, uint64_t *gets, uint64_t *bytes);
+/* A stamp of what is at `key` now, without reading it: two equal stamps
+ * mean the same bytes as far as the back end can tell (files: the same
+ * file — device and inode — size, modification and change times). A key
+ * rewritten in any way (replaced by a rename, overwritten, truncated)
+ * gets another stamp. LB__STAMP_ABSENT when nothing is there;
+ * LB__STAMP_UNKNOWN when the back end cannot tell (remote stores, errors).
+ * Other values are never 0, 1 or UINT64_MAX. */
+#define LB__STAMP_UNKNOWN ((uint64_t)0)
+#define LB__STAMP_ABSENT ((uint64_t)1)
+uint64_t lb__store_stamp(lb__store *s, const char *key);
 /* The size of `key`; LB_ENOTFOUND when absent. */
 int lb__store_size(lb__store *s, const char *key, uint64_t *size, lb_error *err);
 /* What is at `key`: LB__KEY_NONE, LB__KEY_OBJECT (a file) or LB__KEY_PREFIX
