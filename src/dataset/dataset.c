@@ -874,12 +874,13 @@ static size_t box3(const lb__dataset *d, const int64_t *cstart, const int64_t *c
  * chunk does not compress, LB_ENOMEM. An entry that is not a well-formed
  * encoding of this chunk is dropped and counts as a miss. */
 #define LC_DECLINED 2
-static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, lb_error *err) {
+static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, uint64_t *stamp,
+                     lb_error *err) {
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
     size_t at = dst->size;
     int checked = lc_is_checked(d, key);
-    int hit = lb__lcache_get(d->lcache, d->lc_id, key, checked ? LB__STAMP_ANY : chunk_stamp(d, cidx),
-                             dst);
+    *stamp = checked ? LB__STAMP_ANY : chunk_stamp(d, cidx);
+    int hit = lb__lcache_get(d->lcache, d->lc_id, key, *stamp, dst);
     if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
     if (hit && !checked) lc_set_checked(d, key);
     if (hit && lb__cseg_is_declined(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
@@ -995,9 +996,10 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
     uint64_t key = 0;
     lb__cache_ref ref = {NULL, NULL, 0};
     int encode = d->lcache != NULL;
+    uint64_t stamp = LB__STAMP_ANY;
     if (d->lcache) {
         io->cseg.size = 0;
-        int hit = lc_lookup(d, cidx, &io->cseg, err);
+        int hit = lc_lookup(d, cidx, &io->cseg, &stamp, err);
         if (hit < 0) return hit;
         if (hit == LC_DECLINED) encode = 0; /* read as without a cache */
         else if (hit) {
@@ -1020,7 +1022,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
     char stack[1024], *heap = NULL;
     const char *p = NULL;
     int stored = 0;
-    uint64_t stamp = encode ? chunk_stamp(d, cidx) : 0; /* before it is read */
+    if (encode && stamp == LB__STAMP_ANY) stamp = chunk_stamp(d, cidx); /* before it is read */
     int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
     if (rc) goto done;
     if (!stored) {
@@ -1575,7 +1577,8 @@ typedef enum lc_declined {
  * the decode run outside the cache's lock. */
 static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb__buf *dst,
                       lc_declined how, const chunk_sink *raw, lb_error *err) {
-    int hit = lc_lookup(d, cidx, dst, err);
+    uint64_t stamp;
+    int hit = lc_lookup(d, cidx, dst, &stamp, err);
     if (hit < 0) return hit;
     if (hit == 1) return 0;
     int declined = hit == LC_DECLINED;
@@ -1584,8 +1587,9 @@ static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb_
     char stack[1024], *heap = NULL;
     const char *p = NULL;
     int stored = 0;
-    /* Stamped before it is read: a change after this makes the entry stale. */
-    uint64_t stamp = chunk_stamp(d, cidx);
+    /* Stamped before it is read (at the lookup, or now): a change after
+     * this makes the entry stale. A declined chunk is not stored. */
+    if (!declined && stamp == LB__STAMP_ANY) stamp = chunk_stamp(d, cidx);
     int rc = fetch_bytes(d, cidx, &stored, io, stack, sizeof stack, &heap, &p, err);
     if (!rc && !stored) rc = lc_store(d, cidx, NULL, stamp, io, dst, err); /* never declined */
     if (rc || !stored) goto done;
