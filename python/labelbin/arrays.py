@@ -213,8 +213,12 @@ class Array(_labelbin.Array):
         and BinarizeArray / MissingAnnotationsMask read from that form
         directly. Reads equal uncached reads byte for byte. The setting
         survives pickling: DataLoader workers, forked or spawned, open the
-        same file and share its entries. Replaces set_cache (and the other
-        way round). Waits for reads in other threads to finish."""
+        same file and share its entries. The file outlives the processes:
+        an entry whose chunk file changed on disk since it was cached is
+        found stale the first time this array takes it, and read anew
+        (cache_info()["stale"]; files only, not http/s3). Replaces
+        set_cache (and the other way round). Waits for reads in other
+        threads to finish."""
         super()._set_label_cache(None if name is None else str(name), int(nbytes))
         self._label_cache = (int(nbytes), name) if nbytes else None
         if nbytes:
