@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "array/array.h"
@@ -1048,6 +1049,43 @@ static void test_handles(void) {
     CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
+/* A process killed while making a cache file leaves a temporary in
+ * /dev/shm: making the cache file (or removing it) removes those whose
+ * process is gone and that are over a minute old, and no other. */
+static void test_temporaries(void) {
+    char name[80];
+    snprintf(name, sizeof name, "%s-tmp", cname);
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    struct {
+        long pid;
+        int old;
+        int removed;
+    } t[] = {{(long)dead, 1, 1}, {(long)dead, 0, 0}, {(long)getpid(), 1, 0}};
+    char path[3][256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path[i], sizeof path[i], "/dev/shm/.%s.%ld.Ab%dxyz", name, t[i].pid, i);
+        int fd = open(path[i], O_CREAT | O_WRONLY | O_EXCL, 0600);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+        if (t[i].old) {
+            struct timespec ts[2];
+            clock_gettime(CLOCK_REALTIME, &ts[0]);
+            ts[0].tv_sec -= 120;
+            ts[1] = ts[0];
+            CHECK_INT(utimensat(AT_FDCWD, path[i], ts, 0), 0);
+        }
+    }
+    lb_error e = {0};
+    lb_array *a = open_rel("c.zarr/uint8");
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)1 << 20, &e), 0); /* makes the file */
+    for (int i = 0; i < 3; i++) CHECK_INT(access(path[i], F_OK) != 0, t[i].removed);
+    lb_array_free(a);
+    for (int i = 1; i < 3; i++) unlink(path[i]);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+}
+
 static void test_refusals(void) {
     lb_error e = {0};
     lb_array *a = open_rel("c.zarr/uint8");
@@ -1093,6 +1131,7 @@ int main(void) {
     test_processes();
     test_no_room();
     test_handles();
+    test_temporaries();
     test_refusals();
     lb_error e = {0};
     lb_cache_remove(cname, &e);

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -196,6 +197,37 @@ static int allocate_header(int fd, const char *path, size_t total, lb_error *err
     return 0;
 }
 
+static int pid_alive(int32_t pid) {
+    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* A process killed while it made a cache file leaves its temporary
+ * ("/dev/shm/.NAME.PID.XXXXXX") behind, in memory. Remove those of cache
+ * `name` whose process is gone and that are over a minute old (a live
+ * process finishes its file in milliseconds; the age also spares one in
+ * another PID namespace that shares /dev/shm). */
+static void sweep_temporaries(const char *name) {
+    DIR *dir = opendir(SHM_DIR);
+    if (!dir) return;
+    char prefix[160];
+    int np = snprintf(prefix, sizeof prefix, ".%s.", name);
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, (size_t)np) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + np, &end, 10);
+        struct stat st;
+        if (end == e->d_name + np || *end != '.' || strlen(end + 1) != 6 || pid <= 0 ||
+            pid > INT32_MAX || pid_alive((int32_t)pid) ||
+            fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || now - st.st_mtime < 60)
+            continue;
+        unlinkat(dirfd(dir), e->d_name, 0);
+    }
+    closedir(dir);
+}
+
 /* The file's lock: process-shared and robust (a process that dies
  * holding it makes the next locker reset the index). 0 or -1. */
 static int init_mutex(pthread_mutex_t *m) {
@@ -236,8 +268,9 @@ static int mutex_type_ok(const pthread_mutex_t *m) {
  * temporary name, then linked in (replace = 0: only when nothing is there,
  * LB_EEXIST otherwise) or renamed over what is there. */
 static int create_file(lb__lcache *c, size_t total, int replace, lb_error *err) {
-    char tmp[sizeof c->path + 16];
-    snprintf(tmp, sizeof tmp, "%s.%s.XXXXXX", SHM_DIR, c->name);
+    char tmp[sizeof c->path + 32];
+    sweep_temporaries(c->name);
+    snprintf(tmp, sizeof tmp, "%s.%s.%ld.XXXXXX", SHM_DIR, c->name, (long)getpid());
     int fd = mkstemp(tmp);
     if (fd < 0) return lb__err_errno(err, errno, "cannot create a shared cache file", tmp);
     (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -678,10 +711,6 @@ static uint64_t entry_sum(uint64_t ds, uint64_t chunk, uint64_t stamp, const voi
     return lb__hash64(data, n, ds ^ lb__mix64(chunk + 1) ^ lb__mix64(stamp ^ 0x5354414d50ull));
 }
 
-static int pid_alive(int32_t pid) {
-    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
 int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, uint64_t stamp, lb__buf *buf) {
     shm_hdr *h = c->h;
     uint64_t pos = 0, sum = 0;
@@ -860,6 +889,7 @@ int lb__lcache_remove(const char *name, lb_error *err) {
     memset(&c, 0, sizeof c);
     int rc = set_names(&c, name, err);
     if (rc) return rc;
+    sweep_temporaries(c.name);
     if (unlink(c.path) != 0) return lb__err_errno(err, errno, "cannot remove the cache file", c.path);
     return 0;
 }
