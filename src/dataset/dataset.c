@@ -762,12 +762,9 @@ static int fetch_either_layout(const lb__dataset *d, const int64_t *cidx, int *p
     return settle_layout(d, '/', err); /* "0.0.0" of this chunk is absent */
 }
 
-/* The stored bytes of read chunk `cidx` into io->file; *present = 0 when
- * they are not stored. *key receives the stored chunk's key (freed by the
- * caller through *heap when it did not fit `stack`). */
-static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, lb__io *io,
-                       char *stack, size_t size, char **heap, const char **key, lb_error *err) {
-    int64_t sidx[LB_MAX_DIMS];
+/* The stored chunk (sharded: the shard) that holds read chunk `cidx`, into
+ * sidx; returns the read chunk's index inside its shard (0 unsharded). */
+static int64_t stored_index(const lb__dataset *d, const int64_t *cidx, int64_t *sidx) {
     int64_t inner = 0;
     for (int k = 0; k < d->ndim; k++) {
         if (d->sharding) {
@@ -777,6 +774,16 @@ static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, 
             sidx[k] = cidx[k];
         }
     }
+    return inner;
+}
+
+/* The stored bytes of read chunk `cidx` into io->file; *present = 0 when
+ * they are not stored. *key receives the stored chunk's key (freed by the
+ * caller through *heap when it did not fit `stack`). */
+static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, lb__io *io,
+                       char *stack, size_t size, char **heap, const char **key, lb_error *err) {
+    int64_t sidx[LB_MAX_DIMS];
+    int64_t inner = stored_index(d, cidx, sidx);
     if (!d->sharding && d->format == &lb__format_zarr2 && !d->m.key_separator)
         return fetch_either_layout(d, sidx, present, io, stack, size, heap, key, err);
     *key = chunk_path(d, sidx, stack, size, heap, err);
@@ -817,7 +824,7 @@ static int fetch_bytes(const lb__dataset *d, const int64_t *cidx, int *present, 
  * layout is not settled yet: the chunk under either key. */
 static uint64_t chunk_stamp(const lb__dataset *d, const int64_t *cidx) {
     int64_t sidx[LB_MAX_DIMS];
-    for (int k = 0; k < d->ndim; k++) sidx[k] = d->sharding ? cidx[k] / d->per_shard[k] : cidx[k];
+    stored_index(d, cidx, sidx);
     char stack[1024], *heap = NULL;
     const char *key;
     uint64_t st;
