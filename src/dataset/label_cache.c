@@ -321,7 +321,7 @@ fail:
     return rc;
 }
 
-static int timed_lock(shm_hdr *h);
+static int timed_lock(shm_hdr *h, int wait);
 static int settle(lb__lcache *c, int r);
 
 /* Map an existing file: 0 with a valid header, LB_EFORMAT when damaged or
@@ -363,7 +363,7 @@ static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
     bind(c, base, size, fd);
     /* A lock that cannot be taken (held for longer than any index update
      * takes, or damaged): the file is as good as damaged. */
-    int r = settle(c, timed_lock(c->h));
+    int r = settle(c, timed_lock(c->h, 1));
     if (r == 0) {
         pthread_mutex_unlock(&c->h->mu);
         return 0;
@@ -533,12 +533,13 @@ static int header_sane(const lb__lcache *c) {
 
 int lb__lcache_lock_wait_ms = 2000;
 
-/* Take h's lock, waiting at most lb__lcache_lock_wait_ms: 0, EOWNERDEAD,
- * ETIMEDOUT or another pthread error (a damaged lock). */
-static int timed_lock(shm_hdr *h) {
+/* Take h's lock, waiting at most lb__lcache_lock_wait_ms (wait 0: not at
+ * all): 0, EOWNERDEAD, EBUSY (not waiting), ETIMEDOUT or another pthread
+ * error (a damaged lock). */
+static int timed_lock(shm_hdr *h, int wait) {
     if (!mutex_type_ok(&h->mu)) return EINVAL;
     int r = pthread_mutex_trylock(&h->mu);
-    if (r != EBUSY) return r;
+    if (r != EBUSY || !wait) return r;
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     long ms = lb__lcache_lock_wait_ms;
@@ -575,8 +576,7 @@ static int settle(lb__lcache *c, int r) {
  * again once it is free. */
 static int lock(lb__lcache *c) {
     int stuck = atomic_load(&c->stuck);
-    int r = !stuck ? timed_lock(c->h)
-            : mutex_type_ok(&c->h->mu) ? pthread_mutex_trylock(&c->h->mu) : EINVAL;
+    int r = timed_lock(c->h, !stuck);
     if (r == ETIMEDOUT && !atomic_exchange(&c->stuck, 1))
         lb__log(LB_LOG_WARN,
                 "label cache %s: its lock has been held for over %.1f s (a process stopped "
