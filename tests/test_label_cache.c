@@ -666,6 +666,22 @@ static void test_declined(void) {
     CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
+/* Map cache `name`'s file as another process writing it would: its bytes,
+ * *size of them (unmap with munmap). */
+static unsigned char *map_cache_file(const char *name, size_t *size) {
+    char path[256];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    struct stat st;
+    CHECK_INT(fstat(fd, &st), 0);
+    *size = (size_t)st.st_size;
+    unsigned char *m = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(m != MAP_FAILED);
+    close(fd);
+    return m;
+}
+
 /* Damage: entries' bytes (checksums catch them: misses, refilled) and the
  * header (the file is replaced when next opened). */
 static void test_corruption(void) {
@@ -682,16 +698,10 @@ static void test_corruption(void) {
     CHECK_INT(lb_array_cache_info(c.raw, &info, &e), 0);
     CHECK(info.entries > 0);
     /* Flip bytes all over the ring (past the header and index). */
-    char path[256];
-    snprintf(path, sizeof path, "/dev/shm/%s", name);
-    int fd = open(path, O_RDWR);
-    CHECK(fd >= 0);
-    struct stat st;
-    CHECK_INT(fstat(fd, &st), 0);
-    unsigned char *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    CHECK(m != MAP_FAILED);
-    size_t ring = (size_t)st.st_size / 2; /* well inside the ring */
-    for (size_t i = 0; i < 200000 && ring + i < (size_t)st.st_size; i += 37) m[ring + i] ^= 0x5A;
+    size_t size;
+    unsigned char *m = map_cache_file(name, &size);
+    size_t ring = size / 2; /* well inside the ring */
+    for (size_t i = 0; i < 200000 && ring + i < size; i += 37) m[ring + i] ^= 0x5A;
     for (size_t i = 4096 * 8; i < ring; i += 4093) m[i] ^= 0xFF; /* and the index */
     CHECK(trio_same(&u, &c, shape, 10));
     CHECK(trio_same(&u, &c, shape, 10));
@@ -700,8 +710,7 @@ static void test_corruption(void) {
     /* The header: the next opener replaces the file; this mapping still
      * reads exactly. */
     memset(m, 0xEE, 64);
-    munmap(m, (size_t)st.st_size);
-    close(fd);
+    munmap(m, size);
     lb_cache_info s;
     CHECK_INT(lb_cache_stats(name, &s, &e), LB_EFORMAT);
     trio c2;
@@ -877,15 +886,8 @@ static void damage_round(const char *rel, const char *name, const int64_t *shape
     trio_open(rel, &u, NULL, 0);
     trio_open(rel, &c, name, (size_t)4 << 20);
     CHECK_INT(lb_array_warm(c.raw, NULL, 1, &e), 0);
-    char path[256];
-    snprintf(path, sizeof path, "/dev/shm/%s", name);
-    int fd = open(path, O_RDWR);
-    CHECK(fd >= 0);
-    struct stat st;
-    CHECK_INT(fstat(fd, &st), 0);
-    size_t size = (size_t)st.st_size;
-    unsigned char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    CHECK(m != MAP_FAILED);
+    size_t size;
+    unsigned char *m = map_cache_file(name, &size);
     /* Where: the header's changing part (its lock, ring positions and
      * counts), the index, the entries, anywhere, the header's fixed part
      * (the layout: arrays that have the file open keep their own copy);
@@ -906,7 +908,6 @@ static void damage_round(const char *rel, const char *name, const int64_t *shape
         }
     }
     munmap(m, size);
-    close(fd);
     warnings held = {"reads go on without the cache", 0};
     lb_set_log_handler(count_warnings, &held, LB_LOG_WARN);
     int ok = trio_same(&u, &c, shape, 4);
