@@ -20,7 +20,8 @@ cache's encoding, ~27 ids per block) — measuring:
            cores); beside them the floor, workers forked alike that only
            write each read's output bytes: the throughput ratio the memory
            bus allows, and the memory that is each worker's own (Python,
-           numpy, the output array), which no cache can share
+           numpy, the output array), which no cache can share; the difference
+           of the two is the private memory labelbin's reads add per worker
 
 Usage: PYTHONPATH=build/python /usr/bin/python3 bench/bench_label_cache.py
        [--smoke] [--data DIR] [--runs R] [--rois N]
@@ -290,22 +291,25 @@ def bench_volume(label, path, args, cache_name):
     # The floor, in the same run: workers forked alike that only write each
     # read's output bytes (a new array, filled) — what the memory system
     # allows 4 writers against 1.
-    f1 = run_workers(None, None, 0, rois, 1, args.seconds, out_shape)[0]
-    f4 = run_workers(None, None, 0, rois, 4, args.seconds, out_shape)[0]
+    f1, _, fu1, _ = run_workers(None, None, 0, rois, 1, args.seconds, out_shape)
+    f4, _, fu4, _ = run_workers(None, None, 0, rois, 4, args.seconds, out_shape)
     emit("| %s: warm worker processes (fork), %d^3 ROIs | 1 worker %.1f ROI/s, 4 workers %.1f "
          "ROI/s = %.2fx (target >= 1.8 on 2 cores); floor, workers that only write the output "
          "bytes: %.2fx | memory (sum of PSS): 1 worker %.1f MB, 4 workers %.1f MB = %.2fx "
          "(target <= 1.25) | each worker's own pages (USS: its Python, numpy and %.1f MB "
-         "output array): %.1f MB alone, %.1f MB each of 4 | the cache: a %.1f MB file in "
-         "/dev/shm, in memory once for all workers (its PSS summed: %.1f MB for 1, %.1f MB "
-         "for 4) | load %.1f |"
+         "output array): %.1f MB alone, %.1f MB each of 4; a floor worker's: %.1f MB, %.1f "
+         "MB each of 4, so labelbin's own per worker: %.1f MB, %.1f MB | the cache: a %.1f "
+         "MB file in /dev/shm, in memory once for all workers (its PSS summed: %.1f MB for "
+         "1, %.1f MB for 4) | load %.1f |"
          % (label, args.edge, t1, t4, t4 / t1, f4 / f1, m1 / 1024, m4 / 1024, m4 / m1,
-            np.prod(out_shape) / 2**20, u1 / 1024, u4 / 4 / 1024, cache_file / 2**20,
+            np.prod(out_shape) / 2**20, u1 / 1024, u4 / 4 / 1024, fu1 / 1024, fu4 / 4 / 1024,
+            (u1 - fu1) / 1024, (u4 - fu4) / 4 / 1024, cache_file / 2**20,
             c1 / 1024, c4 / 1024, l0),
          dict(tag, bench="label_cache_workers", rois_per_s_1=t1, rois_per_s_4=t4,
               throughput_ratio=t4 / t1, floor_rois_per_s_1=f1, floor_rois_per_s_4=f4,
               floor_throughput_ratio=f4 / f1, pss_kib_1=m1, pss_kib_4=m4, pss_ratio=m4 / m1,
-              uss_kib_1=u1, uss_kib_4=u4, cache_pss_kib_1=c1, cache_pss_kib_4=c4,
+              uss_kib_1=u1, uss_kib_4=u4, floor_uss_kib_1=fu1, floor_uss_kib_4=fu4,
+              cache_pss_kib_1=c1, cache_pss_kib_4=c4,
               cache_file_bytes=cache_file, cache_bytes=info["bytes"], cpus=os.cpu_count(),
               load_before=l0, load_after=loadavg()))
     if not args.smoke:
