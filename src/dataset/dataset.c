@@ -1525,13 +1525,16 @@ static uint64_t identity(const lb__dataset *d) {
     return lb__hash64(shape, sizeof shape, h);
 }
 
+/* A call that fails changes nothing: the cache in use (if any) stays. */
 int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
                                 lb_error *err) {
-    lb__lcache_close(d->lcache);
-    d->lcache = NULL;
-    free(d->lc_checked);
-    d->lc_checked = NULL;
-    if (bytes == 0) return 0;
+    if (bytes == 0) {
+        lb__lcache_close(d->lcache);
+        d->lcache = NULL;
+        free(d->lc_checked);
+        d->lc_checked = NULL;
+        return 0;
+    }
     if (!lb_dtype_is_integer(d->dtype))
         return lb__err(err, LB_EUNSUPPORTED,
                        "%s: a label cache holds integer labels, not dtype %s: use a chunk cache",
@@ -1542,21 +1545,30 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
                            "%s: a label cache needs chunks of extent 1 in all but the last 3 "
                            "dimensions (dimension %d has %lld)",
                            d->path, k, (long long)d->chunks[k]);
+    int64_t lc_chunk[3];
     for (int k = 0; k < 3; k++) {
         int j = k + d->ndim - 3;
-        d->lc_chunk[k] = j < 0 ? 1 : d->chunks[j];
+        lc_chunk[k] = j < 0 ? 1 : d->chunks[j];
     }
-    if (!lb__cseg_bound(d->lc_chunk, d->itemsize))
+    if (!lb__cseg_bound(lc_chunk, d->itemsize))
         return lb__err(err, LB_ELIMIT, "%s: the chunks are too large for a label cache", d->path);
     int rc = 0;
     if (!d->io_pool && (rc = io_pool_new(&d->io_pool, err))) return rc;
-    rc = lb__lcache_open(name, bytes, &d->lcache, err);
+    lb__lcache *c = NULL;
+    rc = lb__lcache_open(name, bytes, &c, err);
     if (rc) return rc;
+    lb__lcache_close(d->lcache);
+    d->lcache = c;
+    memcpy(d->lc_chunk, lc_chunk, sizeof lc_chunk);
     /* Which chunks were checked against their source: a bit each (beyond
-     * 2^36 chunks, or without memory for the bits, every read checks). */
+     * 2^36 chunks, or without memory for the bits, every read checks; an
+     * array with no chunks has none to check). */
     uint64_t n = 1;
     for (int k = 0; k < d->ndim && n; k++)
-        n = n <= ((uint64_t)1 << 36) / (uint64_t)d->grid[k] ? n * (uint64_t)d->grid[k] : 0;
+        n = d->grid[k] > 0 && n <= ((uint64_t)1 << 36) / (uint64_t)d->grid[k]
+                ? n * (uint64_t)d->grid[k]
+                : 0;
+    free(d->lc_checked);
     d->lc_nchunks = n;
     d->lc_checked = n ? calloc((size_t)((n + 63) / 64), sizeof *d->lc_checked) : NULL;
     /* One cache or the other. */
