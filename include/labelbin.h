@@ -580,10 +580,22 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  * killed mid-fill (or while holding the lock) leaves the cache usable; a
  * process stopped while holding the lock makes the others wait at most
  * 2 s, then read without the cache while it stays held (a warning says
- * so once). A file that is not a labelbin cache of this version, has a
- * damaged header or lock, or another size is replaced by a new one when
- * opened; arrays that had the old file go on reading its entries but
- * store nothing more in it (a warning says so once).
+ * so once).
+ *
+ * A cache keeps the size it was made with: a process that opens an
+ * existing cache with another size uses it as it is (a warning says so
+ * once per process; remove the cache to resize it). A cache file of
+ * another labelbin version, or with a damaged header or lock, is replaced
+ * by a new one when opened (a warning says so); arrays that had the old
+ * file go on reading its entries but store nothing more in it. Anything
+ * else at /dev/shm/NAME — a file that is not a labelbin cache, a link,
+ * another user's cache (caches are private to their user: mode 0600) — is
+ * never used, replaced or removed: opening it fails with LB_EEXIST. An
+ * entry may take at most half the cache; larger chunks are read without
+ * it (a warning says so once). Besides its bytes, the index limits the
+ * number of entries (lb_cache_info.max_entries, one per 1.33 KiB of the
+ * file): a cache of chunks whose entries are smaller than that evicts
+ * for the index before its bytes are used up.
  *
  * The cache outlives the processes that fill it, and the crops on disk may
  * change meanwhile. Each entry remembers its chunk file (or shard) as it
@@ -612,8 +624,11 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  *  replaces this one. Not thread-safe against concurrent reads: call it
  *  before reading. LB_EUNSUPPORTED for a float dtype or chunks with an
  *  extent above 1 in front of their last three dimensions. In a
- *  data-loader, give every worker's array the same name and size (a forked
- *  worker inherits the mapping; a spawned one opens the same file). */
+ *  data-loader, give every worker's array the same name (a forked worker
+ *  inherits the mapping; a spawned one opens the same file). An existing
+ *  cache keeps its size whatever `bytes` says. LB_EEXIST when something
+ *  that is not this user's labelbin cache is at /dev/shm/`name`. A call
+ *  that fails leaves the array's cache as it was. */
 LB_API int lb_array_set_label_cache(lb_array *a, const char *name, size_t bytes,
                                     lb_error *err);
 
@@ -651,19 +666,26 @@ typedef struct lb_cache_info {
     uint64_t stale;      /* label cache: entries dropped because their chunk
                             (or shard) changed on disk since it was cached:
                             read anew                                      */
+    uint64_t max_entries; /* label cache: the most entries its index holds
+                            (one per 1.33 KiB of the file); smaller entries
+                            are evicted for this limit before the bytes
+                            run out                                        */
 } lb_cache_info;
 
 /** The cache of the stored array under `a`. */
 LB_API int lb_array_cache_info(const lb_array *a, lb_cache_info *out, lb_error *err);
 
 /** The label cache `name` (NULL: the per-user default) without opening an
- *  array: LB_ENOTFOUND when there is none, LB_EFORMAT when its file is not
- *  a labelbin cache or is damaged. */
+ *  array: LB_ENOTFOUND when there is none, LB_EFORMAT when it is a labelbin
+ *  cache of another version or damaged, LB_EEXIST when the file is not a
+ *  labelbin cache. */
 LB_API int lb_cache_stats(const char *name, lb_cache_info *out, lb_error *err);
 
-/** Remove the label cache file `name` (NULL: the per-user default).
- *  Processes that have it open keep their mapping until they close it.
- *  LB_ENOTFOUND when there is none. */
+/** Remove the label cache file `name` (NULL: the per-user default), and
+ *  the temporaries that processes killed while making it left behind
+ *  (those over a minute old). Processes that have it open keep their
+ *  mapping until they close it. LB_ENOTFOUND when there is none; LB_EEXIST,
+ *  removing nothing, when the file there is not a labelbin cache. */
 LB_API int lb_cache_remove(const char *name, lb_error *err);
 
 /* ------------------------------------------------------------------------

@@ -1012,9 +1012,9 @@ static int open_fds(void) {
 }
 
 /* Arrays by the hundred with a label cache keep no file descriptor each;
- * an array whose cache file was replaced (another process asked for
- * another size) stores nothing more in it, says so once, and reads stay
- * exact. */
+ * an array asking for another size uses the cache there (and says so); an
+ * array whose cache file was removed and made anew stores nothing more in
+ * it, says so once, and reads stay exact. */
 static void test_handles(void) {
     const int64_t shape[3] = {29, 37, 23};
     char rel[] = "c.zarr/uint16", name[80];
@@ -1029,16 +1029,31 @@ static void test_handles(void) {
     }
     CHECK(before >= 0 && open_fds() - before < 8);
     lb_roi all = {3, {0, 0, 0}, {shape[0], shape[1], shape[2]}};
-    lb_array *u = open_rel(rel), *other = open_rel(rel);
-    CHECK_INT(lb_array_set_label_cache(other, name, (size_t)8 << 20, &e), 0); /* replaces */
+    lb_array *u = open_rel(rel), *other = open_rel(rel), *sized = open_rel(rel);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+    CHECK_INT(lb_array_set_label_cache(other, name, (size_t)8 << 20, &e), 0); /* a new file */
     warnings replaced = {"replaced or removed", 0};
     lb_set_log_handler(count_warnings, &replaced, LB_LOG_WARN);
     CHECK(same_read(u, a[1], &all)); /* misses: its puts find another file */
     CHECK(same_read(u, a[1], &all));
     CHECK_INT(replaced.n, 1);
-    lb_cache_info info;
+    lb_cache_info info, was;
     CHECK_INT(lb_array_cache_info(a[1], &info, &e), 0);
     CHECK_INT(info.process_hits, 0);
+    /* Another size: the cache there, as it is (said once per process and
+     * name). */
+    warnings resized = {"uses the cache already there", 0};
+    lb_set_log_handler(count_warnings, &resized, LB_LOG_WARN);
+    CHECK_INT(lb_array_cache_info(other, &was, &e), 0);
+    CHECK_INT(lb_array_set_label_cache(sized, name, (size_t)4 << 20, &e), 0);
+    CHECK_INT(lb_array_set_label_cache(sized, name, (size_t)16 << 20, &e), 0);
+    CHECK_INT(resized.n, 1);
+    CHECK_INT(lb_array_cache_info(sized, &info, &e), 0);
+    CHECK_INT(info.capacity, was.capacity);
+    CHECK(same_read(u, sized, &all));
+    CHECK_INT(lb_array_cache_info(other, &info, &e), 0);
+    CHECK(info.entries > 0); /* one file: what `sized` stored, `other` sees */
+    lb_set_log_handler(count_warnings, &replaced, LB_LOG_WARN);
     CHECK(same_read(u, other, &all)); /* the new file works */
     CHECK(same_read(u, other, &all));
     CHECK_INT(lb_array_cache_info(other, &info, &e), 0);
@@ -1047,6 +1062,7 @@ static void test_handles(void) {
     for (int i = 0; i < N; i++) lb_array_free(a[i]);
     lb_array_free(u);
     lb_array_free(other);
+    lb_array_free(sized);
     CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
@@ -1114,6 +1130,269 @@ static void test_refusals(void) {
     lb_array_free(a);
 }
 
+/* Whether file `path` holds exactly n bytes of `want`. */
+static int file_is(const char *path, const unsigned char *want, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char *got = malloc(n + 1);
+    size_t r = fread(got, 1, n + 1, f);
+    fclose(f);
+    int ok = r == n && memcmp(got, want, n) == 0;
+    free(got);
+    return ok;
+}
+
+/* Only labelbin caches are used, replaced or removed: anything else at
+ * /dev/shm/NAME — another program's file, small or cache-sized, a link, a
+ * directory — is refused (LB_EEXIST, the path named) and left as it was.
+ * A cache whose header start is damaged is still known by the marker's
+ * copy and replaced; with both gone it is refused like any other file. */
+static void test_foreign_files(void) {
+    char name[80], path[160], target[200];
+    snprintf(name, sizeof name, "%s-foreign", cname);
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    lb_error e = {0};
+    lb_cache_info s;
+    lb_array *a = open_rel("c.zarr/uint8");
+    size_t sizes[2] = {6, (size_t)4 << 20};
+    for (int i = 0; i < 2; i++) {
+        size_t n = sizes[i];
+        unsigned char *data = malloc(n);
+        for (size_t j = 0; j < n; j++) data[j] = (unsigned char)rnd();
+        if (n == 6) memcpy(data, "data\n\n", 6);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(data, 1, n, f) == n);
+        if (f) fclose(f);
+        CHECK_INT(lb_array_set_label_cache(a, name, (size_t)4 << 20, &e), LB_EEXIST);
+        CHECK_MSG(e, path);
+        CHECK_MSG(e, "not a labelbin cache file");
+        CHECK_INT(lb_cache_stats(name, &s, &e), LB_EEXIST);
+        CHECK_INT(lb_cache_remove(name, &e), LB_EEXIST);
+        CHECK_MSG(e, "not removed");
+        CHECK(file_is(path, data, n));
+        free(data);
+        unlink(path);
+    }
+    /* A link (to a cache, even) and a directory. */
+    snprintf(target, sizeof target, "%s-target", name);
+    CHECK_INT(lb_array_set_label_cache(a, target, (size_t)1 << 20, &e), 0);
+    snprintf(target, sizeof target, "/dev/shm/%s-target", name);
+    CHECK_INT(symlink(target, path), 0);
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)1 << 20, &e), LB_EEXIST);
+    CHECK_MSG(e, "a symbolic link");
+    CHECK_INT(lb_cache_remove(name, &e), LB_EEXIST);
+    struct stat st;
+    CHECK(lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+    unlink(path);
+    CHECK_INT(mkdir(path, 0700), 0);
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)1 << 20, &e), LB_EEXIST);
+    CHECK_MSG(e, "a directory");
+    CHECK(lstat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    rmdir(path);
+    /* A failed call left the array's cache as it was. */
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(a, &info, &e), 0);
+    CHECK_INT(info.kind, 2);
+    CHECK_STR(info.path, target);
+    /* A cache whose first 64 bytes are gone: replaced (with a warning);
+     * also without its marker's copy: refused. */
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)1 << 20, &e), 0);
+    size_t size;
+    unsigned char *m = map_cache_file(name, &size);
+    memset(m, 0, 64);
+    munmap(m, size);
+    warnings replaced = {"replaced it with a new, empty cache", 0};
+    lb_set_log_handler(count_warnings, &replaced, LB_LOG_WARN);
+    lb_array *b = open_rel("c.zarr/uint8");
+    CHECK_INT(lb_array_set_label_cache(b, name, (size_t)1 << 20, &e), 0);
+    CHECK_INT(replaced.n, 1);
+    lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
+    m = map_cache_file(name, &size);
+    memset(m, 0, 64);
+    memset(m + 4096 - 16, 0, 16);
+    munmap(m, size);
+    lb_array *c = open_rel("c.zarr/uint8");
+    CHECK_INT(lb_array_set_label_cache(c, name, (size_t)1 << 20, &e), LB_EEXIST);
+    CHECK_INT(lb_cache_remove(name, &e), LB_EEXIST);
+    CHECK_INT(access(path, F_OK), 0);
+    unlink(path);
+    lb_array_free(a);
+    lb_array_free(b);
+    lb_array_free(c);
+    snprintf(target, sizeof target, "%s-target", name);
+    CHECK_INT(lb_cache_remove(target, &e), 0);
+}
+
+/* Limits a user can meet: an array without chunks (a zero extent), the
+ * index's count of entries (max_entries, small entries evicted for it), a
+ * chunk whose entry is more than half the cache (read without it, said
+ * once), a failed call that keeps the cache there was. */
+static void test_limits(void) {
+    lb_error e = {0};
+    char name[80];
+    snprintf(name, sizeof name, "%s-limits", cname);
+    const int64_t none[3] = {0, 10, 10}, c4[3] = {4, 4, 4};
+    lb_array *z = create("c.zarr/empty", LB_DTYPE_UINT16, none, c4, "none", NULL);
+    CHECK_INT(lb_array_set_label_cache(z, name, (size_t)1 << 20, &e), 0);
+    CHECK_INT(lb_array_warm(z, NULL, 1, &e), 0);
+    lb_array_free(z);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+    /* 4096 chunks of 4^3 voxels: more than the index of 4 MiB takes (one
+     * entry per 1.33 KiB: 3072). */
+    const int64_t shape[3] = {64, 64, 64};
+    lb_array *u = create("c.zarr/small", LB_DTYPE_UINT16, shape, c4, "none", NULL);
+    lb_array *a = open_rel("c.zarr/small");
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)4 << 20, &e), 0);
+    CHECK_INT(lb_array_warm(a, NULL, 1, &e), 0);
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(a, &info, &e), 0);
+    CHECK_INT(info.max_entries, 3072);
+    CHECK(info.entries <= 3072 && info.entries > 3000);
+    CHECK(info.evictions > 0);
+    CHECK(info.bytes < info.capacity / 2); /* the index, not the bytes, was the limit */
+    lb_roi all = {3, {0, 0, 0}, {64, 64, 64}}, last = {3, {60, 0, 0}, {4, 64, 64}};
+    CHECK(same_read(u, a, &all));
+    /* A failed call keeps the cache there was. */
+    CHECK_INT(lb_array_set_label_cache(a, "bad/name", (size_t)1 << 20, &e), LB_EINVAL);
+    CHECK_INT(lb_array_set_label_cache(a, name, 1000, &e), LB_EINVAL);
+    CHECK_INT(lb_array_cache_info(a, &info, &e), 0);
+    CHECK_INT(info.kind, 2);
+    CHECK_INT(info.max_entries, 3072);
+    CHECK_STR(info.name, name);
+    CHECK(same_read(u, a, &last)); /* the newest entries: hits */
+    CHECK_INT(lb_array_cache_info(a, &info, &e), 0);
+    CHECK(info.process_hits > 0);
+    lb_array_free(u);
+    lb_array_free(a);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+    /* One 128^3 chunk of a few ids per block: about 1 MiB encoded. */
+    const int64_t big[3] = {128, 128, 128};
+    u = create("c.zarr/big", LB_DTYPE_UINT16, big, big, "none", NULL);
+    a = open_rel("c.zarr/big");
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)1 << 20, &e), 0);
+    warnings large = {"more than half of the", 0};
+    lb_set_log_handler(count_warnings, &large, LB_LOG_WARN);
+    lb_roi part = {3, {0, 0, 0}, {128, 128, 128}};
+    CHECK(same_read(u, a, &part));
+    CHECK(same_read(u, a, &part));
+    CHECK_INT(large.n, 1);
+    lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
+    CHECK_INT(lb_array_cache_info(a, &info, &e), 0);
+    CHECK_INT(info.entries, 0);
+    lb_array_free(u);
+    lb_array_free(a);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+}
+
+/* An index damaged so that no slot is empty (while its counts look
+ * sane): removing an entry used to shift slots round the circle forever,
+ * under the lock. Now the index is reset; reads stay exact. */
+static void test_full_index(void) {
+    char name[80];
+    snprintf(name, sizeof name, "%s-fullindex", cname);
+    lb_error e = {0};
+    const int64_t shape[3] = {29, 37, 23};
+    fflush(NULL);
+    int before = tap_failures;
+    pid_t k = fork();
+    if (k == 0) {
+        alarm(20);
+        trio u, c;
+        trio_open("c.zarr/uint16", &u, NULL, 0);
+        trio_open("c.zarr/uint16", &c, name, (size_t)1 << 20);
+        CHECK_INT(lb_array_warm(c.raw, NULL, 1, &e), 0);
+        size_t size;
+        unsigned char *m = map_cache_file(name, &size);
+        /* The index starts at 4096; a slot is 56 bytes with its state at
+         * 44: every slot READY (2), keys unchanged. */
+        for (size_t i = 0; i < 1024; i++) {
+            uint32_t ready = 2;
+            memcpy(m + 4096 + i * 56 + 44, &ready, 4);
+        }
+        munmap(m, size);
+        /* A chunk file touched: the next array to take its entry finds it
+         * stale and drops it. */
+        char dir[512], f[600];
+        snprintf(dir, sizeof dir, "%s/c.zarr/uint16", tmpdir);
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        int touched = 0;
+        while (d && (de = readdir(d)) != NULL && !touched) {
+            if (de->d_name[0] == '.') continue;
+            snprintf(f, sizeof f, "%s/%s", dir, de->d_name);
+            struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+            touched = utimensat(AT_FDCWD, f, ts, 0) == 0;
+        }
+        if (d) closedir(d);
+        CHECK(touched);
+        trio c2;
+        trio_open("c.zarr/uint16", &c2, name, (size_t)1 << 20);
+        int ok = trio_same(&u, &c2, shape, 4) && trio_same(&u, &c, shape, 4);
+        trio_free(&c2);
+        CHECK(ok);
+        trio_free(&u);
+        trio_free(&c);
+        fflush(NULL);
+        _exit(tap_failures != before ? 1 : 0);
+    }
+    int status = 0;
+    CHECK(waitpid(k, &status, 0) == k);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    lb_cache_remove(name, &e);
+}
+
+/* A process stopped while it holds the lock: the arrays that have the
+ * cache open warn once and read without it; an array opening it waits
+ * lb__lcache_lock_wait_ms, replaces the file and says so. */
+static void test_stopped_holder(void) {
+    char name[80];
+    snprintf(name, sizeof name, "%s-stopped", cname);
+    lb_error e = {0};
+    lb__lcache *lc = NULL;
+    CHECK_INT(lb__lcache_open(name, (size_t)1 << 20, &lc, &e), 0);
+    lb_array *a = open_rel("c.zarr/uint16"), *u = open_rel("c.zarr/uint16");
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)1 << 20, &e), 0);
+    int ready[2];
+    CHECK_INT(pipe(ready), 0);
+    pid_t k = fork();
+    if (k == 0) {
+        lb__lcache_test_take_lock(lc);
+        (void)!write(ready[1], "x", 1);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    char x;
+    CHECK_INT((int)read(ready[0], &x, 1), 1);
+    lb__lcache_lock_wait_ms = 100;
+    warnings held = {"reads go on without the cache", 0},
+             replaced = {"replaced it with a new, empty cache", 0};
+    lb_set_log_handler(count_warnings, &held, LB_LOG_WARN);
+    lb_roi all = {3, {0, 0, 0}, {29, 37, 23}};
+    CHECK(same_read(u, a, &all));
+    CHECK(same_read(u, a, &all));
+    CHECK_INT(held.n, 1);
+    lb_set_log_handler(count_warnings, &replaced, LB_LOG_WARN);
+    lb_array *b = open_rel("c.zarr/uint16");
+    CHECK_INT(lb_array_set_label_cache(b, name, (size_t)1 << 20, &e), 0);
+    CHECK_INT(replaced.n, 1);
+    CHECK(same_read(u, b, &all));
+    CHECK(same_read(u, b, &all));
+    lb_cache_info info;
+    CHECK_INT(lb_array_cache_info(b, &info, &e), 0);
+    CHECK(info.process_hits > 0);
+    lb_set_log_handler(NULL, NULL, LB_LOG_OFF);
+    lb__lcache_lock_wait_ms = 2000;
+    kill(k, SIGKILL);
+    waitpid(k, NULL, 0);
+    close(ready[0]);
+    close(ready[1]);
+    lb__lcache_close(lc);
+    lb_array_free(a);
+    lb_array_free(b);
+    lb_array_free(u);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/lb_test_lcache.XXXXXX", base && *base ? base : "/tmp");
@@ -1134,6 +1413,10 @@ int main(void) {
     test_handles();
     test_temporaries();
     test_refusals();
+    test_foreign_files();
+    test_limits();
+    test_full_index();
+    test_stopped_holder();
     lb_error e = {0};
     lb_cache_remove(cname, &e);
     char cmd[300];

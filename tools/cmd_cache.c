@@ -25,11 +25,18 @@ const char help_cache_stats[] =
     "\n"
     "Options:\n"
     "  --json            print one JSON object (for machines)\n"
-    "  --remove          remove the cache file after printing its statistics\n"
-    "                    (processes using it keep their copy until they exit)\n"
+    "  --remove          remove the cache file after printing its statistics, or\n"
+    "                    a damaged one (processes using it keep their copy until\n"
+    "                    they exit); also removes the temporaries of processes\n"
+    "                    killed while making it. Only a labelbin cache is ever\n"
+    "                    removed: another file of that name is left alone\n"
     "  -h, --help        show this help and exit\n"
     "\n"
-    "Exit status: 0 ok, 1 no such cache or a damaged file, 2 usage error.\n"
+    "A cache keeps the size it was made with: to resize it, remove it while\n"
+    "no process uses it; the next process makes it at the size it asks for.\n"
+    "\n"
+    "Exit status: 0 ok, 1 no such cache, a damaged file or a file that is not\n"
+    "a labelbin cache, 2 usage error.\n"
     "\n"
     "Examples:\n"
     "  labelbin cache-stats\n"
@@ -71,6 +78,8 @@ int cmd_cache_stats(int argc, char **argv)
     if (optind < argc)
         name = argv[optind];
     rc = lb_cache_stats(name, &s, &e);
+    if (rc == LB_ENOTFOUND && remove)
+        (void)lb_cache_remove(name, &e); /* its temporaries, if any */
     if (rc == LB_ENOTFOUND)
         return failure("cache-stats: no label cache %s%s%s: no process has made it since the "
                        "machine started, or it was removed; give the name training used",
@@ -79,14 +88,23 @@ int cmd_cache_stats(int argc, char **argv)
         return usage_error("%s", e.message);
     if (rc == LB_EFORMAT && remove) {
         /* A damaged file is what --remove is for. */
+        char path[sizeof e.message];
+        snprintf(path, sizeof path, "%s", e.message);
+        char *colon = strstr(path, ": ");
+        if (colon) *colon = '\0'; /* the message starts with the path */
         if (lb_cache_remove(name, &e) != 0)
             return lb_failure(&e);
-        note("removed the damaged cache file");
+        note("removed the damaged cache file %s", path);
         return EXIT_OK;
     }
     if (rc == LB_EFORMAT)
-        return failure("%s; once no process uses it, remove it: labelbin cache-stats --remove%s%s",
+        return failure("%s; remove it once no process uses it (or only a stopped one): "
+                       "labelbin cache-stats --remove%s%s",
                        e.message, name ? " " : "", name ? name : "");
+    if (rc == LB_EEXIST && remove)
+        (void)lb_cache_remove(name, &e); /* refuses too, saying "not removed" */
+    if (rc == LB_EEXIST)
+        return failure("cache-stats: %s", e.message);
     if (rc)
         return lb_failure(&e);
     if (json) {
@@ -95,13 +113,14 @@ int cmd_cache_stats(int argc, char **argv)
         printf(", \"path\": ");
         json_string(stdout, s.path);
         printf(", \"capacity\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"entries\": %" PRIu64
-               ", \"declined\": %" PRIu64 ", \"raw_bytes\": %" PRIu64
+               ", \"max_entries\": %" PRIu64 ", \"declined\": %" PRIu64
+               ", \"raw_bytes\": %" PRIu64
                ", \"compression\": %.3f, \"hits\": %" PRIu64
                ", \"misses\": %" PRIu64 ", \"hit_rate\": %.4f, \"inserts\": %" PRIu64
                ", \"evictions\": %" PRIu64 ", \"corrupt\": %" PRIu64
                ", \"stale\": %" PRIu64 ", \"memory_bytes\": %" PRIu64 ", \"fs_free_bytes\": %" PRIu64
                ", \"fs_bytes\": %" PRIu64 "}\n",
-               s.capacity, s.bytes, s.entries, s.declined, s.raw_bytes,
+               s.capacity, s.bytes, s.entries, s.max_entries, s.declined, s.raw_bytes,
                s.bytes ? (double)s.raw_bytes / (double)s.bytes : 0.0, s.hits, s.misses,
                pct(s.hits, s.hits + s.misses) / 100.0, s.inserts, s.evictions, s.corrupt, s.stale,
                s.memory_bytes, s.fs_free_bytes, s.fs_bytes);
@@ -110,7 +129,8 @@ int cmd_cache_stats(int argc, char **argv)
         format_bytes((int64_t)s.capacity, cap, sizeof cap);
         format_bytes((int64_t)s.raw_bytes, raw, sizeof raw);
         printf("label cache %s (%s)\n", s.name, s.path);
-        printf("  entries     %" PRIu64 " chunks", s.entries);
+        printf("  entries     %" PRIu64 " chunks (at most %" PRIu64 ")", s.entries,
+               s.max_entries);
         if (s.declined)
             printf(" (%" PRIu64 " declined: too many ids per block to compress; "
                    "read as without a cache)", s.declined);

@@ -668,6 +668,7 @@ static void info_from(lb__lcache *c, lb_cache_info *out) {
     out->memory_bytes = s.memory;
     out->fs_free_bytes = s.fs_free;
     out->fs_bytes = s.fs_size;
+    out->max_entries = s.max_entries;
 }
 
 int lb_array_cache_info(const lb_array *a, lb_cache_info *out, lb_error *err) {

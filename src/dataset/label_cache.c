@@ -23,7 +23,12 @@
 #include <unistd.h>
 
 #define MAGIC 0x3143424C454C424Cull /* "LBLELBC1" */
-#define VERSION 3u /* 3: records carry their source's stamp */
+/* The marker's second copy, with the file's size, ends the header's page
+ * (before the index): a file whose header start is damaged is still
+ * known as a labelbin cache by it (and replaced), while a file that has
+ * neither is something else (and left alone). */
+#define MARK_AT (PAGE - sizeof(mark))
+#define VERSION 4u /* 3: records carry their source's stamp; 4: a slot per KiB */
 #define PAGE ((size_t)4096)
 #define SHM_DIR "/dev/shm/"
 #define PAD_MARK UINT64_MAX
@@ -48,6 +53,10 @@ typedef struct shm_hdr {
     _Atomic uint64_t stale;   /* entries dropped: their source changed     */
 } shm_hdr;
 
+typedef struct mark {
+    uint64_t magic, total;
+} mark;
+
 typedef struct slot {
     uint64_t ds, chunk;
     uint64_t pos;  /* ring position of the record                         */
@@ -58,6 +67,9 @@ typedef struct slot {
     int32_t pid;   /* FILLING: the process writing the data               */
     uint32_t pad;
 } slot;
+
+_Static_assert(sizeof(shm_hdr) + sizeof(mark) <= PAGE, "the header and the marker's copy "
+               "share the first page");
 
 /* A record in the ring: this header, then the data (8-aligned). */
 typedef struct rec {
@@ -82,6 +94,7 @@ struct lb__lcache {
     ino_t ino;                   /* opened again by path and checked to be it)    */
     _Atomic int warned_full;     /* the "no room left" warning was given         */
     _Atomic int warned_gone;     /* the "file replaced" warning was given        */
+    _Atomic int warned_large;    /* the "chunk too large" warning was given      */
     _Atomic int stuck;           /* a lock wait timed out: only try the lock now */
     _Atomic uint64_t my_hits, my_misses;
 };
@@ -96,12 +109,16 @@ static size_t round_down(size_t n, size_t a) {
     return n / a * a;
 }
 
+/* One index slot per KiB of the file (at least 1024), of which 3/4 may be
+ * used: the index takes 1/18 of the file, and entries of 1.33 KiB and more
+ * (an encoded 32^3 chunk of organelle labels is about 2 KiB) fill the
+ * ring before the index. */
+#define SLOT_PER_BYTES 1024u
+
 static void layout(size_t total, uint64_t *nslots, uint64_t *index_off, uint64_t *data_off,
                    uint64_t *data_bytes) {
-    /* One index slot per 4 KiB of ring (an encoded chunk is rarely
-     * smaller), a power of two, at least 1024. */
-    uint64_t n = 1024;
-    while (n < total / 4096) n *= 2;
+    uint64_t n = total / SLOT_PER_BYTES;
+    if (n < 1024) n = 1024;
     *nslots = n;
     *index_off = (sizeof(shm_hdr) + PAGE - 1) / PAGE * PAGE;
     *data_off = (*index_off + n * sizeof(slot) + PAGE - 1) / PAGE * PAGE;
@@ -163,7 +180,8 @@ static int allocate(int fd, uint64_t off, uint64_t n) {
 
 static void human(char *buf, size_t size, double bytes) {
     if (bytes >= 1 << 30) snprintf(buf, size, "%.1f GiB", bytes / (1 << 30));
-    else snprintf(buf, size, "%.1f MiB", bytes / (1 << 20));
+    else if (bytes >= 1 << 20) snprintf(buf, size, "%.1f MiB", bytes / (1 << 20));
+    else snprintf(buf, size, "%.1f KiB", bytes / (1 << 10));
 }
 
 /* The header must always be writable (the lock is in it): its page is
@@ -294,6 +312,7 @@ static int create_file(lb__lcache *c, size_t total, int replace, lb_error *err) 
     h->total = total;
     layout(total, &h->nslots, &h->index_off, &h->data_off, &h->data_bytes);
     h->check = hdr_check(h);
+    memcpy(base + MARK_AT, &(mark){MAGIC, total}, sizeof(mark));
     if (init_mutex(&h->mu) != 0) {
         rc = lb__err(err, LB_EIO, "%s: cannot create a process-shared mutex", tmp);
         goto fail;
@@ -324,24 +343,82 @@ fail:
 static int timed_lock(shm_hdr *h, int wait);
 static int settle(lb__lcache *c, int r);
 
-/* Map an existing file: 0 with a valid header, LB_EFORMAT when damaged or
- * of another size than `want` (0: any), LB_ENOTFOUND when absent. */
-static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
-    int fd = open(c->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return lb__err_errno(err, errno, "cannot open the shared cache file", c->path);
+/* Whether `page`, the first page of a file of `size` bytes, is a labelbin
+ * cache's (perhaps of another version, or damaged): the marker at its
+ * start, or its second copy with this size at its end. Nothing else at a
+ * cache's name is ever replaced or removed. */
+static int is_ours(const uint8_t *page, size_t size) {
+    uint64_t magic;
+    mark m;
+    memcpy(&magic, page, sizeof magic);
+    memcpy(&m, page + MARK_AT, sizeof m);
+    return magic == MAGIC || (m.magic == MAGIC && m.total == size);
+}
+
+/* Open the file at c->path with `flags` (O_RDONLY or O_RDWR) when it is a
+ * labelbin cache file, valid or not: 0 and *fd, *size; LB_ENOTFOUND when
+ * there is none; LB_EEXIST when something else is there (a file of other
+ * contents, a link, another user's file), which labelbin neither uses nor
+ * replaces nor removes (the message ends with `then`, what the caller
+ * does or advises); another code when it cannot be read. */
+static int open_ours(const lb__lcache *c, int flags, const char *then, int *fd, size_t *size,
+                     lb_error *err) {
     struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0) {
-        rc = lb__err_errno(err, errno, "cannot stat the shared cache file", c->path);
-        close(fd);
+    *fd = -1;
+    if (lstat(c->path, &st) != 0)
+        return errno == ENOENT ? lb__err(err, LB_ENOTFOUND, "%s: no such label cache", c->path)
+                               : lb__err_errno(err, errno, "cannot look at the cache file",
+                                               c->path);
+    const char *what = S_ISLNK(st.st_mode)  ? "a symbolic link"
+                       : S_ISDIR(st.st_mode) ? "a directory"
+                       : S_ISREG(st.st_mode) ? NULL
+                                             : "not a regular file";
+    if (what)
+        return lb__err(err, LB_EEXIST,
+                       "%s is %s, not a labelbin cache file: %s", c->path, what, then);
+    int f = open(c->path, flags | O_CLOEXEC | O_NOFOLLOW);
+    if (f < 0) {
+        if (errno == ENOENT) return lb__err(err, LB_ENOTFOUND, "%s: no such label cache", c->path);
+        if ((errno == EACCES || errno == EPERM) && st.st_uid != geteuid())
+            return lb__err(err, LB_EEXIST,
+                           "%s belongs to another user (uid %lu), and a label cache is "
+                           "private to the user who made it: %s",
+                           c->path, (unsigned long)st.st_uid, then);
+        return lb__err_errno(err, errno, "cannot open the cache file", c->path);
+    }
+    uint8_t page[PAGE];
+    ssize_t got = 0;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(f);
+        return lb__err(err, LB_EEXIST, "%s is not a labelbin cache file: %s", c->path, then);
+    }
+    if ((size_t)st.st_size >= sizeof page) {
+        do got = pread(f, page, sizeof page, 0);
+        while (got < 0 && errno == EINTR);
+    }
+    if ((size_t)st.st_size < sizeof page || got != (ssize_t)sizeof page ||
+        !is_ours(page, (size_t)st.st_size)) {
+        close(f);
+        return lb__err(err, LB_EEXIST,
+                       "%s is not a labelbin cache file (%lld bytes of something else): %s",
+                       c->path, (long long)st.st_size, then);
+    }
+    *fd = f;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
+/* Map the existing cache file: 0 with a valid header; LB_EFORMAT when it
+ * is a labelbin cache that cannot be used (another version, a damaged
+ * header, a lock that cannot be taken), which may be replaced; otherwise
+ * open_ours's codes. */
+static int map_existing(lb__lcache *c, lb_error *err) {
+    int fd, rc;
+    size_t size;
+    if ((rc = open_ours(c, O_RDWR,
+                        "labelbin neither uses nor replaces it; give the cache another name",
+                        &fd, &size, err)) != 0)
         return rc;
-    }
-    size_t size = (size_t)st.st_size;
-    if (size < sizeof(shm_hdr) || (want && size != want)) {
-        close(fd);
-        return lb__err(err, LB_EFORMAT, "%s: %zu bytes, not a labelbin cache of %zu bytes",
-                       c->path, size, want);
-    }
     uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         rc = lb__err_errno(err, errno, "cannot map the shared cache file", c->path);
@@ -352,8 +429,8 @@ static int map_existing(lb__lcache *c, size_t want, lb_error *err) {
         munmap(base, size);
         close(fd);
         return lb__err(err, LB_EFORMAT,
-                       "%s: not a labelbin label cache of this version, or its header is damaged",
-                       c->path);
+                       "%s: a label cache of another labelbin version, or its header is "
+                       "damaged", c->path);
     }
     if ((rc = allocate_header(fd, c->path, size, err)) != 0) {
         munmap(base, size);
@@ -393,6 +470,10 @@ static int set_names(lb__lcache *c, const char *name, lb_error *err) {
     return 0;
 }
 
+/* A cache opened at another size than asked is warned of once per
+ * process and name (the hash of the last name warned of). */
+static _Atomic uint64_t warned_size;
+
 int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *err) {
     *out = NULL;
     if (bytes < LB__LCACHE_MIN_BYTES)
@@ -403,18 +484,47 @@ int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *
     int rc = set_names(c, name, err);
     size_t total = round_down(bytes, PAGE);
     for (int attempt = 0; !rc && attempt < 8; attempt++) {
-        rc = map_existing(c, total, NULL);
+        lb_error why = {0};
+        rc = map_existing(c, &why);
         if (!rc) break;
+        if (rc != LB_ENOTFOUND && rc != LB_EFORMAT) {
+            if (err) *err = why;
+            break;
+        }
         /* Absent: create it (unless another process just did: then map
-         * theirs). Damaged, foreign or sized otherwise: replace it;
-         * processes that mapped the old file keep using theirs. */
-        rc = create_file(c, total, rc != LB_ENOTFOUND, err);
-        if (rc == LB_EEXIST) rc = attempt + 1 < 8 ? 0 : lb__err(err, LB_EIO, "%s: cannot open or create the shared cache file", c->path);
-        else break;
+         * theirs). A labelbin cache that cannot be used: replace it,
+         * saying so; processes that mapped the old file keep theirs. */
+        int replace = rc == LB_EFORMAT;
+        rc = create_file(c, total, replace, err);
+        if (rc == LB_EEXIST) {
+            rc = attempt + 1 < 8 ? 0
+                                 : lb__err(err, LB_EIO, "%s: cannot open or create the shared "
+                                           "cache file", c->path);
+            continue;
+        }
+        if (!rc && replace)
+            lb__log(LB_LOG_WARN,
+                    "label cache %s; replaced it with a new, empty cache (processes that had "
+                    "the old file open keep using it until they set their cache again)",
+                    why.message);
+        break;
     }
     if (rc) {
         free(c);
         return rc;
+    }
+    /* A cache already there keeps its size: processes that open a name
+     * share one file whatever sizes they give. */
+    uint64_t named = lb__hash64(c->name, strlen(c->name), 1);
+    if (c->total != total && atomic_exchange(&warned_size, named) != named) {
+        char have[32], want[32];
+        human(have, sizeof have, (double)c->total);
+        human(want, sizeof want, (double)total);
+        lb__log(LB_LOG_WARN,
+                "label cache %s: uses the cache already there, of %s, not the %s asked for "
+                "(a cache keeps the size it was made with); to resize it, remove it while no "
+                "process uses it: labelbin cache-stats --remove %s",
+                c->path, have, want, c->name);
     }
     *out = c;
     return 0;
@@ -425,7 +535,7 @@ int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err) {
     lb__lcache *c = lb__calloc(1, sizeof *c, "a label cache", err);
     if (!c) return LB_ENOMEM;
     int rc = set_names(c, name, err);
-    if (!rc) rc = map_existing(c, 0, err);
+    if (!rc) rc = map_existing(c, err);
     if (rc) {
         free(c);
         return rc;
@@ -453,12 +563,16 @@ size_t lb__lcache_bytes(const lb__lcache *c) {
 /* ---- the index (under the mutex) ------------------------------------------- */
 
 static uint64_t home(const lb__lcache *c, uint64_t ds, uint64_t chunk) {
-    return lb__mix64(ds ^ (chunk * 0x9E3779B97F4A7C15ull)) & (c->nslots - 1);
+    return lb__mix64(ds ^ (chunk * 0x9E3779B97F4A7C15ull)) % c->nslots;
+}
+
+/* The slot after slot i (the index is a circle). */
+static uint64_t next_slot(const lb__lcache *c, uint64_t i) {
+    return i + 1 < c->nslots ? i + 1 : 0;
 }
 
 static slot *find(lb__lcache *c, uint64_t ds, uint64_t chunk) {
-    uint64_t mask = c->nslots - 1;
-    for (uint64_t i = home(c, ds, chunk), n = 0; n <= mask; i = (i + 1) & mask, n++) {
+    for (uint64_t i = home(c, ds, chunk), n = 0; n < c->nslots; i = next_slot(c, i), n++) {
         slot *s = &c->slots[i];
         if (s->state == EMPTY) return NULL;
         if (s->ds == ds && s->chunk == chunk) return s;
@@ -469,16 +583,18 @@ static slot *find(lb__lcache *c, uint64_t ds, uint64_t chunk) {
 /* The empty slot where key (ds, chunk) goes: its index, or -1 when there
  * is none (a damaged index: the counts said there was room). */
 static int64_t empty_slot(const lb__lcache *c, uint64_t ds, uint64_t chunk) {
-    uint64_t mask = c->nslots - 1;
-    for (uint64_t i = home(c, ds, chunk), n = 0; n <= mask; i = (i + 1) & mask, n++)
+    for (uint64_t i = home(c, ds, chunk), n = 0; n < c->nslots; i = next_slot(c, i), n++)
         if (c->slots[i].state == EMPTY) return (int64_t)i;
     return -1;
 }
 
-/* Remove slot s, shifting later members of its probe run back. */
+static void reset(lb__lcache *c);
+
+/* Remove slot s, shifting later members of its probe run back. An index
+ * with no empty slot (damage: the counts said there was room) is reset. */
 static void unslot(lb__lcache *c, slot *s) {
     shm_hdr *h = c->h;
-    uint64_t mask = c->nslots - 1, i = (uint64_t)(s - c->slots), j = i;
+    uint64_t i = (uint64_t)(s - c->slots), j = i;
     if (s->state == READY) {
         h->entries--;
         h->bytes -= sizeof(rec) + ((s->len + 7u) & ~7u);
@@ -486,8 +602,12 @@ static void unslot(lb__lcache *c, slot *s) {
         if (s->raw == 0) h->declined--;
     }
     h->used_slots--;
-    for (;;) {
-        j = (j + 1) & mask;
+    for (uint64_t n = 1;; n++) {
+        if (n == c->nslots) {
+            reset(c);
+            return;
+        }
+        j = next_slot(c, j);
         slot *t = &c->slots[j];
         if (t->state == EMPTY) break;
         uint64_t k = home(c, t->ds, t->chunk);
@@ -835,7 +955,22 @@ static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, uint64_t sta
 void lb__lcache_put(lb__lcache *c, uint64_t ds, uint64_t chunk, uint64_t stamp,
                     const void *data, size_t n, uint64_t raw) {
     uint64_t need = sizeof(rec) + ((n + 7) & ~(size_t)7);
-    if (n == 0 || n > UINT32_MAX || need > c->data_bytes / 2) return;
+    if (n == 0) return;
+    if (n > UINT32_MAX || need > c->data_bytes / 2) {
+        /* An entry may take at most half the ring: a larger one would
+         * evict everything else, or not fit at all. */
+        if (!atomic_exchange(&c->warned_large, 1)) {
+            char e[32], r[32];
+            human(e, sizeof e, (double)need);
+            human(r, sizeof r, (double)c->data_bytes);
+            lb__log(LB_LOG_WARN,
+                    "label cache %s: a chunk's entry takes %s, more than half of the %s the "
+                    "cache has for entries: chunks that large are read without the cache; give "
+                    "it more bytes (at least 2 entries' worth, better many)",
+                    c->path, e, r);
+        }
+        return;
+    }
     int fd = open_mapped(c);
     if (fd < 0) return;
     put(c, fd, ds, chunk, stamp, data, n, raw);
@@ -869,6 +1004,7 @@ void lb__lcache_get_stats(lb__lcache *c, lb__lcache_stats *out) {
         unlock(c);
     }
     out->capacity = c->data_bytes;
+    out->max_entries = c->nslots / 4 * 3;
     out->hits = atomic_load(&h->hits);
     out->misses = atomic_load(&h->misses);
     out->corrupt = atomic_load(&h->corrupt);
@@ -890,6 +1026,10 @@ int lb__lcache_remove(const char *name, lb_error *err) {
     int rc = set_names(&c, name, err);
     if (rc) return rc;
     sweep_temporaries(c.name);
+    int fd;
+    size_t size;
+    if ((rc = open_ours(&c, O_RDONLY, "not removed", &fd, &size, err)) != 0) return rc;
+    close(fd);
     if (unlink(c.path) != 0) return lb__err_errno(err, errno, "cannot remove the cache file", c.path);
     return 0;
 }

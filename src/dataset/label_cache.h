@@ -78,6 +78,7 @@ void lb__lcache_drop(lb__lcache *c, uint64_t ds, uint64_t chunk);
 
 typedef struct lb__lcache_stats {
     uint64_t entries, bytes, raw_bytes, capacity;
+    uint64_t max_entries; /* what the index holds at most */
     uint64_t declined; /* entries that are notes of declined chunks (raw 0) */
     uint64_t hits, misses, inserts, evictions, corrupt;
     uint64_t stale; /* entries dropped because their source changed */

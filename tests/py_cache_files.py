@@ -1,0 +1,167 @@
+"""What is at a label cache's name in /dev/shm, through Python and the CLI:
+only labelbin caches are ever used, replaced or removed (another file of
+that name, a link or a directory is refused, named, and left as it was);
+a process that asks for another size joins the cache there and says so;
+`labelbin cache-stats --remove` removes a damaged cache and the temporaries
+of killed processes, even when the cache itself is gone.
+
+Run: PYTHONPATH=build/python /usr/bin/python3 -m pytest -q tests/py_cache_files.py
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+import zarr
+
+import labelbin
+from labelbin import ZarrArray
+
+_SRC = pathlib.Path(os.environ.get("LB_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[1]))
+BUILD = pathlib.Path(os.environ.get("LB_BUILD_DIR", _SRC / "build"))
+EXE = str(BUILD / "labelbin")
+
+
+@pytest.fixture
+def name():
+    n = "lb-pyfiles-" + uuid.uuid4().hex[:12]
+    yield n
+    p = "/dev/shm/" + n
+    if os.path.islink(p) or os.path.isfile(p):
+        os.unlink(p)
+    elif os.path.isdir(p):
+        os.rmdir(p)
+
+
+@pytest.fixture
+def labels(tmp_path):
+    rng = np.random.default_rng(7)
+    path = tmp_path / "v.zarr"
+    z = zarr.open(str(path), mode="w", shape=(40, 40, 40), chunks=(16, 16, 16), dtype="<u2",
+                  fill_value=0)
+    z[...] = (rng.integers(0, 4, (5, 5, 5)).repeat(8, 0).repeat(8, 1).repeat(8, 2))
+    return str(path)
+
+
+def stats_cli(*args):
+    return subprocess.run([EXE, "cache-stats", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("content", [b"my notes\n", os.urandom(4 << 20)],
+                         ids=["text", "cache-sized"])
+def test_another_file_is_left_alone(labels, name, content):
+    path = "/dev/shm/" + name
+    with open(path, "wb") as f:
+        f.write(content)
+    a = ZarrArray(labels)
+    with pytest.raises(FileExistsError) as e:
+        a.set_label_cache(4 << 20, name=name)
+    assert path in str(e.value) and "not a labelbin cache file" in str(e.value)
+    assert a.cache_info()["kind"] == "none"
+    with pytest.raises(FileExistsError):
+        labelbin.cache_remove(name)
+    with pytest.raises(FileExistsError):
+        labelbin.cache_stats(name)
+    for args in ([name], ["--json", name]):
+        r = stats_cli(*args)
+        assert r.returncode == 1 and r.stdout == ""
+        assert r.stderr.count("\n") == 1 and path in r.stderr and "not a labelbin cache" in r.stderr
+    r = stats_cli("--remove", name)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not removed" in r.stderr
+    with open(path, "rb") as f:
+        assert f.read() == content
+
+
+def test_links_and_directories_are_left_alone(labels, name):
+    path = "/dev/shm/" + name
+    target = name + "-target"
+    a = ZarrArray(labels)
+    a.set_label_cache(1 << 20, name=target)
+    try:
+        os.symlink("/dev/shm/" + target, path)
+        b = ZarrArray(labels)
+        with pytest.raises(FileExistsError, match="symbolic link"):
+            b.set_label_cache(1 << 20, name=name)
+        r = stats_cli("--remove", name)
+        assert r.returncode == 1 and "symbolic link" in r.stderr
+        assert os.path.islink(path)
+        os.unlink(path)
+        os.mkdir(path)
+        with pytest.raises(FileExistsError, match="directory"):
+            b.set_label_cache(1 << 20, name=name)
+        assert os.path.isdir(path)
+        assert a.cache_info()["path"] == "/dev/shm/" + target  # untouched
+    finally:
+        labelbin.cache_remove(target)
+
+
+CHILD = r"""
+import sys, labelbin
+a = labelbin.ZarrArray(sys.argv[1])
+a.set_label_cache(int(sys.argv[3]), name=sys.argv[2])
+a[a.roi]
+i = a.cache_info()
+print(i["capacity"], i["process_hits"], i["process_misses"])
+"""
+
+
+def test_another_size_joins_the_cache(labels, name):
+    a = ZarrArray(labels)
+    a.set_label_cache(4 << 20, name=name)
+    a.warm()
+    ino = os.stat("/dev/shm/" + name).st_ino
+    cap = a.cache_info()["capacity"]
+    env = dict(os.environ, PYTHONPATH=str(BUILD / "python"))
+    r = subprocess.run([sys.executable, "-c", CHILD, labels, name, str(16 << 20)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    capacity, hits, misses = map(int, r.stdout.split())
+    assert capacity == cap and hits == 27 and misses == 0  # what `a` warmed
+    assert r.stderr.count("uses the cache already there") == 1
+    assert "labelbin cache-stats --remove " + name in r.stderr
+    assert os.stat("/dev/shm/" + name).st_ino == ino
+    # resized by removing it: the next process makes it at its size
+    labelbin.cache_remove(name)
+    r = subprocess.run([sys.executable, "-c", CHILD, labels, name, str(16 << 20)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stderr == ""
+    assert int(r.stdout.split()[0]) > cap
+
+
+def test_stats_show_the_entry_limit(labels, name):
+    a = ZarrArray(labels)
+    a.set_label_cache(4 << 20, name=name)
+    a.warm()
+    r = stats_cli("--json", name)
+    s = json.loads(r.stdout)
+    assert s["max_entries"] == 3072 and s["entries"] == 27
+    assert "27 chunks (at most 3072)" in stats_cli(name).stdout
+
+
+def test_remove_a_damaged_cache_and_old_temporaries(labels, name):
+    a = ZarrArray(labels)
+    a.set_label_cache(1 << 20, name=name)
+    path = "/dev/shm/" + name
+    with open(path, "r+b") as f:
+        f.write(b"\0" * 64)
+    r = stats_cli(name)
+    assert r.returncode == 1 and "--remove " + name in r.stderr
+    r = stats_cli("--remove", name)
+    assert r.returncode == 0 and ("removed the damaged cache file " + path) in r.stderr
+    assert not os.path.exists(path)
+    # A temporary left by a killed process while the cache is absent.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tmp = "/dev/shm/.%s.%d.Abcdef" % (name, dead.pid)
+    open(tmp, "w").close()
+    old = time.time() - 300
+    os.utime(tmp, (old, old))
+    r = stats_cli("--remove", name)
+    assert r.returncode == 1 and "no label cache" in r.stderr
+    assert not os.path.exists(tmp)
