@@ -141,7 +141,7 @@ def test_stats_show_the_entry_limit(labels, name):
     r = stats_cli("--json", name)
     s = json.loads(r.stdout)
     assert s["max_entries"] == 3072 and s["entries"] == 27
-    assert "27 chunks (at most 3072)" in stats_cli(name).stdout
+    assert "27 chunks; the index holds at most 3072\n" in stats_cli(name).stdout
 
 
 def test_remove_a_damaged_cache_and_old_temporaries(labels, name):

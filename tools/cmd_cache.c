@@ -129,12 +129,11 @@ int cmd_cache_stats(int argc, char **argv)
         format_bytes((int64_t)s.capacity, cap, sizeof cap);
         format_bytes((int64_t)s.raw_bytes, raw, sizeof raw);
         printf("label cache %s (%s)\n", s.name, s.path);
-        printf("  entries     %" PRIu64 " chunks (at most %" PRIu64 ")", s.entries,
-               s.max_entries);
+        printf("  entries     %" PRIu64 " chunks", s.entries);
         if (s.declined)
             printf(" (%" PRIu64 " declined: too many ids per block to compress; "
                    "read as without a cache)", s.declined);
-        printf("\n");
+        printf("; the index holds at most %" PRIu64 "\n", s.max_entries);
         printf("  bytes       %s of %s (%.1f %%)\n", used, cap, pct(s.bytes, s.capacity));
         if (s.bytes)
             printf("  decoded     %s: compression %.1fx\n", raw,
