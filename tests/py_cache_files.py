@@ -134,13 +134,18 @@ def test_another_size_joins_the_cache(labels, name):
     assert int(r.stdout.split()[0]) > cap
 
 
-def test_stats_show_the_entry_limit(labels, name):
+def test_stats_show_the_entry_limit_and_reads(labels, name):
     a = ZarrArray(labels)
     a.set_label_cache(4 << 20, name=name)
     a.warm()
     r = stats_cli("--json", name)
     s = json.loads(r.stdout)
     assert s["max_entries"] == 3072 and s["entries"] == 27
+    # warming is not reading: its lookups are not counted as hits or misses
+    assert (s["hits"], s["misses"], s["inserts"]) == (0, 0, 27)
+    a[a.roi]
+    i = a.cache_info()
+    assert (i["hits"], i["misses"], i["process_hits"]) == (27, 0, 27)
     assert "27 chunks; the index holds at most 3072\n" in stats_cli(name).stdout
 
 

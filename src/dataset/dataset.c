@@ -879,19 +879,21 @@ static size_t box3(const lb__dataset *d, const int64_t *cstart, const int64_t *c
 /* Look read chunk `cidx` up in the label cache, appending it to *dst: 1
  * hit, 0 miss, LC_DECLINED (nothing appended) when the cache notes that the
  * chunk does not compress, LB_ENOMEM. An entry that is not a well-formed
- * encoding of this chunk is dropped and counts as a miss. */
+ * encoding of this chunk is dropped and counts as a miss. `counted` 0:
+ * the lookup is not a read's (warming) and is left out of the hit counts. */
 #define LC_DECLINED 2
 static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, uint64_t *stamp,
-                     lb_error *err) {
+                     int counted, lb_error *err) {
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
     size_t at = dst->size;
     int checked = lc_is_checked(d, key);
     *stamp = checked ? LB__STAMP_ANY : chunk_stamp(d, cidx);
     int hit = lb__lcache_get(d->lcache, d->lc_id, key, *stamp, dst);
     if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
+    if (!counted) lb__lcache_uncount(d->lcache, hit);
     if (hit && !checked) lc_set_checked(d, key);
     if (hit && lb__cseg_is_declined(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
-        lb__lcache_count_as_miss(d->lcache); /* the chunk is decoded: not a hit */
+        if (counted) lb__lcache_count_as_miss(d->lcache); /* the chunk is decoded: not a hit */
         dst->size = at;
         return LC_DECLINED;
     }
@@ -1006,7 +1008,7 @@ static int fetch_chunk(const lb__dataset *d, const int64_t *cidx, const chunk_si
     uint64_t stamp = LB__STAMP_ANY;
     if (d->lcache) {
         io->cseg.size = 0;
-        int hit = lc_lookup(d, cidx, &io->cseg, &stamp, err);
+        int hit = lc_lookup(d, cidx, &io->cseg, &stamp, 1, err);
         if (hit < 0) return hit;
         if (hit == LC_DECLINED) encode = 0; /* read as without a cache */
         else if (hit) {
@@ -1581,7 +1583,8 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
 /* What chunk_cseg delivers for a chunk the label cache declines (it holds
  * a note that the chunk does not compress, now or from an earlier read). */
 typedef enum lc_declined {
-    LC_SKIP,   /* nothing (warming: the note is all there is to store)      */
+    LC_SKIP,   /* nothing (warming: the note is all there is to store; the
+                  lookup is not counted among the hits and misses)          */
     LC_ENCODE, /* an encoding made for this read only, appended as a hit's   */
     LC_GIVEUP, /* nothing; LC_MISS is returned, for the caller to read the
                   region without the cache                                  */
@@ -1597,7 +1600,7 @@ typedef enum lc_declined {
 static int chunk_cseg(const lb__dataset *d, const int64_t *cidx, lb__io *io, lb__buf *dst,
                       lc_declined how, const chunk_sink *raw, lb_error *err) {
     uint64_t stamp;
-    int hit = lc_lookup(d, cidx, dst, &stamp, err);
+    int hit = lc_lookup(d, cidx, dst, &stamp, how != LC_SKIP, err);
     if (hit < 0) return hit;
     if (hit == 1) return 0;
     int declined = hit == LC_DECLINED;

@@ -984,6 +984,11 @@ void lb__lcache_count_as_miss(lb__lcache *c) {
     atomic_fetch_add(&c->my_misses, 1);
 }
 
+void lb__lcache_uncount(lb__lcache *c, int hit) {
+    atomic_fetch_sub(hit ? &c->h->hits : &c->h->misses, 1);
+    atomic_fetch_sub(hit ? &c->my_hits : &c->my_misses, 1);
+}
+
 void lb__lcache_drop(lb__lcache *c, uint64_t ds, uint64_t chunk) {
     if (lock(c) != 0) return;
     slot *s = find(c, ds, chunk);

@@ -66,6 +66,9 @@ int lb__lcache_get(lb__lcache *c, uint64_t ds, uint64_t chunk, uint64_t stamp, l
 /* Count the last hit of lb__lcache_get as a miss after all (the entry was
  * a note that the chunk is not kept: the read decodes it). */
 void lb__lcache_count_as_miss(lb__lcache *c);
+/* Take the last lookup (hit: 1 or 0) out of the counts (a lookup of
+ * warming, not of a read). */
+void lb__lcache_uncount(lb__lcache *c, int hit);
 /* Store entry (ds, chunk): `n` bytes that stand for `raw` decoded bytes,
  * read from a source whose stamp was `stamp` before it was read. Does
  * nothing when another process is filling the same entry, the entry
