@@ -603,12 +603,16 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  * time an array takes an entry from the cache, it compares them with the
  * file's now; an entry whose file changed (rewritten, replaced, removed, or
  * a file where there was none) is stale: dropped and read anew
- * (lb_cache_info.stale counts them). Later reads by the same array take the
- * entry without asking again, so a change made while an array is in use is
- * seen by arrays opened after it. Remote stores (http, s3) are not
- * checked: remove the cache (lb_cache_remove) after changing a remote crop.
- * Chunks rewritten through the same array (lb_array_write) are dropped at
- * once. The cache file stays in /dev/shm until removed (lb_cache_remove, the
+ * (lb_cache_info.stale counts them). Later reads by the same array take
+ * only entries of the chunk as it saw it, without asking the file system
+ * again, so a change made while an array is in use is seen by arrays
+ * opened after it, and an entry of the chunk as it was before (stored late
+ * by a process that read it then) is never taken. Remote stores (http, s3)
+ * are not checked: remove the cache (lb_cache_remove) after changing a
+ * remote crop. Chunks rewritten through the same array (lb_array_write)
+ * are dropped at once, and a write of part of a chunk builds on the chunk
+ * as stored, never on a cached copy (with a chunk cache too), so it does
+ * not undo another program's change. The cache file stays in /dev/shm until removed (lb_cache_remove, the
  * CLI's `labelbin cache-stats --remove`); its memory is taken only as
  * entries are written. A cache larger than the whole /dev/shm is refused
  * (LB_EINVAL). When /dev/shm fills up (containers often give it 64 MB),

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "array/array.h"
+#include "dataset/dataset.h"
 #include "dataset/label_cache.h"
 #include "kernels/cseg.h"
 #include "labelbin.h"
@@ -299,6 +300,12 @@ static void test_cseg(void) {
 }
 
 /* ---- arrays through the cache ------------------------------------------ */
+
+/* Stamps take file times: a change must fall in another tick. */
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
 
 static lb_array *create(const char *rel, lb_dtype dt, const int64_t *shape, const int64_t *chunks,
                         const char *codec, void **labels_out) {
@@ -1393,6 +1400,93 @@ static void test_stopped_holder(void) {
     CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
+/* An entry of a chunk as it was before a change, stored late — by a
+ * process that read the chunk before it changed and stores it only now
+ * (simulated here by storing such an entry directly): an array that saw
+ * the chunk since never takes it, whether the change came from another
+ * program or from the array's own write; and a write of part of the chunk
+ * builds on the chunk as stored, not on the old entry. */
+static void test_late_old_entries(void) {
+    char name[80], path[512];
+    snprintf(name, sizeof name, "%s-late", cname);
+    snprintf(path, sizeof path, "%s/c.zarr/late", tmpdir);
+    lb_error e = {0};
+    const int64_t shape[3] = {16, 16, 16}, chunks[3] = {8, 8, 8}, origin[3] = {0, 0, 0};
+    lb_array *w = create("c.zarr/late", LB_DTYPE_UINT16, shape, chunks, "none", NULL);
+    lb_array_free(w);
+    uint16_t old[8 * 8 * 8], now[8 * 8 * 8], got[8 * 8 * 8];
+    for (int i = 0; i < 512; i++) old[i] = 7, now[i] = 3;
+    CHECK_INT(lb_array_open(path, LB_OPEN_WRITE, NULL, 0, &w, &e), 0);
+    CHECK_INT(lb_array_data_write(w, origin, chunks, old, sizeof old, &e), 0);
+    /* B reads chunk 0 as it is now: its entry, with its stamp. */
+    lb_array *b = open_rel("c.zarr/late");
+    CHECK_INT(lb_array_set_label_cache(b, name, (size_t)4 << 20, &e), 0);
+    CHECK_INT(lb_array_data_read(b, origin, chunks, got, sizeof got, &e), 0);
+    const lb__dataset *bd = lb__array_stored(b)->ds;
+    lb__buf entry = {NULL, 0, 0};
+    uint64_t stamp = bd->lc_seen[0] - 1;
+    CHECK_INT(lb__lcache_get(bd->lcache, bd->lc_id, 0, stamp, &entry), 1);
+    /* Another program changes the chunk; A reads it (anew: stale). */
+    sleep_ms(20);
+    CHECK_INT(lb_array_data_write(w, origin, chunks, now, sizeof now, &e), 0);
+    lb_array *a = open_rel("c.zarr/late");
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)4 << 20, &e), 0);
+    CHECK_INT(lb_array_data_read(a, origin, chunks, got, sizeof got, &e), 0);
+    CHECK(memcmp(got, now, sizeof now) == 0);
+    /* B stores its entry of the old chunk only now. */
+    lb__lcache_drop(bd->lcache, bd->lc_id, 0);
+    lb__lcache_put(bd->lcache, bd->lc_id, 0, stamp, entry.data, entry.size, sizeof old);
+    CHECK_INT(lb_array_data_read(a, origin, chunks, got, sizeof got, &e), 0);
+    CHECK(memcmp(got, now, sizeof now) == 0);
+    lb_array_free(a);
+    /* The array's own write: A (writable, cached) has read the chunk; B's
+     * old entry comes in after A's write. */
+    CHECK_INT(lb_array_open(path, LB_OPEN_WRITE, NULL, 0, &a, &e), 0);
+    CHECK_INT(lb_array_set_label_cache(a, name, (size_t)4 << 20, &e), 0);
+    CHECK_INT(lb_array_data_read(a, origin, chunks, got, sizeof got, &e), 0);
+    const lb__dataset *ad = lb__array_stored(a)->ds;
+    uint64_t before = ad->lc_seen[0] - 1;
+    lb__buf was = {NULL, 0, 0};
+    CHECK_INT(lb__lcache_get(ad->lcache, ad->lc_id, 0, before, &was), 1);
+    sleep_ms(20);
+    for (int i = 0; i < 512; i++) now[i] = 4;
+    CHECK_INT(lb_array_data_write(a, origin, chunks, now, sizeof now, &e), 0);
+    lb__lcache_drop(ad->lcache, ad->lc_id, 0);
+    lb__lcache_put(ad->lcache, ad->lc_id, 0, before, was.data, was.size, sizeof old);
+    CHECK_INT(lb_array_data_read(a, origin, chunks, got, sizeof got, &e), 0);
+    CHECK(memcmp(got, now, sizeof now) == 0);
+    /* ... and a write of one row of the chunk keeps the other rows as
+     * stored — here changed by another program since A read them — not as
+     * A's cache entry has them. */
+    CHECK_INT(lb_array_data_read(a, origin, chunks, got, sizeof got, &e), 0);
+    sleep_ms(20);
+    for (int i = 0; i < 512; i++) now[i] = 5;
+    CHECK_INT(lb_array_data_write(w, origin, chunks, now, sizeof now, &e), 0);
+    uint16_t row[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    const int64_t one[3] = {1, 1, 8};
+    CHECK_INT(lb_array_data_write(a, origin, one, row, sizeof row, &e), 0);
+    lb_array *u = open_rel("c.zarr/late");
+    CHECK_INT(lb_array_data_read(u, origin, chunks, got, sizeof got, &e), 0);
+    for (int i = 0; i < 8; i++) now[i] = 9;
+    CHECK(memcmp(got, now, sizeof now) == 0);
+    /* The same with the private cache of decoded chunks. */
+    CHECK_INT(lb_array_set_cache(a, (size_t)1 << 20, &e), 0);
+    CHECK_INT(lb_array_data_read(a, origin, chunks, got, sizeof got, &e), 0);
+    for (int i = 0; i < 512; i++) now[i] = 6;
+    CHECK_INT(lb_array_data_write(w, origin, chunks, now, sizeof now, &e), 0);
+    CHECK_INT(lb_array_data_write(a, origin, one, row, sizeof row, &e), 0);
+    CHECK_INT(lb_array_data_read(u, origin, chunks, got, sizeof got, &e), 0);
+    for (int i = 0; i < 8; i++) now[i] = 9;
+    CHECK(memcmp(got, now, sizeof now) == 0);
+    lb__buf_free(&entry);
+    lb__buf_free(&was);
+    lb_array_free(a);
+    lb_array_free(b);
+    lb_array_free(u);
+    lb_array_free(w);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/lb_test_lcache.XXXXXX", base && *base ? base : "/tmp");
@@ -1417,6 +1511,7 @@ int main(void) {
     test_limits();
     test_full_index();
     test_stopped_holder();
+    test_late_old_entries();
     lb_error e = {0};
     lb_cache_remove(cname, &e);
     char cmd[300];

@@ -106,7 +106,7 @@ void lb__dataset_free(lb__dataset *d) {
     if (!d) return;
     lb__chunk_cache_free(d->cache);
     lb__lcache_close(d->lcache);
-    free(d->lc_checked);
+    free(d->lc_seen);
     index_cache_free(d->index_cache);
     io_pool_free(d->io_pool);
     lb__array_meta_clear(&d->m);
@@ -844,15 +844,18 @@ static uint64_t chunk_stamp(const lb__dataset *d, const int64_t *cidx) {
     return st;
 }
 
-static int lc_is_checked(const lb__dataset *d, uint64_t key) {
-    return d->lc_checked && key < d->lc_nchunks &&
-           (atomic_load_explicit(&d->lc_checked[key / 64], memory_order_relaxed) >> (key % 64) & 1);
+/* The stamp this array saw read chunk `key` with, + 1 (stamps are never
+ * UINT64_MAX); 0 when it has not seen it since the cache was set or the
+ * array last wrote it. */
+static uint64_t lc_seen(const lb__dataset *d, uint64_t key) {
+    return d->lc_seen && key < d->lc_nchunks
+               ? atomic_load_explicit(&d->lc_seen[key], memory_order_relaxed)
+               : 0;
 }
 
-static void lc_set_checked(const lb__dataset *d, uint64_t key) {
-    if (d->lc_checked && key < d->lc_nchunks)
-        atomic_fetch_or_explicit(&d->lc_checked[key / 64], (uint64_t)1 << (key % 64),
-                                 memory_order_relaxed);
+static void lc_set_seen(const lb__dataset *d, uint64_t key, uint64_t stamp) {
+    if (d->lc_seen && key < d->lc_nchunks && stamp != LB__STAMP_ANY)
+        atomic_store_explicit(&d->lc_seen[key], stamp + 1, memory_order_relaxed);
 }
 
 /* A read chunk's box seen as 3-D (the last three dimensions; arrays of
@@ -886,12 +889,15 @@ static int lc_lookup(const lb__dataset *d, const int64_t *cidx, lb__buf *dst, ui
                      int counted, lb_error *err) {
     uint64_t key = lb__dataset_chunk_linear(d, cidx);
     size_t at = dst->size;
-    int checked = lc_is_checked(d, key);
-    *stamp = checked ? LB__STAMP_ANY : chunk_stamp(d, cidx);
+    uint64_t seen = lc_seen(d, key);
+    *stamp = seen ? seen - 1 : chunk_stamp(d, cidx);
     int hit = lb__lcache_get(d->lcache, d->lc_id, key, *stamp, dst);
     if (hit < 0) return lb__err(err, LB_ENOMEM, "out of memory for a cached chunk");
     if (!counted) lb__lcache_uncount(d->lcache, hit);
-    if (hit && !checked) lc_set_checked(d, key);
+    if (hit && !seen) lc_set_seen(d, key, *stamp);
+    /* A miss of a chunk seen before: what is there now is read, and
+     * stamped anew before it is (LB__STAMP_ANY asks the caller to). */
+    if (!hit && seen) *stamp = LB__STAMP_ANY;
     if (hit && lb__cseg_is_declined(dst->data + at, dst->size - at, d->lc_chunk, d->itemsize)) {
         if (counted) lb__lcache_count_as_miss(d->lcache); /* the chunk is decoded: not a hit */
         dst->size = at;
@@ -944,7 +950,7 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
             lb__cseg_hdr note;
             size_t m = lb__cseg_encode_declined(d->lc_chunk, d->itemsize, &note);
             lb__lcache_put(d->lcache, d->lc_id, key, stamp, &note, m, 0);
-            lc_set_checked(d, key);
+            lc_set_seen(d, key, stamp);
             return LC_DECLINED;
         }
         if (!n) return lb__err(err, LB_ENOMEM, "out of memory encoding a chunk for the label cache");
@@ -956,7 +962,7 @@ static int lc_store(const lb__dataset *d, const int64_t *cidx, const uint8_t *ch
     }
     io->cseg.size = n;
     lb__lcache_put(d->lcache, d->lc_id, key, stamp, io->cseg.data, n, d->chunk_bytes);
-    lc_set_checked(d, key);
+    lc_set_seen(d, key, stamp);
     if (dst && dst != &io->cseg && lb__buf_append(dst, io->cseg.data, n, err)) return LB_ENOMEM;
     return 0;
 }
@@ -1070,11 +1076,16 @@ static int read_chunk(const lb__dataset *d, const int64_t *cidx, void *dst, int 
     return fetch_chunk(d, cidx, &s, present, b, err);
 }
 
-/* A whole stored chunk, decoded (read-modify-write of region writes). */
+static void forget_read_chunk(const lb__dataset *d, const int64_t *r);
+
+/* A whole stored chunk, decoded (read-modify-write of region writes):
+ * as it is in the store now, not as a cache holds it (another program may
+ * have written it since: its change must not be undone). */
 static int read_stored(const lb__dataset *d, const int64_t *sidx, void *dst, lb__io *io,
                        lb_error *err) {
     if (!d->sharding) {
         int present;
+        forget_read_chunk(d, sidx);
         return read_chunk(d, sidx, dst, &present, io, err);
     }
     char stack[1024], *heap;
@@ -1093,11 +1104,14 @@ static int read_stored(const lb__dataset *d, const int64_t *sidx, void *dst, lb_
     return rc;
 }
 
-/* The read chunks of stored chunk `sidx` are stale from now on. */
+/* Read chunk `r` is stale from now on: its entries go, and the stamp
+ * this array saw it with (the next read stamps it anew). */
 static void forget_read_chunk(const lb__dataset *d, const int64_t *r) {
     uint64_t key = lb__dataset_chunk_linear(d, r);
     if (d->cache) lb__chunk_cache_invalidate(d->cache, key);
     if (d->lcache) lb__lcache_drop(d->lcache, d->lc_id, key);
+    if (d->lc_seen && key < d->lc_nchunks)
+        atomic_store_explicit(&d->lc_seen[key], 0, memory_order_relaxed);
 }
 
 static void forget_stored(const lb__dataset *d, const int64_t *sidx) {
@@ -1129,6 +1143,9 @@ int lb__dataset_put_chunk(const lb__dataset *d, const int64_t *cidx, const void 
     if (!p) return LB_ENOMEM;
     forget_stored(d, cidx);
     rc = lb__store_put(d->store, p, bytes, n, err);
+    /* Again once written: an entry of the chunk as it was, stored by
+     * another process meanwhile, goes too. */
+    forget_stored(d, cidx);
     free(heap);
     return rc;
 }
@@ -1477,8 +1494,8 @@ int lb__dataset_set_cache(lb__dataset *d, size_t bytes, lb_error *err) {
     if (bytes == 0) return 0;
     lb__lcache_close(d->lcache); /* one cache or the other */
     d->lcache = NULL;
-    free(d->lc_checked);
-    d->lc_checked = NULL;
+    free(d->lc_seen);
+    d->lc_seen = NULL;
     int64_t n = 1;
     for (int k = 0; k < d->ndim; k++)
         if (lb__mul_i64(n, d->grid[k], &n)) n = -1;
@@ -1533,8 +1550,8 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
     if (bytes == 0) {
         lb__lcache_close(d->lcache);
         d->lcache = NULL;
-        free(d->lc_checked);
-        d->lc_checked = NULL;
+        free(d->lc_seen);
+        d->lc_seen = NULL;
         return 0;
     }
     if (!lb_dtype_is_integer(d->dtype))
@@ -1562,17 +1579,17 @@ int lb__dataset_set_label_cache(lb__dataset *d, const char *name, size_t bytes,
     lb__lcache_close(d->lcache);
     d->lcache = c;
     memcpy(d->lc_chunk, lc_chunk, sizeof lc_chunk);
-    /* Which chunks were checked against their source: a bit each (beyond
-     * 2^36 chunks, or without memory for the bits, every read checks; an
-     * array with no chunks has none to check). */
+    /* The stamp each chunk was seen with: 8 bytes a chunk, in pages that
+     * take memory only as chunks are read (beyond 2^24 chunks, or without
+     * the memory, every read checks; an array with no chunks has none). */
     uint64_t n = 1;
     for (int k = 0; k < d->ndim && n; k++)
-        n = d->grid[k] > 0 && n <= ((uint64_t)1 << 36) / (uint64_t)d->grid[k]
+        n = d->grid[k] > 0 && n <= ((uint64_t)1 << 24) / (uint64_t)d->grid[k]
                 ? n * (uint64_t)d->grid[k]
                 : 0;
-    free(d->lc_checked);
+    free(d->lc_seen);
     d->lc_nchunks = n;
-    d->lc_checked = n ? calloc((size_t)((n + 63) / 64), sizeof *d->lc_checked) : NULL;
+    d->lc_seen = n ? calloc((size_t)n, sizeof *d->lc_seen) : NULL;
     /* One cache or the other. */
     lb__chunk_cache_free(d->cache);
     d->cache = NULL;

@@ -70,10 +70,13 @@ typedef struct lb__dataset {
     lb__lcache *lcache;
     uint64_t lc_id;
     int64_t lc_chunk[3];         /* the read chunk seen as 3-D                */
-    /* One bit per read chunk: its entry was checked against its source
-     * (lb__store_stamp) since the cache was set; later reads take it
-     * without asking the store again. NULL: check on every read. */
-    _Atomic uint64_t *lc_checked;
+    /* Per read chunk, the stamp of its source (lb__store_stamp) + 1 that
+     * this array checked or filled it with (0: none yet): later reads take
+     * only entries of that stamp, without asking the store again, so an
+     * entry of the chunk as it was before (stored late by a process that
+     * read it then) is never taken. Cleared when the array writes the
+     * chunk. NULL: check on every read. */
+    _Atomic uint64_t *lc_seen;
     uint64_t lc_nchunks;
 } lb__dataset;
 
