@@ -93,10 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!tmp && !(tmp = malloc(MAX_LEN))) return 0;
     lb__lcache_lock_wait_ms = 1; /* a damaged lock word is passed by at once */
     lb_set_log_handler(NULL, NULL, LB_LOG_OFF); /* its warnings are expected */
-    char name[64];
+    char name[64], path[128];
     snprintf(name, sizeof name, "lb-fuzz-lcache-%ld", (long)getpid());
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
     lb_error err = {0};
-    lb__lcache_remove(name, NULL);
+    unlink(path); /* the last input's file: damaged past recognition, perhaps */
     lb__lcache *c = NULL;
     if (lb__lcache_open(name, FILE_BYTES, &c, &err)) return 0; /* no /dev/shm */
     uint64_t n = data[0] % 48;
@@ -104,8 +105,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     put_all(c, n, mixed, tmp);
 
     /* The damage, through a mapping of its own. */
-    char path[128];
-    snprintf(path, sizeof path, "/dev/shm/%s", name);
     int fd = open(path, O_RDWR);
     uint8_t *m = fd >= 0 ? mmap(NULL, FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
                          : MAP_FAILED;
@@ -139,7 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     get_all(c, n, mixed, tmp);
     lb__lcache_stats st;
     lb__lcache_get_stats(c, &st);
-    /* A handle opened now: it maps the file or replaces it. */
+    /* A handle opened now: it maps the file or replaces it (or, both of
+     * the file's markers damaged, refuses it as another program's). */
     lb__lcache *c2 = NULL;
     if (lb__lcache_open(name, FILE_BYTES, &c2, &err) == 0) {
         get_all(c2, n, mixed, tmp);
@@ -149,6 +149,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         lb__lcache_close(c2);
     }
     lb__lcache_close(c);
-    lb__lcache_remove(name, NULL);
+    unlink(path);
     return 0;
 }
