@@ -1487,6 +1487,56 @@ static void test_late_old_entries(void) {
     CHECK_INT(lb_cache_remove(name, &e), 0);
 }
 
+/* Chunks of more than 65536 blocks along z: rows of blocks of different
+ * chunks were told apart by a packed key that such indices overflowed,
+ * and a row took the channel masks of another. */
+static void test_tall_chunks(void) {
+    enum { CZ = 65537 * 8 };
+    const int64_t shape[3] = {CZ + 8, 8, 8}, chunks[3] = {CZ, 8, 8}, origin[3] = {0, 0, 0};
+    char name[80], path[512];
+    snprintf(name, sizeof name, "%s-tall", cname);
+    snprintf(path, sizeof path, "%s/c.zarr/tall", tmpdir);
+    lb_error e = {0};
+    lb_array *w = NULL;
+    lb_create_options o;
+    lb_create_options_init(&o);
+    o.dtype = LB_DTYPE_UINT8;
+    o.codec = "none";
+    o.overwrite = 1;
+    CHECK_INT(lb_dataset_create(path, 3, shape, chunks, &o, &w, &e), 0);
+    size_t n = (size_t)(shape[0] * 64);
+    uint8_t *lab = calloc(n, 1);
+    memset(lab, 5, 64);           /* chunk 0: not one id */
+    memset(lab + (size_t)CZ * 64, 1, 64 * 8); /* chunk 1: id 1 */
+    CHECK_INT(lb_array_data_write(w, origin, shape, lab, n, &e), 0);
+    free(lab);
+    lb_array_free(w);
+    lb_groupings *g = NULL;
+    CHECK_INT(lb_groupings_new(&g, &e), 0);
+    CHECK_INT(lb_groupings_add_arg(g, "one=1", &e), 0);
+    lb_id bg = {0, 0};
+    lb_array *ub = NULL, *cb = NULL, *um = NULL, *cm = NULL, *s;
+    CHECK_INT(lb_binarize_new(open_rel("c.zarr/tall"), g, bg, &ub, &e), 0);
+    CHECK_INT(lb_mask_new(open_rel("c.zarr/tall"), g, &um, &e), 0);
+    s = open_rel("c.zarr/tall");
+    CHECK_INT(lb_array_set_label_cache(s, name, (size_t)64 << 20, &e), 0);
+    CHECK_INT(lb_binarize_new(s, g, bg, &cb, &e), 0);
+    s = open_rel("c.zarr/tall");
+    CHECK_INT(lb_array_set_label_cache(s, name, (size_t)64 << 20, &e), 0);
+    CHECK_INT(lb_mask_new(s, g, &cm, &e), 0);
+    lb_roi roi = {3, {CZ - 8, 0, 0}, {16, 8, 8}};
+    for (int pass = 0; pass < 2; pass++) {
+        CHECK(same_read(ub, cb, &roi));
+        CHECK(same_read(um, cm, &roi));
+    }
+    lb_groupings_free(g);
+    lb_array_free(ub);
+    lb_array_free(cb);
+    lb_array_free(um);
+    lb_array_free(cm);
+    CHECK_INT(lb_cache_remove(name, &e), 0);
+}
+
 int main(void) {
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/lb_test_lcache.XXXXXX", base && *base ? base : "/tmp");
@@ -1512,6 +1562,7 @@ int main(void) {
     test_full_index();
     test_stopped_holder();
     test_late_old_entries();
+    test_tall_chunks();
     lb_error e = {0};
     lb_cache_remove(cname, &e);
     char cmd[300];

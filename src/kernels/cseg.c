@@ -920,7 +920,10 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
     }
     int64_t ny = 0; /* region rows per z */
     for (int64_t q = 0; q < np[1]; q++) ny += parts[(size_t)q * (size_t)np[2]].cnt[1];
-    size_t last_key = SIZE_MAX;
+    /* The row of blocks whose preps and masks are current: its part
+     * (along z and y) and block indices; none yet. */
+    size_t last_pz = SIZE_MAX, last_py = SIZE_MAX;
+    int64_t last_bz = -1, last_by = -1;
     uint64_t row_on = 0, row_const = 0;
     const uint64_t ones = 0x0101010101010101ull;
     int contiguous = dshape[2] == rowlen; /* the region's rows follow each other */
@@ -936,10 +939,12 @@ int lb__cseg_channels_region(const lb__cseg_part *parts, const int64_t *np,
             const lb__cseg_part *pp = &parts[py * (size_t)np[2]];
             int64_t yrun = (by + 1) * bd[1] - cy, left = pp->cstart[1] + pp->cnt[1] - cy;
             if (left < yrun) yrun = left;
-            size_t key = ((pz * (size_t)np[1] + py) << 32) ^ ((size_t)bz << 16) ^ (size_t)by;
-            if (key != last_key) {
+            if (pz != last_pz || py != last_py || bz != last_bz || by != last_by) {
                 /* A new row of blocks: their preps, the row's masks. */
-                last_key = key;
+                last_pz = pz;
+                last_py = py;
+                last_bz = bz;
+                last_by = by;
                 uint64_t on = chmask, any = 0, mixed = 0;
                 for (size_t s2 = 0; s2 < nseg; s2++) {
                     const pinfo *pi = &P[(pz * (size_t)np[1] + py) * (size_t)np[2] + seg[s2].px];
