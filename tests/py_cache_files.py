@@ -3,17 +3,21 @@ only labelbin caches are ever used, replaced or removed (another file of
 that name, a link or a directory is refused, named, and left as it was);
 a process that asks for another size joins the cache there and says so;
 `labelbin cache-stats --remove` removes a damaged cache and the temporaries
-of killed processes, even when the cache itself is gone.
+of killed processes, even when the cache itself is gone; remote crops that
+differ only in their URL's query string are kept apart.
 
 Run: PYTHONPATH=build/python /usr/bin/python3 -m pytest -q tests/py_cache_files.py
 """
 
+import http.server
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import uuid
 
 import numpy as np
@@ -170,3 +174,60 @@ def test_remove_a_damaged_cache_and_old_temporaries(labels, name):
     r = stats_cli("--remove", name)
     assert r.returncode == 1 and "no label cache" in r.stderr
     assert not os.path.exists(tmp)
+
+
+class _ByQuery(http.server.BaseHTTPRequestHandler):
+    """Serves ROOT/<version>/<path> for GET/HEAD <path>?version=<version>."""
+    root = None
+
+    def _file(self):
+        u = urllib.parse.urlsplit(self.path)
+        version = urllib.parse.parse_qs(u.query).get("version", ["v1"])[0]
+        return os.path.join(self.root, version, u.path.lstrip("/"))
+
+    def do_GET(self, body=True):
+        p = self._file()
+        if not os.path.isfile(p):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        with open(p, "rb") as f:
+            data = f.read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def do_HEAD(self):
+        self.do_GET(body=False)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_urls_that_differ_in_their_query_are_other_data(tmp_path, name):
+    """Two crops served at one path, told apart by the query string (as
+    object stores' versions and signed URLs are): each has its own
+    entries."""
+    versions = {"v1": np.full((16, 16, 16), 1, np.uint16),
+                "v2": np.full((16, 16, 16), 2, np.uint16)}
+    versions["v2"][:4] = 5
+    for tag, data in versions.items():
+        z = zarr.open(str(tmp_path / tag / "crop.zarr" / "labels"), mode="w", shape=data.shape,
+                      chunks=(8, 8, 8), dtype="<u2", compressor=None)
+        z[...] = data
+    handler = type("H", (_ByQuery,), {"root": str(tmp_path)})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        for tag, data in versions.items():
+            url = "http://127.0.0.1:%d/crop.zarr/labels?version=%s" % (srv.server_address[1], tag)
+            a = ZarrArray(url)
+            a.set_label_cache(8 << 20, name=name)
+            assert np.array_equal(a[a.roi], data), tag
+        assert labelbin.cache_stats(name)["entries"] == 16
+    finally:
+        srv.shutdown()
+        srv.server_close()

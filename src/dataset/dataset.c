@@ -1524,12 +1524,13 @@ static int index_cache_new(lb__index_cache **out, lb_error *err) {
  * The label cache: set up, visit encoded chunks, warm
  * ------------------------------------------------------------------------ */
 
-/* The dataset's identity: where it is (resolved for local files) and its
- * metadata, so that another dataset, or this one rewritten with other
- * metadata, never meets its entries. */
+/* The dataset's identity: where its reads go (resolved for local files;
+ * for http, the server, path and query string) and its metadata, so that
+ * another dataset, or this one rewritten with other metadata, never meets
+ * its entries. */
 static uint64_t identity(const lb__dataset *d) {
     char where[4096], real[PATH_MAX];
-    lb__store_describe(d->store, d->path, where, sizeof where);
+    lb__store_locate(d->store, d->path, where, sizeof where);
     const char *w = where;
     if (strcmp(lb__store_scheme(d->store), "file") == 0 && realpath(where, real)) w = real;
     const char *meta = d->meta ? json_object_to_json_string_ext(d->meta, JSON_C_TO_STRING_PLAIN)

@@ -10,7 +10,7 @@
 #include "store/store.h"
 
 typedef struct lb__store_backend {
-    int version;        /* 2: adds concurrency, 3: stamp */
+    int version;        /* 2: adds concurrency, 3: stamp, 4: locate */
     const char *scheme; /* "file", …                                          */
     int writable;
     /* Open the store `url` names (the whole URL, scheme included, or a plain
@@ -39,6 +39,11 @@ typedef struct lb__store_backend {
     /* Version 3. A stamp of what is at `key` now (lb__store_stamp); NULL:
      * the back end cannot tell without reading it. */
     uint64_t (*stamp)(void *state, const char *key);
+    /* Version 4. Where a read of `key` really goes, whole (for http: the
+     * request URL, its query string and server included) into buf, for
+     * telling data apart, never to be shown (it may hold credentials);
+     * NULL: describe's text says it all. */
+    int (*locate)(void *state, const char *key, char *buf, size_t size);
 } lb__store_backend;
 
 extern const lb__store_backend lb__store_file;

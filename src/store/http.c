@@ -1226,11 +1226,20 @@ static int http_describe(void *state, const char *key, char *buf, size_t size) {
     return snprintf(buf, size, "%s", key);
 }
 
+static int http_locate(void *state, const char *key, char *buf, size_t size) {
+    const http_state *st = state;
+    const char *path = key_path(st, key);
+    char *url = path ? request_url(st, path, NULL) : NULL;
+    int n = snprintf(buf, size, "%s", url ? url : key);
+    free(url);
+    return n;
+}
+
 static int http_concurrency(void *state) { return (int)((http_state *)state)->cf.threads; }
 
 #define HTTP_BACKEND(name, sch)                                                              \
     const lb__store_backend name = {                                                         \
-        .version = 2,                                                                        \
+        .version = 4,                                                                        \
         .scheme = sch,                                                                       \
         .writable = 0,                                                                       \
         .open = http_open,                                                                   \
@@ -1241,6 +1250,7 @@ static int http_concurrency(void *state) { return (int)((http_state *)state)->cf
         .empty = http_empty,                                                                 \
         .describe = http_describe,                                                           \
         .concurrency = http_concurrency,                                                     \
+        .locate = http_locate,                                                               \
     }
 
 HTTP_BACKEND(lb__store_http, "http");

@@ -103,6 +103,11 @@ int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t si
     return snprintf(buf, size, "%s", key);
 }
 
+int lb__store_locate(const lb__store *s, const char *key, char *buf, size_t size) {
+    if (s->be->version >= 4 && s->be->locate) return s->be->locate(s->state, key, buf, size);
+    return lb__store_describe(s, key, buf, size);
+}
+
 static int read_only(const lb__store *s, const char *key, lb_error *err) {
     return lb__err(err, LB_EUNSUPPORTED, "%s: %s stores are read-only", key, s->be->scheme);
 }

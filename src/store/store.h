@@ -44,6 +44,10 @@ int lb__store_writable(const lb__store *s);
 int lb__store_concurrency(const lb__store *s);
 /* The URL of `key` as a user should see it (no credentials), into buf. */
 int lb__store_describe(const lb__store *s, const char *key, char *buf, size_t size);
+/* Where a read of `key` goes, whole — what tells two stores' data apart
+ * (for http: the server, path and query string a request uses) — into
+ * buf. It may hold credentials: never show it. */
+int lb__store_locate(const lb__store *s, const char *key, char *buf, size_t size);
 
 /* Read `key` (range NULL = all of it) into `out`, at most max_bytes;
  * *total (may be NULL) receives the object's full size when the back end
