@@ -583,31 +583,62 @@ static PyObject *set_under_lock(ArrayObject *self, array_setting what, size_t va
     Py_RETURN_NONE;
 }
 
+/* A count argument (bytes, threads): an int, not a bool, in [0, max].
+ * The Python layer checks first, naming the public function; this is the
+ * floor for direct calls, so that no value wraps or is truncated (as the
+ * "K" and "i" formats would do). */
+static int count_arg(PyObject *o, const char *what, unsigned long long max,
+                     unsigned long long *out) {
+    if (!PyLong_Check(o) || PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    int outside = 0;
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        outside = 1; /* negative, or above 2**64-1 */
+    }
+    if (outside || v > max) {
+        PyErr_Format(PyExc_ValueError, "%s must be between 0 and %llu, not %R", what, max, o);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The largest label cache: a file of that many bytes (off_t) mapped whole
+ * (size_t). */
+static unsigned long long label_cache_max(void) {
+    unsigned long long off_max = (1ull << (sizeof(off_t) * CHAR_BIT - 1)) - 1;
+    return off_max < SIZE_MAX ? off_max : (unsigned long long)SIZE_MAX;
+}
+
 static PyObject *Array_set_cache(ArrayObject *self, PyObject *arg) {
+    unsigned long long bytes;
+    if (count_arg(arg, "set_cache: nbytes", SIZE_MAX, &bytes)) return NULL;
     if (!get_arr(self)) return NULL;
-    unsigned long long bytes = PyLong_AsUnsignedLongLong(arg);
-    if (bytes == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
     return set_under_lock(self, SET_CACHE, (size_t)bytes);
 }
 
 static PyObject *Array_set_threads(ArrayObject *self, PyObject *arg) {
+    unsigned long long threads;
+    if (count_arg(arg, "set_threads: n", INT_MAX, &threads)) return NULL;
     if (!get_arr(self)) return NULL;
-    long threads = PyLong_AsLong(arg);
-    if (threads == -1 && PyErr_Occurred()) return NULL;
-    if (threads < INT_MIN || threads > INT_MAX)
-        return PyErr_Format(PyExc_OverflowError, "thread count too large");
-    return set_under_lock(self, SET_THREADS, (size_t)(ptrdiff_t)threads);
+    return set_under_lock(self, SET_THREADS, (size_t)threads);
 }
 
 /* ---- the label cache ------------------------------------------------------- */
 
 static PyObject *Array_set_label_cache(ArrayObject *self, PyObject *args) {
     const char *name = NULL;
-    unsigned long long bytes = 0;
-    if (!PyArg_ParseTuple(args, "zK:_set_label_cache", &name, &bytes)) return NULL;
+    PyObject *bytes_o;
+    unsigned long long bytes;
+    if (!PyArg_ParseTuple(args, "zO:_set_label_cache", &name, &bytes_o)) return NULL;
+    if (count_arg(bytes_o, "set_label_cache: nbytes", label_cache_max(), &bytes)) return NULL;
     if (!get_arr(self)) return NULL;
-    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
     lb_error err = {0};
     int rc = 0, closed = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -622,9 +653,10 @@ static PyObject *Array_set_label_cache(ArrayObject *self, PyObject *args) {
 }
 
 static PyObject *Array_warm(ArrayObject *self, PyObject *args) {
-    PyObject *offset, *shape;
-    int threads = 0;
-    if (!PyArg_ParseTuple(args, "OOi:_warm", &offset, &shape, &threads)) return NULL;
+    PyObject *offset, *shape, *threads_o;
+    unsigned long long threads;
+    if (!PyArg_ParseTuple(args, "OOO:_warm", &offset, &shape, &threads_o)) return NULL;
+    if (count_arg(threads_o, "warm: threads", INT_MAX, &threads)) return NULL;
     if (!get_arr(self)) return NULL;
     lb_roi roi;
     int whole = offset == Py_None;
@@ -634,7 +666,7 @@ static PyObject *Array_warm(ArrayObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     pthread_rwlock_rdlock(&self->lock);
     if (!self->arr) closed = 1;
-    else rc = lb_array_warm(self->arr, whole ? NULL : &roi, threads, &err);
+    else rc = lb_array_warm(self->arr, whole ? NULL : &roi, (int)threads, &err);
     pthread_rwlock_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     if (closed) return closed_error();
@@ -2095,6 +2127,20 @@ PyMODINIT_FUNC PyInit__labelbin(void) {
     for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
         if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0) goto fail;
     if (PyModule_AddStringConstant(m, "HEADER_VERSION", LB_VERSION_STRING) < 0) goto fail;
+    /* The bounds of count arguments, for the Python layer's checks. */
+    const struct {
+        const char *name;
+        unsigned long long value;
+    } bounds[] = {{"_LABEL_CACHE_MAX", label_cache_max()},
+                  {"_SIZE_MAX", SIZE_MAX},
+                  {"_INT_MAX", INT_MAX}};
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(bounds[i].value);
+        if (!v || PyModule_AddObject(m, bounds[i].name, v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+    }
     apply_log_level(env_log_level());
     return m;
 fail:

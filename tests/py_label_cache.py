@@ -477,3 +477,67 @@ def test_cache_stats_cli_and_settings(tmp_path, cache_name):
     f[...] = 1.5
     with pytest.raises(labelbin.FormatError, match="float32"):
         ZarrArray(str(tmp_path / "f.zarr")).set_label_cache(4 << 20, name=cache_name)
+
+
+# ---- arguments ---------------------------------------------------------------------
+
+def test_counts_are_ints_in_range(tmp_path, cache_name):
+    """Byte and thread counts take an int (numpy's too) in range, never a
+    bool, float or str, and never wrap modulo 2**64 or truncate: a refused
+    value names the function, the argument and the value, and changes
+    nothing (the cache set before stays, also in a pickled copy)."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint64", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(np.int64(4 << 20), name=cache_name)
+    assert a._label_cache == (4 << 20, cache_name) and type(a._label_cache[0]) is int
+    lc = "set_label_cache: nbytes must be between 0 and 2**63-1 bytes, not %d"
+    bad = [
+        (lambda v: a.set_label_cache(v, name=cache_name), "set_label_cache: nbytes",
+         [(2**64, ValueError, lc % 2**64),
+          (2**64 + (5 << 20), ValueError, lc % (2**64 + (5 << 20))),
+          (2**63, ValueError, lc % 2**63), (-1, ValueError, lc % -1),
+          (np.uint64(2**63), ValueError, lc % 2**63)]),
+        (lambda v: a.set_cache(v), "set_cache: nbytes",
+         [(2**64, ValueError, "set_cache: nbytes must be between 0 and 2**64-1 bytes, not "
+           "18446744073709551616"),
+          (-1, ValueError, "set_cache: nbytes must be between 0 and 2**64-1 bytes, not -1")]),
+        (lambda v: a.set_threads(v), "set_threads: n",
+         [(-1, ValueError, "set_threads: n must be between 0 and 2**31-1, not -1"),
+          (2**31, ValueError, "set_threads: n must be between 0 and 2**31-1, not 2147483648")]),
+        (lambda v: a.warm(threads=v), "warm: threads",
+         [(-1, ValueError, "warm: threads must be between 0 and 2**31-1, not -1"),
+          (2**32 + 2, ValueError, "warm: threads must be between 0 and 2**31-1, not "
+           "4294967298")]),
+        (lambda v: a.to_zarr(str(tmp_path / "o.zarr"), threads=v), "to_zarr: threads", []),
+        (lambda v: labelbin.stats(a, [("one", [1])], threads=v), "stats: threads", []),
+        (lambda v: labelbin.check(str(tmp_path / "v.zarr"), threads=v), "check: threads",
+         []),
+        (lambda v: labelbin.materialize(a, str(tmp_path / "o.zarr"), threads=v),
+         "materialize: threads", []),
+    ]
+    for call, what, cases in bad:
+        for value, type_name in ((1.5, "float 1.5"), (float(4 << 20), "float 4194304.0"),
+                                 (True, "bool True"), (False, "bool False"),
+                                 ("1G", "str '1G'"), (None, "NoneType None"),
+                                 (np.bool_(True), "bool_ True")):
+            cases = cases + [(value, TypeError, "%s must be an int, not %s"
+                              % (what, type_name))]
+        for value, exc, message in cases:
+            with pytest.raises(exc) as e:
+                call(value)
+            assert str(e.value) == message, (what, value)
+            info = a.cache_info()
+            assert (info["kind"], info["name"], info["capacity"] > 0) == \
+                ("label", cache_name, True), (what, value)
+            assert a._label_cache == (4 << 20, cache_name) and a._cache_bytes == 0
+    assert not os.path.exists(tmp_path / "o.zarr")
+    c = pickle.loads(pickle.dumps(a))
+    assert (c.cache_info()["kind"], c.cache_info()["name"]) == ("label", cache_name)
+    # numpy integers are integers; the values reach the library unchanged
+    a.set_threads(np.int32(2))
+    a.warm(threads=np.uint8(2))
+    assert a._read_threads == 2 and type(a._read_threads) is int
+    a.set_cache(np.uint64(2**64 - 1))  # at most the array's decoded size is reserved
+    assert a.cache_info()["kind"] == "chunk"
+    assert pickle.loads(pickle.dumps(a))._cache_bytes == 2**64 - 1

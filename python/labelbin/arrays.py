@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _labelbin
 from .config import (BINARIZE, CROP, MASK, ZARR, normalise_groupings, split_dataset_path,
-                     to_config_dict, _absolute)
+                     to_config_dict, _absolute, _count)
 from .geometry import Coordinate, Roi
 
 __all__ = ["Array", "ZarrArray", "BinarizeArray", "MissingAnnotationsMask", "from_config",
@@ -198,8 +198,9 @@ class Array(_labelbin.Array):
         The memory (at most the array's decoded size) is reserved here, once,
         so that reads that miss cost no more than without a cache. Waits for
         reads in other threads to finish."""
-        super().set_cache(int(nbytes))
-        self._cache_bytes = int(nbytes)
+        nbytes = _count(nbytes, "set_cache", "nbytes", _labelbin._SIZE_MAX, " bytes")
+        super().set_cache(nbytes)
+        self._cache_bytes = nbytes
         if nbytes:
             self._label_cache = None
 
@@ -219,8 +220,10 @@ class Array(_labelbin.Array):
         (cache_info()["stale"]; files only, not http/s3). Replaces
         set_cache (and the other way round). Waits for reads in other
         threads to finish."""
-        super()._set_label_cache(None if name is None else str(name), int(nbytes))
-        self._label_cache = (int(nbytes), name) if nbytes else None
+        nbytes = _count(nbytes, "set_label_cache", "nbytes", _labelbin._LABEL_CACHE_MAX,
+                        " bytes")
+        super()._set_label_cache(None if name is None else str(name), nbytes)
+        self._label_cache = (nbytes, name) if nbytes else None
         if nbytes:
             self._cache_bytes = 0
 
@@ -229,11 +232,12 @@ class Array(_labelbin.Array):
         (default: the whole array) touches, decoding with `threads` threads
         (0 = one per CPU). Chunks already cached are not decoded again.
         Releases the GIL."""
+        threads = _count(threads, "warm", "threads", _labelbin._INT_MAX)
         if roi is None:
-            self._warm(None, None, int(threads))
+            self._warm(None, None, threads)
         else:
             offset, shape = _roi_of(roi)
-            self._warm(offset, shape, int(threads))
+            self._warm(offset, shape, threads)
 
     def set_threads(self, n):
         """Decode the chunks of each read with up to `n` threads (1 = the
@@ -241,8 +245,9 @@ class Array(_labelbin.Array):
         http(s) or s3 default to 32, LB_HTTP_CONCURRENCY; 0 = one per CPU).
         Pays off for ROIs spanning many chunks; reads touching one chunk stay
         single-threaded."""
-        super().set_threads(int(n))
-        self._read_threads = int(n)
+        n = _count(n, "set_threads", "n", _labelbin._INT_MAX)
+        super().set_threads(n)
+        self._read_threads = n
 
     # -- reading --
     def __getitem__(self, roi):
@@ -294,9 +299,10 @@ class Array(_labelbin.Array):
         `overwrite`. Until the run completes, `dest` carries
         ``"labelbin": {"complete": false}`` in its attributes; after a
         failure, call again with ``resume=True`` to finish it."""
+        threads = _count(threads, "to_zarr", "threads", _labelbin._INT_MAX)
         o = _write_options(self, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
                            format, shard, channel_chunks)
-        return self._materialize(_absolute(dest), o["offset"], o["shape"], int(threads),
+        return self._materialize(_absolute(dest), o["offset"], o["shape"], threads,
                                  o["codec"], o["chunks"], o["overwrite"], o["resume"],
                                  o["ome_ngff"], o["provenance"], progress, o["format"],
                                  o["shard"], o["channel_chunks"])
@@ -741,10 +747,11 @@ class BinarizeArray(_Wrapper):
         if self._config.get("unknown") is None:
             raise ValueError("to_crop writes three-state targets: build the array with "
                              "unknown=255 (or another value from 2 to 255)")
+        threads = _count(threads, "to_crop", "threads", _labelbin._INT_MAX)
         # a crop's levels are OME-NGFF multiscales; channels are class groups
         o = _write_options(self, roi, codec, chunks, overwrite, resume, True, provenance,
                            format, shard, None)
-        return self._materialize(_absolute(dest), o["offset"], o["shape"], int(threads),
+        return self._materialize(_absolute(dest), o["offset"], o["shape"], threads,
                                  o["codec"], o["chunks"], o["overwrite"], o["resume"],
                                  o["ome_ngff"], o["provenance"], progress, o["format"],
                                  o["shard"], o["channel_chunks"], True)
