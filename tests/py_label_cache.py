@@ -541,3 +541,24 @@ def test_counts_are_ints_in_range(tmp_path, cache_name):
     a.set_cache(np.uint64(2**64 - 1))  # at most the array's decoded size is reserved
     assert a.cache_info()["kind"] == "chunk"
     assert pickle.loads(pickle.dumps(a))._cache_bytes == 2**64 - 1
+
+
+def test_cache_names_are_str(tmp_path, cache_name):
+    """A cache name is a str (or None for the per-user default): an int or
+    bytes is refused, not turned into /dev/shm/5 or a name "b'x'"."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint16", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    made = ["/dev/shm/5", "/dev/shm/b'x'", "/dev/shm/x"]
+    before = [os.path.exists(p) for p in made]
+    for name, text in ((5, "int 5"), (b"x", "bytes b'x'"), (pathlib.Path("x"),
+                                                            "PosixPath PosixPath('x')")):
+        with pytest.raises(TypeError) as e:
+            a.set_label_cache(4 << 20, name=name)
+        assert str(e.value) == "set_label_cache: name must be a str or None, not " + text
+        assert a.cache_info()["kind"] == "none" and a._label_cache is None
+    assert [os.path.exists(p) for p in made] == before
+    a.set_label_cache(4 << 20, name=cache_name)
+    assert a.cache_info()["path"] == "/dev/shm/" + cache_name
+    assert "1-127 letters, digits, '.', '_' or '-'" in " ".join(
+        ZarrArray.set_label_cache.__doc__.split())

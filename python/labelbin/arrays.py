@@ -207,8 +207,10 @@ class Array(_labelbin.Array):
     def set_label_cache(self, nbytes, name=None):
         """Keep the chunks of the stored (integer) label array compressed in
         a cache shared by every process that uses the same `name`: the file
-        /dev/shm/`name` (None: "labelbin-cache-UID", one per user) of
-        `nbytes` bytes (at least 1 MiB; 0 = off), created when absent.
+        /dev/shm/`name` of `nbytes` bytes (an int: at least 1 MiB, at most
+        2**63-1 and what /dev/shm holds; 0 = off), created when absent.
+        `name` is a str of 1-127 letters, digits, '.', '_' or '-', not
+        starting with '.' (None: "labelbin-cache-UID", one per user).
         Chunks are stored as per-8³-block id tables and packed indices, so
         a cache usually holds a crop in a small fraction of its uint64 size,
         and BinarizeArray / MissingAnnotationsMask read from that form
@@ -222,7 +224,10 @@ class Array(_labelbin.Array):
         threads to finish."""
         nbytes = _count(nbytes, "set_label_cache", "nbytes", _labelbin._LABEL_CACHE_MAX,
                         " bytes")
-        super()._set_label_cache(None if name is None else str(name), nbytes)
+        if name is not None and not isinstance(name, str):
+            raise TypeError("set_label_cache: name must be a str or None, not %s %.40r"
+                            % (type(name).__name__, name))
+        super()._set_label_cache(name, nbytes)
         self._label_cache = (nbytes, name) if nbytes else None
         if nbytes:
             self._cache_bytes = 0
