@@ -712,10 +712,11 @@ static PyObject *Array_cache_info(ArrayObject *self, PyObject *unused) {
     return cache_info_dict(&info);
 }
 
-static PyObject *mod_cache_stats(PyObject *mod, PyObject *args) {
+static PyObject *mod_cache_stats(PyObject *mod, PyObject *args, PyObject *kw) {
     (void)mod;
+    static char *kwlist[] = {"name", NULL};
     const char *name = NULL;
-    if (!PyArg_ParseTuple(args, "|z:cache_stats", &name)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|z:cache_stats", kwlist, &name)) return NULL;
     lb_cache_info info;
     lb_error err = {0};
     int rc = lb_cache_stats(name, &info, &err);
@@ -723,10 +724,11 @@ static PyObject *mod_cache_stats(PyObject *mod, PyObject *args) {
     return cache_info_dict(&info);
 }
 
-static PyObject *mod_cache_remove(PyObject *mod, PyObject *args) {
+static PyObject *mod_cache_remove(PyObject *mod, PyObject *args, PyObject *kw) {
     (void)mod;
+    static char *kwlist[] = {"name", NULL};
     const char *name = NULL;
-    if (!PyArg_ParseTuple(args, "|z:cache_remove", &name)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|z:cache_remove", kwlist, &name)) return NULL;
     lb_error err = {0};
     int rc = lb_cache_remove(name, &err);
     if (rc) return raise_lb(rc, &err);
@@ -2069,10 +2071,17 @@ static PyMethodDef module_methods[] = {
      "count_states(target, mask, offset, shape, threads): [(present, absent, unknown)]."},
     {"crop_probe", mod_crop_probe, METH_O, "True when the path is a CellMap crop group."},
     {"is_crop_array", mod_is_crop_array, METH_O, "True for an array over a crop."},
-    {"cache_stats", mod_cache_stats, METH_VARARGS,
-     "cache_stats(name=None) -> dict: the shared label cache `name` (as cache_info)"},
-    {"cache_remove", mod_cache_remove, METH_VARARGS,
-     "cache_remove(name=None): remove the shared label cache file `name`"},
+    {"cache_stats", (PyCFunction)(void (*)(void))mod_cache_stats, METH_VARARGS | METH_KEYWORDS,
+     "cache_stats(name=None) -> dict: the shared label cache `name` (None: the\n"
+     "per-user default, \"labelbin-cache-UID\") without opening an array: the keys\n"
+     "of Array.cache_info() with kind \"label\", counted over every process that\n"
+     "used the file; process_hits and process_misses are 0 (they count an array's\n"
+     "own lookups). FileNotFoundError when there is no such cache,\n"
+     "labelbin.FormatError when the file is not a labelbin cache or is damaged."},
+    {"cache_remove", (PyCFunction)(void (*)(void))mod_cache_remove, METH_VARARGS | METH_KEYWORDS,
+     "cache_remove(name=None): remove the shared label cache file /dev/shm/`name`\n"
+     "(None: the per-user default); processes that have it open keep their\n"
+     "mapping. FileNotFoundError when there is none."},
     {"preview_colors", mod_preview_colors, METH_VARARGS,
      "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
     {"_write_job", (PyCFunction)(void (*)(void))mod_write_job, METH_VARARGS | METH_KEYWORDS,

@@ -562,3 +562,29 @@ def test_cache_names_are_str(tmp_path, cache_name):
     assert a.cache_info()["path"] == "/dev/shm/" + cache_name
     assert "1-127 letters, digits, '.', '_' or '-'" in " ".join(
         ZarrArray.set_label_cache.__doc__.split())
+
+
+def test_cache_stats_and_remove_take_name_by_keyword(tmp_path, cache_name):
+    """cache_stats(name=...) and cache_remove(name=...) as their docstrings
+    show them; cache_stats counts no lookups of its own."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint8", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(4 << 20, name=cache_name)
+    a[a.roi]
+    a[a.roi]
+    s = labelbin.cache_stats(name=cache_name)
+    info = a.cache_info()
+    assert s.keys() == info.keys()
+    assert (s["kind"], s["name"], s["entries"]) == ("label", cache_name, info["entries"])
+    assert s["hits"] == info["hits"] > 0 and info["process_hits"] > 0
+    assert s["process_hits"] == s["process_misses"] == 0
+    assert labelbin.cache_stats(cache_name) == s
+    with pytest.raises(TypeError):
+        labelbin.cache_stats(nmae=cache_name)
+    labelbin.cache_remove(name=cache_name)
+    assert not os.path.exists("/dev/shm/" + cache_name)
+    with pytest.raises(FileNotFoundError):
+        labelbin.cache_stats(name=cache_name)
+    with pytest.raises(FileNotFoundError):
+        labelbin.cache_remove(name=cache_name)
