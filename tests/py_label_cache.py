@@ -588,3 +588,43 @@ def test_cache_stats_and_remove_take_name_by_keyword(tmp_path, cache_name):
         labelbin.cache_stats(name=cache_name)
     with pytest.raises(FileNotFoundError):
         labelbin.cache_remove(name=cache_name)
+
+
+def test_failed_set_label_cache_changes_nothing(tmp_path, cache_name):
+    """A set_label_cache that fails (a size below 1 MiB, a bad name, more
+    than /dev/shm holds) leaves the array as it was: the cache set before
+    stays in use, and the setting that pickles with the array is that one,
+    so a pickled copy (a DataLoader worker) agrees with the array."""
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "uint32", rng)
+    shm = os.statvfs("/dev/shm")
+    too_big = shm.f_blocks * shm.f_frsize + (1 << 30)
+    failing = [((1 << 20) - 1, cache_name), (4 << 20, "bad/name"), (4 << 20, ".hidden"),
+               (too_big, cache_name + "-big")]
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(4 << 20, name=cache_name)
+    a.warm()
+    before = a.cache_info()
+    for nbytes, name in failing:
+        with pytest.raises(ValueError):
+            a.set_label_cache(nbytes, name=name)
+        info = a.cache_info()
+        assert (info["kind"], info["name"], info["capacity"]) == \
+            ("label", cache_name, before["capacity"]), (nbytes, name)
+        hits = info["process_hits"]
+        assert np.array_equal(a[a.roi], labels)
+        assert a.cache_info()["process_hits"] > hits  # still read through it
+        assert a._label_cache == (4 << 20, cache_name) and a._cache_bytes == 0
+        c = pickle.loads(pickle.dumps(a)).cache_info()
+        assert (c["kind"], c["name"], c["capacity"]) == \
+            ("label", cache_name, before["capacity"])
+    assert not os.path.exists("/dev/shm/%s-big" % cache_name)
+    # a private chunk cache stays too
+    b = ZarrArray(str(tmp_path / "v.zarr"))
+    b.set_cache(1 << 20)
+    for nbytes, name in failing:
+        with pytest.raises(ValueError):
+            b.set_label_cache(nbytes, name=name)
+        assert b.cache_info()["kind"] == "chunk", (nbytes, name)
+        assert b._cache_bytes == 1 << 20 and b._label_cache is None
+        assert pickle.loads(pickle.dumps(b)).cache_info()["kind"] == "chunk"

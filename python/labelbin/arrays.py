@@ -220,13 +220,17 @@ class Array(_labelbin.Array):
         an entry whose chunk file changed on disk since it was cached is
         found stale the first time this array takes it, and read anew
         (cache_info()["stale"]; files only, not http/s3). Replaces
-        set_cache (and the other way round). Waits for reads in other
+        set_cache (and the other way round). When the call fails (too
+        few bytes, a bad name, no room in /dev/shm), the array keeps the
+        cache it had, and so do its pickled copies. Waits for reads in other
         threads to finish."""
         nbytes = _count(nbytes, "set_label_cache", "nbytes", _labelbin._LABEL_CACHE_MAX,
                         " bytes")
         if name is not None and not isinstance(name, str):
             raise TypeError("set_label_cache: name must be a str or None, not %s %.40r"
                             % (type(name).__name__, name))
+        # The settings that pickle change only once the library took the new
+        # one: after a failure the array keeps its cache, and so do copies.
         super()._set_label_cache(name, nbytes)
         self._label_cache = (nbytes, name) if nbytes else None
         if nbytes:
