@@ -628,3 +628,49 @@ def test_failed_set_label_cache_changes_nothing(tmp_path, cache_name):
         assert b.cache_info()["kind"] == "chunk", (nbytes, name)
         assert b._cache_bytes == 1 << 20 and b._label_cache is None
         assert pickle.loads(pickle.dumps(b)).cache_info()["kind"] == "chunk"
+
+
+def test_wrappers_take_the_source_settings(tmp_path, cache_name):
+    """BinarizeArray(z, groups) and MissingAnnotationsMask(z, groups) read
+    through the label cache set on z (and take its chunk cache and read
+    threads), and keep them when pickled."""
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "int64", rng)
+    groups = groups_for("int64")
+    z = ZarrArray(str(tmp_path / "v.zarr"))
+    z.set_label_cache(4 << 20, name=cache_name)
+    z.set_threads(2)
+    z.warm()
+    entries = z.cache_info()["entries"]
+    g = BinarizeArray(z, groups)
+    m = MissingAnnotationsMask(z, groups)
+    again = BinarizeArray(g)  # a copy of a wrapper, from its config
+    for w in (g, m, again):
+        info = w.cache_info()
+        assert (info["kind"], info["name"], info["capacity"]) == \
+            ("label", cache_name, z.cache_info()["capacity"]), type(w).__name__
+        assert w._label_cache == (4 << 20, cache_name) and w._read_threads == 2
+        out = w[w.roi]
+        info = w.cache_info()
+        # every chunk came from the entries z's warm() made
+        assert info["process_misses"] == 0 and info["process_hits"] >= entries
+        assert info["entries"] == entries
+    assert np.array_equal(g[g.roi], numpy_rule(labels, groups))
+    for w in (g, m):
+        c = pickle.loads(pickle.dumps(w))
+        assert (c.cache_info()["kind"], c.cache_info()["name"]) == ("label", cache_name)
+        assert c._read_threads == 2
+        assert c[c.roi].tobytes() == w[w.roi].tobytes()
+        assert c.cache_info()["process_misses"] == 0
+    # a chunk cache: the wrapper gets one of the same size
+    z2 = ZarrArray(str(tmp_path / "v.zarr"))
+    z2.set_cache(1 << 20)
+    g2 = BinarizeArray(z2, groups)
+    assert g2.cache_info()["kind"] == "chunk" and g2._cache_bytes == 1 << 20
+    assert g2._label_cache is None and g2._read_threads is None
+    assert np.array_equal(g2[g2.roi], numpy_rule(labels, groups))
+    assert g2.cache_info()["entries"] > 0
+    assert pickle.loads(pickle.dumps(g2)).cache_info()["kind"] == "chunk"
+    # without settings, none
+    plain = BinarizeArray(ZarrArray(str(tmp_path / "v.zarr")), groups)
+    assert plain.cache_info()["kind"] == "none" and plain._read_threads is None

@@ -5,7 +5,9 @@ Every array is a labelbin._labelbin.Array (one lb_array) plus the
 serialised config it was built from. Wrappers are built from that config:
 ``BinarizeArray(zarr_array, groupings)`` opens its own handle on the same
 dataset (lb_binarize_new takes ownership of its source, so the caller's array
-stays independent and usable).
+stays independent and usable) and gives it the runtime settings of the array
+it wraps (label cache, chunk cache, read threads), which then pickle with the
+wrapper.
 """
 
 import json
@@ -66,7 +68,7 @@ class Array(_labelbin.Array):
     _config = None
     _mode = "r"
     _cache_bytes = 0
-    _read_threads = 1
+    _read_threads = None  # n of set_threads; None: the library's default
     _nan = False  # a three-state crop target read as float32 with NaN for unknown
     _label_cache = None  # (bytes, name) of set_label_cache
 
@@ -258,6 +260,16 @@ class Array(_labelbin.Array):
         super().set_threads(n)
         self._read_threads = n
 
+    def _take_settings(self, other):
+        """The runtime settings of `other` (a label cache, a chunk cache,
+        read threads), for a wrapper built over it."""
+        if other._label_cache:
+            self.set_label_cache(*other._label_cache)
+        elif other._cache_bytes:
+            self.set_cache(other._cache_bytes)
+        if other._read_threads is not None:
+            self.set_threads(other._read_threads)
+
     # -- reading --
     def __getitem__(self, roi):
         """Read `roi` (world units; inside the array's ROI and voxel-aligned)
@@ -431,7 +443,7 @@ def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, prove
 
 
 
-def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1, label_cache=None):
+def _rebuild(cls, cfg, mode, cache_bytes, read_threads=None, label_cache=None):
     if cls is ZarrArray:
         a = ZarrArray(cfg, mode=mode)
     else:
@@ -441,7 +453,7 @@ def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1, label_cache=None):
         a.set_cache(cache_bytes)
     if label_cache:
         a.set_label_cache(*label_cache)
-    if read_threads != 1:
+    if read_threads is not None:
         a.set_threads(read_threads)
     return a
 
@@ -662,6 +674,8 @@ class _Wrapper(Array):
                    "groupings": normalise_groupings(groupings)}
             cfg.update(extra)
         self._build(cfg)
+        if isinstance(source, Array):
+            self._take_settings(source)
 
     def _init_crop(self, crop, groupings, name, extra):
         """Over a CellMap crop (crops.py): a CellMapCropConfig source;
@@ -693,8 +707,8 @@ class _Wrapper(Array):
 
     @property
     def source(self):
-        """A new array for the source (built from its config); a Crop for
-        arrays over a crop."""
+        """A new array for the source (built from its config, without this
+        array's cache and thread settings); a Crop for arrays over a crop."""
         src = self._config["source_array_config"]
         if src.get("__type__") == CROP:
             from .crops import Crop
@@ -714,6 +728,14 @@ class BinarizeArray(_Wrapper):
     ``BinarizeArray(source, groupings, background=0)`` with `source` a
     labelbin array, a dataset path or a source config; or
     ``BinarizeArray(binarize_array_config)``.
+
+    When `source` is a labelbin array, the wrapper reads its dataset
+    through a handle of its own that takes `source`'s runtime settings: its
+    label cache (set_label_cache: the same shared file), its chunk cache
+    (set_cache: a cache of the same size, the wrapper's own, its memory
+    reserved again) and its read threads (set_threads). They pickle with
+    the wrapper. Settings changed on `source` afterwards do not reach the
+    wrapper: set them on the wrapper.
     """
 
     _type = BINARIZE
@@ -773,6 +795,14 @@ class MissingAnnotationsMask(_Wrapper):
 
     ``MissingAnnotationsMask(source, groupings)`` or
     ``MissingAnnotationsMask(mask_config)``.
+
+    When `source` is a labelbin array, the wrapper reads its dataset
+    through a handle of its own that takes `source`'s runtime settings: its
+    label cache (set_label_cache: the same shared file), its chunk cache
+    (set_cache: a cache of the same size, the wrapper's own, its memory
+    reserved again) and its read threads (set_threads). They pickle with
+    the wrapper. Settings changed on `source` afterwards do not reach the
+    wrapper: set them on the wrapper.
     """
 
     _type = MASK
