@@ -1738,12 +1738,15 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg) {
 
 /* The library's log, on stderr: a C handler, since the library calls it
  * from worker threads that hold no GIL (Python is never called there).
- * Levels as LB_VERBOSE: -1 nothing, 0 warnings, 1 retries, 2 requests. */
+ * Levels as LB_VERBOSE: -1 nothing, 0 warnings, 1 retries, 2 requests.
+ * Lines read as the CLI's: "labelbin: warning: ..." (and "error: "), the
+ * retries and requests without a word of level. */
 static int log_level = 0;
 
 static void log_line(void *user, int level, const char *message) {
     char line[4096];
-    int n = snprintf(line, sizeof line - 1, "labelbin: %s", message);
+    const char *what = level == LB_LOG_ERROR ? "error: " : level == LB_LOG_WARN ? "warning: " : "";
+    int n = snprintf(line, sizeof line - 1, "labelbin: %s%s", what, message);
     if (n < 0) return;
     if ((size_t)n > sizeof line - 2) n = (int)sizeof line - 2;
     line[n++] = '\n';

@@ -674,3 +674,28 @@ def test_wrappers_take_the_source_settings(tmp_path, cache_name):
     # without settings, none
     plain = BinarizeArray(ZarrArray(str(tmp_path / "v.zarr")), groups)
     assert plain.cache_info()["kind"] == "none" and plain._read_threads is None
+
+
+_WARN_CHILD = r"""
+import sys, labelbin
+a = labelbin.ZarrArray(sys.argv[1])
+a.set_label_cache(4 << 20, name=sys.argv[2])
+labelbin.cache_remove(sys.argv[2])
+a.warm()
+a.warm()
+"""
+
+
+def test_warnings_say_warning(tmp_path, cache_name):
+    """The library's warnings reach stderr as the CLI words its own:
+    "labelbin: warning: <message>", once."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint8", rng)
+    env = dict(os.environ, PYTHONPATH=str(BUILD / "python"), LB_VERBOSE="0")
+    r = subprocess.run([sys.executable, "-c", _WARN_CHILD, str(tmp_path / "v.zarr"),
+                        cache_name], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        "labelbin: warning: label cache /dev/shm/%s: the file was replaced or removed since "
+        "this array opened it; this array stores no more entries in it (its entries are "
+        "still read)" % cache_name]
