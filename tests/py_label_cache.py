@@ -699,3 +699,16 @@ def test_warnings_say_warning(tmp_path, cache_name):
         "labelbin: warning: label cache /dev/shm/%s: the file was replaced or removed since "
         "this array opened it; this array stores no more entries in it (its entries are "
         "still read)" % cache_name]
+
+
+def test_warm_without_a_cache(tmp_path):
+    """warm() without a label cache says what to do in words that fit
+    Python as well as C (no C function name)."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint8", rng)
+    path = str(tmp_path / "v.zarr")
+    for a in (ZarrArray(path), BinarizeArray(ZarrArray(path), groups_for("uint8"))):
+        with pytest.raises(ValueError) as e:
+            a.warm()
+        assert str(e.value) == ("%s: warm needs a label cache: set one first "
+                                "(set_label_cache)" % path)
