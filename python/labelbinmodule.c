@@ -363,10 +363,18 @@ static PyObject *refuse_roi(const lb_array *a, const lb_roi *roi) {
     return PyErr_Format(PyExc_ValueError, "ROI %s cannot be read from this array", buf);
 }
 
+/* "(a, b, c)" of n dims into buf (numpy's tuple form). */
+static void shape_text(char *buf, size_t size, int n, const npy_intp *dims) {
+    size_t k = (size_t)snprintf(buf, size, "(");
+    for (int i = 0; i < n && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%" NPY_INTP_FMT, i ? ", " : "", dims[i]);
+    if (k < size) snprintf(buf + k, size - k, "%s)", n == 1 ? "," : "");
+}
+
 /* `dst` as the output of a read of `ndim` dims `odims` and numpy type
  * `type`: a writable, aligned, C-contiguous array of exactly that shape
  * and dtype (native byte order). Returns a new reference, or NULL with
- * ValueError / TypeError saying what is wrong. */
+ * ValueError / TypeError saying what is wrong with the array given. */
 static PyObject *check_out(PyObject *dst, int ndim, const npy_intp *odims, int type) {
     if (!PyArray_Check(dst))
         return PyErr_Format(PyExc_TypeError, "out must be a numpy array, not %s",
@@ -381,23 +389,41 @@ static PyObject *check_out(PyObject *dst, int ndim, const npy_intp *odims, int t
         PyObject *wname = PyObject_Str((PyObject *)want);
         Py_DECREF(want);
         if (!wname) return NULL;
-        char shp[256];
-        int n = 0;
-        shp[0] = '\0';
-        for (int i = 0; i < ndim && n < (int)sizeof shp - 24; i++)
-            n += snprintf(shp + n, sizeof shp - (size_t)n, "%s%" NPY_INTP_FMT, i ? ", " : "",
-                          odims[i]);
+        PyObject *gname = PyObject_Str((PyObject *)PyArray_DESCR(o));
+        if (!gname) {
+            Py_DECREF(wname);
+            return NULL;
+        }
+        char shp[256], given[256];
+        shape_text(shp, sizeof shp, ndim, odims);
+        shape_text(given, sizeof given, PyArray_NDIM(o), PyArray_DIMS(o));
         PyErr_Format(PyExc_ValueError,
-                     "out must have dtype %U and shape (%s%s), the shape and dtype of this "
-                     "read", wname, shp, ndim == 1 ? "," : "");
+                     "out must have dtype %U and shape %s, the shape and dtype of this "
+                     "read, not dtype %U and shape %s", wname, shp, gname, given);
         Py_DECREF(wname);
+        Py_DECREF(gname);
         return NULL;
     }
     Py_DECREF(want);
-    if (!PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISALIGNED(o))
+    /* A copy (np.ascontiguousarray) would not help: the read must fill
+     * the caller's own buffer. */
+    int contiguous = PyArray_IS_C_CONTIGUOUS(o), aligned = PyArray_ISALIGNED(o),
+        writable = PyArray_ISWRITEABLE(o);
+    if (!contiguous || !aligned || !writable) {
+        char strides[256], noncontig[300];
+        shape_text(strides, sizeof strides, PyArray_NDIM(o), PyArray_STRIDES(o));
+        snprintf(noncontig, sizeof noncontig, "not C-contiguous (strides %s)", strides);
+        const char *f[3];
+        int nf = 0;
+        if (!contiguous) f[nf++] = noncontig;
+        if (!aligned) f[nf++] = "not aligned";
+        if (!writable) f[nf++] = "read-only";
         return PyErr_Format(PyExc_ValueError,
-                            "out must be C-contiguous and aligned (np.ascontiguousarray)");
-    if (!PyArray_ISWRITEABLE(o)) return PyErr_Format(PyExc_ValueError, "out is read-only");
+                            "out must be C-contiguous, aligned and writable: the read fills it "
+                            "in place; the array given is %s%s%s%s%s",
+                            f[0], nf > 2 ? ", " : nf > 1 ? " and " : "", nf > 1 ? f[1] : "",
+                            nf > 2 ? " and " : "", nf > 2 ? f[2] : "");
+    }
     Py_INCREF(dst);
     return dst;
 }

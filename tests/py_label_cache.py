@@ -519,7 +519,8 @@ def test_counts_are_ints_in_range(tmp_path, cache_name):
     for call, what, cases in bad:
         for value, type_name in ((1.5, "float 1.5"), (float(4 << 20), "float 4194304.0"),
                                  (True, "bool True"), (False, "bool False"),
-                                 ("1G", "str '1G'"), (None, "NoneType None"),
+                                 ("1G", "str '1G'"), ("x", "str 'x'"),
+                                 (None, "NoneType None"),
                                  (np.bool_(True), "bool_ True")):
             cases = cases + [(value, TypeError, "%s must be an int, not %s"
                               % (what, type_name))]
