@@ -1722,7 +1722,8 @@ static PyMethodDef Array_methods[] = {
      "for a label cache, memory_bytes: what its sparse file takes, and\n"
      "fs_free_bytes / fs_bytes: the room left in, and size of, /dev/shm)"},
     {"set_cache", (PyCFunction)Array_set_cache, METH_O,
-     "set_cache(bytes): cache decoded chunks of the stored array (0 = off)"},
+     "set_cache(bytes): cache decoded chunks of the stored array; 0 turns the\n"
+     "chunk cache off and leaves a label cache on (_set_label_cache(name, 0))"},
     {"set_threads", (PyCFunction)Array_set_threads, METH_O,
      "set_threads(n): decode the chunks of each read with up to n threads\n"
      "(1 = the calling thread only, the default; 0 = one per CPU)"},

@@ -713,3 +713,25 @@ def test_warm_without_a_cache(tmp_path):
             a.warm()
         assert str(e.value) == ("%s: warm needs a label cache: set one first "
                                 "(set_label_cache)" % path)
+
+
+def test_set_cache_0_leaves_the_label_cache_on(tmp_path, cache_name):
+    """set_cache(0) turns a chunk cache off only: a label cache stays on
+    (also in pickled copies) until set_label_cache(0), as the docstrings
+    of both say."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint16", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(4 << 20, name=cache_name)
+    a.set_cache(0)
+    assert (a.cache_info()["kind"], a.cache_info()["name"]) == ("label", cache_name)
+    assert pickle.loads(pickle.dumps(a)).cache_info()["kind"] == "label"
+    a.set_label_cache(0)
+    assert a.cache_info()["kind"] == "none"
+    assert pickle.loads(pickle.dumps(a)).cache_info()["kind"] == "none"
+    a.set_cache(1 << 20)
+    a.set_label_cache(0)  # and the other way round: the chunk cache stays
+    assert a.cache_info()["kind"] == "chunk"
+    assert pickle.loads(pickle.dumps(a)).cache_info()["kind"] == "chunk"
+    for doc in (ZarrArray.set_cache.__doc__, ZarrArray.set_label_cache.__doc__):
+        assert "set_cache(0)" in doc and "label cache on" in " ".join(doc.split())

@@ -196,10 +196,13 @@ class Array(_labelbin.Array):
         return json.loads(json.dumps(self._config))
 
     def set_cache(self, nbytes):
-        """Cache up to `nbytes` of decoded chunks of the stored array (0 = off).
-        The memory (at most the array's decoded size) is reserved here, once,
-        so that reads that miss cost no more than without a cache. Waits for
-        reads in other threads to finish."""
+        """Cache up to `nbytes` (an int) of decoded chunks of the stored array,
+        privately in this process. The memory (at most the array's decoded
+        size) is reserved here, once, so that reads that miss cost no more
+        than without a cache. A chunk cache replaces a label cache
+        (set_label_cache); set_cache(0) turns the chunk cache off and
+        leaves a label cache on (turn that off with set_label_cache(0)).
+        Waits for reads in other threads to finish."""
         nbytes = _count(nbytes, "set_cache", "nbytes", _labelbin._SIZE_MAX, " bytes")
         super().set_cache(nbytes)
         self._cache_bytes = nbytes
@@ -222,9 +225,11 @@ class Array(_labelbin.Array):
         an entry whose chunk file changed on disk since it was cached is
         found stale the first time this array takes it, and read anew
         (cache_info()["stale"]; files only, not http/s3). Replaces
-        set_cache (and the other way round). When the call fails (too
-        few bytes, a bad name, no room in /dev/shm), the array keeps the
-        cache it had, and so do its pickled copies. Waits for reads in other
+        set_cache, and the other way round, except that set_cache(0) only
+        turns a chunk cache off and leaves the label cache on:
+        set_label_cache(0) turns it off. When the call fails (too few
+        bytes, a bad name, no room in /dev/shm), the array keeps the cache
+        it had, and so do its pickled copies. Waits for reads in other
         threads to finish."""
         nbytes = _count(nbytes, "set_label_cache", "nbytes", _labelbin._LABEL_CACHE_MAX,
                         " bytes")
