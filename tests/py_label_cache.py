@@ -735,3 +735,28 @@ def test_set_cache_0_leaves_the_label_cache_on(tmp_path, cache_name):
     assert pickle.loads(pickle.dumps(a)).cache_info()["kind"] == "chunk"
     for doc in (ZarrArray.set_cache.__doc__, ZarrArray.set_label_cache.__doc__):
         assert "set_cache(0)" in doc and "label cache on" in " ".join(doc.split())
+
+
+def test_training_docs_match_cache_info(tmp_path, cache_name):
+    """docs/training.md lists every key cache_info() returns (and the
+    values of kind), and the ratio it gives for the default `labelbin
+    sample` crop is what warm() of the whole crop measures."""
+    text = (_SRC / "docs" / "training.md").read_text()
+    listed = []
+    for line in text[text.index("- `cache_info()` returns a dict"):].splitlines()[3:]:
+        if not line.startswith("  - `"):
+            break
+        listed.append(line[5:line.index("`", 5)])
+    sample = tmp_path / "crop.zarr" / "labels"
+    r = subprocess.run([str(BUILD / "labelbin"), "sample", "-q", str(sample)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a = ZarrArray(str(sample))
+    assert listed == list(a.cache_info().keys())
+    kind_line = [ln for ln in text.splitlines() if ln.startswith("  - `kind`:")][0]
+    assert all('`"%s"`' % k in kind_line for k in ("none", "chunk", "label"))
+    a.set_label_cache(8 << 20, name=cache_name)
+    a.warm()
+    ratio = a.cache_info()["compression"]
+    assert 44 < ratio < 50, ratio
+    assert "about\n1/47 of the uint64 size on the crop that `labelbin sample` writes" in text
