@@ -413,7 +413,7 @@ static PyObject *check_out(PyObject *dst, int ndim, const npy_intp *odims, int t
         char strides[256], noncontig[300];
         shape_text(strides, sizeof strides, PyArray_NDIM(o), PyArray_STRIDES(o));
         snprintf(noncontig, sizeof noncontig, "not C-contiguous (strides %s)", strides);
-        const char *f[3];
+        const char *f[3] = {"", "", ""};
         int nf = 0;
         if (!contiguous) f[nf++] = noncontig;
         if (!aligned) f[nf++] = "not aligned";
