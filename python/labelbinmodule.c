@@ -363,10 +363,18 @@ static PyObject *refuse_roi(const lb_array *a, const lb_roi *roi) {
     return PyErr_Format(PyExc_ValueError, "ROI %s cannot be read from this array", buf);
 }
 
+/* "(a, b, c)" of n dims into buf (numpy's tuple form). */
+static void shape_text(char *buf, size_t size, int n, const npy_intp *dims) {
+    size_t k = (size_t)snprintf(buf, size, "(");
+    for (int i = 0; i < n && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%" NPY_INTP_FMT, i ? ", " : "", dims[i]);
+    if (k < size) snprintf(buf + k, size - k, "%s)", n == 1 ? "," : "");
+}
+
 /* `dst` as the output of a read of `ndim` dims `odims` and numpy type
  * `type`: a writable, aligned, C-contiguous array of exactly that shape
  * and dtype (native byte order). Returns a new reference, or NULL with
- * ValueError / TypeError saying what is wrong. */
+ * ValueError / TypeError saying what is wrong with the array given. */
 static PyObject *check_out(PyObject *dst, int ndim, const npy_intp *odims, int type) {
     if (!PyArray_Check(dst))
         return PyErr_Format(PyExc_TypeError, "out must be a numpy array, not %s",
@@ -381,23 +389,41 @@ static PyObject *check_out(PyObject *dst, int ndim, const npy_intp *odims, int t
         PyObject *wname = PyObject_Str((PyObject *)want);
         Py_DECREF(want);
         if (!wname) return NULL;
-        char shp[256];
-        int n = 0;
-        shp[0] = '\0';
-        for (int i = 0; i < ndim && n < (int)sizeof shp - 24; i++)
-            n += snprintf(shp + n, sizeof shp - (size_t)n, "%s%" NPY_INTP_FMT, i ? ", " : "",
-                          odims[i]);
+        PyObject *gname = PyObject_Str((PyObject *)PyArray_DESCR(o));
+        if (!gname) {
+            Py_DECREF(wname);
+            return NULL;
+        }
+        char shp[256], given[256];
+        shape_text(shp, sizeof shp, ndim, odims);
+        shape_text(given, sizeof given, PyArray_NDIM(o), PyArray_DIMS(o));
         PyErr_Format(PyExc_ValueError,
-                     "out must have dtype %U and shape (%s%s), the shape and dtype of this "
-                     "read", wname, shp, ndim == 1 ? "," : "");
+                     "out must have dtype %U and shape %s, the shape and dtype of this "
+                     "read, not dtype %U and shape %s", wname, shp, gname, given);
         Py_DECREF(wname);
+        Py_DECREF(gname);
         return NULL;
     }
     Py_DECREF(want);
-    if (!PyArray_IS_C_CONTIGUOUS(o) || !PyArray_ISALIGNED(o))
+    /* A copy (np.ascontiguousarray) would not help: the read must fill
+     * the caller's own buffer. */
+    int contiguous = PyArray_IS_C_CONTIGUOUS(o), aligned = PyArray_ISALIGNED(o),
+        writable = PyArray_ISWRITEABLE(o);
+    if (!contiguous || !aligned || !writable) {
+        char strides[256], noncontig[300];
+        shape_text(strides, sizeof strides, PyArray_NDIM(o), PyArray_STRIDES(o));
+        snprintf(noncontig, sizeof noncontig, "not C-contiguous (strides %s)", strides);
+        const char *f[3] = {"", "", ""};
+        int nf = 0;
+        if (!contiguous) f[nf++] = noncontig;
+        if (!aligned) f[nf++] = "not aligned";
+        if (!writable) f[nf++] = "read-only";
         return PyErr_Format(PyExc_ValueError,
-                            "out must be C-contiguous and aligned (np.ascontiguousarray)");
-    if (!PyArray_ISWRITEABLE(o)) return PyErr_Format(PyExc_ValueError, "out is read-only");
+                            "out must be C-contiguous, aligned and writable: the read fills it "
+                            "in place; the array given is %s%s%s%s%s",
+                            f[0], nf > 2 ? ", " : nf > 1 ? " and " : "", nf > 1 ? f[1] : "",
+                            nf > 2 ? " and " : "", nf > 2 ? f[2] : "");
+    }
     Py_INCREF(dst);
     return dst;
 }
@@ -583,31 +609,62 @@ static PyObject *set_under_lock(ArrayObject *self, array_setting what, size_t va
     Py_RETURN_NONE;
 }
 
+/* A count argument (bytes, threads): an int, not a bool, in [0, max].
+ * The Python layer checks first, naming the public function; this is the
+ * floor for direct calls, so that no value wraps or is truncated (as the
+ * "K" and "i" formats would do). */
+static int count_arg(PyObject *o, const char *what, unsigned long long max,
+                     unsigned long long *out) {
+    if (!PyLong_Check(o) || PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    int outside = 0;
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        outside = 1; /* negative, or above 2**64-1 */
+    }
+    if (outside || v > max) {
+        PyErr_Format(PyExc_ValueError, "%s must be between 0 and %llu, not %R", what, max, o);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The largest label cache: a file of that many bytes (off_t) mapped whole
+ * (size_t). */
+static unsigned long long label_cache_max(void) {
+    unsigned long long off_max = (1ull << (sizeof(off_t) * CHAR_BIT - 1)) - 1;
+    return off_max < SIZE_MAX ? off_max : (unsigned long long)SIZE_MAX;
+}
+
 static PyObject *Array_set_cache(ArrayObject *self, PyObject *arg) {
+    unsigned long long bytes;
+    if (count_arg(arg, "set_cache: nbytes", SIZE_MAX, &bytes)) return NULL;
     if (!get_arr(self)) return NULL;
-    unsigned long long bytes = PyLong_AsUnsignedLongLong(arg);
-    if (bytes == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
     return set_under_lock(self, SET_CACHE, (size_t)bytes);
 }
 
 static PyObject *Array_set_threads(ArrayObject *self, PyObject *arg) {
+    unsigned long long threads;
+    if (count_arg(arg, "set_threads: n", INT_MAX, &threads)) return NULL;
     if (!get_arr(self)) return NULL;
-    long threads = PyLong_AsLong(arg);
-    if (threads == -1 && PyErr_Occurred()) return NULL;
-    if (threads < INT_MIN || threads > INT_MAX)
-        return PyErr_Format(PyExc_OverflowError, "thread count too large");
-    return set_under_lock(self, SET_THREADS, (size_t)(ptrdiff_t)threads);
+    return set_under_lock(self, SET_THREADS, (size_t)threads);
 }
 
 /* ---- the label cache ------------------------------------------------------- */
 
 static PyObject *Array_set_label_cache(ArrayObject *self, PyObject *args) {
     const char *name = NULL;
-    unsigned long long bytes = 0;
-    if (!PyArg_ParseTuple(args, "zK:_set_label_cache", &name, &bytes)) return NULL;
+    PyObject *bytes_o;
+    unsigned long long bytes;
+    if (!PyArg_ParseTuple(args, "zO:_set_label_cache", &name, &bytes_o)) return NULL;
+    if (count_arg(bytes_o, "set_label_cache: nbytes", label_cache_max(), &bytes)) return NULL;
     if (!get_arr(self)) return NULL;
-    if (bytes > SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "cache size too large");
     lb_error err = {0};
     int rc = 0, closed = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -622,9 +679,10 @@ static PyObject *Array_set_label_cache(ArrayObject *self, PyObject *args) {
 }
 
 static PyObject *Array_warm(ArrayObject *self, PyObject *args) {
-    PyObject *offset, *shape;
-    int threads = 0;
-    if (!PyArg_ParseTuple(args, "OOi:_warm", &offset, &shape, &threads)) return NULL;
+    PyObject *offset, *shape, *threads_o;
+    unsigned long long threads;
+    if (!PyArg_ParseTuple(args, "OOO:_warm", &offset, &shape, &threads_o)) return NULL;
+    if (count_arg(threads_o, "warm: threads", INT_MAX, &threads)) return NULL;
     if (!get_arr(self)) return NULL;
     lb_roi roi;
     int whole = offset == Py_None;
@@ -634,7 +692,7 @@ static PyObject *Array_warm(ArrayObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     pthread_rwlock_rdlock(&self->lock);
     if (!self->arr) closed = 1;
-    else rc = lb_array_warm(self->arr, whole ? NULL : &roi, threads, &err);
+    else rc = lb_array_warm(self->arr, whole ? NULL : &roi, (int)threads, &err);
     pthread_rwlock_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     if (closed) return closed_error();
@@ -680,10 +738,11 @@ static PyObject *Array_cache_info(ArrayObject *self, PyObject *unused) {
     return cache_info_dict(&info);
 }
 
-static PyObject *mod_cache_stats(PyObject *mod, PyObject *args) {
+static PyObject *mod_cache_stats(PyObject *mod, PyObject *args, PyObject *kw) {
     (void)mod;
+    static char *kwlist[] = {"name", NULL};
     const char *name = NULL;
-    if (!PyArg_ParseTuple(args, "|z:cache_stats", &name)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|z:cache_stats", kwlist, &name)) return NULL;
     lb_cache_info info;
     lb_error err = {0};
     int rc = lb_cache_stats(name, &info, &err);
@@ -691,10 +750,11 @@ static PyObject *mod_cache_stats(PyObject *mod, PyObject *args) {
     return cache_info_dict(&info);
 }
 
-static PyObject *mod_cache_remove(PyObject *mod, PyObject *args) {
+static PyObject *mod_cache_remove(PyObject *mod, PyObject *args, PyObject *kw) {
     (void)mod;
+    static char *kwlist[] = {"name", NULL};
     const char *name = NULL;
-    if (!PyArg_ParseTuple(args, "|z:cache_remove", &name)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|z:cache_remove", kwlist, &name)) return NULL;
     lb_error err = {0};
     int rc = lb_cache_remove(name, &err);
     if (rc) return raise_lb(rc, &err);
@@ -1662,7 +1722,8 @@ static PyMethodDef Array_methods[] = {
      "for a label cache, memory_bytes: what its sparse file takes, and\n"
      "fs_free_bytes / fs_bytes: the room left in, and size of, /dev/shm)"},
     {"set_cache", (PyCFunction)Array_set_cache, METH_O,
-     "set_cache(bytes): cache decoded chunks of the stored array (0 = off)"},
+     "set_cache(bytes): cache decoded chunks of the stored array; 0 turns the\n"
+     "chunk cache off and leaves a label cache on (_set_label_cache(name, 0))"},
     {"set_threads", (PyCFunction)Array_set_threads, METH_O,
      "set_threads(n): decode the chunks of each read with up to n threads\n"
      "(1 = the calling thread only, the default; 0 = one per CPU)"},
@@ -1704,12 +1765,15 @@ static PyObject *mod_strerror(PyObject *m, PyObject *arg) {
 
 /* The library's log, on stderr: a C handler, since the library calls it
  * from worker threads that hold no GIL (Python is never called there).
- * Levels as LB_VERBOSE: -1 nothing, 0 warnings, 1 retries, 2 requests. */
+ * Levels as LB_VERBOSE: -1 nothing, 0 warnings, 1 retries, 2 requests.
+ * Lines read as the CLI's: "labelbin: warning: ..." (and "error: "), the
+ * retries and requests without a word of level. */
 static int log_level = 0;
 
 static void log_line(void *user, int level, const char *message) {
     char line[4096];
-    int n = snprintf(line, sizeof line - 1, "labelbin: %s", message);
+    const char *what = level == LB_LOG_ERROR ? "error: " : level == LB_LOG_WARN ? "warning: " : "";
+    int n = snprintf(line, sizeof line - 1, "labelbin: %s%s", what, message);
     if (n < 0) return;
     if ((size_t)n > sizeof line - 2) n = (int)sizeof line - 2;
     line[n++] = '\n';
@@ -2037,10 +2101,17 @@ static PyMethodDef module_methods[] = {
      "count_states(target, mask, offset, shape, threads): [(present, absent, unknown)]."},
     {"crop_probe", mod_crop_probe, METH_O, "True when the path is a CellMap crop group."},
     {"is_crop_array", mod_is_crop_array, METH_O, "True for an array over a crop."},
-    {"cache_stats", mod_cache_stats, METH_VARARGS,
-     "cache_stats(name=None) -> dict: the shared label cache `name` (as cache_info)"},
-    {"cache_remove", mod_cache_remove, METH_VARARGS,
-     "cache_remove(name=None): remove the shared label cache file `name`"},
+    {"cache_stats", (PyCFunction)(void (*)(void))mod_cache_stats, METH_VARARGS | METH_KEYWORDS,
+     "cache_stats(name=None) -> dict: the shared label cache `name` (None: the\n"
+     "per-user default, \"labelbin-cache-UID\") without opening an array: the keys\n"
+     "of Array.cache_info() with kind \"label\", counted over every process that\n"
+     "used the file; process_hits and process_misses are 0 (they count an array's\n"
+     "own lookups). FileNotFoundError when there is no such cache,\n"
+     "labelbin.FormatError when the file is not a labelbin cache or is damaged."},
+    {"cache_remove", (PyCFunction)(void (*)(void))mod_cache_remove, METH_VARARGS | METH_KEYWORDS,
+     "cache_remove(name=None): remove the shared label cache file /dev/shm/`name`\n"
+     "(None: the per-user default); processes that have it open keep their\n"
+     "mapping. FileNotFoundError when there is none."},
     {"preview_colors", mod_preview_colors, METH_VARARGS,
      "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
     {"_write_job", (PyCFunction)(void (*)(void))mod_write_job, METH_VARARGS | METH_KEYWORDS,
@@ -2095,6 +2166,20 @@ PyMODINIT_FUNC PyInit__labelbin(void) {
     for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
         if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0) goto fail;
     if (PyModule_AddStringConstant(m, "HEADER_VERSION", LB_VERSION_STRING) < 0) goto fail;
+    /* The bounds of count arguments, for the Python layer's checks. */
+    const struct {
+        const char *name;
+        unsigned long long value;
+    } bounds[] = {{"_LABEL_CACHE_MAX", label_cache_max()},
+                  {"_SIZE_MAX", SIZE_MAX},
+                  {"_INT_MAX", INT_MAX}};
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(bounds[i].value);
+        if (!v || PyModule_AddObject(m, bounds[i].name, v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+    }
     apply_log_level(env_log_level());
     return m;
 fail:

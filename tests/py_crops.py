@@ -534,8 +534,25 @@ def test_float_nan(crops):
     buf = np.empty_like(got)
     assert t.to_ndarray(out=buf) is buf
     np.testing.assert_array_equal(buf, got)  # NaN == NaN here
-    with pytest.raises(ValueError, match="float32"):
+    shape = "(%s)" % ", ".join(map(str, got.shape))
+    need = ("out must have dtype float32 and shape %s, the shape and dtype of this read"
+            % shape)
+    with pytest.raises(ValueError) as e:
         t.to_ndarray(out=np.empty(got.shape, np.uint8))
+    assert str(e.value) == need + ", not dtype uint8 and shape " + shape
+    with pytest.raises(ValueError) as e:
+        t.to_ndarray(out=np.empty(got.shape[:-1] + (1,), np.float32))
+    assert str(e.value) == need + ", not dtype float32 and shape %s" % (got.shape[:-1] + (1,),)
+    fortran = np.empty(got.shape, np.float32, order="F")
+    fortran.flags.writeable = False
+    with pytest.raises(ValueError) as e:
+        t.to_ndarray(out=fortran)
+    assert str(e.value) == ("out must be C-contiguous, aligned and writable: the read fills "
+                            "it in place; the array given is not C-contiguous (strides %s) "
+                            "and read-only" % (fortran.strides,))
+    with pytest.raises(TypeError) as e:
+        t.to_ndarray(out=[0.0] * got.size)
+    assert str(e.value) == "out must be a numpy array, not list"
     pytest.importorskip("dask.array")
     d = t.to_dask(chunks=(16, 16, 16))
     assert d.dtype == np.float32

@@ -477,3 +477,286 @@ def test_cache_stats_cli_and_settings(tmp_path, cache_name):
     f[...] = 1.5
     with pytest.raises(labelbin.FormatError, match="float32"):
         ZarrArray(str(tmp_path / "f.zarr")).set_label_cache(4 << 20, name=cache_name)
+
+
+# ---- arguments ---------------------------------------------------------------------
+
+def test_counts_are_ints_in_range(tmp_path, cache_name):
+    """Byte and thread counts take an int (numpy's too) in range, never a
+    bool, float or str, and never wrap modulo 2**64 or truncate: a refused
+    value names the function, the argument and the value, and changes
+    nothing (the cache set before stays, also in a pickled copy)."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint64", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(np.int64(4 << 20), name=cache_name)
+    assert a._label_cache == (4 << 20, cache_name) and type(a._label_cache[0]) is int
+    lc = "set_label_cache: nbytes must be between 0 and 2**63-1 bytes, not %d"
+    bad = [
+        (lambda v: a.set_label_cache(v, name=cache_name), "set_label_cache: nbytes",
+         [(2**64, ValueError, lc % 2**64),
+          (2**64 + (5 << 20), ValueError, lc % (2**64 + (5 << 20))),
+          (2**63, ValueError, lc % 2**63), (-1, ValueError, lc % -1),
+          (np.uint64(2**63), ValueError, lc % 2**63)]),
+        (lambda v: a.set_cache(v), "set_cache: nbytes",
+         [(2**64, ValueError, "set_cache: nbytes must be between 0 and 2**64-1 bytes, not "
+           "18446744073709551616"),
+          (-1, ValueError, "set_cache: nbytes must be between 0 and 2**64-1 bytes, not -1")]),
+        (lambda v: a.set_threads(v), "set_threads: n",
+         [(-1, ValueError, "set_threads: n must be between 0 and 2**31-1, not -1"),
+          (2**31, ValueError, "set_threads: n must be between 0 and 2**31-1, not 2147483648")]),
+        (lambda v: a.warm(threads=v), "warm: threads",
+         [(-1, ValueError, "warm: threads must be between 0 and 2**31-1, not -1"),
+          (2**32 + 2, ValueError, "warm: threads must be between 0 and 2**31-1, not "
+           "4294967298")]),
+        (lambda v: a.to_zarr(str(tmp_path / "o.zarr"), threads=v), "to_zarr: threads", []),
+        (lambda v: labelbin.stats(a, [("one", [1])], threads=v), "stats: threads", []),
+        (lambda v: labelbin.check(str(tmp_path / "v.zarr"), threads=v), "check: threads",
+         []),
+        (lambda v: labelbin.materialize(a, str(tmp_path / "o.zarr"), threads=v),
+         "materialize: threads", []),
+    ]
+    for call, what, cases in bad:
+        for value, type_name in ((1.5, "float 1.5"), (float(4 << 20), "float 4194304.0"),
+                                 (True, "bool True"), (False, "bool False"),
+                                 ("1G", "str '1G'"), ("x", "str 'x'"),
+                                 (None, "NoneType None"),
+                                 (np.bool_(True), "bool_ True")):
+            cases = cases + [(value, TypeError, "%s must be an int, not %s"
+                              % (what, type_name))]
+        for value, exc, message in cases:
+            with pytest.raises(exc) as e:
+                call(value)
+            assert str(e.value) == message, (what, value)
+            info = a.cache_info()
+            assert (info["kind"], info["name"], info["capacity"] > 0) == \
+                ("label", cache_name, True), (what, value)
+            assert a._label_cache == (4 << 20, cache_name) and a._cache_bytes == 0
+    assert not os.path.exists(tmp_path / "o.zarr")
+    c = pickle.loads(pickle.dumps(a))
+    assert (c.cache_info()["kind"], c.cache_info()["name"]) == ("label", cache_name)
+    # numpy integers are integers; the values reach the library unchanged
+    a.set_threads(np.int32(2))
+    a.warm(threads=np.uint8(2))
+    assert a._read_threads == 2 and type(a._read_threads) is int
+    a.set_cache(np.uint64(2**64 - 1))  # at most the array's decoded size is reserved
+    assert a.cache_info()["kind"] == "chunk"
+    assert pickle.loads(pickle.dumps(a))._cache_bytes == 2**64 - 1
+
+
+def test_cache_names_are_str(tmp_path, cache_name):
+    """A cache name is a str (or None for the per-user default): an int or
+    bytes is refused, not turned into /dev/shm/5 or a name "b'x'"."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint16", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    made = ["/dev/shm/5", "/dev/shm/b'x'", "/dev/shm/x"]
+    before = [os.path.exists(p) for p in made]
+    for name, text in ((5, "int 5"), (b"x", "bytes b'x'"), (pathlib.Path("x"),
+                                                            "PosixPath PosixPath('x')")):
+        with pytest.raises(TypeError) as e:
+            a.set_label_cache(4 << 20, name=name)
+        assert str(e.value) == "set_label_cache: name must be a str or None, not " + text
+        assert a.cache_info()["kind"] == "none" and a._label_cache is None
+    assert [os.path.exists(p) for p in made] == before
+    a.set_label_cache(4 << 20, name=cache_name)
+    assert a.cache_info()["path"] == "/dev/shm/" + cache_name
+    assert "1-127 letters, digits, '.', '_' or '-'" in " ".join(
+        ZarrArray.set_label_cache.__doc__.split())
+
+
+def test_cache_stats_and_remove_take_name_by_keyword(tmp_path, cache_name):
+    """cache_stats(name=...) and cache_remove(name=...) as their docstrings
+    show them; cache_stats counts no lookups of its own."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint8", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(4 << 20, name=cache_name)
+    a[a.roi]
+    a[a.roi]
+    s = labelbin.cache_stats(name=cache_name)
+    info = a.cache_info()
+    assert s.keys() == info.keys()
+    assert (s["kind"], s["name"], s["entries"]) == ("label", cache_name, info["entries"])
+    assert s["hits"] == info["hits"] > 0 and info["process_hits"] > 0
+    assert s["process_hits"] == s["process_misses"] == 0
+    assert labelbin.cache_stats(cache_name) == s
+    with pytest.raises(TypeError):
+        labelbin.cache_stats(nmae=cache_name)
+    labelbin.cache_remove(name=cache_name)
+    assert not os.path.exists("/dev/shm/" + cache_name)
+    with pytest.raises(FileNotFoundError):
+        labelbin.cache_stats(name=cache_name)
+    with pytest.raises(FileNotFoundError):
+        labelbin.cache_remove(name=cache_name)
+
+
+def test_failed_set_label_cache_changes_nothing(tmp_path, cache_name):
+    """A set_label_cache that fails (a size below 1 MiB, a bad name, more
+    than /dev/shm holds) leaves the array as it was: the cache set before
+    stays in use, and the setting that pickles with the array is that one,
+    so a pickled copy (a DataLoader worker) agrees with the array."""
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "uint32", rng)
+    shm = os.statvfs("/dev/shm")
+    too_big = shm.f_blocks * shm.f_frsize + (1 << 30)
+    failing = [((1 << 20) - 1, cache_name), (4 << 20, "bad/name"), (4 << 20, ".hidden"),
+               (too_big, cache_name + "-big")]
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(4 << 20, name=cache_name)
+    a.warm()
+    before = a.cache_info()
+    for nbytes, name in failing:
+        with pytest.raises(ValueError):
+            a.set_label_cache(nbytes, name=name)
+        info = a.cache_info()
+        assert (info["kind"], info["name"], info["capacity"]) == \
+            ("label", cache_name, before["capacity"]), (nbytes, name)
+        hits = info["process_hits"]
+        assert np.array_equal(a[a.roi], labels)
+        assert a.cache_info()["process_hits"] > hits  # still read through it
+        assert a._label_cache == (4 << 20, cache_name) and a._cache_bytes == 0
+        c = pickle.loads(pickle.dumps(a)).cache_info()
+        assert (c["kind"], c["name"], c["capacity"]) == \
+            ("label", cache_name, before["capacity"])
+    assert not os.path.exists("/dev/shm/%s-big" % cache_name)
+    # a private chunk cache stays too
+    b = ZarrArray(str(tmp_path / "v.zarr"))
+    b.set_cache(1 << 20)
+    for nbytes, name in failing:
+        with pytest.raises(ValueError):
+            b.set_label_cache(nbytes, name=name)
+        assert b.cache_info()["kind"] == "chunk", (nbytes, name)
+        assert b._cache_bytes == 1 << 20 and b._label_cache is None
+        assert pickle.loads(pickle.dumps(b)).cache_info()["kind"] == "chunk"
+
+
+def test_wrappers_take_the_source_settings(tmp_path, cache_name):
+    """BinarizeArray(z, groups) and MissingAnnotationsMask(z, groups) read
+    through the label cache set on z (and take its chunk cache and read
+    threads), and keep them when pickled."""
+    rng = np.random.default_rng(SEED)
+    labels = make_volume(tmp_path / "v.zarr", "int64", rng)
+    groups = groups_for("int64")
+    z = ZarrArray(str(tmp_path / "v.zarr"))
+    z.set_label_cache(4 << 20, name=cache_name)
+    z.set_threads(2)
+    z.warm()
+    entries = z.cache_info()["entries"]
+    g = BinarizeArray(z, groups)
+    m = MissingAnnotationsMask(z, groups)
+    again = BinarizeArray(g)  # a copy of a wrapper, from its config
+    for w in (g, m, again):
+        info = w.cache_info()
+        assert (info["kind"], info["name"], info["capacity"]) == \
+            ("label", cache_name, z.cache_info()["capacity"]), type(w).__name__
+        assert w._label_cache == (4 << 20, cache_name) and w._read_threads == 2
+        out = w[w.roi]
+        info = w.cache_info()
+        # every chunk came from the entries z's warm() made
+        assert info["process_misses"] == 0 and info["process_hits"] >= entries
+        assert info["entries"] == entries
+    assert np.array_equal(g[g.roi], numpy_rule(labels, groups))
+    for w in (g, m):
+        c = pickle.loads(pickle.dumps(w))
+        assert (c.cache_info()["kind"], c.cache_info()["name"]) == ("label", cache_name)
+        assert c._read_threads == 2
+        assert c[c.roi].tobytes() == w[w.roi].tobytes()
+        assert c.cache_info()["process_misses"] == 0
+    # a chunk cache: the wrapper gets one of the same size
+    z2 = ZarrArray(str(tmp_path / "v.zarr"))
+    z2.set_cache(1 << 20)
+    g2 = BinarizeArray(z2, groups)
+    assert g2.cache_info()["kind"] == "chunk" and g2._cache_bytes == 1 << 20
+    assert g2._label_cache is None and g2._read_threads is None
+    assert np.array_equal(g2[g2.roi], numpy_rule(labels, groups))
+    assert g2.cache_info()["entries"] > 0
+    assert pickle.loads(pickle.dumps(g2)).cache_info()["kind"] == "chunk"
+    # without settings, none
+    plain = BinarizeArray(ZarrArray(str(tmp_path / "v.zarr")), groups)
+    assert plain.cache_info()["kind"] == "none" and plain._read_threads is None
+
+
+_WARN_CHILD = r"""
+import sys, labelbin
+a = labelbin.ZarrArray(sys.argv[1])
+a.set_label_cache(4 << 20, name=sys.argv[2])
+labelbin.cache_remove(sys.argv[2])
+a.warm()
+a.warm()
+"""
+
+
+def test_warnings_say_warning(tmp_path, cache_name):
+    """The library's warnings reach stderr as the CLI words its own:
+    "labelbin: warning: <message>", once."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint8", rng)
+    env = dict(os.environ, PYTHONPATH=str(BUILD / "python"), LB_VERBOSE="0")
+    r = subprocess.run([sys.executable, "-c", _WARN_CHILD, str(tmp_path / "v.zarr"),
+                        cache_name], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        "labelbin: warning: label cache /dev/shm/%s: the file was replaced or removed since "
+        "this array opened it; this array stores no more entries in it (its entries are "
+        "still read)" % cache_name]
+
+
+def test_warm_without_a_cache(tmp_path):
+    """warm() without a label cache says what to do in words that fit
+    Python as well as C (no C function name)."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint8", rng)
+    path = str(tmp_path / "v.zarr")
+    for a in (ZarrArray(path), BinarizeArray(ZarrArray(path), groups_for("uint8"))):
+        with pytest.raises(ValueError) as e:
+            a.warm()
+        assert str(e.value) == ("%s: warm needs a label cache: set one first "
+                                "(set_label_cache)" % path)
+
+
+def test_set_cache_0_leaves_the_label_cache_on(tmp_path, cache_name):
+    """set_cache(0) turns a chunk cache off only: a label cache stays on
+    (also in pickled copies) until set_label_cache(0), as the docstrings
+    of both say."""
+    rng = np.random.default_rng(SEED)
+    make_volume(tmp_path / "v.zarr", "uint16", rng)
+    a = ZarrArray(str(tmp_path / "v.zarr"))
+    a.set_label_cache(4 << 20, name=cache_name)
+    a.set_cache(0)
+    assert (a.cache_info()["kind"], a.cache_info()["name"]) == ("label", cache_name)
+    assert pickle.loads(pickle.dumps(a)).cache_info()["kind"] == "label"
+    a.set_label_cache(0)
+    assert a.cache_info()["kind"] == "none"
+    assert pickle.loads(pickle.dumps(a)).cache_info()["kind"] == "none"
+    a.set_cache(1 << 20)
+    a.set_label_cache(0)  # and the other way round: the chunk cache stays
+    assert a.cache_info()["kind"] == "chunk"
+    assert pickle.loads(pickle.dumps(a)).cache_info()["kind"] == "chunk"
+    for doc in (ZarrArray.set_cache.__doc__, ZarrArray.set_label_cache.__doc__):
+        assert "set_cache(0)" in doc and "label cache on" in " ".join(doc.split())
+
+
+def test_training_docs_match_cache_info(tmp_path, cache_name):
+    """docs/training.md lists every key cache_info() returns (and the
+    values of kind), and the ratio it gives for the default `labelbin
+    sample` crop is what warm() of the whole crop measures."""
+    text = (_SRC / "docs" / "training.md").read_text()
+    listed = []
+    for line in text[text.index("- `cache_info()` returns a dict"):].splitlines()[3:]:
+        if not line.startswith("  - `"):
+            break
+        listed.append(line[5:line.index("`", 5)])
+    sample = tmp_path / "crop.zarr" / "labels"
+    r = subprocess.run([str(BUILD / "labelbin"), "sample", "-q", str(sample)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a = ZarrArray(str(sample))
+    assert listed == list(a.cache_info().keys())
+    kind_line = [ln for ln in text.splitlines() if ln.startswith("  - `kind`:")][0]
+    assert all('`"%s"`' % k in kind_line for k in ("none", "chunk", "label"))
+    a.set_label_cache(8 << 20, name=cache_name)
+    a.warm()
+    ratio = a.cache_info()["compression"]
+    assert 44 < ratio < 50, ratio
+    assert "about\n1/47 of the uint64 size on the crop that `labelbin sample` writes" in text

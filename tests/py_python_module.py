@@ -275,6 +275,46 @@ def test_read_into_out(volume):
         b.to_ndarray(roi, out=[0] * good.size)
 
 
+def test_read_into_out_says_what_was_given(volume):
+    """A refused `out` is described beside what the read needs: its dtype
+    and shape, or which of C-contiguous, aligned and writable it is not
+    (no advice to copy it: the read must fill the caller's own array)."""
+    root, _ = volume
+    b = BinarizeArray(ZarrArray(root, "labels/all"), GROUPS)
+    src = ZarrArray(root, "labels/all")
+    roi = Roi(b.roi.offset, tuple(4 * v for v in b.voxel_size))
+    need = "out must have dtype uint8 and shape (6, 4, 4, 4), the shape and dtype of this read"
+    flags = "out must be C-contiguous, aligned and writable: the read fills it in place; " \
+            "the array given is "
+    ro = np.empty((6, 4, 4, 4), np.uint8)
+    ro.flags.writeable = False
+    fro = np.empty((6, 4, 4, 4), np.uint8, order="F")
+    fro.flags.writeable = False
+    unaligned = np.frombuffer(bytearray(4 * 64 + 1), np.uint8)[1:].view(np.uint32)
+    cases = [
+        (b, np.empty((6, 4, 4, 3), np.uint8), need + ", not dtype uint8 and shape (6, 4, 4, 3)"),
+        (b, np.empty((6, 4, 4, 4), np.uint16), need + ", not dtype uint16 and shape (6, 4, 4, 4)"),
+        (b, np.empty(6 * 64, np.uint8), need + ", not dtype uint8 and shape (384,)"),
+        (b, np.empty((6, 4, 4, 8), np.uint8)[..., ::2],
+         flags + "not C-contiguous (strides (128, 32, 8, 2))"),
+        (b, np.empty((6, 4, 4, 4), np.uint8, order="F"),
+         flags + "not C-contiguous (strides (1, 6, 24, 96))"),
+        (b, ro, flags + "read-only"),
+        (b, fro, flags + "not C-contiguous (strides (1, 6, 24, 96)) and read-only"),
+        (src, np.empty((4, 4, 4), ">u4"), "out must have dtype uint32 and shape (4, 4, 4), the "
+         "shape and dtype of this read, not dtype >u4 and shape (4, 4, 4)"),
+        (src, unaligned.reshape(4, 4, 4), flags + "not aligned"),
+    ]
+    for arr, out, message in cases:
+        with pytest.raises(ValueError) as e:
+            arr.to_ndarray(roi, out=out)
+        assert str(e.value) == message
+        assert "ascontiguousarray" not in str(e.value)
+    with pytest.raises(TypeError) as e:
+        b.to_ndarray(roi, out=bytearray(384))
+    assert str(e.value) == "out must be a numpy array, not bytearray"
+
+
 # ---- ROIs, configs, sources ----------------------------------------------------
 
 class FunlibLikeRoi:

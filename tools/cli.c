@@ -101,7 +101,8 @@ DEFINE_MESSAGE(verbose, 2, "")
 static void log_line(void *user, int level, const char *message)
 {
     char line[4096];
-    int n = snprintf(line, sizeof line - 1, "labelbin: %s%s", g_log_prefix, message);
+    const char *what = level == LB_LOG_ERROR ? "error: " : level == LB_LOG_WARN ? "warning: " : "";
+    int n = snprintf(line, sizeof line - 1, "labelbin: %s%s%s", g_log_prefix, what, message);
     if (n < 0)
         return;
     if ((size_t)n > sizeof line - 2)

@@ -24,7 +24,7 @@ and ``labelbin.materialize(array, dest, client=...)`` writes what
 ``array.to_zarr(dest)`` writes with its blocks shared out as Dask tasks.
 
 Logging: labelbin prints nothing of its own but warnings on stderr, as
-"labelbin: ..." lines. ``labelbin.set_log_level(1)`` (or LB_VERBOSE=1 in the
+"labelbin: warning: ..." lines. ``labelbin.set_log_level(1)`` (or LB_VERBOSE=1 in the
 environment at import) adds a line for each retry of a remote read, 2 (or
 LB_VERBOSE=2) one for every HTTP request, -1 silences even warnings; it
 returns the previous level. URLs in these lines, in error messages and in

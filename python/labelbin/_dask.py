@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _labelbin
 from .arrays import _write_options
-from .config import _absolute
+from .config import _absolute, _count
 
 __all__ = ["to_dask", "materialize"]
 
@@ -150,9 +150,7 @@ def materialize(array, dest, client=None, roi=None, codec=None, chunks=None, ove
     options = _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff,
                              provenance, format, shard, channel_chunks)
     dest = _absolute(dest)
-    threads = int(threads)
-    if threads < 0:
-        raise ValueError("threads must be >= 0")
+    threads = _count(threads, "materialize", "threads", _labelbin._INT_MAX)
     if client is False:  # Dask's threads here, even with a client about
         client = None
     elif client is None:

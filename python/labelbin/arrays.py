@@ -5,7 +5,9 @@ Every array is a labelbin._labelbin.Array (one lb_array) plus the
 serialised config it was built from. Wrappers are built from that config:
 ``BinarizeArray(zarr_array, groupings)`` opens its own handle on the same
 dataset (lb_binarize_new takes ownership of its source, so the caller's array
-stays independent and usable).
+stays independent and usable) and gives it the runtime settings of the array
+it wraps (label cache, chunk cache, read threads), which then pickle with the
+wrapper.
 """
 
 import json
@@ -17,7 +19,7 @@ import numpy as np
 
 from . import _labelbin
 from .config import (BINARIZE, CROP, MASK, ZARR, normalise_groupings, split_dataset_path,
-                     to_config_dict, _absolute)
+                     to_config_dict, _absolute, _count)
 from .geometry import Coordinate, Roi
 
 __all__ = ["Array", "ZarrArray", "BinarizeArray", "MissingAnnotationsMask", "from_config",
@@ -66,7 +68,7 @@ class Array(_labelbin.Array):
     _config = None
     _mode = "r"
     _cache_bytes = 0
-    _read_threads = 1
+    _read_threads = None  # n of set_threads; None: the library's default
     _nan = False  # a three-state crop target read as float32 with NaN for unknown
     _label_cache = None  # (bytes, name) of set_label_cache
 
@@ -194,20 +196,26 @@ class Array(_labelbin.Array):
         return json.loads(json.dumps(self._config))
 
     def set_cache(self, nbytes):
-        """Cache up to `nbytes` of decoded chunks of the stored array (0 = off).
-        The memory (at most the array's decoded size) is reserved here, once,
-        so that reads that miss cost no more than without a cache. Waits for
-        reads in other threads to finish."""
-        super().set_cache(int(nbytes))
-        self._cache_bytes = int(nbytes)
+        """Cache up to `nbytes` (an int) of decoded chunks of the stored array,
+        privately in this process. The memory (at most the array's decoded
+        size) is reserved here, once, so that reads that miss cost no more
+        than without a cache. A chunk cache replaces a label cache
+        (set_label_cache); set_cache(0) turns the chunk cache off and
+        leaves a label cache on (turn that off with set_label_cache(0)).
+        Waits for reads in other threads to finish."""
+        nbytes = _count(nbytes, "set_cache", "nbytes", _labelbin._SIZE_MAX, " bytes")
+        super().set_cache(nbytes)
+        self._cache_bytes = nbytes
         if nbytes:
             self._label_cache = None
 
     def set_label_cache(self, nbytes, name=None):
         """Keep the chunks of the stored (integer) label array compressed in
         a cache shared by every process that uses the same `name`: the file
-        /dev/shm/`name` (None: "labelbin-cache-UID", one per user) of
-        `nbytes` bytes (at least 1 MiB; 0 = off), created when absent.
+        /dev/shm/`name` of `nbytes` bytes (an int: at least 1 MiB, at most
+        2**63-1 and what /dev/shm holds; 0 = off), created when absent.
+        `name` is a str of 1-127 letters, digits, '.', '_' or '-', not
+        starting with '.' (None: "labelbin-cache-UID", one per user).
         Chunks are stored as per-8³-block id tables and packed indices, so
         a cache usually holds a crop in a small fraction of its uint64 size,
         and BinarizeArray / MissingAnnotationsMask read from that form
@@ -217,10 +225,21 @@ class Array(_labelbin.Array):
         an entry whose chunk file changed on disk since it was cached is
         found stale the first time this array takes it, and read anew
         (cache_info()["stale"]; files only, not http/s3). Replaces
-        set_cache (and the other way round). Waits for reads in other
+        set_cache, and the other way round, except that set_cache(0) only
+        turns a chunk cache off and leaves the label cache on:
+        set_label_cache(0) turns it off. When the call fails (too few
+        bytes, a bad name, no room in /dev/shm), the array keeps the cache
+        it had, and so do its pickled copies. Waits for reads in other
         threads to finish."""
-        super()._set_label_cache(None if name is None else str(name), int(nbytes))
-        self._label_cache = (int(nbytes), name) if nbytes else None
+        nbytes = _count(nbytes, "set_label_cache", "nbytes", _labelbin._LABEL_CACHE_MAX,
+                        " bytes")
+        if name is not None and not isinstance(name, str):
+            raise TypeError("set_label_cache: name must be a str or None, not %s %.40r"
+                            % (type(name).__name__, name))
+        # The settings that pickle change only once the library took the new
+        # one: after a failure the array keeps its cache, and so do copies.
+        super()._set_label_cache(name, nbytes)
+        self._label_cache = (nbytes, name) if nbytes else None
         if nbytes:
             self._cache_bytes = 0
 
@@ -229,11 +248,12 @@ class Array(_labelbin.Array):
         (default: the whole array) touches, decoding with `threads` threads
         (0 = one per CPU). Chunks already cached are not decoded again.
         Releases the GIL."""
+        threads = _count(threads, "warm", "threads", _labelbin._INT_MAX)
         if roi is None:
-            self._warm(None, None, int(threads))
+            self._warm(None, None, threads)
         else:
             offset, shape = _roi_of(roi)
-            self._warm(offset, shape, int(threads))
+            self._warm(offset, shape, threads)
 
     def set_threads(self, n):
         """Decode the chunks of each read with up to `n` threads (1 = the
@@ -241,8 +261,19 @@ class Array(_labelbin.Array):
         http(s) or s3 default to 32, LB_HTTP_CONCURRENCY; 0 = one per CPU).
         Pays off for ROIs spanning many chunks; reads touching one chunk stay
         single-threaded."""
-        super().set_threads(int(n))
-        self._read_threads = int(n)
+        n = _count(n, "set_threads", "n", _labelbin._INT_MAX)
+        super().set_threads(n)
+        self._read_threads = n
+
+    def _take_settings(self, other):
+        """The runtime settings of `other` (a label cache, a chunk cache,
+        read threads), for a wrapper built over it."""
+        if other._label_cache:
+            self.set_label_cache(*other._label_cache)
+        elif other._cache_bytes:
+            self.set_cache(other._cache_bytes)
+        if other._read_threads is not None:
+            self.set_threads(other._read_threads)
 
     # -- reading --
     def __getitem__(self, roi):
@@ -253,10 +284,13 @@ class Array(_labelbin.Array):
 
     def to_ndarray(self, roi=None, out=None):
         """`self[roi]`, the whole ROI by default. With `out`, a numpy array of
-        exactly the read's shape and dtype (C-contiguous and writable, e.g.
-        a buffer reused across training steps or the numpy view of a pinned
-        torch tensor), the read goes into it and returns it: no new array
-        is made. If the read fails, `out` holds undefined values."""
+        exactly the read's shape and dtype (C-contiguous, aligned and
+        writable, e.g. a buffer reused across training steps or the numpy
+        view of a pinned torch tensor), the read goes into it and returns
+        it: no new array is made. Any other `out` is refused with a message
+        that says what it is (a copy made to fit, such as
+        np.ascontiguousarray's, would not be the buffer filled). If the
+        read fails, `out` holds undefined values."""
         return self._read_roi(*_roi_of(self.roi if roi is None else roi), out)
 
     def _read_roi(self, offset, shape, out):
@@ -267,9 +301,7 @@ class Array(_labelbin.Array):
         f[raw == 255] = np.nan
         if out is None:
             return f
-        if not isinstance(out, np.ndarray) or out.shape != f.shape or out.dtype != f.dtype:
-            raise ValueError("out must have dtype float32 and shape %s, the shape and dtype "
-                             "of this read" % (f.shape,))
+        _check_out(out, f)
         out[...] = f
         return out
 
@@ -294,9 +326,10 @@ class Array(_labelbin.Array):
         `overwrite`. Until the run completes, `dest` carries
         ``"labelbin": {"complete": false}`` in its attributes; after a
         failure, call again with ``resume=True`` to finish it."""
+        threads = _count(threads, "to_zarr", "threads", _labelbin._INT_MAX)
         o = _write_options(self, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
                            format, shard, channel_chunks)
-        return self._materialize(_absolute(dest), o["offset"], o["shape"], int(threads),
+        return self._materialize(_absolute(dest), o["offset"], o["shape"], threads,
                                  o["codec"], o["chunks"], o["overwrite"], o["resume"],
                                  o["ome_ngff"], o["provenance"], progress, o["format"],
                                  o["shard"], o["channel_chunks"])
@@ -385,6 +418,30 @@ class Array(_labelbin.Array):
                                                 self._num_channels or 0, self.roi)
 
 
+def _check_out(out, like):
+    """As the extension checks a read's `out` (labelbinmodule.c, check_out):
+    a numpy array of `like`'s shape and dtype, C-contiguous, aligned and
+    writable, or TypeError / ValueError saying what the array given is."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError("out must be a numpy array, not %s" % type(out).__name__)
+    if out.shape != like.shape or out.dtype != like.dtype:
+        raise ValueError("out must have dtype %s and shape %s, the shape and dtype of this "
+                         "read, not dtype %s and shape %s"
+                         % (like.dtype, like.shape, out.dtype, out.shape))
+    faults = []
+    if not out.flags.c_contiguous:
+        faults.append("not C-contiguous (strides %s)" % (out.strides,))
+    if not out.flags.aligned:
+        faults.append("not aligned")
+    if not out.flags.writeable:
+        faults.append("read-only")
+    if faults:
+        raise ValueError("out must be C-contiguous, aligned and writable: the read fills it "
+                         "in place; the array given is %s"
+                         % (", ".join(faults[:-1]) + " and " + faults[-1] if len(faults) > 1
+                            else faults[0]))
+
+
 def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
                    format, shard, channel_chunks):
     """to_zarr's keyword arguments in the extension's words (to_zarr, to_crop
@@ -416,7 +473,7 @@ def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, prove
 
 
 
-def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1, label_cache=None):
+def _rebuild(cls, cfg, mode, cache_bytes, read_threads=None, label_cache=None):
     if cls is ZarrArray:
         a = ZarrArray(cfg, mode=mode)
     else:
@@ -426,7 +483,7 @@ def _rebuild(cls, cfg, mode, cache_bytes, read_threads=1, label_cache=None):
         a.set_cache(cache_bytes)
     if label_cache:
         a.set_label_cache(*label_cache)
-    if read_threads != 1:
+    if read_threads is not None:
         a.set_threads(read_threads)
     return a
 
@@ -647,6 +704,8 @@ class _Wrapper(Array):
                    "groupings": normalise_groupings(groupings)}
             cfg.update(extra)
         self._build(cfg)
+        if isinstance(source, Array):
+            self._take_settings(source)
 
     def _init_crop(self, crop, groupings, name, extra):
         """Over a CellMap crop (crops.py): a CellMapCropConfig source;
@@ -678,8 +737,8 @@ class _Wrapper(Array):
 
     @property
     def source(self):
-        """A new array for the source (built from its config); a Crop for
-        arrays over a crop."""
+        """A new array for the source (built from its config, without this
+        array's cache and thread settings); a Crop for arrays over a crop."""
         src = self._config["source_array_config"]
         if src.get("__type__") == CROP:
             from .crops import Crop
@@ -699,6 +758,14 @@ class BinarizeArray(_Wrapper):
     ``BinarizeArray(source, groupings, background=0)`` with `source` a
     labelbin array, a dataset path or a source config; or
     ``BinarizeArray(binarize_array_config)``.
+
+    When `source` is a labelbin array, the wrapper reads its dataset
+    through a handle of its own that takes `source`'s runtime settings: its
+    label cache (set_label_cache: the same shared file), its chunk cache
+    (set_cache: a cache of the same size, the wrapper's own, its memory
+    reserved again) and its read threads (set_threads). They pickle with
+    the wrapper. Settings changed on `source` afterwards do not reach the
+    wrapper: set them on the wrapper.
     """
 
     _type = BINARIZE
@@ -741,10 +808,11 @@ class BinarizeArray(_Wrapper):
         if self._config.get("unknown") is None:
             raise ValueError("to_crop writes three-state targets: build the array with "
                              "unknown=255 (or another value from 2 to 255)")
+        threads = _count(threads, "to_crop", "threads", _labelbin._INT_MAX)
         # a crop's levels are OME-NGFF multiscales; channels are class groups
         o = _write_options(self, roi, codec, chunks, overwrite, resume, True, provenance,
                            format, shard, None)
-        return self._materialize(_absolute(dest), o["offset"], o["shape"], int(threads),
+        return self._materialize(_absolute(dest), o["offset"], o["shape"], threads,
                                  o["codec"], o["chunks"], o["overwrite"], o["resume"],
                                  o["ome_ngff"], o["provenance"], progress, o["format"],
                                  o["shard"], o["channel_chunks"], True)
@@ -757,6 +825,14 @@ class MissingAnnotationsMask(_Wrapper):
 
     ``MissingAnnotationsMask(source, groupings)`` or
     ``MissingAnnotationsMask(mask_config)``.
+
+    When `source` is a labelbin array, the wrapper reads its dataset
+    through a handle of its own that takes `source`'s runtime settings: its
+    label cache (set_label_cache: the same shared file), its chunk cache
+    (set_cache: a cache of the same size, the wrapper's own, its memory
+    reserved again) and its read threads (set_threads). They pickle with
+    the wrapper. Settings changed on `source` afterwards do not reach the
+    wrapper: set them on the wrapper.
     """
 
     _type = MASK

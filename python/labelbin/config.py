@@ -9,6 +9,7 @@ moment the config is used so that later ``chdir``s do not change it).
 """
 
 import json
+import numbers
 import operator
 import os
 from collections.abc import Mapping
@@ -55,6 +56,30 @@ def _absolute(path):
         return path
     # join, not abspath: keep ".." meaning what the file system says
     return os.path.join(os.getcwd(), path)
+
+
+def _bound(n):
+    """n in words: 2**k-1 for those, else the digits."""
+    return "2**%d-1" % n.bit_length() if n > 0 and not n & (n + 1) \
+        else str(n)
+
+
+def _count(value, where, name, hi, unit=""):
+    """`value`, the argument `name` of `where` (a byte or thread count), as
+    an int in [0, hi]: an integer (int or numpy integer, not bool — never
+    truncated, never wrapped modulo 2**64) or TypeError / ValueError saying
+    which argument and what was given."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        text = repr(value)
+        if len(text) > 40:
+            text = text[:37] + "..."
+        raise TypeError("%s: %s must be an int, not %s %s"
+                        % (where, name, type(value).__name__, text))
+    n = operator.index(value)
+    if not 0 <= n <= hi:
+        raise ValueError("%s: %s must be between 0 and %s%s, not %d"
+                         % (where, name, _bound(hi), unit, n))
+    return n
 
 
 def split_dataset_path(path):

@@ -17,7 +17,7 @@ import numbers
 import os
 
 from . import _labelbin
-from .config import CROP, _absolute, normalise_groupings
+from .config import CROP, _absolute, _count, normalise_groupings
 from .geometry import Coordinate, Roi
 
 __all__ = ["Crop", "CropClass", "CropLevel", "builtin_classes", "read_classes", "stats",
@@ -223,12 +223,13 @@ def stats(source, groupings=None, infer_negatives=False, voxel_size=None, classe
     Returns [{"name", "ids" (groups only), "present", "absent", "unknown",
     "present_share", "absent_share", "unknown_share"}…]."""
     from .arrays import BinarizeArray, MissingAnnotationsMask
+    threads = _count(threads, "stats", "threads", _labelbin._INT_MAX)
     crop = _crop_of(source, classes)
     offset, shape = _roi_args(roi)
     if crop is not None:
         target = BinarizeArray(crop, groupings, infer_negatives=infer_negatives, unknown=255,
                                voxel_size=voxel_size)
-        rows = _labelbin.count_states(target, None, offset, shape, int(threads))
+        rows = _labelbin.count_states(target, None, offset, shape, threads)
     else:
         if infer_negatives or voxel_size is not None or classes is not None:
             raise ValueError("infer_negatives, voxel_size and classes apply to a crop source")
@@ -237,7 +238,7 @@ def stats(source, groupings=None, infer_negatives=False, voxel_size=None, classe
                              "row per class)")
         target = BinarizeArray(source, groupings, background=background)
         mask = MissingAnnotationsMask(source, groupings)
-        rows = _labelbin.count_states(target, mask, offset, shape, int(threads))
+        rows = _labelbin.count_states(target, mask, offset, shape, threads)
     names = target.channels
     groups = None if groupings is None else normalise_groupings(groupings)
     out = []
@@ -262,5 +263,6 @@ def check(path, classes=None, threads=0):
         if classes is None:
             classes = path.classes_file
         path = path.path
+    threads = _count(threads, "check", "threads", _labelbin._INT_MAX)
     text, where = _classes_text(None if classes is None else _absolute(classes))
-    return _labelbin.check(_absolute(path), text, where, int(threads))
+    return _labelbin.check(_absolute(path), text, where, threads)

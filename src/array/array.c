@@ -636,8 +636,8 @@ int lb_array_warm(lb_array *a, const lb_roi *roi, int threads, lb_error *err) {
     if (!a) return lb__err(err, LB_EINVAL, "no array given");
     const lb_array *st = lb__array_stored(a);
     if (!st || !st->ds->lcache)
-        return lb__err(err, LB_EINVAL, "%s: warm needs a label cache: call "
-                       "lb_array_set_label_cache first", st ? st->ds->path : "the array");
+        return lb__err(err, LB_EINVAL, "%s: warm needs a label cache: set one first "
+                       "(set_label_cache)", st ? st->ds->path : "the array");
     if (!roi) return lb__dataset_warm(st->ds, NULL, NULL, threads, err);
     int rc = lb__array_check_roi(st, roi, err);
     if (rc) return rc;
