@@ -557,7 +557,7 @@ LB_API int lb_array_set_threads(lb_array *a, int threads, lb_error *err);
  * (/dev/shm/NAME) that every process opening the same NAME maps, so N
  * workers hold the cache once. A chunk is decoded once by whichever
  * process reads it first; later reads in any process copy its encoded form
- * (1/130 of the uint64 labels on the built-in sample crop) and expand only
+ * (1/47 of the uint64 labels on the default built-in sample crop) and expand only
  * what the read needs. A chunk whose encoding would take more than a byte
  * per voxel (many ids in most blocks) is not kept: the cache notes that it
  * declined it, and reads decode it as without a cache (a lookup of the

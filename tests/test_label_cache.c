@@ -1117,7 +1117,7 @@ static void test_refusals(void) {
     CHECK_MSG(e, "bad/name");
     CHECK_INT(lb_array_set_label_cache(a, cname, 1000, &e), LB_EINVAL);
     CHECK_INT(lb_array_warm(a, NULL, 1, &e), LB_EINVAL);
-    CHECK_MSG(e, "lb_array_set_label_cache");
+    CHECK_MSG(e, "set_label_cache");
     lb_array_free(a);
     char p[512];
     snprintf(p, sizeof p, "%s/c.zarr/float", tmpdir);
