@@ -705,11 +705,12 @@ static PyObject *cache_info_dict(const lb_cache_info *i) {
     double ratio = i->bytes ? (double)i->raw_bytes / (double)i->bytes : 0.0;
     uint64_t looks = i->hits + i->misses;
     return Py_BuildValue(
-        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+        "{s:s,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:d,s:K,s:K,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
         "kind",
         kinds[i->kind >= 0 && i->kind <= 2 ? i->kind : 0], "name", i->name, "path", i->path,
         "capacity", (unsigned long long)i->capacity, "bytes", (unsigned long long)i->bytes,
-        "entries", (unsigned long long)i->entries, "declined",
+        "entries", (unsigned long long)i->entries, "max_entries",
+        (unsigned long long)i->max_entries, "declined",
         (unsigned long long)i->declined, "raw_bytes",
         (unsigned long long)i->raw_bytes, "compression", ratio, "hits",
         (unsigned long long)i->hits, "misses", (unsigned long long)i->misses, "hit_rate",
@@ -2107,11 +2108,14 @@ static PyMethodDef module_methods[] = {
      "of Array.cache_info() with kind \"label\", counted over every process that\n"
      "used the file; process_hits and process_misses are 0 (they count an array's\n"
      "own lookups). FileNotFoundError when there is no such cache,\n"
-     "labelbin.FormatError when the file is not a labelbin cache or is damaged."},
+     "labelbin.FormatError when it is a labelbin cache of another version or\n"
+     "damaged, FileExistsError when the file there is not a labelbin cache."},
     {"cache_remove", (PyCFunction)(void (*)(void))mod_cache_remove, METH_VARARGS | METH_KEYWORDS,
      "cache_remove(name=None): remove the shared label cache file /dev/shm/`name`\n"
-     "(None: the per-user default); processes that have it open keep their\n"
-     "mapping. FileNotFoundError when there is none."},
+     "(None: the per-user default) and the temporaries of processes killed while\n"
+     "making it; processes that have it open keep their mapping.\n"
+     "FileNotFoundError when there is none; FileExistsError, removing nothing,\n"
+     "when the file there is not a labelbin cache."},
     {"preview_colors", mod_preview_colors, METH_VARARGS,
      "preview_colors(ids, n_groups) -> ([label rgb...], [group rgb...])"},
     {"_write_job", (PyCFunction)(void (*)(void))mod_write_job, METH_VARARGS | METH_KEYWORDS,

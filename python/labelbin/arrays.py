@@ -213,9 +213,13 @@ class Array(_labelbin.Array):
         """Keep the chunks of the stored (integer) label array compressed in
         a cache shared by every process that uses the same `name`: the file
         /dev/shm/`name` of `nbytes` bytes (an int: at least 1 MiB, at most
-        2**63-1 and what /dev/shm holds; 0 = off), created when absent.
-        `name` is a str of 1-127 letters, digits, '.', '_' or '-', not
-        starting with '.' (None: "labelbin-cache-UID", one per user).
+        2**63-1 and what /dev/shm holds; 0 = off), created when absent; a
+        cache already there keeps its size (a warning says so when it
+        differs; remove it to resize it). `name` is a str of 1-127 letters,
+        digits, '.', '_' or '-', not starting with '.' (None:
+        "labelbin-cache-UID", one per user). FileExistsError when something
+        that is not this user's labelbin cache is at /dev/shm/`name`: it is
+        never used, replaced or removed.
         Chunks are stored as per-8³-block id tables and packed indices, so
         a cache usually holds a crop in a small fraction of its uint64 size,
         and BinarizeArray / MissingAnnotationsMask read from that form
@@ -224,7 +228,8 @@ class Array(_labelbin.Array):
         same file and share its entries. The file outlives the processes:
         an entry whose chunk file changed on disk since it was cached is
         found stale the first time this array takes it, and read anew
-        (cache_info()["stale"]; files only, not http/s3). Replaces
+        (cache_info()["stale"]; files only, not http/s3); later reads take
+        only entries of the chunk as this array saw it. Replaces
         set_cache, and the other way round, except that set_cache(0) only
         turns a chunk cache off and leaves the label cache on:
         set_label_cache(0) turns it off. When the call fails (too few
