@@ -934,7 +934,11 @@ static void put(lb__lcache *c, int fd, uint64_t ds, uint64_t chunk, uint64_t sta
     h->used_slots++;
     unlock(c);
 
-    /* The data, outside the lock. */
+    /* The data, outside the lock; after the ring's new tail (reserve) is
+     * visible, so that a reader who copies any of these bytes from an
+     * entry they overwrite sees that entry passed (the reader's acquire
+     * fence in lb__lcache_get pairs with this; x86 orders stores anyway). */
+    atomic_thread_fence(memory_order_release);
     memcpy(c->ring + p + sizeof(rec), data, n);
     uint64_t sum = entry_sum(ds, chunk, stamp, data, n);
 
