@@ -765,8 +765,8 @@ static void no_room(lb__lcache *c) {
 int lb__lcache_test_no_room;
 
 /* The mapped file, opened again to allocate its bytes: a descriptor, or -1
- * when the path now names another file (replaced by a process that wanted
- * a cache of another size, or removed): nothing more is stored through
+ * when the path now names another file (replaced by a process that found
+ * it damaged, or removed): nothing more is stored through
  * this handle then, and a warning says so once. */
 static int open_mapped(lb__lcache *c) {
     int fd = open(c->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);

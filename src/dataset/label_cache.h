@@ -40,15 +40,21 @@ typedef struct lb__lcache lb__lcache;
 #define LB__LCACHE_MIN_BYTES ((size_t)1 << 20)
 
 /* Open the cache file /dev/shm/`name` (NULL: the per-user default,
- * "labelbin-cache-UID") of `bytes` bytes, creating it when absent, and
- * replacing it when it has another size, is not a labelbin cache of this
- * version or its header is damaged. */
+ * "labelbin-cache-UID") of `bytes` bytes, creating it when absent; one
+ * already there keeps its size (a warning says so once per process and
+ * name when `bytes` differs). A labelbin cache of another version, with a
+ * damaged header or a lock that cannot be taken is replaced (a warning
+ * says so); anything else at the name is refused (LB_EEXIST), never
+ * touched. */
 int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *err);
 /* Open an existing cache file to look at it (lb__lcache_stats); LB_ENOTFOUND
- * when there is none, LB_EFORMAT when it is damaged. */
+ * when there is none, LB_EFORMAT when it is damaged or of another version,
+ * LB_EEXIST when it is not a labelbin cache. */
 int lb__lcache_attach(const char *name, lb__lcache **out, lb_error *err);
 void lb__lcache_close(lb__lcache *c);
-/* Remove the file of cache `name` (NULL: the default). */
+/* Remove the file of cache `name` (NULL: the default) and the temporaries
+ * of processes killed while making it; LB_EEXIST, removing nothing, when
+ * the file is not a labelbin cache. */
 int lb__lcache_remove(const char *name, lb_error *err);
 const char *lb__lcache_name(const lb__lcache *c);
 size_t lb__lcache_bytes(const lb__lcache *c);
