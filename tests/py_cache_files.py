@@ -121,7 +121,7 @@ def test_another_size_joins_the_cache(labels, name):
     a.warm()
     ino = os.stat("/dev/shm/" + name).st_ino
     cap = a.cache_info()["capacity"]
-    env = dict(os.environ, PYTHONPATH=str(BUILD / "python"))
+    env = dict(os.environ, PYTHONPATH=str((BUILD / "python").resolve()))
     r = subprocess.run([sys.executable, "-c", CHILD, labels, name, str(16 << 20)],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
@@ -231,3 +231,50 @@ def test_urls_that_differ_in_their_query_are_other_data(tmp_path, name):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+OTHER_USER = r"""
+import sys, labelbin
+a = labelbin.ZarrArray(sys.argv[1])
+try:
+    a.set_label_cache(4 << 20, name=sys.argv[2])
+except FileExistsError as e:
+    print("refused:", e)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"),
+                    reason="needs root and setpriv to act as another user")
+def test_another_users_cache_is_left_alone(name):
+    """A cache is private to its user (mode 0600): another user opening its
+    name is refused, told whose it is, and the file stays as it was."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="lb-other-user-")
+    try:
+        os.chmod(d, 0o755)
+        z = zarr.open(os.path.join(d, "v.zarr"), mode="w", shape=(16, 16, 16),
+                      chunks=(8, 8, 8), dtype="<u2", fill_value=0)
+        z[...] = 3
+        for root, dirs, files in os.walk(d):
+            for f in dirs + files:
+                os.chmod(os.path.join(root, f), 0o755)
+        a = ZarrArray(os.path.join(d, "v.zarr"))
+        a.set_label_cache(1 << 20, name=name)
+        a.warm()
+        path = "/dev/shm/" + name
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        before = os.stat(path)
+        env = dict(os.environ, PYTHONPATH=str((BUILD / "python").resolve()))
+        r = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                            "--clear-groups", sys.executable, "-c", OTHER_USER,
+                            os.path.join(d, "v.zarr"), name],
+                           capture_output=True, text=True, env=env, cwd=d)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("refused: " + path + " belongs to another user (uid 0)")
+        after = os.stat(path)
+        assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+            (before.st_ino, before.st_size, before.st_mtime_ns)
+        assert a.cache_info()["entries"] == 8
+    finally:
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
