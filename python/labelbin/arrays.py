@@ -6,14 +6,15 @@ serialised config it was built from. Wrappers are built from that config:
 ``BinarizeArray(zarr_array, groupings)`` opens its own handle on the same
 dataset (lb_binarize_new takes ownership of its source, so the caller's array
 stays independent and usable) and gives it the runtime settings of the array
-it wraps (label cache, chunk cache, read threads), which then pickle with the
-wrapper.
+it wraps that cost no memory of their own (label cache, read threads), which
+then pickle with the wrapper; a chunk cache is not doubled unasked.
 """
 
 import json
 import numbers
 import operator
 import os
+import warnings
 
 import numpy as np
 
@@ -271,12 +272,20 @@ class Array(_labelbin.Array):
         self._read_threads = n
 
     def _take_settings(self, other):
-        """The runtime settings of `other` (a label cache, a chunk cache,
-        read threads), for a wrapper built over it."""
+        """The runtime settings of `other` that cost no memory of their own
+        (its label cache, a shared file; its read threads), for a wrapper
+        built over it. A chunk cache is memory reserved per array: making
+        the wrapper another would double it unasked, so it is not taken,
+        and a warning says how to move it."""
         if other._label_cache:
             self.set_label_cache(*other._label_cache)
         elif other._cache_bytes:
-            self.set_cache(other._cache_bytes)
+            warnings.warn(
+                "%s: the chunk cache set on its source (set_cache(%d)) is not taken: a chunk "
+                "cache is memory of each array's own, and the wrapper reads through a handle "
+                "of its own; call set_cache on the wrapper (and set_cache(0) on the source "
+                "if it is not read otherwise), or use set_label_cache, which is shared"
+                % (type(self).__name__, other._cache_bytes), RuntimeWarning, stacklevel=4)
         if other._read_threads is not None:
             self.set_threads(other._read_threads)
 
@@ -765,10 +774,11 @@ class BinarizeArray(_Wrapper):
     ``BinarizeArray(binarize_array_config)``.
 
     When `source` is a labelbin array, the wrapper reads its dataset
-    through a handle of its own that takes `source`'s runtime settings: its
-    label cache (set_label_cache: the same shared file), its chunk cache
-    (set_cache: a cache of the same size, the wrapper's own, its memory
-    reserved again) and its read threads (set_threads). They pickle with
+    through a handle of its own that takes `source`'s label cache
+    (set_label_cache: the same shared file) and read threads
+    (set_threads). A chunk cache (set_cache) is memory of each array's own
+    and is not taken (a RuntimeWarning says so): set one on the wrapper.
+    The settings taken pickle with
     the wrapper. Settings changed on `source` afterwards do not reach the
     wrapper: set them on the wrapper.
     """
@@ -832,10 +842,11 @@ class MissingAnnotationsMask(_Wrapper):
     ``MissingAnnotationsMask(mask_config)``.
 
     When `source` is a labelbin array, the wrapper reads its dataset
-    through a handle of its own that takes `source`'s runtime settings: its
-    label cache (set_label_cache: the same shared file), its chunk cache
-    (set_cache: a cache of the same size, the wrapper's own, its memory
-    reserved again) and its read threads (set_threads). They pickle with
+    through a handle of its own that takes `source`'s label cache
+    (set_label_cache: the same shared file) and read threads
+    (set_threads). A chunk cache (set_cache) is memory of each array's own
+    and is not taken (a RuntimeWarning says so): set one on the wrapper.
+    The settings taken pickle with
     the wrapper. Settings changed on `source` afterwards do not reach the
     wrapper: set them on the wrapper.
     """
