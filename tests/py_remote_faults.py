@@ -45,7 +45,11 @@ FAULTS = {
     "reset": (dict(action="reset"), "gave up after 4 attempts"),
     "truncated": (dict(action="truncate"), "gave up after 4 attempts"),
     "slow_answer": (dict(action="stall", seconds=4), "timed out"),
-    "stall_mid_body": (dict(action="stall_body", seconds=4), "timed out"),
+    # curl judges a stall by the speed over its last seconds, so after a
+    # burst of body bytes it takes up to ~7 s to call a 1 s stall one: the
+    # proxy must stall longer, or it closes first and the read fails
+    # otherwise ("transfer closed"), as one run of 4 s did.
+    "stall_mid_body": (dict(action="stall_body", seconds=15), "timed out"),
     "html_page": (dict(action="html"), "HTML page"),
     "wrong_content_range": (dict(action="bad_range"), "asked for bytes"),
 }
