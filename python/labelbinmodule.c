@@ -2075,6 +2075,16 @@ static PyObject *mod_crop_probe(PyObject *m, PyObject *arg) {
     return PyBool_FromLong(lb_crop_probe(path));
 }
 
+/* check_out for Python's own reads into `out` (the float32 reads of crop
+ * targets): `out` must be an array like `like` in shape and dtype. */
+static PyObject *mod_check_out(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *out, *like;
+    if (!PyArg_ParseTuple(args, "OO!:_check_out", &out, &PyArray_Type, &like)) return NULL;
+    PyArrayObject *l = (PyArrayObject *)like;
+    return check_out(out, PyArray_NDIM(l), PyArray_DIMS(l), PyArray_TYPE(l));
+}
+
 static PyObject *mod_is_crop_array(PyObject *m, PyObject *arg) {
     if (!PyObject_TypeCheck(arg, &ArrayType))
         return PyErr_Format(PyExc_TypeError, "expected a labelbin array");
@@ -2102,6 +2112,9 @@ static PyMethodDef module_methods[] = {
      "count_states(target, mask, offset, shape, threads): [(present, absent, unknown)]."},
     {"crop_probe", mod_crop_probe, METH_O, "True when the path is a CellMap crop group."},
     {"is_crop_array", mod_is_crop_array, METH_O, "True for an array over a crop."},
+    {"_check_out", mod_check_out, METH_VARARGS,
+     "_check_out(out, like) -> out: a read's out, checked as reads check it, against\n"
+     "the shape and dtype of array `like` (ValueError / TypeError otherwise)"},
     {"cache_stats", (PyCFunction)(void (*)(void))mod_cache_stats, METH_VARARGS | METH_KEYWORDS,
      "cache_stats(name=None) -> dict: the shared label cache `name` (None: the\n"
      "per-user default, \"labelbin-cache-UID\") without opening an array: the keys\n"

@@ -315,7 +315,7 @@ class Array(_labelbin.Array):
         f[raw == 255] = np.nan
         if out is None:
             return f
-        _check_out(out, f)
+        _labelbin._check_out(out, f)
         out[...] = f
         return out
 
@@ -430,30 +430,6 @@ class Array(_labelbin.Array):
             return "%s(<closed>)" % type(self).__name__
         return "%s(%s, %d channels, roi %r)" % (type(self).__name__, self._source_path,
                                                 self._num_channels or 0, self.roi)
-
-
-def _check_out(out, like):
-    """As the extension checks a read's `out` (labelbinmodule.c, check_out):
-    a numpy array of `like`'s shape and dtype, C-contiguous, aligned and
-    writable, or TypeError / ValueError saying what the array given is."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError("out must be a numpy array, not %s" % type(out).__name__)
-    if out.shape != like.shape or out.dtype != like.dtype:
-        raise ValueError("out must have dtype %s and shape %s, the shape and dtype of this "
-                         "read, not dtype %s and shape %s"
-                         % (like.dtype, like.shape, out.dtype, out.shape))
-    faults = []
-    if not out.flags.c_contiguous:
-        faults.append("not C-contiguous (strides %s)" % (out.strides,))
-    if not out.flags.aligned:
-        faults.append("not aligned")
-    if not out.flags.writeable:
-        faults.append("read-only")
-    if faults:
-        raise ValueError("out must be C-contiguous, aligned and writable: the read fills it "
-                         "in place; the array given is %s"
-                         % (", ".join(faults[:-1]) + " and " + faults[-1] if len(faults) > 1
-                            else faults[0]))
 
 
 def _write_options(array, roi, codec, chunks, overwrite, resume, ome_ngff, provenance,
