@@ -741,23 +741,27 @@ class _Wrapper(Array):
         return self._config["source_array_config"].get("__type__") == CROP
 
 
-class BinarizeArray(_Wrapper):
-    """DaCapo's BinarizeArray: channel i is 1 where the label is in group i's
-    ids (an empty group: label != background), else 0; uint8, always 0/1.
-
-    ``BinarizeArray(source, groupings, background=0)`` with `source` a
-    labelbin array, a dataset path or a source config; or
-    ``BinarizeArray(binarize_array_config)``.
-
+# What a wrapper takes from a labelbin array it is built over (the class
+# docstrings of BinarizeArray and MissingAnnotationsMask end with it).
+_SOURCE_SETTINGS = """
     When `source` is a labelbin array, the wrapper reads its dataset
     through a handle of its own that takes `source`'s label cache
     (set_label_cache: the same shared file) and read threads
     (set_threads). A chunk cache (set_cache) is memory of each array's own
     and is not taken (a RuntimeWarning says so): set one on the wrapper.
-    The settings taken pickle with
-    the wrapper. Settings changed on `source` afterwards do not reach the
-    wrapper: set them on the wrapper.
+    The settings taken pickle with the wrapper. Settings changed on
+    `source` afterwards do not reach the wrapper: set them on the wrapper.
     """
+
+
+class BinarizeArray(_Wrapper):
+    __doc__ = """DaCapo's BinarizeArray: channel i is 1 where the label is in group i's
+    ids (an empty group: label != background), else 0; uint8, always 0/1.
+
+    ``BinarizeArray(source, groupings, background=0)`` with `source` a
+    labelbin array, a dataset path or a source config; or
+    ``BinarizeArray(binarize_array_config)``.
+    """ + _SOURCE_SETTINGS
 
     _type = BINARIZE
 
@@ -810,22 +814,13 @@ class BinarizeArray(_Wrapper):
 
 
 class MissingAnnotationsMask(_Wrapper):
-    """DaCapo's MissingAnnotationsMask: every channel is label > 0, except
+    __doc__ = """DaCapo's MissingAnnotationsMask: every channel is label > 0, except
     channels whose group holds an id that the `labels` metadata marks present
     but not annotated (all 0).
 
     ``MissingAnnotationsMask(source, groupings)`` or
     ``MissingAnnotationsMask(mask_config)``.
-
-    When `source` is a labelbin array, the wrapper reads its dataset
-    through a handle of its own that takes `source`'s label cache
-    (set_label_cache: the same shared file) and read threads
-    (set_threads). A chunk cache (set_cache) is memory of each array's own
-    and is not taken (a RuntimeWarning says so): set one on the wrapper.
-    The settings taken pickle with
-    the wrapper. Settings changed on `source` afterwards do not reach the
-    wrapper: set them on the wrapper.
-    """
+    """ + _SOURCE_SETTINGS
 
     _type = MASK
 
