@@ -940,38 +940,66 @@ static void damage_round(const char *rel, const char *name, const int64_t *shape
     trio_free(&c2);
 }
 
+/* Run fn(arg) in a forked child with an alarm of `seconds`: whether it
+ * exited with no failed check (a crash, a hang or a failed check in the
+ * child is reported under `what`). */
+static int in_child(void (*fn)(void *), void *arg, unsigned seconds, const char *what) {
+    fflush(NULL);
+    int before = tap_failures;
+    pid_t k = fork();
+    if (k == 0) {
+        alarm(seconds);
+        fn(arg);
+        fflush(NULL);
+        _exit(tap_failures != before ? 1 : 0);
+    }
+    int status = 0;
+    if (waitpid(k, &status, 0) != k) return 0;
+    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok)
+        fprintf(stderr, "# %s: %s %d\n", what,
+                WIFSIGNALED(status) ? "killed by signal" : "exit",
+                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    return ok;
+}
+
+/* The cache file `name`, by path: a round may damage it past recognition
+ * (both markers), and lb_cache_remove leaves such a file alone. */
+static void unlink_cache_file(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    unlink(path);
+}
+
+typedef struct damage_args {
+    const char *name;
+    const int64_t *shape;
+    int round;
+} damage_args;
+
+static void damage_child(void *arg) {
+    const damage_args *d = arg;
+    rng += (uint64_t)d->round * 0x9E37u;
+    damage_round(d->round % 2 ? "c.zarr/uint16" : "c.zarr/int64", d->name, d->shape, d->round);
+}
+
 static void test_damage_anywhere(void) {
     const int64_t shape[3] = {29, 37, 23};
     char name[80];
     snprintf(name, sizeof name, "%s-anywhere", cname);
-    lb_error e = {0};
     lb__lcache_lock_wait_ms = 100; /* a damaged lock word: passed by sooner */
     /* LB_DAMAGE_ROUNDS=N: more rounds (a longer soak than CI's). */
     const char *env = getenv("LB_DAMAGE_ROUNDS");
     int rounds = env && atoi(env) > 0 ? atoi(env) : 40;
     for (int round = 0; round < rounds; round++) {
-        lb_cache_remove(name, &e);
-        fflush(NULL);
-        int before = tap_failures;
-        pid_t k = fork();
-        if (k == 0) {
-            alarm(15);
-            rng += (uint64_t)round * 0x9E37u;
-            damage_round(round % 2 ? "c.zarr/uint16" : "c.zarr/int64", name, shape, round);
-            fflush(NULL);
-            _exit(tap_failures != before ? 1 : 0);
-        }
-        int status = 0;
-        CHECK(waitpid(k, &status, 0) == k);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            fprintf(stderr, "# damage round %d: %s %d\n", round,
-                    WIFSIGNALED(status) ? "killed by signal" : "exit", WIFSIGNALED(status)
-                                                                    ? WTERMSIG(status)
-                                                                    : WEXITSTATUS(status));
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        unlink_cache_file(name);
+        damage_args d = {name, shape, round};
+        char what[40];
+        snprintf(what, sizeof what, "damage round %d", round);
+        CHECK(in_child(damage_child, &d, 15, what));
     }
     lb__lcache_lock_wait_ms = 2000;
-    lb_cache_remove(name, &e);
+    unlink_cache_file(name);
 }
 
 /* A full /dev/shm: nothing is stored, one warning says so, reads stay
@@ -1294,57 +1322,52 @@ static void test_limits(void) {
 /* An index damaged so that no slot is empty (while its counts look
  * sane): removing an entry used to shift slots round the circle forever,
  * under the lock. Now the index is reset; reads stay exact. */
+static void full_index_child(void *arg) {
+    const char *name = arg;
+    lb_error e = {0};
+    const int64_t shape[3] = {29, 37, 23};
+    trio u, c;
+    trio_open("c.zarr/uint16", &u, NULL, 0);
+    trio_open("c.zarr/uint16", &c, name, (size_t)1 << 20);
+    CHECK_INT(lb_array_warm(c.raw, NULL, 1, &e), 0);
+    size_t size;
+    unsigned char *m = map_cache_file(name, &size);
+    /* The index starts at 4096; a slot is 56 bytes with its state at 44:
+     * every slot READY (2), keys unchanged. */
+    for (size_t i = 0; i < 1024; i++) {
+        uint32_t ready = 2;
+        memcpy(m + 4096 + i * 56 + 44, &ready, 4);
+    }
+    munmap(m, size);
+    /* A chunk file touched: the next array to take its entry finds it
+     * stale and drops it. */
+    char dir[512], f[600];
+    snprintf(dir, sizeof dir, "%s/c.zarr/uint16", tmpdir);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int touched = 0;
+    while (d && (de = readdir(d)) != NULL && !touched) {
+        if (de->d_name[0] == '.') continue;
+        snprintf(f, sizeof f, "%s/%s", dir, de->d_name);
+        struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+        touched = utimensat(AT_FDCWD, f, ts, 0) == 0;
+    }
+    if (d) closedir(d);
+    CHECK(touched);
+    trio c2;
+    trio_open("c.zarr/uint16", &c2, name, (size_t)1 << 20);
+    int ok = trio_same(&u, &c2, shape, 4) && trio_same(&u, &c, shape, 4);
+    trio_free(&c2);
+    CHECK(ok);
+    trio_free(&u);
+    trio_free(&c);
+}
+
 static void test_full_index(void) {
     char name[80];
     snprintf(name, sizeof name, "%s-fullindex", cname);
+    CHECK(in_child(full_index_child, name, 20, "full index"));
     lb_error e = {0};
-    const int64_t shape[3] = {29, 37, 23};
-    fflush(NULL);
-    int before = tap_failures;
-    pid_t k = fork();
-    if (k == 0) {
-        alarm(20);
-        trio u, c;
-        trio_open("c.zarr/uint16", &u, NULL, 0);
-        trio_open("c.zarr/uint16", &c, name, (size_t)1 << 20);
-        CHECK_INT(lb_array_warm(c.raw, NULL, 1, &e), 0);
-        size_t size;
-        unsigned char *m = map_cache_file(name, &size);
-        /* The index starts at 4096; a slot is 56 bytes with its state at
-         * 44: every slot READY (2), keys unchanged. */
-        for (size_t i = 0; i < 1024; i++) {
-            uint32_t ready = 2;
-            memcpy(m + 4096 + i * 56 + 44, &ready, 4);
-        }
-        munmap(m, size);
-        /* A chunk file touched: the next array to take its entry finds it
-         * stale and drops it. */
-        char dir[512], f[600];
-        snprintf(dir, sizeof dir, "%s/c.zarr/uint16", tmpdir);
-        DIR *d = opendir(dir);
-        struct dirent *de;
-        int touched = 0;
-        while (d && (de = readdir(d)) != NULL && !touched) {
-            if (de->d_name[0] == '.') continue;
-            snprintf(f, sizeof f, "%s/%s", dir, de->d_name);
-            struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
-            touched = utimensat(AT_FDCWD, f, ts, 0) == 0;
-        }
-        if (d) closedir(d);
-        CHECK(touched);
-        trio c2;
-        trio_open("c.zarr/uint16", &c2, name, (size_t)1 << 20);
-        int ok = trio_same(&u, &c2, shape, 4) && trio_same(&u, &c, shape, 4);
-        trio_free(&c2);
-        CHECK(ok);
-        trio_free(&u);
-        trio_free(&c);
-        fflush(NULL);
-        _exit(tap_failures != before ? 1 : 0);
-    }
-    int status = 0;
-    CHECK(waitpid(k, &status, 0) == k);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     lb_cache_remove(name, &e);
 }
 
