@@ -682,7 +682,8 @@ LB_API int lb_array_cache_info(const lb_array *a, lb_cache_info *out, lb_error *
 /** The label cache `name` (NULL: the per-user default) without opening an
  *  array: LB_ENOTFOUND when there is none, LB_EFORMAT when it is a labelbin
  *  cache of another version or damaged, LB_EEXIST when the file is not a
- *  labelbin cache. */
+ *  labelbin cache. out->name and out->path are filled on those errors
+ *  too. */
 LB_API int lb_cache_stats(const char *name, lb_cache_info *out, lb_error *err);
 
 /** Remove the label cache file `name` (NULL: the per-user default), and

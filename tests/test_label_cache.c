@@ -1202,6 +1202,7 @@ static void test_foreign_files(void) {
         CHECK_MSG(e, path);
         CHECK_MSG(e, "not a labelbin cache file");
         CHECK_INT(lb_cache_stats(name, &s, &e), LB_EEXIST);
+        CHECK_STR(s.path, path); /* named even when refused */
         CHECK_INT(lb_cache_remove(name, &e), LB_EEXIST);
         CHECK_MSG(e, "not removed");
         CHECK(file_is(path, data, n));

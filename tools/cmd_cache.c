@@ -88,13 +88,9 @@ int cmd_cache_stats(int argc, char **argv)
         return usage_error("%s", e.message);
     if (rc == LB_EFORMAT && remove) {
         /* A damaged file is what --remove is for. */
-        char path[sizeof e.message];
-        snprintf(path, sizeof path, "%s", e.message);
-        char *colon = strstr(path, ": ");
-        if (colon) *colon = '\0'; /* the message starts with the path */
         if (lb_cache_remove(name, &e) != 0)
             return lb_failure(&e);
-        note("removed the damaged cache file %s", path);
+        note("removed the damaged cache file %s", s.path);
         return EXIT_OK;
     }
     if (rc == LB_EFORMAT)

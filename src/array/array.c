@@ -696,6 +696,7 @@ int lb_array_cache_info(const lb_array *a, lb_cache_info *out, lb_error *err) {
 int lb_cache_stats(const char *name, lb_cache_info *out, lb_error *err) {
     if (!out) return lb__err(err, LB_EINVAL, "no output given");
     memset(out, 0, sizeof *out);
+    lb__lcache_where(name, out->name, sizeof out->name, out->path, sizeof out->path);
     lb__lcache *c;
     int rc = lb__lcache_attach(name, &c, err);
     if (rc) return rc;

@@ -474,6 +474,14 @@ static int set_names(lb__lcache *c, const char *name, lb_error *err) {
  * process and name (the hash of the last name warned of). */
 static _Atomic uint64_t warned_size;
 
+void lb__lcache_where(const char *name, char *nm, size_t nn, char *path, size_t np) {
+    lb__lcache c;
+    memset(&c, 0, sizeof c);
+    (void)set_names(&c, name, NULL);
+    snprintf(nm, nn, "%s", c.name);
+    snprintf(path, np, "%s", c.path);
+}
+
 int lb__lcache_open(const char *name, size_t bytes, lb__lcache **out, lb_error *err) {
     *out = NULL;
     if (bytes < LB__LCACHE_MIN_BYTES)

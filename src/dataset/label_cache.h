@@ -58,6 +58,9 @@ void lb__lcache_close(lb__lcache *c);
 int lb__lcache_remove(const char *name, lb_error *err);
 const char *lb__lcache_name(const lb__lcache *c);
 size_t lb__lcache_bytes(const lb__lcache *c);
+/* The name (NULL: the default) and file of cache `name`, as the cache
+ * would have them; empty strings for a name that is not valid. */
+void lb__lcache_where(const char *name, char *nm, size_t nn, char *path, size_t np);
 /* The default name for this user. */
 void lb__lcache_default_name(char *buf, size_t size);
 
