@@ -853,8 +853,9 @@ static uint64_t lc_seen(const lb__dataset *d, uint64_t key) {
                : 0;
 }
 
+/* Record `stamp` for read chunk `key` (LB__STAMP_ANY: forget it). */
 static void lc_set_seen(const lb__dataset *d, uint64_t key, uint64_t stamp) {
-    if (d->lc_seen && key < d->lc_nchunks && stamp != LB__STAMP_ANY)
+    if (d->lc_seen && key < d->lc_nchunks)
         atomic_store_explicit(&d->lc_seen[key], stamp + 1, memory_order_relaxed);
 }
 
@@ -1110,8 +1111,7 @@ static void forget_read_chunk(const lb__dataset *d, const int64_t *r) {
     uint64_t key = lb__dataset_chunk_linear(d, r);
     if (d->cache) lb__chunk_cache_invalidate(d->cache, key);
     if (d->lcache) lb__lcache_drop(d->lcache, d->lc_id, key);
-    if (d->lc_seen && key < d->lc_nchunks)
-        atomic_store_explicit(&d->lc_seen[key], 0, memory_order_relaxed);
+    lc_set_seen(d, key, LB__STAMP_ANY);
 }
 
 static void forget_stored(const lb__dataset *d, const int64_t *sidx) {
